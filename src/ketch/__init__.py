@@ -1,0 +1,6 @@
+"""ketch: a Docker-compatible container engine."""
+
+__version__ = "0.1.0"
+API_VERSION = "1.45"
+MIN_API_VERSION = "1.24"
+MAX_API_VERSION = "1.50"

@@ -1,0 +1,72 @@
+"""Error kinds shared by every layer, with Docker's wording and one status table.
+
+Clients such as docker-py and the docker CLI match on the message text, so
+messages keep Docker's exact words ("No such container: x").
+"""
+
+from __future__ import annotations
+
+
+class KetchError(Exception):
+    """Base of every error ketch reports to a user."""
+
+    status = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidArgument(KetchError):
+    status = 400
+
+
+class Unauthorized(KetchError):
+    status = 401
+
+
+class Forbidden(KetchError):
+    status = 403
+
+
+class NotFound(KetchError):
+    status = 404
+
+
+class Conflict(KetchError):
+    status = 409
+
+
+class NotModified(KetchError):
+    status = 304
+
+
+class Unavailable(KetchError):
+    status = 503
+
+
+class NotImplementedYet(KetchError):
+    status = 501
+
+
+class Internal(KetchError):
+    status = 500
+
+
+def no_such_container(name: str) -> NotFound:
+    return NotFound(f"No such container: {name}")
+
+
+def no_such_image(name: str) -> NotFound:
+    return NotFound(f"No such image: {name}")
+
+
+def no_such_exec(exec_id: str) -> NotFound:
+    return NotFound(f"No such exec instance: {exec_id}")
+
+
+def status_of(error: BaseException) -> int:
+    """The HTTP status an error maps to: the one table for the whole API."""
+    if isinstance(error, KetchError):
+        return error.status
+    return 500
