@@ -1,0 +1,3 @@
+"""containers routes."""
+
+ROUTES: list = []

@@ -1,0 +1,3 @@
+"""exec routes."""
+
+ROUTES: list = []

@@ -1,0 +1,3 @@
+"""images routes."""
+
+ROUTES: list = []

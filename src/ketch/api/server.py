@@ -1,0 +1,166 @@
+"""The Engine API's HTTP server: routes, middlewares, Unix socket listeners."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+import ketch
+from ketch.api import versioning
+from ketch.api.backend import Backend
+from ketch.errors import InvalidArgument, KetchError, status_of
+
+log = logging.getLogger("ketch.api")
+
+BACKEND: web.AppKey[Backend] = web.AppKey("backend", Backend)
+SERVER_HEADER = f"Ketch/{ketch.__version__} (linux)"
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def error_response(status: int, message: str) -> web.Response:
+    return web.json_response({"message": message}, status=status)
+
+
+@web.middleware
+async def docker_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Version check, Docker's headers on every response, errors as {"message": ...}."""
+    try:
+        request["api_version"] = versioning.negotiate(request.match_info.get("version"))
+        response = await handler(request)
+    except web.HTTPException as exc:
+        if exc.status == 404 and not request.match_info.route.resource:
+            response = error_response(404, "page not found")
+        elif exc.status >= 400:
+            response = error_response(exc.status, exc.reason)
+        else:
+            response = exc
+    except KetchError as exc:
+        status = status_of(exc)
+        response = (
+            web.Response(status=304) if status == 304 else error_response(status, exc.message)
+        )
+    except (ConnectionResetError, BrokenPipeError):
+        raise
+    except Exception as exc:  # one bad request must not take the daemon down
+        log.exception("%s %s failed", request.method, request.path)
+        response = error_response(500, str(exc) or type(exc).__name__)
+    if not response.prepared:
+        response.headers["Api-Version"] = ketch.API_VERSION
+        response.headers["Server"] = SERVER_HEADER
+        response.headers.setdefault("Docker-Experimental", "false")
+        response.headers.setdefault("Ostype", "linux")
+    return response
+
+
+def add_route(app: web.Application, method: str, path: str, handler: Handler) -> None:
+    """Every route answers both unversioned and under /v<major>.<minor>."""
+    app.router.add_route(method, path, handler)
+    app.router.add_route(method, r"/v{version:[0-9]+\.[0-9]+}" + path, handler)
+
+
+def make_app(backend: Backend) -> web.Application:
+    from ketch.api import containers, exec, images, system
+
+    app = web.Application(middlewares=[docker_middleware], client_max_size=64 * 1024**2)
+    app[BACKEND] = backend
+    for module in (system, images, containers, exec):
+        for method, path, handler in module.ROUTES:
+            add_route(app, method, path, handler)
+    return app
+
+
+def backend_of(request: web.Request) -> Backend:
+    return request.app[BACKEND]
+
+
+async def read_json(request: web.Request) -> dict[str, Any]:
+    """The JSON body, or {} for an empty one; a malformed body is a 400."""
+    raw = await request.read()
+    if not raw.strip():
+        return {}
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise InvalidArgument(f"invalid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise InvalidArgument("invalid JSON: expected an object")
+    return value
+
+
+def query_bool(request: web.Request, name: str, default: bool = False) -> bool:
+    """Docker's boolean query values: 1/true/True/yes; 0/false/empty are false."""
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    return raw.strip().lower() not in ("", "0", "false", "no")
+
+
+def query_int(request: web.Request, name: str, default: int | None = None) -> int | None:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise InvalidArgument(f"invalid value for {name}: {raw}") from None
+
+
+def query_json(request: web.Request, name: str) -> Any:
+    raw = request.query.get(name)
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        raise InvalidArgument(f"invalid {name} value: {raw}") from None
+
+
+class ApiServer:
+    """Listens on the configured unix:// hosts; removes its sockets on stop."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self.runner: web.AppRunner | None = None
+        self.socket_paths: list[Path] = []
+
+    async def start(self) -> None:
+        self.runner = web.AppRunner(
+            make_app(self.backend),
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=1.0,
+        )
+        await self.runner.setup()
+        for host in self.backend.config.api_hosts:
+            path = unix_socket_path(host)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if path.is_socket():
+                path.unlink()  # left by a ketchd that was killed; the pid lock says none runs
+            site = web.UnixSite(self.runner, str(path))
+            await site.start()
+            os.chmod(path, 0o660)
+            self.socket_paths.append(path)
+
+    async def stop(self) -> None:
+        for path in self.socket_paths:
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                pass
+        if self.runner is not None:
+            await self.runner.cleanup()
+
+
+def unix_socket_path(host: str) -> Path:
+    if host.startswith("unix://"):
+        return Path(host.removeprefix("unix://"))
+    if host.startswith("/"):
+        return Path(host)
+    raise InvalidArgument(f"unsupported host {host!r}: only unix:// sockets are served")

@@ -1,0 +1,245 @@
+"""System routes: _ping, version, info, auth, events."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import platform
+import socket
+import time
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+import ketch
+from ketch.api.server import backend_of, read_json
+
+
+async def ping(request: web.Request) -> web.StreamResponse:
+    headers = {"Cache-Control": "no-cache, no-store, must-revalidate", "Pragma": "no-cache"}
+    if request.method == "HEAD":
+        headers["Content-Type"] = "text/plain; charset=utf-8"
+        headers["Content-Length"] = "0"
+        return web.Response(headers=headers)
+    return web.Response(text="OK", headers=headers)
+
+
+def version_info() -> dict[str, Any]:
+    uname = os.uname()
+    component = {
+        "Name": "Engine",
+        "Version": ketch.__version__,
+        "Details": {
+            "ApiVersion": ketch.API_VERSION,
+            "MinAPIVersion": ketch.MIN_API_VERSION,
+            "GitCommit": "",
+            "GoVersion": f"python{platform.python_version()}",
+            "Os": "linux",
+            "Arch": go_arch(),
+            "KernelVersion": uname.release,
+            "Experimental": "false",
+            "BuildTime": "",
+        },
+    }
+    return {
+        "Platform": {"Name": "ketch"},
+        "Components": [component],
+        "Version": ketch.__version__,
+        "ApiVersion": ketch.API_VERSION,
+        "MinAPIVersion": ketch.MIN_API_VERSION,
+        "GitCommit": "",
+        "GoVersion": f"python{platform.python_version()}",
+        "Os": "linux",
+        "Arch": go_arch(),
+        "KernelVersion": uname.release,
+        "BuildTime": "",
+    }
+
+
+async def version(request: web.Request) -> web.Response:
+    return web.json_response(version_info())
+
+
+def go_arch() -> str:
+    machine = os.uname().machine
+    return {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}.get(
+        machine, machine
+    )
+
+
+@cache
+def os_release() -> str:
+    try:
+        for line in Path("/etc/os-release").read_text().splitlines():
+            if line.startswith("PRETTY_NAME="):
+                return line.split("=", 1)[1].strip().strip('"')
+    except OSError:
+        pass
+    return "Linux"
+
+
+def mem_total() -> int:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+@cache
+def cgroup_version() -> str:
+    """ "2" only on a pure cgroup2 host; hybrid hosts run containers on v1."""
+    try:
+        for line in Path("/proc/self/mountinfo").read_text().splitlines():
+            fields = line.split(" - ", 1)
+            if len(fields) == 2 and fields[0].split()[4] == "/sys/fs/cgroup":
+                return "2" if fields[1].split()[0] == "cgroup2" else "1"
+    except OSError:
+        pass
+    return "1"
+
+
+async def info(request: web.Request) -> web.Response:
+    backend = backend_of(request)
+    cfg = backend.config
+    counts = {
+        "Containers": 0,
+        "ContainersRunning": 0,
+        "ContainersPaused": 0,
+        "ContainersStopped": 0,
+    }
+    if backend.containers is not None:
+        counts = backend.containers.counts()
+    images = len(backend.images.list()) if backend.images is not None else 0
+    uname = os.uname()
+    body = {
+        "ID": backend.daemon_id,
+        **counts,
+        "Images": images,
+        "Driver": "overlay2",
+        "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"]],
+        "Plugins": {
+            "Volume": ["local"],
+            "Network": ["bridge", "host", "null"],
+            "Authorization": None,
+            "Log": ["json-file"],
+        },
+        "MemoryLimit": True,
+        "SwapLimit": False,
+        "CpuCfsPeriod": True,
+        "CpuCfsQuota": True,
+        "CPUShares": True,
+        "CPUSet": True,
+        "PidsLimit": True,
+        "IPv4Forwarding": True,
+        "Debug": cfg.debug,
+        "NFd": len(os.listdir("/proc/self/fd")),
+        "OomKillDisable": False,
+        "NGoroutines": len(asyncio.all_tasks()),
+        "SystemTime": time.strftime("%Y-%m-%dT%H:%M:%S.000000000Z", time.gmtime()),
+        "LoggingDriver": "json-file",
+        "CgroupDriver": "cgroupfs",
+        "CgroupVersion": cgroup_version(),
+        "NEventsListener": 0,
+        "KernelVersion": uname.release,
+        "OperatingSystem": os_release(),
+        "OSVersion": "",
+        "OSType": "linux",
+        "Architecture": uname.machine,
+        "IndexServerAddress": "https://index.docker.io/v1/",
+        "RegistryConfig": registry_config(cfg.registry_mirrors, cfg.insecure_registries),
+        "NCPU": os.cpu_count() or 1,
+        "MemTotal": mem_total(),
+        "DockerRootDir": str(cfg.data_root),
+        "HttpProxy": os.environ.get("HTTP_PROXY", ""),
+        "HttpsProxy": os.environ.get("HTTPS_PROXY", ""),
+        "NoProxy": os.environ.get("NO_PROXY", ""),
+        "Name": socket.gethostname(),
+        "Labels": [],
+        "ExperimentalBuild": False,
+        "ServerVersion": ketch.__version__,
+        "Runtimes": {"ketch": {"path": "ketch-runtime"}},
+        "DefaultRuntime": "ketch",
+        "Swarm": {
+            "NodeID": "",
+            "NodeAddr": "",
+            "LocalNodeState": "inactive",
+            "ControlAvailable": False,
+            "Error": "",
+            "RemoteManagers": None,
+        },
+        "LiveRestoreEnabled": True,
+        "Isolation": "",
+        "InitBinary": "",
+        "SecurityOptions": ["name=seccomp,profile=builtin"],
+        "Warnings": [],
+    }
+    return web.json_response(body)
+
+
+def registry_config(mirrors: list[str], insecure: list[str]) -> dict[str, Any]:
+    cidrs = ["127.0.0.0/8"] + [entry for entry in insecure if "/" in entry]
+    index_configs = {
+        "docker.io": {
+            "Name": "docker.io",
+            "Mirrors": [m + "/" for m in mirrors],
+            "Secure": True,
+            "Official": True,
+        },
+    }
+    for entry in insecure:
+        if "/" not in entry:
+            index_configs[entry] = {
+                "Name": entry,
+                "Mirrors": [],
+                "Secure": False,
+                "Official": False,
+            }
+    return {
+        "AllowNondistributableArtifactsCIDRs": None,
+        "AllowNondistributableArtifactsHostnames": None,
+        "InsecureRegistryCIDRs": cidrs,
+        "IndexConfigs": index_configs,
+        "Mirrors": [m + "/" for m in mirrors],
+    }
+
+
+async def auth(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    backend = backend_of(request)
+    if backend.images is not None and hasattr(backend.images, "login"):
+        token = await backend.images.login(body)
+        return web.json_response({"Status": "Login Succeeded", "IdentityToken": token or ""})
+    return web.json_response({"Status": "Login Succeeded", "IdentityToken": ""})
+
+
+async def events(request: web.Request) -> web.StreamResponse:
+    """A stream that stays open and quiet: ketch does not publish events yet."""
+    response = web.StreamResponse(headers={"Content-Type": "application/json"})
+    await response.prepare(request)
+    until = request.query.get("until")
+    if until:
+        try:
+            delay = float(until) - time.time()
+        except ValueError:
+            delay = 0.0
+        if delay > 0:
+            await asyncio.sleep(delay)
+    else:
+        await asyncio.Event().wait()  # until the client goes away and cancels us
+    await response.write_eof()
+    return response
+
+
+ROUTES = [
+    ("GET", "/_ping", ping),
+    ("HEAD", "/_ping", ping),
+    ("GET", "/version", version),
+    ("GET", "/info", info),
+    ("POST", "/auth", auth),
+    ("GET", "/events", events),
+]

@@ -1,0 +1,208 @@
+"""ketchd: the one place that wires config, services, restore and the API server.
+
+Imports stay inside functions so `ketchd --help` and a start are quick.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def build_parser() -> argparse.ArgumentParser:
+    # Defaults are None so merging can tell a given flag from an omitted one,
+    # as dockerd does when it refuses a flag that daemon.json also sets.
+    parser = argparse.ArgumentParser(prog="ketchd", description="The ketch container engine.")
+    parser.add_argument(
+        "-H",
+        "--host",
+        dest="hosts",
+        action="append",
+        default=None,
+        help="daemon socket(s) to listen on (unix://path)",
+    )
+    parser.add_argument(
+        "--data-root",
+        dest="data_root",
+        default=None,
+        help="root of persistent state (default /var/lib/ketch)",
+    )
+    parser.add_argument(
+        "--exec-root",
+        dest="exec_root",
+        default=None,
+        help="root of runtime state and sockets (default /run/ketch)",
+    )
+    parser.add_argument(
+        "--config-file",
+        dest="config_file",
+        default=None,
+        help="daemon configuration file (default /etc/ketch/daemon.json)",
+    )
+    parser.add_argument(
+        "--registry-mirror",
+        dest="registry_mirrors",
+        action="append",
+        default=None,
+        help="preferred Docker registry mirror",
+    )
+    parser.add_argument(
+        "--insecure-registry",
+        dest="insecure_registries",
+        action="append",
+        default=None,
+        help="registry reachable over plain HTTP",
+    )
+    parser.add_argument(
+        "-D",
+        "--debug",
+        dest="debug",
+        action="store_true",
+        default=None,
+        help="enable debug logging",
+    )
+    parser.add_argument(
+        "--cgroup-parent",
+        dest="cgroup_parent",
+        default=None,
+        help="parent cgroup of all containers (default ketch)",
+    )
+    return parser
+
+
+def load_config(argv: list[str] | None = None) -> Any:
+    from ketch import config
+
+    args = build_parser().parse_args(argv)
+    explicit = args.config_file is not None
+    path = Path(args.config_file) if explicit else config.DEFAULT_CONFIG_FILE
+    file_values = config.load_file(path, explicit)
+    flags = {k: v for k, v in vars(args).items() if k != "config_file"}
+    return config.merge(flags, file_values, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ketch.errors import KetchError
+
+    try:
+        cfg = load_config(argv)
+    except KetchError as exc:
+        print(f"ketchd: {exc.message}", file=sys.stderr)
+        return 1
+    import logging
+
+    logging.basicConfig(
+        level=logging.DEBUG if cfg.debug else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        lock = PidLock.acquire(cfg.exec_root / "ketchd.pid")
+    except AlreadyRunning as exc:
+        print(f"ketchd: {exc}", file=sys.stderr)
+        return 1
+    try:
+        import asyncio
+
+        try:
+            asyncio.run(serve(cfg))
+        except KetchError as exc:
+            print(f"ketchd: {exc.message}", file=sys.stderr)
+            return 1
+    finally:
+        lock.release()
+    return 0
+
+
+class AlreadyRunning(Exception):
+    pass
+
+
+class PidLock:
+    """An flock'ed pidfile: the kernel drops the lock when ketchd dies, even by SIGKILL."""
+
+    def __init__(self, path: Path, fd: int) -> None:
+        self.path = path
+        self.fd = fd
+
+    @classmethod
+    def acquire(cls, path: Path) -> PidLock:
+        import fcntl
+        import os
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise AlreadyRunning(
+                f"pid file found, ensure ketchd is not running or delete {path}: "
+                f"ketchd (pid {holder}) already uses this exec root"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        return cls(path, fd)
+
+    def release(self) -> None:
+        import os
+
+        try:
+            self.path.unlink()
+        except FileNotFoundError:
+            pass
+        os.close(self.fd)
+
+
+async def serve(cfg: Any) -> None:
+    """Wire services, restore containers, serve the API until SIGTERM/SIGINT."""
+    import asyncio
+    import logging
+    import signal
+
+    from ketch.api.server import ApiServer
+
+    log = logging.getLogger("ketchd")
+    backend = await build_backend(cfg)
+    server = ApiServer(backend)
+    await server.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    log.info("API listening on %s", ", ".join(cfg.api_hosts))
+    try:
+        await stop.wait()
+    finally:
+        log.info("shutting down; running containers keep running")
+        await server.stop()
+        await backend.close()
+
+
+def daemon_id(data_root: Path) -> str:
+    """A stable identity for `info`, made once per data root."""
+    import uuid
+
+    path = data_root / "engine-id"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        value = str(uuid.uuid4())
+        path.write_text(value + "\n")
+        return value
+
+
+async def build_backend(cfg: Any) -> Any:
+    """Construct the services that exist in this build and restore containers."""
+    from ketch.api.backend import Backend
+
+    for root in (cfg.data_root, cfg.exec_root):
+        root.mkdir(parents=True, exist_ok=True, mode=0o711)
+    backend = Backend(config=cfg, daemon_id=daemon_id(cfg.data_root))
+    return backend
+
+
+if __name__ == "__main__":
+    sys.exit(main())

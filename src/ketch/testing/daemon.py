@@ -1,0 +1,221 @@
+"""Run a real ketchd for a test: temp socket and roots, own cgroup parent, full cleanup."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from contextlib import suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+@dataclass
+class Daemon:
+    socket_path: Path
+    data_root: Path
+    exec_root: Path
+    cgroup_parent: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    extra_args: list[str] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.socket_path}"
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def kill(self) -> None:
+        """SIGKILL ketchd alone, as a crash would: shims and containers keep running."""
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def terminate(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+        return self.process.returncode
+
+    def restart(self) -> None:
+        """Start ketchd again on the same roots (after kill() or terminate())."""
+        self.process = _spawn(self.args(), self.log_path)
+        _wait_ready(self)
+
+    def args(self) -> list[str]:
+        return [
+            sys.executable, "-m", "ketch.daemon",
+            "-H", self.url,
+            "--data-root", str(self.data_root),
+            "--exec-root", str(self.exec_root),
+            "--cgroup-parent", self.cgroup_parent,
+            "--config-file", str(self.data_root.parent / "daemon.json"),
+            *self.extra_args,
+        ]  # fmt: skip
+
+    def stop(self) -> None:
+        """Stop ketchd, then everything it left: shims, mounts, cgroups, dirs."""
+        with suppress(Exception):
+            self.terminate()
+        for pid in _shim_pids(self.data_root):
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        _kill_cgroup_members(self.cgroup_parent)
+        _unmount_under(self.data_root)
+        _unmount_under(self.exec_root)
+        _remove_cgroups(self.cgroup_parent)
+        shutil.rmtree(self.exec_root, ignore_errors=True)
+        shutil.rmtree(self.data_root.parent, ignore_errors=True)
+
+
+def run_daemon(
+    tmp_path: Path,
+    mirrors: list[str] | None = None,
+    insecure: list[str] | None = None,
+    extra_args: list[str] | None = None,
+) -> Daemon:
+    """Start ketchd on roots of its own and return once `_ping` answers."""
+    base = tmp_path / "ketchd"
+    data_root = base / "data"
+    data_root.mkdir(parents=True)
+    # Socket paths are limited to 107 bytes, so the exec root is short.
+    exec_root = Path(tempfile.mkdtemp(prefix="kt-", dir="/tmp"))
+    (base / "daemon.json").write_text(
+        json.dumps(
+            {
+                "registry-mirrors": list(mirrors or []),
+                "insecure-registries": list(insecure or []),
+                "debug": True,
+            }
+        )
+    )
+    daemon = Daemon(
+        socket_path=exec_root / "ketch.sock",
+        data_root=data_root,
+        exec_root=exec_root,
+        cgroup_parent=f"ketch-test-{uuid.uuid4().hex[:8]}",
+        process=None,  # type: ignore[arg-type]
+        log_path=base / "ketchd.log",
+        extra_args=list(extra_args or []),
+    )
+    daemon.process = _spawn(daemon.args(), daemon.log_path)
+    try:
+        _wait_ready(daemon)
+    except BaseException:
+        daemon.stop()
+        raise
+    return daemon
+
+
+def _spawn(args: list[str], log_path: Path) -> subprocess.Popen[bytes]:
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
+
+
+def _wait_ready(daemon: Daemon, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if daemon.process.poll() is not None:
+            raise RuntimeError(f"ketchd exited with {daemon.process.returncode}:\n{daemon.log()}")
+        if _ping(daemon.socket_path):
+            return
+        time.sleep(0.02)
+    raise TimeoutError(f"ketchd did not answer _ping in {timeout}s:\n{daemon.log()}")
+
+
+def _ping(path: Path) -> bool:
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(2)
+            sock.connect(str(path))
+            sock.sendall(b"GET /_ping HTTP/1.1\r\nHost: ketch\r\nConnection: close\r\n\r\n")
+            return sock.recv(64).startswith(b"HTTP/1.1 200")
+    except OSError:
+        return False
+
+
+def _shim_pids(data_root: Path) -> list[int]:
+    pids: list[int] = []
+    for state in (data_root / "containers").glob("*/shim-state.json"):
+        with suppress(OSError, ValueError):
+            data = json.loads(state.read_text())
+            for key in ("shim_pid", "pid"):
+                if isinstance(data.get(key), int) and data[key] > 1:
+                    pids.append(data[key])
+    return pids
+
+
+def _cgroup_dirs(parent: str) -> list[Path]:
+    dirs = []
+    for controller in CGROUP_ROOT.iterdir() if CGROUP_ROOT.is_dir() else []:
+        candidate = controller / parent
+        if candidate.is_dir():
+            dirs.append(candidate)
+    if (CGROUP_ROOT / parent).is_dir():
+        dirs.append(CGROUP_ROOT / parent)
+    return dirs
+
+
+def _kill_cgroup_members(parent: str) -> None:
+    for top in _cgroup_dirs(parent):
+        for procs in top.rglob("cgroup.procs"):
+            with suppress(OSError):
+                for line in procs.read_text().split():
+                    with suppress(ProcessLookupError, ValueError):
+                        os.kill(int(line), signal.SIGKILL)
+
+
+def _remove_cgroups(parent: str) -> None:
+    for top in _cgroup_dirs(parent):
+        # Children before parents; a cgroup dir is removed with rmdir only.
+        for _ in range(50):
+            dirs = sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts))
+            with suppress(OSError):
+                for d in dirs:
+                    d.rmdir()
+                top.rmdir()
+            if not top.exists():
+                break
+            time.sleep(0.05)
+
+
+def _unmount_under(root: Path) -> None:
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    mnt_detach = 2
+    try:
+        lines = Path("/proc/self/mountinfo").read_text().splitlines()
+    except OSError:
+        return
+    prefix = str(root.resolve())
+    targets = [
+        line.split()[4].encode().decode("unicode_escape")
+        for line in lines
+        if line.split()[4] == prefix or line.split()[4].startswith(prefix + "/")
+    ]
+    for target in sorted(targets, key=len, reverse=True):
+        libc.umount2(target.encode(), mnt_detach)
