@@ -1,1 +1,5 @@
-"""content"""
+"""Content-addressed blob store: ingest (resumable) -> verify digest -> commit by rename."""
+
+from ketch.content.store import ContentStore, Ingest
+
+__all__ = ["ContentStore", "Ingest"]

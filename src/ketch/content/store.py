@@ -1,0 +1,207 @@
+"""Blobs named by their digest, written through a resumable, verified ingest.
+
+Layout under the store's root:
+  blobs/<algorithm>/<hex>   committed blobs, never modified
+  ingest/<hex>              partial downloads, kept across failures so a later
+                            attempt resumes where this one stopped
+
+A blob becomes visible only by the rename at commit, after its size and
+digest were checked and its bytes fsynced: a reader never sees a torn blob.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+
+from ketch import errors
+from ketch.oci import digest as digests
+
+_READ_CHUNK = 1 << 20
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class Ingest:
+    """One blob being written. Obtain it from `ContentStore.writer`.
+
+    `offset` is how many bytes are already there (non-zero when resuming);
+    the hash is recomputed over them on open, so a resumed blob is verified
+    end to end, never trusted for the part written earlier.
+    """
+
+    def __init__(self, store: ContentStore, digest: str, size: int | None) -> None:
+        self._store = store
+        self.digest = digests.validate(digest)
+        self.expected_size = size
+        self.partial_path = store.root / "ingest" / digests.encoded(digest)
+        fd = os.open(self.partial_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            # One writer per blob: a second pull of the same layer must not interleave bytes.
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise errors.Conflict(f"blob {digest} is already being written") from None
+        self._file = os.fdopen(fd, "r+b", buffering=0)
+        self._hash = digests.hasher(digest)
+        self.offset = 0
+        self._rehash_existing()
+        self._closed = False
+
+    def _rehash_existing(self) -> None:
+        self._file.seek(0)
+        while chunk := self._file.read(_READ_CHUNK):
+            self._hash.update(chunk)
+            self.offset += len(chunk)
+        if self.expected_size is not None and self.offset > self.expected_size:
+            # Longer than the blob can be: nothing in it can be trusted.
+            self.reset()
+
+    def reset(self) -> None:
+        """Start over from byte 0 (when a server ignores a Range request)."""
+        self._file.seek(0)
+        self._file.truncate(0)
+        self._hash = digests.hasher(self.digest)
+        self.offset = 0
+
+    def write(self, chunk: bytes | memoryview) -> None:
+        if self.expected_size is not None and self.offset + len(chunk) > self.expected_size:
+            got = self.offset + len(chunk)
+            self.abort()
+            raise errors.InvalidArgument(
+                f"blob {self.digest} is larger than expected: {got} > {self.expected_size} bytes"
+            )
+        self._file.write(chunk)
+        self._hash.update(chunk)
+        self.offset += len(chunk)
+
+    def commit(self) -> str:
+        """Verify size and digest, then move the blob into place; returns the digest.
+
+        A mismatch removes the partial (its bytes are wrong, resuming would only
+        repeat the error) and raises InvalidArgument naming both digests.
+        """
+        actual = f"{digests.algorithm(self.digest)}:{self._hash.hexdigest()}"
+        if self.expected_size is not None and self.offset != self.expected_size:
+            got = self.offset
+            self.abort()
+            raise errors.InvalidArgument(
+                f"size mismatch for {self.digest}: expected {self.expected_size} bytes, got {got}"
+            )
+        if actual != self.digest:
+            self.abort()
+            raise errors.InvalidArgument(
+                f"digest mismatch: expected {self.digest}, got {actual}: "
+                "the content is not what was asked for"
+            )
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        target = self._store.path(self.digest)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.partial_path, 0o444)
+        os.rename(self.partial_path, target)
+        _fsync_dir(target.parent)
+        self._close_file()
+        return self.digest
+
+    def close(self) -> None:
+        """Stop writing but keep the partial, so a later `writer()` resumes it."""
+        self._close_file()
+
+    def abort(self) -> None:
+        """Stop writing and throw the partial away."""
+        try:
+            self.partial_path.unlink()
+        except FileNotFoundError:
+            pass
+        self._close_file()
+
+    def _close_file(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._file.close()
+
+    def __enter__(self) -> Ingest:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        # Leaving without commit keeps the partial: an interrupted download resumes.
+        self._close_file()
+
+
+class ContentStore:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        (self.root / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
+        (self.root / "ingest").mkdir(parents=True, exist_ok=True)
+
+    def path(self, digest: str) -> Path:
+        algorithm, hex_part = digests.validate(digest).split(":", 1)
+        return self.root / "blobs" / algorithm / hex_part
+
+    def has(self, digest: str) -> bool:
+        return self.path(digest).is_file()
+
+    def size(self, digest: str) -> int:
+        try:
+            return self.path(digest).stat().st_size
+        except FileNotFoundError:
+            raise errors.NotFound(f"content digest {digest}: not found") from None
+
+    def read_bytes(self, digest: str) -> bytes:
+        try:
+            return self.path(digest).read_bytes()
+        except FileNotFoundError:
+            raise errors.NotFound(f"content digest {digest}: not found") from None
+
+    def put_bytes(self, data: bytes, digest: str | None = None) -> str:
+        """Store `data` (verified against `digest` when given); returns its digest."""
+        digest = digest or digests.sha256_digest(data)
+        if self.has(digest):
+            return digest
+        with self.writer(digest, len(data)) as ingest:
+            ingest.reset()
+            ingest.write(data)
+            return ingest.commit()
+
+    def writer(self, digest: str, size: int | None = None) -> Ingest:
+        """An ingest for `digest`, resuming any partial left by an earlier attempt."""
+        return Ingest(self, digest, size)
+
+    def ingest_offset(self, digest: str) -> int:
+        """Bytes already downloaded for `digest` (0 when nothing is in progress)."""
+        try:
+            return (self.root / "ingest" / digests.encoded(digest)).stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def delete(self, digest: str) -> None:
+        try:
+            self.path(digest).unlink()
+        except FileNotFoundError:
+            raise errors.NotFound(f"content digest {digest}: not found") from None
+
+    def digests(self) -> Iterator[str]:
+        blobs = self.root / "blobs"
+        for algorithm_dir in sorted(blobs.iterdir()):
+            for entry in sorted(algorithm_dir.iterdir()):
+                digest = f"{algorithm_dir.name}:{entry.name}"
+                try:
+                    digests.validate(digest)
+                except errors.InvalidArgument:
+                    continue  # a stray file is not content
+                yield digest
