@@ -1,0 +1,237 @@
+"""A container's cgroups: v1 (one directory per controller hierarchy) or v2 (one directory).
+
+The layout is read from /proc/self/mountinfo. On a hybrid host the v1
+controllers are used and the cgroup2 mount (holding few or no controllers) is
+left alone, as runc does.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+V1_CONTROLLERS_WITH_LIMITS = ("memory", "cpu", "pids")
+
+
+@dataclass(frozen=True)
+class Layout:
+    version: int  # 1 or 2
+    # v1: hierarchy key (its controllers joined by ",", or "name=systemd") -> mount point.
+    v1_mounts: dict[str, str]
+    v2_mount: str | None
+
+
+def parse_mountinfo(text: str) -> Layout:
+    v1: dict[str, str] = {}
+    v2: str | None = None
+    for line in text.splitlines():
+        fields = line.split()
+        if " - " not in line:
+            continue
+        dash = fields.index("-")
+        fstype, super_options = fields[dash + 1], fields[dash + 3]
+        mount_point = fields[4]
+        if fstype == "cgroup2":
+            v2 = v2 or mount_point
+        elif fstype == "cgroup":
+            known = [
+                opt
+                for opt in super_options.split(",")
+                if opt not in ("rw", "ro") and not opt.startswith(("release_agent", "clone_"))
+            ]
+            key = ",".join(sorted(known))
+            if key:
+                v1.setdefault(key, mount_point)
+    return Layout(1 if v1 else 2, v1, v2)
+
+
+def detect_layout() -> Layout:
+    with open("/proc/self/mountinfo") as f:
+        return parse_mountinfo(f.read())
+
+
+def _write(path: Path, value: str) -> None:
+    with open(path, "w") as f:
+        f.write(value)
+
+
+def _read(path: Path) -> str:
+    with open(path) as f:
+        return f.read()
+
+
+def _mkdir_cpuset(base: Path, relative: Path) -> None:
+    """New v1 cpuset directories start empty and refuse tasks: copy the parent's cpus and mems."""
+    current = base
+    for part in relative.parts:
+        parent, current = current, current / part
+        if not current.exists():
+            current.mkdir(exist_ok=True)
+        for name in ("cpuset.cpus", "cpuset.mems"):
+            if not _read(current / name).strip():
+                _write(current / name, _read(parent / name).strip())
+
+
+class Cgroup:
+    """The directories of one container's cgroup, with its limits applied."""
+
+    def __init__(self, layout: Layout, directories: dict[str, Path]) -> None:
+        self.layout = layout
+        self.directories = directories  # hierarchy key -> directory ("" for v2)
+
+    @property
+    def procs_files(self) -> list[str]:
+        return [str(d / "cgroup.procs") for d in self.directories.values()]
+
+    def add(self, pid: int) -> None:
+        """Move `pid` (0: the writing process itself) into every hierarchy of this cgroup."""
+        for path in self.procs_files:
+            _write(Path(path), str(pid))
+
+    def _memory_dir(self) -> Path | None:
+        if self.layout.version == 2:
+            return self.directories.get("")
+        for key, directory in self.directories.items():
+            if "memory" in key.split(","):
+                return directory
+        return None
+
+    def oom_killed(self) -> bool:
+        directory = self._memory_dir()
+        if directory is None:
+            return False
+        name = "memory.events" if self.layout.version == 2 else "memory.oom_control"
+        try:
+            for line in _read(directory / name).splitlines():
+                key, _, value = line.partition(" ")
+                if key == "oom_kill":
+                    return int(value) > 0
+        except (OSError, ValueError):
+            return False
+        return False
+
+    def pids(self) -> list[int]:
+        result: set[int] = set()
+        for path in self.procs_files:
+            try:
+                result.update(int(p) for p in _read(Path(path)).split())
+            except OSError:
+                continue
+        return sorted(result)
+
+    def remove(self, timeout: float = 2.0) -> None:
+        """rmdir every directory; a cgroup empties a moment after its last process is reaped."""
+        deadline = time.monotonic() + timeout
+        for directory in self.directories.values():
+            while True:
+                try:
+                    directory.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError as error:
+                    if error.errno != errno.EBUSY or time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.01)
+
+
+def create(
+    parent: str, container_id: str, resources: dict[str, Any] | None, layout: Layout | None = None
+) -> Cgroup:
+    """Make `<parent>/<container_id>` in every hierarchy; apply runtime-spec `linux.resources`."""
+    layout = layout or detect_layout()
+    relative = Path(parent.strip("/")) / container_id
+    directories: dict[str, Path] = {}
+    if layout.version == 1:
+        for key, mount_point in layout.v1_mounts.items():
+            base = Path(mount_point)
+            if "cpuset" in key.split(","):
+                _mkdir_cpuset(base, relative)
+            else:
+                (base / relative).mkdir(parents=True, exist_ok=True)
+            directories[key] = base / relative
+    else:
+        assert layout.v2_mount is not None, "no cgroup2 mount found"
+        base = Path(layout.v2_mount)
+        _enable_v2_controllers(base, relative)
+        directories[""] = base / relative
+    cgroup = Cgroup(layout, directories)
+    try:
+        _apply(cgroup, resources or {})
+    except Exception:
+        cgroup.remove()
+        raise
+    return cgroup
+
+
+def _enable_v2_controllers(base: Path, relative: Path) -> None:
+    current = base
+    for part in relative.parts:
+        available = _read(current / "cgroup.controllers").split()
+        wanted = [c for c in ("cpu", "memory", "pids", "io", "cpuset") if c in available]
+        if wanted:
+            try:
+                _write(current / "cgroup.subtree_control", " ".join(f"+{c}" for c in wanted))
+            except OSError:
+                pass  # the root of a delegated subtree may refuse; limits then fail loudly below
+        current = current / part
+        current.mkdir(exist_ok=True)
+
+
+def _dir_for(cgroup: Cgroup, controller: str) -> Path | None:
+    if cgroup.layout.version == 2:
+        return cgroup.directories[""]
+    for key, directory in cgroup.directories.items():
+        if controller in key.split(","):
+            return directory
+    return None
+
+
+def _apply(cgroup: Cgroup, resources: dict[str, Any]) -> None:
+    memory = resources.get("memory") or {}
+    cpu = resources.get("cpu") or {}
+    pids = resources.get("pids") or {}
+    v2 = cgroup.layout.version == 2
+    mem_dir = _dir_for(cgroup, "memory")
+    if mem_dir is not None and memory.get("limit"):
+        limit = int(memory["limit"])
+        swap = memory.get("swap")
+        if v2:
+            _write(mem_dir / "memory.max", str(limit))
+            if swap is not None and (mem_dir / "memory.swap.max").exists():
+                _write(
+                    mem_dir / "memory.swap.max", "max" if swap < 0 else str(max(swap - limit, 0))
+                )
+        else:
+            _write(mem_dir / "memory.limit_in_bytes", str(limit))
+            if swap is not None and (mem_dir / "memory.memsw.limit_in_bytes").exists():
+                _write(mem_dir / "memory.memsw.limit_in_bytes", str(-1 if swap < 0 else swap))
+    cpu_dir = _dir_for(cgroup, "cpu")
+    if cpu_dir is not None:
+        quota, period = cpu.get("quota"), cpu.get("period")
+        if v2:
+            if quota:
+                _write(cpu_dir / "cpu.max", f"{quota} {period or 100000}")
+            if cpu.get("shares"):
+                # The conversion runc and crun use from v1 shares to v2 weight.
+                shares = int(cpu["shares"])
+                weight = 1 + ((shares - 2) * 9999) // 262142
+                _write(cpu_dir / "cpu.weight", str(max(1, min(weight, 10000))))
+        else:
+            if period:
+                _write(cpu_dir / "cpu.cfs_period_us", str(period))
+            if quota:
+                _write(cpu_dir / "cpu.cfs_quota_us", str(quota))
+            if cpu.get("shares"):
+                _write(cpu_dir / "cpu.shares", str(cpu["shares"]))
+    pids_dir = _dir_for(cgroup, "pids")
+    if pids_dir is not None and pids.get("limit") and int(pids["limit"]) > 0:
+        _write(pids_dir / "pids.max", str(pids["limit"]))
+
+
+def exists(path: str) -> bool:
+    return os.path.isdir(path)

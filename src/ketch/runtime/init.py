@@ -1,0 +1,249 @@
+"""The container's first process, and the setup an exec'd process shares with it.
+
+Both run in a child forked by the shim, already inside the container's PID
+namespace. They report to the shim on `status_fd` (close-on-exec): one JSON
+line, `{"ready": true}` when set up, or `{"error": ..., "exit_code": n}`; a
+successful execve closes the pipe, which is how the shim learns the command
+started.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import resource
+from pathlib import Path
+from typing import Any, NoReturn
+
+from ketch.runtime import caps as capabilities
+from ketch.runtime import mounts
+from ketch.runtime import syscalls as sc
+from ketch.runtime.users import ExecLookupError, lookup_executable, path_from_env, resolve_user
+
+START_BYTE = b"s"
+
+
+def report(status_fd: int, message: dict[str, Any]) -> None:
+    data = (json.dumps(message) + "\n").encode()
+    while data:
+        data = data[os.write(status_fd, data) :]
+
+
+def _fail(status_fd: int, message: str, exit_code: int = 126) -> NoReturn:
+    try:
+        report(status_fd, {"error": message, "exit_code": exit_code})
+    finally:
+        os._exit(exit_code)
+
+
+def _close_on_exec_all_but_stdio() -> None:
+    # Closing would leave the shim's Python objects pointing at reused fds;
+    # close-on-exec drops them at execve instead.
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd > 2:
+            try:
+                os.set_inheritable(fd, False)
+            except OSError:
+                pass
+
+
+def _setup_stdio(stdio_fds: tuple[int, int, int]) -> None:
+    for target, fd in enumerate(stdio_fds):
+        if fd != target:
+            os.dup2(fd, target, inheritable=True)
+        else:
+            os.set_inheritable(fd, True)
+
+
+def _join_cgroup(cgroup_procs: list[str]) -> None:
+    for path in cgroup_procs:
+        with open(path, "w") as f:
+            f.write("0")
+
+
+def _enter_namespaces(namespaces: list[dict[str, Any]]) -> set[str]:
+    """setns into namespaces given by path, unshare the others; returns the new ones' types."""
+    new_flags = 0
+    new_types: set[str] = set()
+    for ns in namespaces:
+        kind = ns.get("type", "")
+        if kind in ("pid", "user"):
+            continue  # pid is the shim's; user namespaces are not supported yet
+        if ns.get("path"):
+            fd = os.open(ns["path"], os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                sc.setns(fd, sc.NAMESPACE_FLAGS[kind])
+            finally:
+                os.close(fd)
+        else:
+            new_flags |= sc.NAMESPACE_FLAGS[kind]
+            new_types.add(kind)
+    if new_flags:
+        sc.unshare(new_flags)
+    return new_types
+
+
+def _setup_filesystem(
+    bundle: Path, spec: dict[str, Any], rootfs_mounts: list[dict[str, Any]], console: str | None
+) -> None:
+    linux = spec.get("linux") or {}
+    propagation = mounts.parse_options([linux.get("rootfsPropagation") or "rprivate"])[1]
+    sc.mount(None, "/", None, propagation or (sc.MS_PRIVATE | sc.MS_REC))
+    root = spec.get("root") or {}
+    rootfs = str(bundle / root.get("path", "rootfs"))
+    mounts.mount_rootfs(rootfs, rootfs_mounts)
+    dev_mounted = False
+    for entry in spec.get("mounts") or []:
+        mounts.mount_entry(rootfs, entry)
+        dev_mounted = dev_mounted or entry.get("destination") == "/dev"
+    if dev_mounted:
+        mounts.populate_dev(rootfs, console)
+    mounts.pivot_into(rootfs)
+    mounts.mask_paths(list(linux.get("maskedPaths") or []))
+    mounts.readonly_paths(list(linux.get("readonlyPaths") or []))
+    if root.get("readonly"):
+        sc.mount(None, "/", None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY)
+
+
+def _set_rlimits(rlimits: list[dict[str, Any]]) -> None:
+    for limit in rlimits:
+        kind = getattr(resource, limit["type"])
+        resource.setrlimit(kind, (int(limit["soft"]), int(limit["hard"])))
+
+
+def _switch_user(uid: int, gid: int, additional_gids: list[int], process: dict[str, Any]) -> None:
+    """setgroups/setgid/setuid, then exactly the capability sets config.json names."""
+    caps = process.get("capabilities") or {}
+    last = capabilities.kernel_last_cap()
+    bounding = capabilities.mask(caps.get("bounding") or [], last)
+    for number in range(last + 1):
+        if not bounding >> number & 1:
+            sc.prctl(sc.PR_CAPBSET_DROP, number)
+    sc.prctl(sc.PR_SET_KEEPCAPS, 1)
+    os.setgroups(additional_gids)
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)
+    sc.prctl(sc.PR_SET_KEEPCAPS, 0)
+    sc.capset(
+        capabilities.mask(caps.get("effective") or [], last),
+        capabilities.mask(caps.get("permitted") or [], last),
+        capabilities.mask(caps.get("inheritable") or [], last),
+    )
+    sc.prctl(sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_CLEAR_ALL)
+    for name in caps.get("ambient") or []:
+        number = capabilities.CAP_NUMBERS.get(capabilities.normalize(name))
+        if number is not None and number <= last:
+            sc.prctl(sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_RAISE, number)
+
+
+def become_process(
+    process: dict[str, Any], status_fd: int, user: tuple[int, int, list[int]] | None = None
+) -> NoReturn:
+    """Session, terminal, limits, user, capabilities, cwd, then execve; failures go to status_fd.
+
+    `user` overrides process.user with an already resolved (uid, gid, groups).
+    """
+    try:
+        os.setsid()
+        if process.get("terminal"):
+            fcntl.ioctl(0, sc.TIOCSCTTY, 0)
+        _set_rlimits(list(process.get("rlimits") or []))
+        if user is None:
+            spec_user = process.get("user") or {}
+            user = (
+                int(spec_user.get("uid", 0)),
+                int(spec_user.get("gid", 0)),
+                [int(g) for g in spec_user.get("additionalGids") or []],
+            )
+        _switch_user(*user, process)
+        if process.get("noNewPrivileges"):
+            sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
+        cwd = process.get("cwd") or "/"
+        os.makedirs(cwd, exist_ok=True)
+        os.chdir(cwd)
+        args = list(process.get("args") or [])
+        env = list(process.get("env") or [])
+        path = lookup_executable(args[0] if args else "", path_from_env(env))
+    except ExecLookupError as error:
+        _fail(status_fd, error.message, error.exit_code)
+    except Exception as error:  # everything else is a setup failure reported as Docker's 126
+        _fail(status_fd, f"unable to start container process: {error}", 126)
+    environment = dict(item.split("=", 1) if "=" in item else (item, "") for item in env)
+    try:
+        os.execve(path, args, environment)
+    except OSError as error:
+        code = 127 if error.errno == 2 else 126
+        _fail(status_fd, f'exec: "{args[0]}": {os.strerror(error.errno or 0).lower()}', code)
+
+
+def container_init(
+    bundle: Path,
+    rootfs_mounts: list[dict[str, Any]],
+    stdio_fds: tuple[int, int, int],
+    sync_fd: int,
+    *,
+    status_fd: int,
+    cgroup_procs: list[str],
+    console: str | None = None,
+    spec: dict[str, Any] | None = None,
+) -> NoReturn:
+    """PID 1 of the container: isolate, build the filesystem, report ready, wait for start, exec."""
+    try:
+        _close_on_exec_all_but_stdio()
+        _setup_stdio(stdio_fds)
+        if spec is None:
+            spec = json.loads((bundle / "config.json").read_text())
+        _join_cgroup(cgroup_procs)
+        linux = spec.get("linux") or {}
+        new = _enter_namespaces(list(linux.get("namespaces") or []))
+        if "mount" in new:
+            _setup_filesystem(bundle, spec, rootfs_mounts, console)
+        if "uts" in new and spec.get("hostname"):
+            sc.sethostname(spec["hostname"])
+        if "network" in new:
+            sc.interface_up("lo")
+    except Exception as error:
+        _fail(status_fd, f"container init: {error}", 126)
+    report(status_fd, {"ready": True})
+    try:
+        go = os.read(sync_fd, 1)
+    except OSError:
+        go = b""
+    if go != START_BYTE:
+        os._exit(1)  # the shim went away or aborted the start
+    os.close(sync_fd)
+    become_process(spec.get("process") or {}, status_fd)
+
+
+def exec_process(
+    process: dict[str, Any],
+    user_spec: str | None,
+    stdio_fds: tuple[int, int, int],
+    namespace_fds: list[tuple[str, int]],
+    *,
+    status_fd: int,
+    cgroup_procs: list[str],
+) -> NoReturn:
+    """A process joining a running container (docker exec): cgroup, namespaces, then as the init.
+
+    `namespace_fds` are (runtime-spec type, fd of /proc/<init>/ns/...) opened by the shim.
+    """
+    try:
+        _close_on_exec_all_but_stdio()
+        _setup_stdio(stdio_fds)
+        _join_cgroup(cgroup_procs)
+        # The mount namespace last: the others are found through the host's /proc.
+        for kind, fd in sorted(namespace_fds, key=lambda item: item[0] == "mount"):
+            sc.setns(fd, sc.NAMESPACE_FLAGS[kind])
+        os.chdir("/")
+        user = None
+        if user_spec:
+            resolved = resolve_user(user_spec, "/")
+            user = (resolved.uid, resolved.gid, resolved.additional_gids)
+    except ExecLookupError as error:
+        _fail(status_fd, error.message, error.exit_code)
+    except Exception as error:
+        _fail(status_fd, f"exec setup: {error}", 126)
+    become_process(process, status_fd, user)
