@@ -1,0 +1,109 @@
+"""The OCI bundle's config.json for a container, built from Docker's Config/HostConfig."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ketch.runtime.spec import default_spec
+
+# The files ketch writes into the container's directory and binds in.
+ETC_FILES = (("hostname", "/etc/hostname"), ("hosts", "/etc/hosts"),
+             ("resolv.conf", "/etc/resolv.conf"))  # fmt: skip
+
+# Docker's default: nofile is raised only as far as the host's hard limit allows.
+DEFAULT_NOFILE = 1048576
+
+
+def resources_of(host_config: dict[str, Any]) -> dict[str, Any]:
+    """runtime-spec linux.resources from HostConfig's limits."""
+    resources: dict[str, Any] = {
+        "devices": [{"allow": False, "access": "rwm"}],
+    }
+    memory: dict[str, Any] = {}
+    if host_config.get("Memory"):
+        memory["limit"] = int(host_config["Memory"])
+    if host_config.get("MemorySwap") and host_config["MemorySwap"] > 0:
+        memory["swap"] = int(host_config["MemorySwap"])
+    if host_config.get("MemoryReservation"):
+        memory["reservation"] = int(host_config["MemoryReservation"])
+    if memory:
+        resources["memory"] = memory
+    cpu: dict[str, Any] = {}
+    if host_config.get("NanoCpus"):
+        period = 100_000
+        cpu["period"] = period
+        cpu["quota"] = int(host_config["NanoCpus"]) * period // 1_000_000_000
+    if host_config.get("CpuQuota"):
+        cpu["quota"] = int(host_config["CpuQuota"])
+    if host_config.get("CpuPeriod"):
+        cpu["period"] = int(host_config["CpuPeriod"])
+    if host_config.get("CpuShares"):
+        cpu["shares"] = int(host_config["CpuShares"])
+    if host_config.get("CpusetCpus"):
+        cpu["cpus"] = host_config["CpusetCpus"]
+    if host_config.get("CpusetMems"):
+        cpu["mems"] = host_config["CpusetMems"]
+    if cpu:
+        resources["cpu"] = cpu
+    if host_config.get("PidsLimit") and host_config["PidsLimit"] > 0:
+        resources["pids"] = {"limit": int(host_config["PidsLimit"])}
+    return resources
+
+
+def build_spec(
+    *,
+    path: str,
+    args: list[str],
+    config: dict[str, Any],
+    host_config: dict[str, Any],
+    uid: int,
+    gid: int,
+    additional_gids: list[int],
+    container_dir: str,
+    nofile_hard: int,
+) -> dict[str, Any]:
+    """config.json (runtime-spec 1.2) as Docker would write it for this container."""
+    nofile = min(DEFAULT_NOFILE, nofile_hard)
+    binds = [
+        {"destination": dest, "type": "bind", "source": f"{container_dir}/{name}",
+         "options": ["rbind", "rprivate"]}
+        for name, dest in ETC_FILES
+    ]  # fmt: skip
+    spec = default_spec(
+        [path, *args],
+        env=list(config.get("Env") or []),
+        cwd=config.get("WorkingDir") or "/",
+        tty=bool(config.get("Tty")),
+        hostname=config.get("Hostname") or "",
+        uid=uid,
+        gid=gid,
+        additional_gids=additional_gids,
+        readonly_rootfs=bool(host_config.get("ReadonlyRootfs")),
+        extra_mounts=binds,
+        rlimits=[{"type": "RLIMIT_NOFILE", "hard": nofile, "soft": nofile}],
+        resources=resources_of(host_config),
+    )
+    if host_config.get("Privileged"):
+        spec["linux"]["maskedPaths"] = []
+        spec["linux"]["readonlyPaths"] = []
+    caps = spec["process"]["capabilities"]
+    for cap in host_config.get("CapAdd") or []:
+        name = _cap_name(cap)
+        for kind in ("bounding", "effective", "permitted"):
+            if name not in caps[kind]:
+                caps[kind].append(name)
+    for cap in host_config.get("CapDrop") or []:
+        name = _cap_name(cap)
+        for kind in ("bounding", "effective", "permitted"):
+            caps[kind] = [c for c in caps[kind] if name not in (c, "CAP_ALL")]
+    if host_config.get("ShmSize"):
+        for mount in spec["mounts"]:
+            if mount["destination"] == "/dev/shm":
+                mount["options"] = [o for o in mount["options"] if not o.startswith("size=")]
+                mount["options"].append(f"size={int(host_config['ShmSize']) // 1024}k")
+    return spec
+
+
+def _cap_name(cap: str) -> str:
+    upper = cap.upper()
+    return upper if upper.startswith("CAP_") else f"CAP_{upper}"

@@ -1,0 +1,97 @@
+"""Docker's rules for combining an image's config with a create request (pure)."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from ketch.errors import InvalidArgument
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def merge_env(image_env: list[str] | None, request_env: list[str] | None) -> list[str]:
+    """Image env then request env, the request winning per key; PATH always set."""
+    merged: dict[str, str] = {}
+    for entry in (image_env or []) + (request_env or []):
+        key, sep, _ = entry.partition("=")
+        if not key:
+            raise InvalidArgument(f"invalid environment variable: {entry}")
+        if not sep:
+            continue  # "-e NAME" with NAME unset on the client side: nothing to pass
+        merged[key] = entry
+    if "PATH" not in merged:
+        merged = {"PATH": f"PATH={DEFAULT_PATH}", **merged}
+    return list(merged.values())
+
+
+def merge_config(image_config: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
+    """The container's Config: the request's fields, filled in from the image's."""
+    config = copy.deepcopy(request)
+    image = image_config or {}
+    entrypoint = config.get("Entrypoint")
+    cmd = config.get("Cmd")
+    if isinstance(entrypoint, str):
+        entrypoint = [entrypoint]
+    if isinstance(cmd, str):
+        cmd = [cmd]
+    if entrypoint is not None:
+        # An explicit entrypoint resets the image's Cmd; [""] means "none at all".
+        if entrypoint == [""]:
+            entrypoint = None
+    else:
+        entrypoint = image.get("Entrypoint")
+        if not cmd:
+            cmd = image.get("Cmd")
+    config["Entrypoint"] = list(entrypoint) if entrypoint else None
+    config["Cmd"] = list(cmd) if cmd else None
+    config["Env"] = merge_env(image.get("Env"), config.get("Env"))
+    config["WorkingDir"] = config.get("WorkingDir") or image.get("WorkingDir") or ""
+    config["User"] = config.get("User") or image.get("User") or ""
+    labels = dict(image.get("Labels") or {})
+    labels.update(config.get("Labels") or {})
+    config["Labels"] = labels
+    if not config.get("StopSignal") and image.get("StopSignal"):
+        config["StopSignal"] = image["StopSignal"]
+    for key in ("ExposedPorts", "Volumes"):
+        combined = dict(image.get(key) or {})
+        combined.update(config.get(key) or {})
+        config[key] = combined or None
+    if config.get("Healthcheck") is None and image.get("Healthcheck"):
+        config["Healthcheck"] = image["Healthcheck"]
+    if config.get("OnBuild") is None:
+        config["OnBuild"] = image.get("OnBuild")
+    for key, default in (
+        ("Tty", False), ("OpenStdin", False), ("StdinOnce", False), ("AttachStdin", False),
+        ("AttachStdout", False), ("AttachStderr", False), ("Domainname", ""),
+    ):  # fmt: skip
+        config[key] = config.get(key) or default
+    return config
+
+
+def command_of(config: dict[str, Any]) -> tuple[str, list[str]]:
+    """Path and Args as Docker stores them: the first word, then the rest."""
+    words = (config.get("Entrypoint") or []) + (config.get("Cmd") or [])
+    if not words:
+        raise InvalidArgument("No command specified")
+    return words[0], words[1:]
+
+
+def parse_signal(text: str | int | None, default: int = 15) -> int:
+    """ "SIGTERM", "TERM", "15" -> 15, as docker's --stop-signal and kill accept."""
+    import signal
+
+    if text is None or text == "":
+        return default
+    if isinstance(text, int) or str(text).isdigit():
+        number = int(text)
+        if number <= 0 or number > 64:
+            raise InvalidArgument(f"Invalid signal: {text}")
+        return number
+    name = str(text).upper()
+    if not name.startswith("SIG"):
+        name = "SIG" + name
+    try:
+        return int(signal.Signals[name])
+    except KeyError:
+        raise InvalidArgument(f"Invalid signal: {text}") from None

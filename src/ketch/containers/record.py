@@ -1,0 +1,147 @@
+"""A container's record on disk: config.v2.json in Docker's model, written atomically."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
+def now_rfc3339() -> str:
+    """RFC 3339 with nanoseconds, as Docker stamps times."""
+    moment = datetime.now(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond:06d}000Z"
+
+
+def parse_time(text: str | None) -> float | None:
+    """Seconds since the epoch for an RFC 3339 stamp; None for the zero time."""
+    if not text or text.startswith("0001-"):
+        return None
+    head, _, frac = text.rstrip("Z").partition(".")
+    seconds = datetime.strptime(head, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC).timestamp()
+    return seconds + (float("0." + frac[:9]) if frac else 0.0)
+
+
+def write_json_atomically(path: Path, value: Any) -> None:
+    temp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
+    with open(temp, "w") as out:
+        json.dump(value, out, indent=1)
+        out.flush()
+        os.fsync(out.fileno())
+    os.rename(temp, path)
+
+
+def fresh_state() -> dict[str, Any]:
+    return {
+        "Status": "created",
+        "Running": False,
+        "Paused": False,
+        "Restarting": False,
+        "OOMKilled": False,
+        "Dead": False,
+        "RemovalInProgress": False,
+        "Pid": 0,
+        "ExitCode": 0,
+        "Error": "",
+        "StartedAt": ZERO_TIME,
+        "FinishedAt": ZERO_TIME,
+    }
+
+
+@dataclass
+class Container:
+    id: str
+    name: str  # with Docker's leading "/"
+    created: str
+    path: str
+    args: list[str]
+    config: dict[str, Any]
+    host_config: dict[str, Any]
+    image_id: str
+    directory: Path
+    state: dict[str, Any] = field(default_factory=fresh_state)
+    restart_count: int = 0
+    networking_config: dict[str, Any] = field(default_factory=dict)
+    chain_id: str | None = None
+    shim_pid: int = 0
+    shim_start_time: int = 0
+    has_been_started: bool = False
+    execs: list[str] = field(default_factory=list)
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:12]
+
+    @property
+    def tty(self) -> bool:
+        return bool(self.config.get("Tty"))
+
+    @property
+    def running(self) -> bool:
+        return bool(self.state.get("Running"))
+
+    @property
+    def log_path(self) -> Path:
+        return self.directory / f"{self.id}-json.log"
+
+    @property
+    def bundle(self) -> Path:
+        return self.directory / "bundle"
+
+    def to_disk(self) -> dict[str, Any]:
+        return {
+            "ID": self.id,
+            "Created": self.created,
+            "Path": self.path,
+            "Args": self.args,
+            "Config": self.config,
+            "HostConfig": self.host_config,
+            "NetworkingConfig": self.networking_config,
+            "Image": self.image_id,
+            "Name": self.name,
+            "State": self.state,
+            "RestartCount": self.restart_count,
+            "Driver": "overlay2",
+            "LogPath": str(self.log_path),
+            "HostnamePath": str(self.directory / "hostname"),
+            "HostsPath": str(self.directory / "hosts"),
+            "ResolvConfPath": str(self.directory / "resolv.conf"),
+            "ChainID": self.chain_id,
+            "ShimPid": self.shim_pid,
+            "ShimStartTime": self.shim_start_time,
+            "HasBeenStartedBefore": self.has_been_started,
+        }
+
+    @classmethod
+    def from_disk(cls, directory: Path, data: dict[str, Any]) -> Container:
+        return cls(
+            id=data["ID"],
+            name=data["Name"],
+            created=data["Created"],
+            path=data["Path"],
+            args=data["Args"],
+            config=data["Config"],
+            host_config=data["HostConfig"],
+            image_id=data["Image"],
+            directory=directory,
+            state=data["State"],
+            restart_count=data.get("RestartCount", 0),
+            networking_config=data.get("NetworkingConfig") or {},
+            chain_id=data.get("ChainID"),
+            shim_pid=data.get("ShimPid", 0),
+            shim_start_time=data.get("ShimStartTime", 0),
+            has_been_started=data.get("HasBeenStartedBefore", False),
+        )
+
+    def save(self) -> None:
+        write_json_atomically(self.directory / "config.v2.json", self.to_disk())
+
+    @classmethod
+    def load(cls, directory: Path) -> Container:
+        return cls.from_disk(directory, json.loads((directory / "config.v2.json").read_text()))

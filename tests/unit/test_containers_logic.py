@@ -1,0 +1,196 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from ketch.containers import merge, names, status
+from ketch.containers.bundle import build_spec
+from ketch.containers.users import resolve
+from ketch.errors import InvalidArgument
+
+REPO = Path(__file__).resolve().parents[2]
+SCHEMA_DIR = REPO.parent / "shared" / "specs" / "oci-runtime-spec-v1.2.1"
+
+IMAGE = {
+    "Env": ["PATH=/usr/bin:/bin", "LANG=C", "KEEP=image"],
+    "Entrypoint": ["/docker-entrypoint.sh"],
+    "Cmd": ["redis-server"],
+    "WorkingDir": "/data",
+    "User": "redis",
+    "Labels": {"from": "image", "both": "image"},
+    "StopSignal": "SIGQUIT",
+}
+
+
+def test_request_cmd_replaces_image_cmd_and_keeps_entrypoint() -> None:
+    config = merge.merge_config(IMAGE, {"Cmd": ["redis-cli"], "Image": "redis"})
+    assert config["Entrypoint"] == ["/docker-entrypoint.sh"]
+    assert merge.command_of(config) == ("/docker-entrypoint.sh", ["redis-cli"])
+
+
+def test_request_entrypoint_resets_image_cmd() -> None:
+    config = merge.merge_config(IMAGE, {"Entrypoint": ["/bin/sh"]})
+    assert config["Cmd"] is None
+    assert merge.command_of(config) == ("/bin/sh", [])
+
+
+def test_empty_entrypoint_means_none() -> None:
+    config = merge.merge_config(IMAGE, {"Entrypoint": [""], "Cmd": ["ls", "-l"]})
+    assert merge.command_of(config) == ("ls", ["-l"])
+
+
+def test_no_command_at_all_is_refused() -> None:
+    config = merge.merge_config({}, {})
+    with pytest.raises(InvalidArgument, match="No command specified"):
+        merge.command_of(config)
+
+
+def test_env_request_wins_per_key_and_path_defaults() -> None:
+    config = merge.merge_config(IMAGE, {"Env": ["KEEP=request", "NEW=1", "UNSET"]})
+    assert config["Env"] == ["PATH=/usr/bin:/bin", "LANG=C", "KEEP=request", "NEW=1"]
+    assert merge.merge_env(None, ["A=1"])[0].startswith("PATH=/usr/local/sbin")
+
+
+def test_workdir_user_labels_stopsignal_come_from_the_image_unless_given() -> None:
+    config = merge.merge_config(IMAGE, {"Labels": {"both": "request"}, "User": "0:0"})
+    assert config["WorkingDir"] == "/data"
+    assert config["User"] == "0:0"
+    assert config["Labels"] == {"from": "image", "both": "request"}
+    assert config["StopSignal"] == "SIGQUIT"
+    assert merge.merge_config(IMAGE, {"StopSignal": "SIGINT"})["StopSignal"] == "SIGINT"
+
+
+@pytest.mark.parametrize(("text", "number"), [("SIGKILL", 9), ("TERM", 15), ("2", 2), (None, 15)])
+def test_signals(text: str | None, number: int) -> None:
+    assert merge.parse_signal(text) == number
+
+
+def test_bad_signal() -> None:
+    with pytest.raises(InvalidArgument, match="Invalid signal: SIGNOPE"):
+        merge.parse_signal("SIGNOPE")
+
+
+def test_random_names_are_docker_like_and_valid() -> None:
+    for _ in range(50):
+        name = names.random_name()
+        left, _, right = name.partition("_")
+        assert left in names.ADJECTIVES and right in names.SURNAMES
+        assert names.validate(name) == "/" + name
+
+
+def test_invalid_name_uses_dockers_words() -> None:
+    with pytest.raises(InvalidArgument, match=r"Invalid container name \(a b\)"):
+        names.validate("a b")
+
+
+def test_ids_are_64_hex() -> None:
+    new = names.new_id()
+    assert len(new) == 64 and int(new, 16) >= 0
+
+
+def test_status_strings() -> None:
+    running = {"Running": True, "StartedAt": "2026-01-01T00:00:00.000000000Z"}
+    start = 1767225600.0
+    assert status.status_text(running, now=start + 3) == "Up 3 seconds"
+    assert status.status_text(running, now=start + 90) == "About a minute"[:0] + "Up About a minute"
+    exited = {"Running": False, "ExitCode": 1, "FinishedAt": "2026-01-01T00:00:00Z"}
+    assert status.status_text(exited, now=start + 2) == "Exited (1) 2 seconds ago"
+    created = {"Running": False, "FinishedAt": "0001-01-01T00:00:00Z"}
+    assert status.status_text(created) == "Created"
+
+
+def make_layers(tmp_path: Path) -> list[Path]:
+    top, base = tmp_path / "top", tmp_path / "base"
+    (top / "etc").mkdir(parents=True)
+    (base / "etc").mkdir(parents=True)
+    (top / "etc" / "passwd").write_text(
+        "root:x:0:0:root:/root:/bin/sh\nredis:x:999:998::/data:/bin/false\n"
+    )
+    (base / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
+    (base / "etc" / "group").write_text("root:x:0:\nredis:x:998:\nextra:x:1234:redis\n")
+    return [top, base]
+
+
+def test_user_resolves_from_the_topmost_layer_that_has_the_file(tmp_path: Path) -> None:
+    layers = make_layers(tmp_path)
+    assert resolve("redis", layers) == (999, 998, [1234])
+    assert resolve("redis:root", layers) == (999, 0, [1234])
+    assert resolve("4242", layers) == (4242, 0, [])
+    assert resolve("", layers) == (0, 0, [])
+    with pytest.raises(InvalidArgument, match="unable to find user nobody"):
+        resolve("nobody", layers)
+
+
+def validator() -> jsonschema.Draft4Validator:
+    from referencing import Registry, Resource
+    from referencing.jsonschema import DRAFT4
+
+    schema = json.loads((SCHEMA_DIR / "config-schema.json").read_text())
+    resources = []
+    for path in SCHEMA_DIR.glob("*.json"):
+        resource = Resource.from_contents(
+            json.loads(path.read_text()), default_specification=DRAFT4
+        )
+        resources.append((f"file://{SCHEMA_DIR}/{path.name}", resource))
+    registry = Registry().with_resources(resources)
+    schema = {**schema, "id": f"file://{SCHEMA_DIR}/config-schema.json"}
+    return jsonschema.Draft4Validator(schema, registry=registry)
+
+
+def test_schema_check_catches_a_bad_bundle() -> None:
+    with pytest.raises(jsonschema.ValidationError):
+        validator().validate({"ociVersion": "1.2.0", "process": {"cwd": "/", "user": {"uid": "x"}}})
+
+
+def test_bundle_is_valid_runtime_spec_with_dockers_defaults() -> None:
+    config = merge.merge_config(IMAGE, {"Hostname": "abc123", "Tty": True})
+    path, args = merge.command_of(config)
+    host_config = {
+        "Memory": 64 * 1024**2,
+        "NanoCpus": 500_000_000,
+        "PidsLimit": 100,
+        "CapAdd": ["NET_ADMIN"],
+        "CapDrop": ["chown"],
+        "ShmSize": 128 * 1024**2,
+    }
+    spec = build_spec(
+        path=path, args=args, config=config, host_config=host_config, uid=999, gid=998,
+        additional_gids=[1234], container_dir="/var/lib/ketch/containers/x", nofile_hard=20000,
+    )  # fmt: skip
+    validator().validate(spec)
+    assert spec["ociVersion"].startswith("1.2")
+    assert spec["process"]["args"] == ["/docker-entrypoint.sh", "redis-server"]
+    assert spec["process"]["terminal"] is True
+    assert spec["process"]["user"] == {"uid": 999, "gid": 998, "additionalGids": [1234]}
+    assert spec["process"]["cwd"] == "/data"
+    assert spec["hostname"] == "abc123"
+    assert spec["process"]["rlimits"] == [{"type": "RLIMIT_NOFILE", "hard": 20000, "soft": 20000}]
+    destinations = [m["destination"] for m in spec["mounts"]]
+    for needed in (
+        "/proc",
+        "/dev",
+        "/dev/pts",
+        "/dev/shm",
+        "/dev/mqueue",
+        "/sys",
+        "/sys/fs/cgroup",
+        "/etc/hostname",
+        "/etc/hosts",
+        "/etc/resolv.conf",
+    ):
+        assert needed in destinations
+    shm = next(m for m in spec["mounts"] if m["destination"] == "/dev/shm")
+    assert "size=131072k" in shm["options"]
+    namespaces = {ns["type"] for ns in spec["linux"]["namespaces"]}
+    assert namespaces == {"pid", "mount", "uts", "ipc", "network", "cgroup"}
+    resources = spec["linux"]["resources"]
+    assert resources["memory"] == {"limit": 64 * 1024**2}
+    assert resources["cpu"] == {"period": 100000, "quota": 50000}
+    assert resources["pids"] == {"limit": 100}
+    caps = spec["process"]["capabilities"]["bounding"]
+    assert "CAP_NET_ADMIN" in caps and "CAP_CHOWN" not in caps and "CAP_KILL" in caps
+    assert "/proc/kcore" in spec["linux"]["maskedPaths"]
+    assert "/proc/sys" in spec["linux"]["readonlyPaths"]
