@@ -1,0 +1,109 @@
+"""The fork server: `python -m ketch.shim.forkserver <socket>`.
+
+Started once by the daemon, single-threaded, with the runtime and shim
+already imported, so a container's shim is a fork away instead of a new
+interpreter. It serves one connection (the daemon's): each line is
+`{"op": "spawn", "spec": ShimSpec}`; the reply line is `{"pid": <shim pid>}`
+once the container's init is created and waiting, or `{"error": "..."}`.
+Shims are double-forked into their own session, so they outlive this
+process, which exits when the daemon's connection closes.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import select
+import socket
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+from ketch.shim.server import run_shim
+from ketch.shim.spec import ShimSpec
+
+SPAWN_TIMEOUT = 60.0
+
+
+def spawn(spec: ShimSpec, closeables: list[socket.socket]) -> dict[str, Any]:
+    ready_r, ready_w = os.pipe()
+    child = os.fork()
+    if child == 0:
+        try:
+            for sock in closeables:
+                sock.close()
+            os.close(ready_r)
+            os.setsid()
+            if os.fork() == 0:
+                run_shim(spec, ready_w)
+        finally:
+            os._exit(0)
+    os.close(ready_w)
+    os.waitpid(child, 0)
+    data = b""
+    try:
+        while not data.endswith(b"\n"):
+            if not select.select([ready_r], [], [], SPAWN_TIMEOUT)[0]:
+                return {"error": "timed out starting the shim"}
+            chunk = os.read(ready_r, 4096)
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        os.close(ready_r)
+    if not data:
+        return {"error": "the shim exited before the container was created"}
+    return json.loads(data)
+
+
+def _lines(conn: socket.socket) -> Iterator[bytes]:
+    buffer = b""
+    while True:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return
+        buffer += chunk
+        while b"\n" in buffer:
+            line, buffer = buffer.split(b"\n", 1)
+            yield line
+
+
+def serve(socket_path: str) -> None:
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        os.unlink(socket_path)
+    except FileNotFoundError:
+        pass
+    listener.bind(socket_path)
+    os.chmod(socket_path, 0o600)
+    listener.listen(1)
+    sys.stdout.write("ready\n")
+    sys.stdout.flush()
+    conn, _ = listener.accept()
+    listener.close()
+    os.unlink(socket_path)
+    with conn:
+        for line in _lines(conn):
+            try:
+                request = json.loads(line)
+                if request.get("op") != "spawn":
+                    reply: dict[str, Any] = {"error": f"unknown op {request.get('op')!r}"}
+                else:
+                    reply = spawn(ShimSpec.from_dict(request["spec"]), [conn])
+            except Exception as error:  # a bad request must not end the fork server
+                reply = {"error": f"spawn failed: {error}"}
+            conn.sendall((json.dumps(reply) + "\n").encode())
+
+
+def main() -> None:
+    if len(sys.argv) != 2:
+        sys.stderr.write("usage: python -m ketch.shim.forkserver <socket>\n")
+        sys.exit(2)
+    # Everything imported is shared copy-on-write with every shim; keep the GC off those pages.
+    gc.freeze()
+    serve(sys.argv[1])
+
+
+if __name__ == "__main__":
+    main()

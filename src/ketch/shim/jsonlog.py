@@ -1,0 +1,104 @@
+"""Docker's json-file log driver: one JSON object a line, rotated by size.
+
+`{"log":"hello\\n","stream":"stdout","time":"2026-01-02T03:04:05.123456789Z"}`;
+output is split on newlines, and a line longer than 16 KiB is written in
+pieces without a newline, as Docker does. Rotation keeps `<id>-json.log`,
+`.1`, `.2`, ... up to max-file files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+from ketch.shim.timefmt import rfc3339_nano
+
+MAX_LINE = 16 * 1024
+DEFAULT_MAX_SIZE = 10 * 1024 * 1024
+DEFAULT_MAX_FILES = 3
+
+# Go's encoding/json escapes these; clients comparing logs byte for byte expect it.
+_GO_ESCAPES = str.maketrans(
+    {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+)
+
+
+def encode_line(payload: bytes, stream: str, time_ns: int) -> bytes:
+    text = payload.decode("utf-8", errors="replace")
+    log = json.dumps(text, ensure_ascii=False).translate(_GO_ESCAPES)
+    return f'{{"log":{log},"stream":"{stream}","time":"{rfc3339_nano(time_ns)}"}}\n'.encode()
+
+
+def split_lines(pending: bytes, data: bytes) -> tuple[list[bytes], bytes]:
+    """Complete log messages in pending+data, and what is left waiting for its newline."""
+    buffer = pending + data
+    messages = []
+    start = 0
+    while True:
+        newline = buffer.find(b"\n", start)
+        if newline < 0:
+            break
+        line = buffer[start : newline + 1]
+        while len(line) > MAX_LINE:
+            messages.append(line[:MAX_LINE])
+            line = line[MAX_LINE:]
+        messages.append(line)
+        start = newline + 1
+    rest = buffer[start:]
+    while len(rest) >= MAX_LINE:
+        messages.append(rest[:MAX_LINE])
+        rest = rest[MAX_LINE:]
+    return messages, rest
+
+
+class JsonFileLog:
+    """The log file of one container; `write` is called with raw output as it arrives."""
+
+    def __init__(
+        self, path: str, max_size: int = DEFAULT_MAX_SIZE, max_files: int = DEFAULT_MAX_FILES
+    ) -> None:
+        self.path = path
+        self.max_size = max_size if max_size > 0 else 0
+        self.max_files = max(1, max_files)
+        self._pending: dict[str, bytes] = {"stdout": b"", "stderr": b""}
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        self._size = os.fstat(self._fd).st_size
+
+    def write(self, stream: str, data: bytes) -> None:
+        messages, self._pending[stream] = split_lines(self._pending[stream], data)
+        if messages:
+            now = time.time_ns()
+            self._append(b"".join(encode_line(m, stream, now) for m in messages))
+
+    def flush_partial(self) -> None:
+        """Write what is left without a newline (the process ended mid-line)."""
+        now = time.time_ns()
+        for stream, rest in self._pending.items():
+            if rest:
+                self._append(encode_line(rest, stream, now))
+                self._pending[stream] = b""
+
+    def close(self) -> None:
+        self.flush_partial()
+        os.close(self._fd)
+
+    def _append(self, data: bytes) -> None:
+        if self.max_size and self._size and self._size + len(data) > self.max_size:
+            self._rotate()
+        os.write(self._fd, data)
+        self._size += len(data)
+
+    def _rotate(self) -> None:
+        os.close(self._fd)
+        if self.max_files > 1:
+            for index in range(self.max_files - 1, 1, -1):
+                older = f"{self.path}.{index - 1}"
+                if os.path.exists(older):
+                    os.replace(older, f"{self.path}.{index}")
+            os.replace(self.path, f"{self.path}.1")
+            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+        else:
+            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+        self._fd = os.open(self.path, flags, 0o640)
+        self._size = 0

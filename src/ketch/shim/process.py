@@ -1,0 +1,126 @@
+"""One process a shim holds (the container's init or an exec): its stdio and who listens to it."""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import struct
+import termios
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ketch.shim.server import Client
+
+# Stop reading a process's output while a slow attach client has this much unsent.
+HIGH_WATER = 1024 * 1024
+
+
+def set_nonblocking(fd: int) -> None:
+    flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+    fcntl.fcntl(fd, fcntl.F_SETFL, flags | os.O_NONBLOCK)
+
+
+def set_winsize(fd: int, height: int, width: int) -> None:
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
+
+
+class Stdio:
+    """The shim's ends of a process's stdio, and the child's ends until it has forked."""
+
+    def __init__(self, tty: bool, open_stdin: bool) -> None:
+        self.tty = tty
+        self.console: str | None = None
+        self.stdin_w: int | None = None
+        # fd -> stream name ("stdout"/"stderr"); a pty master is one fd for both directions.
+        self.outputs: dict[int, str] = {}
+        self.child_fds: tuple[int, int, int]
+        if tty:
+            master, slave = os.openpty()
+            os.set_blocking(master, False)
+            self.console = os.ttyname(slave)
+            self.master: int | None = master
+            self.stdin_w = master if open_stdin else None
+            self.outputs[master] = "stdout"
+            self.child_fds = (slave, slave, slave)
+        else:
+            self.master = None
+            if open_stdin:
+                stdin_r, self.stdin_w = os.pipe()
+                os.set_blocking(self.stdin_w, False)
+            else:
+                stdin_r = os.open("/dev/null", os.O_RDONLY)
+            out_r, out_w = os.pipe()
+            err_r, err_w = os.pipe()
+            for fd in (out_r, err_r):
+                os.set_blocking(fd, False)
+            self.outputs[out_r] = "stdout"
+            self.outputs[err_r] = "stderr"
+            self.child_fds = (stdin_r, out_w, err_w)
+
+    def close_child_ends(self) -> None:
+        for fd in set(self.child_fds):
+            os.close(fd)
+
+
+class Process:
+    """State of one process: not started, running, or exited (reaped and its output drained)."""
+
+    def __init__(self, exec_id: str, stdio: Stdio, stdin_once: bool, log: Any = None) -> None:
+        self.id = exec_id
+        self.stdio = stdio
+        self.stdin_once = stdin_once
+        self.log = log
+        self.pid: int | None = None
+        self.status = "created"
+        self.exit_code: int | None = None
+        self.oom_killed = False
+        self.started_at = ""
+        self.finished_at = ""
+        self.reaped = False
+        self.attached: list[Client] = []
+        self.waiters: list[Client] = []
+        self.stdin_buffer = bytearray()
+        self.paused = False
+        self.spec: dict[str, Any] = {}
+
+    def write_stdin(self, data: bytes) -> None:
+        if self.stdio.stdin_w is None:
+            return
+        self.stdin_buffer += data
+        self.flush_stdin()
+
+    def flush_stdin(self) -> bool:
+        """Write what stdin can take now; True when all buffered input is written."""
+        fd = self.stdio.stdin_w
+        while self.stdin_buffer and fd is not None:
+            try:
+                written = os.write(fd, self.stdin_buffer)
+            except BlockingIOError:
+                return False
+            except OSError as error:
+                if error.errno in (errno.EPIPE, errno.EIO, errno.EBADF):
+                    self.stdin_buffer.clear()
+                    return True
+                raise
+            del self.stdin_buffer[:written]
+        return True
+
+    def close_stdin(self) -> None:
+        fd = self.stdio.stdin_w
+        if fd is None:
+            return
+        if self.stdio.tty:
+            # A pty has no half-close: end-of-file is the terminal's ^D.
+            self.write_stdin(b"\x04")
+            return
+        self.stdio.stdin_w = None
+        self.stdin_buffer.clear()
+        os.close(fd)
+
+    def exit_info(self) -> dict[str, Any]:
+        return {
+            "exit_code": self.exit_code,
+            "oom_killed": self.oom_killed,
+            "finished_at": self.finished_at,
+        }

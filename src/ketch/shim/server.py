@@ -1,0 +1,733 @@
+"""The shim: one per container, forked from the fork server, outliving the daemon.
+
+A single-threaded selectors loop holds the container's stdio, writes its
+json-file log, serves control requests, attach and exec on a Unix socket,
+reaps its processes (as child subreaper) and records the exit in
+shim-state.json. See docs/interfaces.md (shim/) for the protocol.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import select
+import selectors
+import signal
+import socket
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn
+
+from ketch.runtime import cgroups
+from ketch.runtime import syscalls as sc
+from ketch.runtime.caps import CAPABILITIES
+from ketch.runtime.init import START_BYTE, container_init, exec_process
+from ketch.shim import frames
+from ketch.shim.jsonlog import JsonFileLog
+from ketch.shim.process import HIGH_WATER, Process, Stdio, set_winsize
+from ketch.shim.spec import ExecSpec, ShimSpec
+from ketch.shim.state import STATE_FILE, proc_start_time, write_atomic
+from ketch.shim.timefmt import rfc3339_nano
+
+START_TIMEOUT = 30.0
+# After a process is reaped, how long its output may stay open (held by an orphan) before
+# the exit is reported anyway.
+DRAIN_TIMEOUT = 1.0
+_JOINABLE = (
+    ("ipc", "ipc"),
+    ("uts", "uts"),
+    ("network", "net"),
+    ("cgroup", "cgroup"),
+    ("mount", "mnt"),
+)
+
+
+class RequestError(Exception):
+    def __init__(self, message: str, kind: str = "internal", exit_code: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.kind = kind
+        self.exit_code = exit_code
+
+
+class Client:
+    """One connection to the shim socket: control requests, then maybe attach or a wait."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.decoder = frames.FrameDecoder()
+        self.outbuf = bytearray()
+        self.process: Process | None = None
+        self.streams: set[str] = set()
+        self.has_stdin = False
+        self.closing = False
+        self.closed = False
+
+    def send(self, frame_type: int, payload: bytes) -> None:
+        self.outbuf += frames.encode(frame_type, payload)
+
+    def reply(self, message: dict[str, Any]) -> None:
+        self.send(frames.CONTROL, json.dumps(message).encode())
+
+
+def _read_status_line(fd: int, timeout: float) -> dict[str, Any] | None:
+    """The init's report: a JSON line, or None at end of file (execve closed the pipe)."""
+    data = b""
+    deadline = time.monotonic() + timeout
+    while not data.endswith(b"\n"):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+            raise RequestError("timed out waiting for the container process", "internal")
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            return None if not data else {"error": data.decode(errors="replace")}
+        data += chunk
+    return json.loads(data)
+
+
+class Shim:
+    def __init__(self, spec: ShimSpec, config: dict[str, Any]) -> None:
+        self.spec = spec
+        self.config = config
+        self.sel = selectors.DefaultSelector()
+        self.timers: list[tuple[float, Callable[[], None]]] = []
+        self.clients: set[Client] = set()
+        self.by_pid: dict[int, Process] = {}
+        self.execs: dict[str, Process] = {}
+        self.cgroup: cgroups.Cgroup | None = None
+        self.init: Process
+        self.sync_w = -1
+        self.status_r = -1
+        self.start_error = ""
+        self.exiting = False
+        self.linger_deadline: float | None = None
+        self.listener: socket.socket | None = None
+        self.shim_start_time = proc_start_time(os.getpid())
+        self.shim_state_cache: dict[str, Any] = {}
+
+    # --- setup -------------------------------------------------------------
+
+    def create(self) -> None:
+        """Cgroup, stdio, PID namespace and the waiting init; raises on any failure."""
+        spec = self.spec
+        linux = self.config.get("linux") or {}
+        resources = spec.resources if spec.resources is not None else linux.get("resources")
+        self.cgroup = cgroups.create(spec.cgroup_parent, spec.id, resources)
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_w, False)
+        os.set_blocking(self._wake_r, False)
+        signal.set_wakeup_fd(self._wake_w)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        for pid_ns in (ns for ns in linux.get("namespaces") or [] if ns.get("type") == "pid"):
+            if pid_ns.get("path"):
+                fd = os.open(pid_ns["path"], os.O_RDONLY | os.O_CLOEXEC)
+                sc.setns(fd, sc.CLONE_NEWPID)
+                os.close(fd)
+            else:
+                sc.unshare(sc.CLONE_NEWPID)
+        log = None
+        if spec.log_path is not None:
+            log = JsonFileLog(str(spec.log_path), spec.log_max_size, spec.log_max_files)
+        stdio = Stdio(spec.tty, spec.open_stdin)
+        self.init = Process("", stdio, spec.stdin_once, log)
+        self.init.spec = self.config.get("process") or {}
+        sync_r, self.sync_w = os.pipe()
+        self.status_r, status_w = os.pipe()
+        procs = self.cgroup.procs_files
+        pid = os.fork()
+        if pid == 0:
+            _reset_signals_in_child()
+            container_init(
+                spec.bundle,
+                spec.rootfs_mounts,
+                stdio.child_fds,
+                sync_r,
+                status_fd=status_w,
+                cgroup_procs=procs,
+                console=stdio.console,
+                spec=self.config,
+            )
+        self.init.pid = pid
+        self.by_pid[pid] = self.init
+        stdio.close_child_ends()
+        os.close(sync_r)
+        os.close(status_w)
+        report = _read_status_line(self.status_r, START_TIMEOUT)
+        if report is None or "error" in report:
+            message = (report or {}).get("error", "container init exited during setup")
+            raise RequestError(message, "internal", (report or {}).get("exit_code"))
+        for fd in stdio.outputs:
+            self.sel.register(fd, selectors.EVENT_READ, ("proc", self.init))
+        self.sel.register(self._wake_r, selectors.EVENT_READ, ("signal", None))
+        self._listen()
+        self.write_state()
+
+    def _listen(self) -> None:
+        path = str(self.spec.socket_path)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(path)
+        os.chmod(path, 0o600)
+        listener.listen(64)
+        listener.setblocking(False)
+        self.listener = listener
+        self.sel.register(listener, selectors.EVENT_READ, ("accept", None))
+
+    def write_state(self) -> None:
+        init = self.init
+        state = {
+            "id": self.spec.id,
+            "shim_pid": os.getpid(),
+            "shim_start_time": self.shim_start_time,
+            "init_pid": init.pid,
+            "init_start_time": proc_start_time(init.pid) if init.pid and not init.reaped else None,
+            "status": init.status,
+            "exit_code": init.exit_code,
+            "oom_killed": init.oom_killed,
+            "started_at": init.started_at,
+            "finished_at": init.finished_at,
+            "error": self.start_error,
+            "socket": str(self.spec.socket_path),
+        }
+        if state["init_start_time"] is None:
+            state["init_start_time"] = self.shim_state_cache.get("init_start_time")
+        self.shim_state_cache = state
+        write_atomic(Path(self.spec.state_dir) / STATE_FILE, state)
+
+    # --- loop --------------------------------------------------------------
+
+    def serve(self) -> None:
+        while True:
+            timeout = None
+            if self.timers:
+                timeout = max(0.0, min(t for t, _ in self.timers) - time.monotonic())
+            for key, mask in self.sel.select(timeout):
+                kind, obj = key.data
+                if kind == "proc":
+                    self._on_process_fd(obj, key.fd, mask)
+                elif kind == "client":
+                    self._on_client(obj, mask)
+                elif kind == "accept":
+                    self._on_accept()
+                elif kind == "signal":
+                    self._on_signal()
+            self._run_timers()
+            if self.exiting and not any(c.outbuf for c in self.clients):
+                return
+            if self.init.status == "exited" and not self.clients:
+                if self.linger_deadline is None:
+                    self.linger_deadline = time.monotonic() + self.spec.linger_seconds
+                    self.add_timer(self.spec.linger_seconds, self._linger_expired)
+            else:
+                self.linger_deadline = None
+
+    def add_timer(self, delay: float, callback: Callable[[], None]) -> None:
+        self.timers.append((time.monotonic() + delay, callback))
+
+    def _run_timers(self) -> None:
+        now = time.monotonic()
+        due = [t for t in self.timers if t[0] <= now]
+        self.timers = [t for t in self.timers if t[0] > now]
+        for _, callback in due:
+            callback()
+
+    def _linger_expired(self) -> None:
+        if self.linger_deadline is not None and time.monotonic() >= self.linger_deadline:
+            self.exiting = True
+
+    # --- processes ---------------------------------------------------------
+
+    def _update_process_fd(self, proc: Process, fd: int) -> None:
+        events = 0
+        if fd in proc.stdio.outputs and not proc.paused:
+            events |= selectors.EVENT_READ
+        if fd == proc.stdio.stdin_w and proc.stdin_buffer:
+            events |= selectors.EVENT_WRITE
+        try:
+            registered = self.sel.get_key(fd)
+        except KeyError:
+            registered = None
+        if registered is None and events:
+            self.sel.register(fd, events, ("proc", proc))
+        elif registered is not None and not events:
+            self.sel.unregister(fd)
+        elif registered is not None and registered.events != events:
+            self.sel.modify(fd, events, ("proc", proc))
+
+    def _on_process_fd(self, proc: Process, fd: int, mask: int) -> None:
+        if mask & selectors.EVENT_WRITE:
+            proc.flush_stdin()
+            if proc.stdio.stdin_w is not None:
+                self._update_process_fd(proc, proc.stdio.stdin_w)
+        if mask & selectors.EVENT_READ and fd in proc.stdio.outputs:
+            self._read_output(proc, fd)
+
+    def _read_output(self, proc: Process, fd: int) -> None:
+        try:
+            data = os.read(fd, 65536)
+        except BlockingIOError:
+            return
+        except OSError as error:
+            if error.errno != errno.EIO:  # EIO: the pty's last slave closed
+                raise
+            data = b""
+        if not data:
+            self._close_output(proc, fd)
+            return
+        stream = proc.stdio.outputs[fd]
+        if proc.log is not None:
+            proc.log.write(stream, data)
+        frame = frames.encode(frames.STDOUT if stream == "stdout" else frames.STDERR, data)
+        for client in proc.attached:
+            if stream in client.streams and not client.closed:
+                client.outbuf += frame
+                self._update_client(client)
+                if len(client.outbuf) > HIGH_WATER:
+                    proc.paused = True
+        if proc.paused:
+            for out_fd in proc.stdio.outputs:
+                self._update_process_fd(proc, out_fd)
+
+    def _close_output(self, proc: Process, fd: int) -> None:
+        del proc.stdio.outputs[fd]
+        if fd == proc.stdio.stdin_w:
+            proc.stdio.stdin_w = None
+            proc.stdin_buffer.clear()
+        try:
+            self.sel.unregister(fd)
+        except KeyError:
+            pass
+        os.close(fd)
+        self._maybe_finish(proc)
+
+    def _on_signal(self) -> None:
+        try:
+            while os.read(self._wake_r, 4096):
+                pass
+        except BlockingIOError:
+            pass
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            proc = self.by_pid.pop(pid, None)
+            if proc is None:
+                continue  # an orphan of the container, reparented to us as subreaper
+            code = os.waitstatus_to_exitcode(status)
+            proc.exit_code = 128 - code if code < 0 else code
+            proc.reaped = True
+            proc.finished_at = rfc3339_nano()
+            if proc is self.init and self.cgroup is not None:
+                proc.oom_killed = self.cgroup.oom_killed()
+            self.add_timer(DRAIN_TIMEOUT, lambda p=proc: self._force_finish(p))
+            self._maybe_finish(proc)
+
+    def _force_finish(self, proc: Process) -> None:
+        if proc.status == "exited":
+            return
+        for fd in list(proc.stdio.outputs):
+            self._read_output(proc, fd)
+            if fd in proc.stdio.outputs:
+                self._close_output(proc, fd)
+        self._finish(proc)
+
+    def _maybe_finish(self, proc: Process) -> None:
+        if proc.reaped and not proc.stdio.outputs and proc.status != "exited":
+            self._finish(proc)
+
+    def _finish(self, proc: Process) -> None:
+        proc.status = "exited"
+        if proc.log is not None:
+            proc.log.close()
+            proc.log = None
+        if proc.stdio.stdin_w is not None and proc.stdio.stdin_w not in proc.stdio.outputs:
+            os.close(proc.stdio.stdin_w)
+        proc.stdio.stdin_w = None
+        info = proc.exit_info()
+        for client in proc.attached:
+            client.send(frames.EXIT, str(proc.exit_code).encode())
+            client.closing = True
+            self._update_client(client)
+        proc.attached.clear()
+        for client in proc.waiters:
+            client.reply({"ok": True, **info})
+            self._update_client(client)
+        proc.waiters.clear()
+        if proc is self.init:
+            self.write_state()
+
+    # --- clients -----------------------------------------------------------
+
+    def _on_accept(self) -> None:
+        assert self.listener is not None
+        while True:
+            try:
+                sock, _ = self.listener.accept()
+            except BlockingIOError:
+                return
+            sock.setblocking(False)
+            client = Client(sock)
+            self.clients.add(client)
+            self.sel.register(sock, selectors.EVENT_READ, ("client", client))
+
+    def _update_client(self, client: Client) -> None:
+        if client.closed:
+            return
+        events = selectors.EVENT_READ | (selectors.EVENT_WRITE if client.outbuf else 0)
+        self.sel.modify(client.sock, events, ("client", client))
+
+    def _close_client(self, client: Client) -> None:
+        if client.closed:
+            return
+        client.closed = True
+        proc = client.process
+        if proc is not None:
+            if client in proc.attached:
+                proc.attached.remove(client)
+            if client in proc.waiters:
+                proc.waiters.remove(client)
+            if client.has_stdin:
+                self._stdin_closed(client)
+            self._resume(proc)
+        self.sel.unregister(client.sock)
+        client.sock.close()
+        self.clients.discard(client)
+
+    def _resume(self, proc: Process) -> None:
+        if proc.paused and all(len(c.outbuf) <= HIGH_WATER for c in proc.attached):
+            proc.paused = False
+            for fd in list(proc.stdio.outputs):
+                self._update_process_fd(proc, fd)
+
+    def _on_client(self, client: Client, mask: int) -> None:
+        if mask & selectors.EVENT_WRITE and client.outbuf:
+            try:
+                sent = client.sock.send(client.outbuf)
+                del client.outbuf[:sent]
+            except BlockingIOError:
+                pass
+            except OSError:
+                self._close_client(client)
+                return
+            if client.process is not None:
+                self._resume(client.process)
+            if not client.outbuf and client.closing:
+                self._close_client(client)
+                return
+            self._update_client(client)
+        if mask & selectors.EVENT_READ:
+            try:
+                data = client.sock.recv(65536)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if not data:
+                self._close_client(client)
+                return
+            try:
+                for frame_type, payload in client.decoder.feed(data):
+                    self._on_frame(client, frame_type, payload)
+            except frames.FrameError:
+                self._close_client(client)
+                return
+            if not client.closed:
+                self._update_client(client)
+
+    def _on_frame(self, client: Client, frame_type: int, payload: bytes) -> None:
+        proc = client.process
+        if frame_type == frames.CONTROL:
+            self._on_request(client, payload)
+        elif frame_type == frames.STDIN and proc is not None and client.has_stdin:
+            proc.write_stdin(payload)
+            if proc.stdio.stdin_w is not None:
+                self._update_process_fd(proc, proc.stdio.stdin_w)
+        elif frame_type == frames.CLOSE_STDIN and client.has_stdin:
+            self._stdin_closed(client)
+        elif frame_type == frames.RESIZE and proc is not None:
+            height, width = (int(v) for v in payload.split())
+            if proc.stdio.master is not None and proc.stdio.master in proc.stdio.outputs:
+                set_winsize(proc.stdio.master, height, width)
+
+    def _stdin_closed(self, client: Client) -> None:
+        client.has_stdin = False
+        proc = client.process
+        if proc is not None and (proc.stdin_once or proc is not self.init):
+            proc.close_stdin()
+            if proc.stdio.stdin_w is not None:
+                self._update_process_fd(proc, proc.stdio.stdin_w)
+
+    def _on_request(self, client: Client, payload: bytes) -> None:
+        try:
+            request = json.loads(payload)
+            handler = getattr(self, f"op_{request.get('op', '')}", None)
+            if handler is None:
+                raise RequestError(f"unknown request {request.get('op')!r}", "invalid")
+            result = handler(client, request)
+            if result is not None:
+                client.reply({"ok": True, **result})
+        except RequestError as error:
+            reply: dict[str, Any] = {"ok": False, "error": error.message, "kind": error.kind}
+            if error.exit_code is not None:
+                reply["exit_code"] = error.exit_code
+            client.reply(reply)
+        except Exception as error:
+            traceback.print_exc()
+            client.reply({"ok": False, "error": str(error), "kind": "internal"})
+
+    # --- requests: each returns the reply's fields, or None when it replies later ---
+
+    def _process(self, request: dict[str, Any]) -> Process:
+        exec_id = request.get("id") or ""
+        if not exec_id:
+            return self.init
+        proc = self.execs.get(exec_id)
+        if proc is None:
+            raise RequestError(f"No such exec instance: {exec_id}", "not_found")
+        return proc
+
+    def _running(self) -> bool:
+        return self.init.status == "running" and not self.init.reaped
+
+    def op_state(self, client: Client, request: dict[str, Any]) -> dict[str, Any]:
+        if request.get("id"):
+            proc = self._process(request)
+            return {"status": proc.status, "pid": proc.pid, **proc.exit_info()}
+        return dict(self.shim_state_cache)
+
+    def op_start(self, client: Client, request: dict[str, Any]) -> dict[str, Any]:
+        init = self.init
+        if init.status != "created" or init.reaped:
+            raise RequestError("container already started", "conflict")
+        os.write(self.sync_w, START_BYTE)
+        os.close(self.sync_w)
+        report = _read_status_line(self.status_r, START_TIMEOUT)
+        os.close(self.status_r)
+        if report is not None:
+            self.start_error = report.get("error", "start failed")
+            # The init exits with this code; `wait` reports it once reaped.
+            init.status = "stopped"
+            self.write_state()
+            raise RequestError(self.start_error, "start", report.get("exit_code", 126))
+        init.status = "running"
+        init.started_at = rfc3339_nano()
+        self.write_state()
+        return {"pid": init.pid}
+
+    def op_kill(self, client: Client, request: dict[str, Any]) -> dict[str, Any]:
+        sig = int(request.get("signal", signal.SIGKILL))
+        proc = self._process(request)
+        if proc.pid is None or proc.reaped or proc.status == "exited":
+            raise RequestError("process is not running", "conflict")
+        if request.get("all") and self.cgroup is not None and proc is self.init:
+            for pid in self.cgroup.pids():
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
+        else:
+            os.kill(proc.pid, sig)
+        return {}
+
+    def op_wait(self, client: Client, request: dict[str, Any]) -> dict[str, Any] | None:
+        proc = self._process(request)
+        if proc.status == "exited":
+            return proc.exit_info()
+        client.process = proc
+        proc.waiters.append(client)
+        return None
+
+    op_exec_wait = op_wait
+
+    def op_attach(self, client: Client, request: dict[str, Any]) -> dict[str, Any] | None:
+        proc = self._process(request)
+        client.process = proc
+        client.streams = {s for s in ("stdout", "stderr") if request.get(s, True)}
+        client.has_stdin = bool(request.get("stdin")) and proc.stdio.stdin_w is not None
+        client.reply({"ok": True, "tty": proc.stdio.tty})
+        if proc.status == "exited":
+            client.send(frames.EXIT, str(proc.exit_code).encode())
+            client.closing = True
+        else:
+            proc.attached.append(client)
+        return None
+
+    op_exec_attach = op_attach
+
+    def op_resize(self, client: Client, request: dict[str, Any]) -> dict[str, Any]:
+        proc = self._process(request)
+        master = proc.stdio.master
+        if master is None:
+            raise RequestError("the process has no tty", "conflict")
+        if master in proc.stdio.outputs:
+            set_winsize(master, int(request["h"]), int(request["w"]))
+        return {}
+
+    op_exec_resize = op_resize
+
+    def op_exec(self, client: Client, request: dict[str, Any]) -> dict[str, Any]:
+        spec = ExecSpec.from_dict(request["spec"])
+        if spec.id in self.execs:
+            raise RequestError(f"exec {spec.id} exists", "conflict")
+        if not self._running():
+            raise RequestError(f"Container {self.spec.id} is not running", "conflict")
+        stdio = Stdio(spec.tty, spec.stdin)
+        proc = Process(spec.id, stdio, stdin_once=True)
+        process = dict(self.config.get("process") or {})
+        process["args"] = list(spec.args)
+        process["terminal"] = spec.tty
+        if spec.env:
+            process["env"] = list(spec.env)
+        if spec.cwd:
+            process["cwd"] = spec.cwd
+        if spec.privileged:
+            every = list(CAPABILITIES)
+            process["capabilities"] = {
+                k: every for k in ("bounding", "effective", "permitted", "inheritable")
+            }
+        proc.spec = {"process": process, "user": spec.user}
+        self.execs[spec.id] = proc
+        return {"id": spec.id}
+
+    def op_exec_start(self, client: Client, request: dict[str, Any]) -> dict[str, Any]:
+        proc = self._process(request)
+        if proc is self.init or proc.status != "created":
+            raise RequestError("exec already started", "conflict")
+        if not self._running():
+            raise RequestError(f"Container {self.spec.id} is not running", "conflict")
+        assert self.init.pid is not None and self.cgroup is not None
+        namespace_fds = []
+        for kind, name in _JOINABLE:
+            theirs = f"/proc/{self.init.pid}/ns/{name}"
+            if os.stat(theirs).st_ino != os.stat(f"/proc/self/ns/{name}").st_ino:
+                namespace_fds.append((kind, os.open(theirs, os.O_RDONLY | os.O_CLOEXEC)))
+        status_r, status_w = os.pipe()
+        procs = self.cgroup.procs_files
+        try:
+            pid = os.fork()
+            if pid == 0:
+                _reset_signals_in_child()
+                exec_process(
+                    proc.spec["process"],
+                    proc.spec["user"] or None,
+                    proc.stdio.child_fds,
+                    namespace_fds,
+                    status_fd=status_w,
+                    cgroup_procs=procs,
+                )
+        finally:
+            for _, fd in namespace_fds:
+                os.close(fd)
+            os.close(status_w)
+        proc.pid = pid
+        self.by_pid[pid] = proc
+        proc.stdio.close_child_ends()
+        proc.status = "running"
+        proc.started_at = rfc3339_nano()
+        for fd in proc.stdio.outputs:
+            self._update_process_fd(proc, fd)
+        try:
+            report = _read_status_line(status_r, START_TIMEOUT)
+        finally:
+            os.close(status_r)
+        if report is not None:
+            raise RequestError(report.get("error", "exec failed"), "start", report.get("exit_code"))
+        return {"pid": pid}
+
+    def op_shutdown(self, client: Client, request: dict[str, Any]) -> dict[str, Any]:
+        if self.init.status != "exited":
+            if not request.get("force"):
+                raise RequestError("container is running: stop it first", "conflict")
+            if self.init.pid is not None and not self.init.reaped:
+                os.kill(self.init.pid, signal.SIGKILL)
+        self.exiting = True
+        return {}
+
+    # --- the end -----------------------------------------------------------
+
+    def cleanup(self) -> None:
+        """Reap what is left, remove the cgroup and the socket; the state file stays."""
+        if self.init.pid is not None and not self.init.reaped:
+            try:
+                os.kill(self.init.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + 2.0
+        while self.by_pid and time.monotonic() < deadline:
+            self._on_signal()
+            time.sleep(0.005)
+        if self.init.status != "exited" and self.init.reaped:
+            self._finish(self.init)
+        if self.listener is not None:
+            try:
+                os.unlink(str(self.spec.socket_path))
+            except FileNotFoundError:
+                pass
+        if self.cgroup is not None:
+            try:
+                self.cgroup.remove()
+            except OSError:
+                traceback.print_exc()
+
+
+def _reset_signals_in_child() -> None:
+    """Python ignores SIGPIPE and SIGXFSZ; an ignored signal survives execve, so restore them."""
+    signal.set_wakeup_fd(-1)
+    for sig in (signal.SIGCHLD, signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_DFL)
+
+
+def run_shim(spec: ShimSpec, ready_fd: int) -> NoReturn:
+    """The shim's life, in the grandchild the fork server made; reports to `ready_fd` once."""
+    code = 0
+    shim: Shim | None = None
+    try:
+        Path(spec.state_dir).mkdir(parents=True, exist_ok=True)
+        null = os.open("/dev/null", os.O_RDWR)
+        log_fd = os.open(
+            str(Path(spec.state_dir) / "shim.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640
+        )
+        os.dup2(null, 0)
+        os.dup2(log_fd, 1)
+        os.dup2(log_fd, 2)
+        os.close(null)
+        os.close(log_fd)
+        sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)
+        config = json.loads((Path(spec.bundle) / "config.json").read_text())
+        shim = Shim(spec, config)
+        try:
+            shim.create()
+        except BaseException as error:
+            message = error.message if isinstance(error, RequestError) else str(error)
+            traceback.print_exc()
+            os.write(ready_fd, (json.dumps({"error": message}) + "\n").encode())
+            shim.cleanup()
+            os._exit(1)
+        os.write(
+            ready_fd, (json.dumps({"pid": os.getpid(), "init_pid": shim.init.pid}) + "\n").encode()
+        )
+        os.close(ready_fd)
+        shim.serve()
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    finally:
+        if shim is not None:
+            try:
+                shim.cleanup()
+            except BaseException:
+                traceback.print_exc()
+                code = 1
+        os._exit(code)

@@ -1,0 +1,50 @@
+"""shim-state.json: what a restarted daemon reads to learn about a container's shim and exit.
+
+Pids are stored with their start time (field 22 of /proc/<pid>/stat) so a
+pid reused by another process is not mistaken for the shim.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+STATE_FILE = "shim-state.json"
+
+
+def proc_start_time(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    # The command name may hold spaces and parentheses: split after the last ')'.
+    fields = stat[stat.rindex(b")") + 2 :].split()
+    return int(fields[19])
+
+
+def is_same_process(pid: int | None, start_time: int | None) -> bool:
+    return bool(pid) and start_time is not None and proc_start_time(pid) == start_time
+
+
+def write_atomic(path: Path, data: dict[str, Any]) -> None:
+    temporary = path.with_name(f".{path.name}.tmp")
+    with open(temporary, "w") as f:
+        json.dump(data, f, indent=1, sort_keys=True)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(temporary, path)
+
+
+def read_state(state_dir: Path) -> dict[str, Any] | None:
+    try:
+        with open(Path(state_dir) / STATE_FILE) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def shim_alive(state: dict[str, Any]) -> bool:
+    return is_same_process(state.get("shim_pid"), state.get("shim_start_time"))
