@@ -1,0 +1,70 @@
+"""What every command handler gets: the daemon client, the output streams, error printing."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from ketch.cli.flags import Command, Parsed
+from ketch.client import Client
+
+PROGRAM = "ketch"
+
+
+class ExitStatus(Exception):
+    """Leave the command with this status after the message (if any) is printed."""
+
+    def __init__(self, code: int, message: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class Cli:
+    host: str | None = None
+    debug: bool = False
+    stdout: TextIO = field(default_factory=lambda: sys.stdout)
+    stderr: TextIO = field(default_factory=lambda: sys.stderr)
+    _client: Client | None = None
+
+    @property
+    def client(self) -> Client:
+        if self._client is None:
+            self._client = Client(self.host)
+        return self._client
+
+    def out(self, text: str = "") -> None:
+        self.stdout.write(text + "\n")
+
+    def err(self, text: str = "") -> None:
+        self.stderr.write(text + "\n")
+
+    def flush(self) -> None:
+        self.stdout.flush()
+        self.stderr.flush()
+
+
+Handler = Callable[[Cli, Parsed], int]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A command's grammar and the function that runs it."""
+
+    command: Command
+    handler: Handler
+
+
+def daemon_error_text(error: BaseException) -> str:
+    """How docker words an error: the daemon's own errors say where they came from."""
+    from ketch.client.errors import DaemonUnreachable, is_from_daemon
+
+    if isinstance(error, DaemonUnreachable):
+        return error.message
+    message = getattr(error, "message", str(error))
+    if is_from_daemon(error):
+        return f"Error response from daemon: {message}"
+    return message

@@ -1,0 +1,211 @@
+"""A small command-line parser with the grammar of the docker CLI (spf13/pflag).
+
+Why not argparse: docker's grammar differs in ways users notice — combined
+short flags with a value at the end (`-dit`, `-p8080:80`), `--flag=value`
+for booleans, options stopping at the first argument for `run`/`exec`
+(so `ketch run alpine ls -l` passes `-l` to the container), and its exact
+error wording.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+BOOL = "bool"
+STRING = "string"
+LIST = "list"
+INT = "int"
+
+
+class UsageError(Exception):
+    """A bad flag: docker prints it bare, then the usage, and exits 125."""
+
+    exit_code = 125
+    prefixed = False
+    hint = "Run"
+
+
+class ArgumentCountError(UsageError):
+    """Too few or too many arguments: docker prefixes its name and exits 1."""
+
+    exit_code = 1
+    prefixed = True
+
+    def __init__(self, message: str, hint: str = "Run") -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+@dataclass(frozen=True)
+class Flag:
+    dest: str
+    long: str
+    short: str | None = None
+    kind: str = BOOL
+    default: Any = None
+    help: str = ""
+    metavar: str = ""
+
+    def initial(self) -> Any:
+        if self.kind == LIST:
+            return list(self.default or [])
+        if self.kind == BOOL:
+            return bool(self.default)
+        return self.default
+
+
+@dataclass
+class Command:
+    name: str
+    usage: str
+    summary: str
+    flags: list[Flag] = field(default_factory=list)
+    # run/create/exec stop at the first argument so the container's own
+    # options pass through untouched.
+    interspersed: bool = True
+    min_args: int = 0
+    max_args: int | None = None
+
+    def help_text(self, program: str = "ketch") -> str:
+        lines = [f"\nUsage:  {program} {self.usage}\n", self.summary, ""]
+        visible = [flag for flag in self.flags if flag.help]
+        if visible:
+            lines.append("Options:")
+            for flag in visible:
+                short = f"-{flag.short}, " if flag.short else "    "
+                value = f" {flag.metavar or flag.kind}" if flag.kind != BOOL else ""
+                lines.append(f"  {short}--{flag.long}{value:<12} {flag.help}")
+        return "\n".join(lines) + "\n"
+
+
+@dataclass
+class Parsed:
+    options: dict[str, Any]
+    args: list[str]
+    help: bool = False
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.options[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def parse(command: Command, argv: list[str]) -> Parsed:
+    by_long = {flag.long: flag for flag in command.flags}
+    by_short = {flag.short: flag for flag in command.flags if flag.short}
+    options = {flag.dest: flag.initial() for flag in command.flags}
+    args: list[str] = []
+    wants_help = False
+    index = 0
+
+    def take_value(flag: Flag, attached: str | None, shown: str) -> None:
+        nonlocal index
+        if attached is None:
+            if index >= len(argv):
+                raise UsageError(f"flag needs an argument: {shown}")
+            attached = argv[index]
+            index += 1
+        store(flag, attached)
+
+    def store(flag: Flag, value: str) -> None:
+        if flag.kind == LIST:
+            options[flag.dest].append(value)
+        elif flag.kind == INT:
+            try:
+                options[flag.dest] = int(value)
+            except ValueError:
+                raise UsageError(
+                    f'invalid argument "{value}" for "{_names(flag)}" flag: '
+                    f'strconv.ParseInt: parsing "{value}": invalid syntax'
+                ) from None
+        elif flag.kind == BOOL:
+            options[flag.dest] = _parse_bool(flag, value)
+        else:
+            options[flag.dest] = value
+
+    while index < len(argv):
+        word = argv[index]
+        index += 1
+        if word == "--":
+            args.extend(argv[index:])
+            break
+        if word.startswith("--") and len(word) > 2:
+            name, has_value, value = word[2:].partition("=")
+            if name == "help":
+                wants_help = True
+                continue
+            flag = by_long.get(name)
+            if flag is None:
+                raise UsageError(f"unknown flag: --{name}")
+            if flag.kind == BOOL:
+                store(flag, value if has_value else "true")
+            else:
+                take_value(flag, value if has_value else None, f"--{name}")
+            continue
+        if word.startswith("-") and len(word) > 1:
+            position = 1
+            while position < len(word):
+                letter = word[position]
+                position += 1
+                if letter == "h" and "h" not in by_short:
+                    wants_help = True
+                    continue
+                flag = by_short.get(letter)
+                if flag is None:
+                    raise UsageError(f"unknown shorthand flag: '{letter}' in {word}")
+                rest = word[position:]
+                if flag.kind == BOOL:
+                    if rest.startswith("="):
+                        store(flag, rest[1:])
+                        break
+                    store(flag, "true")
+                    continue
+                if rest.startswith("="):
+                    rest = rest[1:]
+                take_value(flag, rest or None, f"'{letter}' in -{letter}")
+                break
+            continue
+        args.append(word)
+        if not command.interspersed:
+            args.extend(argv[index:])
+            break
+    parsed = Parsed(options, args, wants_help)
+    if not wants_help:
+        _check_arg_count(command, args)
+    return parsed
+
+
+def _check_arg_count(command: Command, args: list[str]) -> None:
+    quoted = f"'ketch {command.name}'"
+    if command.max_args == 0 and args:
+        raise ArgumentCountError(f"{quoted} accepts no arguments")
+    if command.min_args and len(args) < command.min_args:
+        noun = "argument" if command.min_args == 1 else "arguments"
+        if command.min_args == command.max_args:
+            raise ArgumentCountError(f"{quoted} requires {command.min_args} {noun}")
+        raise ArgumentCountError(
+            f"{quoted} requires at least {command.min_args} {noun}", hint="See"
+        )
+    if command.max_args is not None and len(args) > command.max_args:
+        noun = "argument" if command.max_args == 1 else "arguments"
+        if command.min_args == command.max_args:
+            raise ArgumentCountError(f"{quoted} requires {command.max_args} {noun}")
+        raise ArgumentCountError(f"{quoted} requires at most {command.max_args} {noun}")
+
+
+def _parse_bool(flag: Flag, value: str) -> bool:
+    lowered = value.lower()
+    if lowered in ("1", "t", "true"):
+        return True
+    if lowered in ("0", "f", "false"):
+        return False
+    raise UsageError(
+        f'invalid argument "{value}" for "{_names(flag)}" flag: '
+        f'strconv.ParseBool: parsing "{value}": invalid syntax'
+    )
+
+
+def _names(flag: Flag) -> str:
+    return f"-{flag.short}, --{flag.long}" if flag.short else f"--{flag.long}"

@@ -1,0 +1,82 @@
+"""`ketch inspect`: containers first, then images, as JSON or through a Go template."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ketch import errors
+from ketch.cli.app import Cli, Entry, ExitStatus, daemon_error_text
+from ketch.cli.flags import BOOL, STRING, Command, Flag, Parsed, UsageError
+from ketch.cli.template import Template, TemplateError
+
+_ENDPOINTS = {"container": "/containers/{}/json", "image": "/images/{}/json"}
+
+
+def go_indented_json(value: Any) -> str:
+    """json.MarshalIndent with 4 spaces and Go's escaping of <, > and &."""
+    text = json.dumps(value, indent=4, ensure_ascii=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def find_object(cli: Cli, name: str, kind: str | None, size: bool) -> dict[str, Any]:
+    kinds = [kind] if kind else ["container", "image"]
+    for each in kinds:
+        params = {"size": True} if size and each == "container" else None
+        try:
+            return cli.client.get(_ENDPOINTS[each].format(name), params)
+        except errors.NotFound:
+            continue
+    if kind:
+        raise errors.NotFound(f"No such {kind}: {name}")
+    raise errors.NotFound(f"No such object: {name}")
+
+
+def inspect(cli: Cli, parsed: Parsed) -> int:
+    if parsed.type and parsed.type not in _ENDPOINTS:
+        raise UsageError(f'"{parsed.type}" is not a valid value for --type')
+    template = None
+    if parsed.format:
+        try:
+            template = Template(parsed.format.replace("\\n", "\n").replace("\\t", "\t"))
+        except TemplateError as error:
+            raise ExitStatus(1, f"template parsing error: {error}") from None
+    found: list[dict[str, Any]] = []
+    failures: list[str] = []
+    for name in parsed.args:
+        try:
+            found.append(find_object(cli, name, parsed.type, parsed.size))
+        except errors.KetchError as error:
+            if errors.status_of(error) != 404:
+                failures.append(daemon_error_text(error))
+            else:
+                failures.append(f"Error: {error.message}")
+    if template is None:
+        cli.out(go_indented_json(found))
+    else:
+        for item in found:
+            try:
+                cli.out(template.render(item))
+            except TemplateError as error:
+                raise ExitStatus(1, f"template: {error}") from None
+    for failure in failures:
+        cli.err(failure)
+    return 1 if failures else 0
+
+
+ENTRIES = {
+    "inspect": Entry(
+        Command(
+            "inspect",
+            "inspect [OPTIONS] NAME|ID [NAME|ID...]",
+            "Return low-level information on Docker objects",
+            [
+                Flag("format", "format", "f", STRING, help="Format output using a Go template"),
+                Flag("size", "size", "s", BOOL, help="Display total file sizes"),
+                Flag("type", "type", None, STRING, help="Return JSON for specified type"),
+            ],
+            min_args=1,
+        ),
+        inspect,
+    )
+}

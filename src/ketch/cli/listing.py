@@ -1,0 +1,56 @@
+"""Rows as the docker CLI prints lists: `--format` templates, `table`, and filters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ketch.cli.flags import UsageError
+from ketch.cli.tables import render_table
+from ketch.cli.template import Template, TemplateError
+
+
+def parse_filters(items: list[str]) -> dict[str, list[str]]:
+    """`--filter key=value` (repeatable) -> the API's filters map."""
+    filters: dict[str, list[str]] = {}
+    for item in items:
+        key, has_value, value = item.partition("=")
+        if not has_value:
+            raise UsageError(f"bad format of filter (expected name=value): {item}")
+        filters.setdefault(key.strip().lower(), []).append(value)
+    return filters
+
+
+def render_rows(
+    template_text: str,
+    rows: list[dict[str, Any]],
+    headers: dict[str, str],
+) -> str:
+    """Render rows with a Go template; a `table ` prefix adds docker's header row and
+    aligns the tab-separated columns."""
+    is_table = template_text.startswith("table")
+    source = template_text[len("table") :].lstrip() if is_table else template_text
+    source = source.replace("\\t", "\t").replace("\\n", "\n")
+    try:
+        template = Template(source)
+    except TemplateError as error:
+        raise UsageError(f"template parsing error: {error}") from None
+    try:
+        lines = [template.render(row) for row in rows]
+    except TemplateError as error:
+        raise UsageError(f"template: {error}") from None
+    if not is_table:
+        return "".join(line + "\n" for line in lines)
+    header = Template(source).render(_HeaderRow(headers))
+    table = [line.split("\t") for line in [header, *lines]]
+    return render_table(table)
+
+
+class _HeaderRow(dict):
+    """Evaluates `{{.ID}}` to the column header ("CONTAINER ID") for the table's first row."""
+
+    def __init__(self, headers: dict[str, str]) -> None:
+        super().__init__()
+        self.headers = headers
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.headers.get(key, key.upper())

@@ -1,0 +1,162 @@
+"""`ketch`: the command line, with docker's grammar (global options, then a command).
+
+Command modules are imported only when their command runs, so `ketch ps`
+does not pay for `run`'s terminal handling or pull's progress bars.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+from ketch import __version__
+from ketch.cli import flags
+from ketch.cli.app import PROGRAM, Cli, Entry, ExitStatus, daemon_error_text
+from ketch.errors import KetchError
+
+# command name -> module defining it (each module has ENTRIES: dict[str, Entry])
+COMMAND_MODULES: dict[str, str] = {
+    "run": "ketch.cli.run",
+    "create": "ketch.cli.run",
+    "start": "ketch.cli.lifecycle",
+    "stop": "ketch.cli.lifecycle",
+    "kill": "ketch.cli.lifecycle",
+    "restart": "ketch.cli.lifecycle",
+    "rm": "ketch.cli.lifecycle",
+    "wait": "ketch.cli.lifecycle",
+    "attach": "ketch.cli.attach",
+    "ps": "ketch.cli.ps",
+    "logs": "ketch.cli.logs",
+    "exec": "ketch.cli.exec",
+    "inspect": "ketch.cli.inspect",
+    "images": "ketch.cli.images",
+    "pull": "ketch.cli.pull",
+    "rmi": "ketch.cli.images",
+    "tag": "ketch.cli.images",
+    "version": "ketch.cli.system",
+    "info": "ketch.cli.system",
+    "login": "ketch.cli.login",
+    "logout": "ketch.cli.login",
+}
+
+# docker's management commands map onto the same handlers (`ketch container ls`).
+MANAGEMENT_ALIASES: dict[tuple[str, str], str] = {
+    ("container", "ls"): "ps",
+    ("container", "list"): "ps",
+    ("container", "ps"): "ps",
+    ("image", "ls"): "images",
+    ("image", "list"): "images",
+    ("image", "rm"): "rmi",
+    ("image", "pull"): "pull",
+    ("image", "tag"): "tag",
+    ("image", "inspect"): "inspect",
+    ("container", "inspect"): "inspect",
+    ("system", "info"): "info",
+}
+for _name in "run create start stop kill restart rm wait attach logs exec".split():
+    MANAGEMENT_ALIASES[("container", _name)] = _name
+
+GLOBAL = flags.Command(
+    name="",
+    usage="[OPTIONS] COMMAND [ARG...]",
+    summary="A self-sufficient runtime for containers",
+    interspersed=False,
+    flags=[
+        flags.Flag("host", "host", "H", flags.LIST, help="Daemon socket to connect to"),
+        flags.Flag("debug", "debug", "D", help="Enable debug mode"),
+        flags.Flag("version", "version", "v", help="Print version information and quit"),
+        flags.Flag("log_level", "log-level", "l", flags.STRING, "info", help="Logging level"),
+        flags.Flag("config", "config", None, flags.STRING, help="Location of client config files"),
+        flags.Flag("context", "context", "c", flags.STRING, help="Name of the context to use"),
+    ],
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        code = run_cli(argv)
+    except KeyboardInterrupt:
+        code = 130
+    except BrokenPipeError:
+        code = 0
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        pass
+    sys.exit(code)
+
+
+def run_cli(argv: list[str]) -> int:
+    try:
+        top = flags.parse(GLOBAL, argv)
+    except flags.UsageError as error:
+        return _usage_error(error, GLOBAL, "")
+    if top.version:
+        print(f"Ketch version {__version__}, build python")
+        return 0
+    if top.config:
+        import os
+
+        os.environ["DOCKER_CONFIG"] = top.config
+    if top.help or not top.args:
+        sys.stdout.write(_overview())
+        return 0
+    name, *rest = top.args
+    if (name, rest[0] if rest else "") in MANAGEMENT_ALIASES:
+        name, rest = MANAGEMENT_ALIASES[(name, rest[0])], rest[1:]
+    module_name = COMMAND_MODULES.get(name)
+    if module_name is None:
+        sys.stderr.write(
+            f"{PROGRAM}: unknown command: {PROGRAM} {' '.join(top.args[:1])}\n\n"
+            f"Run '{PROGRAM} --help' for more information\n"
+        )
+        return 1
+    entry: Entry = importlib.import_module(module_name).ENTRIES[name]
+    try:
+        parsed = flags.parse(entry.command, rest)
+    except flags.UsageError as error:
+        return _usage_error(error, entry.command, name)
+    if parsed.help:
+        sys.stdout.write(entry.command.help_text(PROGRAM))
+        return 0
+    cli = Cli(host=top.host[-1] if top.host else None, debug=top.debug)
+    try:
+        return entry.handler(cli, parsed)
+    except ExitStatus as status:
+        if status.message:
+            cli.err(status.message)
+        return status.code
+    except flags.UsageError as error:
+        return _usage_error(error, entry.command, name)
+    except KetchError as error:
+        cli.err(daemon_error_text(error))
+        return 1
+    finally:
+        cli.flush()
+
+
+def _usage_error(error: flags.UsageError, command: flags.Command, name: str) -> int:
+    full = f"{PROGRAM} {name}".strip()
+    prefix = f"{PROGRAM}: " if error.prefixed else ""
+    hint = getattr(error, "hint", "Run")
+    sys.stderr.write(
+        f"{prefix}{error}\n\nUsage:  {PROGRAM} {command.usage}\n\n"
+        f"{hint} '{full} --help' for more information\n"
+    )
+    return error.exit_code
+
+
+def _overview() -> str:
+    names = sorted(set(COMMAND_MODULES))
+    lines = [
+        f"\nUsage:  {PROGRAM} {GLOBAL.usage}\n",
+        GLOBAL.summary,
+        "",
+        "Commands:",
+        *(f"  {name}" for name in names),
+        "",
+        f"Run '{PROGRAM} COMMAND --help' for more information on a command.",
+        "",
+    ]
+    return "\n".join(lines)

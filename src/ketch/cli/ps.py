@@ -1,0 +1,143 @@
+"""`ketch ps`: GET /containers/json drawn as docker draws it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ketch.cli import units
+from ketch.cli.app import Cli, Entry
+from ketch.cli.flags import BOOL, INT, LIST, STRING, Command, Flag, Parsed
+from ketch.cli.listing import parse_filters, render_rows
+from ketch.cli.tables import ellipsis, go_quote, short_id
+
+DEFAULT_FORMAT = (
+    "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
+)
+HEADERS = {
+    "ID": "CONTAINER ID",
+    "Image": "IMAGE",
+    "Command": "COMMAND",
+    "CreatedAt": "CREATED AT",
+    "RunningFor": "CREATED",
+    "Status": "STATUS",
+    "Ports": "PORTS",
+    "Names": "NAMES",
+    "Size": "SIZE",
+    "Labels": "LABELS",
+    "Mounts": "MOUNTS",
+    "Networks": "NETWORKS",
+    "State": "STATE",
+    "LocalVolumes": "LOCAL VOLUMES",
+}
+
+
+def format_ports(ports: list[dict[str, Any]] | None) -> str:
+    shown = []
+    for port in ports or []:
+        private = f"{port.get('PrivatePort')}/{port.get('Type', 'tcp')}"
+        if port.get("PublicPort"):
+            ip = port.get("IP", "")
+            host = f"[{ip}]" if ":" in ip else ip
+            shown.append(f"{host}:{port['PublicPort']}->{private}")
+        else:
+            shown.append(private)
+    return ", ".join(shown)
+
+
+def container_row(container: dict[str, Any], truncate: bool, now: float | None = None) -> dict:
+    """The fields docker's container formatter offers to `--format`."""
+    from datetime import UTC, datetime
+
+    moment = datetime.fromtimestamp(now, UTC) if now is not None else None
+    names = [name.lstrip("/") for name in container.get("Names") or []]
+    # Links show up as /other/alias; docker lists only the container's own names.
+    own_names = [name for name in names if "/" not in name]
+    image = container.get("Image", "")
+    if truncate and image.startswith("sha256:"):
+        image = short_id(image)
+    command = container.get("Command", "")
+    if truncate:
+        command = ellipsis(command, 20)
+    created = container.get("Created", 0)
+    labels = container.get("Labels") or {}
+    size = ""
+    if container.get("SizeRw") is not None:
+        size = units.human_size(container.get("SizeRw") or 0)
+        if container.get("SizeRootFs"):
+            size += f" (virtual {units.human_size(container['SizeRootFs'])})"
+    return {
+        "ID": short_id(container.get("Id", "")) if truncate else container.get("Id", ""),
+        "Image": image,
+        "Command": go_quote(command),
+        "CreatedAt": _created_at(created),
+        "RunningFor": units.ago(created, moment),
+        "Status": container.get("Status", ""),
+        "State": container.get("State", ""),
+        "Ports": format_ports(container.get("Ports")),
+        "Names": ",".join(own_names),
+        "Labels": ",".join(f"{key}={value}" for key, value in labels.items()),
+        "Size": size,
+        "Mounts": ",".join(
+            m.get("Name") or m.get("Source", "") for m in container.get("Mounts") or []
+        ),
+        "Networks": ",".join(
+            sorted(((container.get("NetworkSettings") or {}).get("Networks") or {}).keys())
+        ),
+    }
+
+
+def _created_at(created: int) -> str:
+    import time
+
+    return time.strftime("%Y-%m-%d %H:%M:%S %z %Z", time.localtime(created))
+
+
+def ps(cli: Cli, parsed: Parsed) -> int:
+    params: dict[str, Any] = {"all": parsed.all or None, "size": parsed.size or None}
+    if parsed.latest:
+        params["limit"] = 1
+    elif parsed.last is not None and parsed.last != -1:
+        params["limit"] = parsed.last
+    if parsed.filter:
+        params["filters"] = parse_filters(parsed.filter)
+    containers = cli.client.get("/containers/json", params) or []
+    truncate = not parsed.no_trunc
+    if parsed.quiet:
+        for container in containers:
+            cli.out(short_id(container["Id"]) if truncate else container["Id"])
+        return 0
+    template = parsed.format or DEFAULT_FORMAT
+    if template == "table":
+        template = DEFAULT_FORMAT
+    if parsed.size and template == DEFAULT_FORMAT:
+        template += "\t{{.Size}}"
+    rows = [container_row(container, truncate) for container in containers]
+    cli.stdout.write(render_rows(template, rows, HEADERS))
+    return 0
+
+
+ENTRIES = {
+    "ps": Entry(
+        Command(
+            "ps",
+            "ps [OPTIONS]",
+            "List containers",
+            [
+                Flag(
+                    "all", "all", "a", BOOL, help="Show all containers (default shows just running)"
+                ),
+                Flag(
+                    "filter", "filter", "f", LIST, help="Filter output based on conditions provided"
+                ),
+                Flag("format", "format", None, STRING, help="Format output using a Go template"),
+                Flag("last", "last", "n", INT, -1, help="Show n last created containers"),
+                Flag("latest", "latest", "l", BOOL, help="Show the latest created container"),
+                Flag("no_trunc", "no-trunc", None, BOOL, help="Don't truncate output"),
+                Flag("quiet", "quiet", "q", BOOL, help="Only display container IDs"),
+                Flag("size", "size", "s", BOOL, help="Display total file sizes"),
+            ],
+            max_args=0,
+        ),
+        ps,
+    )
+}

@@ -1,0 +1,136 @@
+"""`ketch run` and `ketch create`: the docker CLI's sequence over the Engine API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ketch import errors
+from ketch.cli import imageref
+from ketch.cli.app import PROGRAM, Cli, Entry, ExitStatus, daemon_error_text
+from ketch.cli.flags import Command, Parsed, UsageError
+from ketch.cli.pull import pull_image
+from ketch.cli.runopts import CONTAINER_FLAGS, RUN_ONLY_FLAGS, create_request
+from ketch.cli.session import Streams, run_attached
+
+# Docker's exit statuses for `run`: the daemon failed, the command could not
+# be invoked, the command was not found.
+EXIT_DAEMON_ERROR = 125
+EXIT_CANNOT_INVOKE = 126
+EXIT_NOT_FOUND = 127
+
+
+def start_error_status(message: str) -> int:
+    """docker's mapping from a failed start's message to the exit status."""
+    lowered = message.lower()
+    if "executable file not found" in lowered or "no such file or directory" in lowered:
+        return EXIT_NOT_FOUND
+    if "permission denied" in lowered:
+        return EXIT_CANNOT_INVOKE
+    return EXIT_DAEMON_ERROR
+
+
+def _fail(command: str, error: BaseException, status: int = EXIT_DAEMON_ERROR) -> ExitStatus:
+    return ExitStatus(
+        status,
+        f"{PROGRAM}: {daemon_error_text(error)}\n\n"
+        f"Run '{PROGRAM} {command} --help' for more information",
+    )
+
+
+def create_container(cli: Cli, parsed: Parsed, query: dict[str, Any], body: dict) -> str:
+    """POST /containers/create, pulling the image first when it is missing (or --pull always)."""
+    image = body["Image"]
+    policy = parsed.pull or "missing"
+    if policy not in ("always", "missing", "never"):
+        raise UsageError(
+            f'invalid pull option: \'{policy}\': must be one of "always", "missing" or "never"'
+        )
+    if policy == "always":
+        pull_image(cli, image, platform=parsed.platform, quiet=parsed.quiet, out=cli.stderr)
+    try:
+        response = cli.client.post("/containers/create", query, body)
+    except errors.NotFound as error:
+        if "No such image" not in error.message or policy == "never":
+            raise
+        familiar = imageref.parse(image).familiar
+        cli.err(f"Unable to find image '{familiar}' locally")
+        cli.flush()
+        pull_image(cli, image, platform=parsed.platform, quiet=parsed.quiet, out=cli.stderr)
+        response = cli.client.post("/containers/create", query, body)
+    for warning in response.get("Warnings") or []:
+        cli.err(f"WARNING: {warning}")
+    return response["Id"]
+
+
+def create(cli: Cli, parsed: Parsed) -> int:
+    try:
+        query, body = create_request(parsed, detach=False)
+        cli.out(create_container(cli, parsed, query, body))
+    except errors.KetchError as error:
+        raise _fail("create", error) from None
+    return 0
+
+
+def run(cli: Cli, parsed: Parsed) -> int:
+    detach = bool(parsed.detach)
+    try:
+        query, body = create_request(parsed, detach=detach)
+    except UsageError as error:
+        raise ExitStatus(
+            EXIT_DAEMON_ERROR,
+            f"{PROGRAM}: {error}\n\nRun '{PROGRAM} run --help' for more information",
+        ) from None
+    try:
+        container_id = create_container(cli, parsed, query, body)
+    except errors.KetchError as error:
+        raise _fail("run", error) from None
+
+    def start() -> None:
+        try:
+            cli.client.request("POST", f"/containers/{container_id}/start").read()
+        except errors.KetchError as error:
+            raise _fail("run", error, start_error_status(error.message)) from None
+
+    if detach:
+        start()
+        cli.out(container_id)
+        return 0
+    streams = Streams(body["AttachStdin"], body["AttachStdout"], body["AttachStderr"])
+    try:
+        return run_attached(
+            cli,
+            container_id,
+            streams=streams,
+            tty=body["Tty"],
+            wait_condition="removed" if parsed.rm else "next-exit",
+            sig_proxy=parsed.sig_proxy,
+            start=start,
+        )
+    except errors.KetchError as error:
+        raise _fail("run", error) from None
+
+
+ENTRIES = {
+    "run": Entry(
+        Command(
+            "run",
+            "run [OPTIONS] IMAGE [COMMAND] [ARG...]",
+            "Create and run a new container from an image",
+            CONTAINER_FLAGS + RUN_ONLY_FLAGS,
+            interspersed=False,
+            min_args=1,
+        ),
+        run,
+    ),
+    "create": Entry(
+        Command(
+            "create",
+            "create [OPTIONS] IMAGE [COMMAND] [ARG...]",
+            "Create a new container",
+            CONTAINER_FLAGS,
+            interspersed=False,
+            min_args=1,
+        ),
+        create,
+    ),
+}

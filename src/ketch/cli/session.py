@@ -1,0 +1,104 @@
+"""An attached container session: attach, wait, start, pump stdio, report the exit code.
+
+The order is the docker CLI's: attach and wait are requested before start,
+so no output and no exit is missed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ketch.cli import terminal
+from ketch.cli.app import Cli
+from ketch.cli.stdio import copy_output, start_stdin_pump
+from ketch.errors import KetchError
+
+
+@dataclass(frozen=True)
+class Streams:
+    stdin: bool
+    stdout: bool
+    stderr: bool
+
+    @property
+    def any(self) -> bool:
+        return self.stdin or self.stdout or self.stderr
+
+
+def resize_tty(cli: Cli, path: str, fd: int = 1) -> None:
+    """POST <path>/resize with the local terminal's size; ignored when there is none."""
+    dimensions = terminal.size(fd)
+    if dimensions is None:
+        return
+    height, width = dimensions
+    with contextlib.suppress(KetchError, OSError):
+        cli.client.request("POST", f"{path}/resize", params={"h": height, "w": width}).read()
+
+
+def forward_signal(cli: Cli, container_id: str) -> Callable[[str], None]:
+    def forward(name: str) -> None:
+        with contextlib.suppress(KetchError, OSError):
+            cli.client.request(
+                "POST", f"/containers/{container_id}/kill", params={"signal": name}
+            ).read()
+
+    return forward
+
+
+def run_attached(
+    cli: Cli,
+    container_id: str,
+    *,
+    streams: Streams,
+    tty: bool,
+    wait_condition: str,
+    sig_proxy: bool,
+    start: Callable[[], None],
+) -> int:
+    """Attach, start via `start()`, copy stdio until the stream ends; the exit status."""
+    client = cli.client
+    conn = None
+    if streams.any:
+        conn = client.hijack(
+            "POST",
+            f"/containers/{container_id}/attach",
+            params={
+                "stream": True,
+                "stdin": streams.stdin,
+                "stdout": streams.stdout,
+                "stderr": streams.stderr,
+            },
+        )
+    waiter = client.send(
+        "POST", f"/containers/{container_id}/wait", params={"condition": wait_condition}
+    )
+    try:
+        start()
+    except BaseException:
+        waiter.close()
+        if conn is not None:
+            conn.close()
+        raise
+    cli.flush()
+    with contextlib.ExitStack() as stack:
+        if tty:
+            resize_tty(cli, f"/containers/{container_id}")
+            stack.enter_context(
+                terminal.on_resize(lambda: resize_tty(cli, f"/containers/{container_id}"))
+            )
+            if streams.stdin:
+                stack.enter_context(terminal.raw_mode(0))
+        elif sig_proxy:
+            stack.enter_context(terminal.forwarding_signals(forward_signal(cli, container_id)))
+        if conn is not None:
+            with conn:
+                if streams.stdin:
+                    start_stdin_pump(conn)
+                copy_output(conn, tty=tty)
+        result = waiter.response().json() or {}
+    error = (result.get("Error") or {}).get("Message")
+    if error:
+        cli.err(f"Error: {error}")
+    return int(result.get("StatusCode", 0))

@@ -1,0 +1,131 @@
+"""Docker's human units (go-units): durations, sizes, and sizes typed by users."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+_DECIMAL_UNITS = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"]
+_BINARY_MULTIPLIERS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+_RAM_PATTERN = re.compile(r"^(\d+(?:\.\d+)?) ?([kmgtp]?)(?:i?b)?$", re.IGNORECASE)
+
+
+def human_duration(seconds: float) -> str:
+    """As go-units HumanDuration: "Less than a second", "About a minute", "2 hours"."""
+    whole = int(seconds)
+    if whole < 1:
+        return "Less than a second"
+    if whole == 1:
+        return "1 second"
+    if whole < 60:
+        return f"{whole} seconds"
+    minutes = whole // 60
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return f"{minutes} minutes"
+    # Go's Duration.Round(time.Hour) rounds halves away from zero.
+    hours = int((seconds + 1800) // 3600)
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{hours} hours"
+    if hours < 24 * 7 * 2:
+        return f"{hours // 24} days"
+    if hours < 24 * 30 * 2:
+        return f"{hours // 24 // 7} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24 // 30} months"
+    return f"{int(seconds // 3600) // 24 // 365} years"
+
+
+def human_size(size: float, precision: int = 3) -> str:
+    """As go-units HumanSizeWithPrecision: decimal units, "4.26MB"."""
+    index = 0
+    while size >= 1000 and index < len(_DECIMAL_UNITS) - 1:
+        size /= 1000
+        index += 1
+    return f"{size:.{precision}g}{_DECIMAL_UNITS[index]}"
+
+
+def ram_in_bytes(text: str) -> int:
+    """As go-units RAMInBytes: "512m", "1g", "100k", "1024" -> bytes (binary units)."""
+    match = _RAM_PATTERN.match(text.strip())
+    if not match:
+        raise ValueError(f"invalid size: '{text}'")
+    number, unit = match.groups()
+    unit = unit.lower()
+    if unit == "p":
+        return int(float(number) * (1 << 50))
+    return int(float(number) * _BINARY_MULTIPLIERS[unit])
+
+
+def parse_timestamp(text: str) -> datetime | None:
+    """RFC 3339 with up to nanoseconds (Docker's form); None for Go's zero time."""
+    if not text or text.startswith("0001-01-01"):
+        return None
+    match = re.match(r"^(.*T\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$", text)
+    if not match:
+        return None
+    base, fraction, zone = match.groups()
+    micro = (fraction or "0")[:6].ljust(6, "0")
+    zone = "+00:00" if zone == "Z" else zone
+    return datetime.fromisoformat(f"{base}.{micro}{zone}")
+
+
+def since(moment: datetime | float | int, now: datetime | None = None) -> float:
+    """Seconds from `moment` (datetime or unix time) until now."""
+    now = now or datetime.now(UTC)
+    if isinstance(moment, (int, float)):
+        return now.timestamp() - moment
+    return (now - moment).total_seconds()
+
+
+def ago(moment: datetime | float | int | None, now: datetime | None = None) -> str:
+    if moment is None:
+        return ""
+    return human_duration(max(0.0, since(moment, now))) + " ago"
+
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+_DURATION_SECONDS = {
+    "ns": 1e-9,
+    "us": 1e-6,
+    "µs": 1e-6,
+    "ms": 1e-3,
+    "s": 1,
+    "m": 60,
+    "h": 3600,
+}
+
+
+def go_duration(text: str) -> float | None:
+    """Seconds in a Go duration like "10m", "1h30m", "2.5s"; None if it is not one."""
+    if not text or _DURATION_PART.sub("", text) != "":
+        return None
+    return sum(float(n) * _DURATION_SECONDS[u] for n, u in _DURATION_PART.findall(text))
+
+
+def api_time(text: str, now: datetime | None = None) -> str:
+    """A --since/--until value as the API takes it: unix seconds (relative or absolute)."""
+    duration = go_duration(text)
+    if duration is not None:
+        now = now or datetime.now(UTC)
+        return _seconds_text(now.timestamp() - duration)
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return text
+    moment = parse_timestamp(text)
+    if moment is None:
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f'invalid value for "since": "{text}"') from None
+        if moment.tzinfo is None:
+            moment = moment.astimezone()
+    return _seconds_text(moment.timestamp())
+
+
+def _seconds_text(value: float) -> str:
+    seconds = int(value)
+    nanos = int(round((value - seconds) * 1e9))
+    return f"{seconds}.{nanos:09d}"

@@ -1,0 +1,209 @@
+"""`Client`: the Docker Engine API (v1.45) over a Unix socket, for the CLI."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+from collections.abc import Iterator, Mapping
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from ketch.client import streams, transport
+from ketch.client.errors import DaemonUnreachable, api_error
+from ketch.client.transport import HijackedConnection
+
+API_VERSION = "1.45"
+
+Params = Mapping[str, Any] | None
+
+
+def default_host() -> str:
+    return os.environ.get("KETCH_HOST") or transport.DEFAULT_HOST
+
+
+def encode_params(params: Params) -> str:
+    """Query string as Docker's clients write it: booleans as 1/0, None left out."""
+    if not params:
+        return ""
+    pairs: list[tuple[str, str]] = []
+    for name, value in params.items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            pairs.append((name, "1" if value else "0"))
+        elif isinstance(value, (dict, list)):
+            pairs.append((name, json.dumps(value, separators=(",", ":"))))
+        else:
+            pairs.append((name, str(value)))
+    return "?" + urlencode(pairs) if pairs else ""
+
+
+def quote_segment(text: str) -> str:
+    """A name or reference placed in a URL path (image names hold `/` and `:`)."""
+    return quote(text, safe="/:@")
+
+
+class Response:
+    """A successful streaming response; read it with `chunks()` or `json()`."""
+
+    def __init__(self, raw: http.client.HTTPResponse, conn: http.client.HTTPConnection) -> None:
+        self.raw = raw
+        self._conn = conn
+        self.status = raw.status
+        self.content_type = raw.getheader("Content-Type", "") or ""
+
+    def chunks(self, size: int = 65536) -> Iterator[bytes]:
+        try:
+            while True:
+                data = self.raw.read1(size)
+                if not data:
+                    return
+                yield data
+        finally:
+            self.close()
+
+    def read(self) -> bytes:
+        try:
+            return self.raw.read()
+        finally:
+            self.close()
+
+    def json(self) -> Any:
+        body = self.read()
+        return json.loads(body) if body.strip() else None
+
+    def json_messages(self) -> Iterator[dict]:
+        return streams.json_messages(self.chunks())
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+class PendingResponse:
+    """A request already sent whose response has not been read yet."""
+
+    def __init__(self, conn: http.client.HTTPConnection, host: str) -> None:
+        self._conn = conn
+        self._host = host
+
+    def response(self) -> Response:
+        try:
+            raw = self._conn.getresponse()
+        except (ConnectionResetError, BrokenPipeError) as error:
+            self._conn.close()
+            raise DaemonUnreachable(self._host) from error
+        except BaseException:
+            self._conn.close()
+            raise
+        if raw.status >= 400:
+            try:
+                raise api_error(raw.status, raw.read())
+            finally:
+                self._conn.close()
+        return Response(raw, self._conn)
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+class Client:
+    """One daemon at `host` (`unix:///path`); a new connection per request, as the CLI needs."""
+
+    def __init__(self, host: str | None = None, *, timeout: float | None = None) -> None:
+        self.host = host or default_host()
+        self.socket_path = transport.socket_path_of(self.host)
+        self.timeout = timeout
+
+    def url(self, path: str, params: Params = None) -> str:
+        return f"/v{API_VERSION}{path}{encode_params(params)}"
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Params = None,
+        body: Any = None,
+        headers: Mapping[str, str] | None = None,
+        data: bytes | None = None,
+    ) -> Response:
+        """Send a request; an error status raises the matching ketch.errors kind."""
+        return self.send(
+            method, path, params=params, body=body, headers=headers, data=data
+        ).response()
+
+    def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Params = None,
+        body: Any = None,
+        headers: Mapping[str, str] | None = None,
+        data: bytes | None = None,
+    ) -> PendingResponse:
+        """Send a request now and read its answer later (wait is sent before start)."""
+        all_headers = {"User-Agent": "ketch-cli"}
+        if body is not None:
+            data = json.dumps(body).encode()
+            all_headers["Content-Type"] = "application/json"
+        if headers:
+            all_headers.update(headers)
+        conn = transport.UnixHTTPConnection(self.socket_path, timeout=self.timeout)
+        try:
+            conn.request(method, self.url(path, params), body=data, headers=all_headers)
+        except (FileNotFoundError, ConnectionRefusedError, PermissionError) as error:
+            conn.close()
+            raise DaemonUnreachable(self.host) from error
+        except BaseException:
+            conn.close()
+            raise
+        return PendingResponse(conn, self.host)
+
+    def get(self, path: str, params: Params = None) -> Any:
+        return self.request("GET", path, params=params).json()
+
+    def post(self, path: str, params: Params = None, body: Any = None) -> Any:
+        return self.request("POST", path, params=params, body=body).json()
+
+    def delete(self, path: str, params: Params = None) -> Any:
+        return self.request("DELETE", path, params=params).json()
+
+    def ping(self) -> bool:
+        return self.request("GET", "/_ping").read() == b"OK"
+
+    def hijack(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Params = None,
+        body: Any = None,
+    ) -> HijackedConnection:
+        """Ask the daemon to upgrade the connection to a raw stream (attach, exec start)."""
+        try:
+            sock = transport.open_unix_socket(self.socket_path)
+        except (FileNotFoundError, ConnectionRefusedError, PermissionError) as error:
+            raise DaemonUnreachable(self.host) from error
+        try:
+            data = json.dumps(body).encode() if body is not None else b""
+            head = [
+                f"{method} {self.url(path, params)} HTTP/1.1",
+                "Host: localhost",
+                "User-Agent: ketch-cli",
+                "Connection: Upgrade",
+                "Upgrade: tcp",
+                f"Content-Length: {len(data)}",
+            ]
+            if body is not None:
+                head.append("Content-Type: application/json")
+            sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode() + data)
+            status, headers, rest = transport.read_head(sock)
+            if status >= 400:
+                raise api_error(status, transport.read_body(sock, headers, rest))
+            # Old daemons answer 200 and then stream raw; both mean "hijacked".
+            return HijackedConnection(sock, rest)
+        except BaseException:
+            sock.close()
+            raise

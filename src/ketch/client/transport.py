@@ -1,0 +1,141 @@
+"""HTTP over a Unix socket with the stdlib, plus Docker's hijacked (101) connections.
+
+The CLI must start fast, so this uses http.client rather than an async stack.
+"""
+
+from __future__ import annotations
+
+import http.client
+import socket
+
+DEFAULT_HOST = "unix:///run/ketch/ketch.sock"
+
+
+def socket_path_of(host: str) -> str:
+    if host.startswith("unix://"):
+        return host[len("unix://") :]
+    if host.startswith("/"):
+        return host
+    raise ValueError(f"unsupported host {host!r}: only unix:// sockets are supported")
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, socket_path: str, timeout: float | None = None) -> None:
+        # The Host header must be a valid name; Docker's clients send "docker".
+        super().__init__("localhost", timeout=timeout)
+        self.socket_path = socket_path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        if self.timeout is not None:
+            sock.settimeout(self.timeout)
+        try:
+            sock.connect(self.socket_path)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+def open_unix_socket(socket_path: str) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(socket_path)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+class HijackedConnection:
+    """The raw duplex byte stream left after the daemon answered 101 Switching Protocols."""
+
+    def __init__(self, sock: socket.socket, already_read: bytes) -> None:
+        self.sock = sock
+        self._already_read = already_read
+
+    def recv(self, size: int = 65536) -> bytes:
+        if self._already_read:
+            data, self._already_read = self._already_read, b""
+            return data
+        return self.sock.recv(size)
+
+    def sendall(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def close_write(self) -> None:
+        """Half-close: the daemon sees EOF on stdin and keeps sending output."""
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self) -> HijackedConnection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class RawResponse:
+    """Status, headers and body of a non-upgraded answer to a hijack request."""
+
+    def __init__(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+
+def read_head(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
+    """Read the status line and headers; returns what was read past them too."""
+    buffer = b""
+    while b"\r\n\r\n" not in buffer:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("the daemon closed the connection before answering")
+        buffer += chunk
+    head, rest = buffer.split(b"\r\n\r\n", 1)
+    lines = head.decode("latin-1").split("\r\n")
+    parts = lines[0].split(" ", 2)
+    status = int(parts[1])
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return status, headers, rest
+
+
+def read_body(sock: socket.socket, headers: dict[str, str], rest: bytes) -> bytes:
+    """The body of an ordinary response read off a raw socket."""
+    if "content-length" in headers:
+        length = int(headers["content-length"])
+        while len(rest) < length:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            rest += chunk
+        return rest[:length]
+    data = rest
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    if headers.get("transfer-encoding", "").lower() == "chunked":
+        return _dechunk(data)
+    return data
+
+
+def _dechunk(data: bytes) -> bytes:
+    body = b""
+    while data:
+        size_line, _, data = data.partition(b"\r\n")
+        size = int(size_line.split(b";")[0] or b"0", 16)
+        if size == 0:
+            break
+        body += data[:size]
+        data = data[size + 2 :]
+    return body
