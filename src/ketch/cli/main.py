@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-from ketch import __version__
+import ketch
 from ketch.cli import flags
 from ketch.cli.app import PROGRAM, Cli, Entry, ExitStatus, daemon_error_text
 from ketch.errors import KetchError
@@ -93,7 +93,7 @@ def run_cli(argv: list[str]) -> int:
     except flags.UsageError as error:
         return _usage_error(error, GLOBAL, "")
     if top.version:
-        print(f"Ketch version {__version__}, build python")
+        print(f"Ketch version {ketch.__version__}, build python")
         return 0
     if top.config:
         import os

@@ -5,7 +5,8 @@ from __future__ import annotations
 import platform
 from typing import Any
 
-from ketch import __version__, errors
+import ketch
+from ketch import errors
 from ketch.cli.app import Cli, Entry, daemon_error_text
 from ketch.cli.flags import STRING, Command, Flag, Parsed
 from ketch.cli.listing import render_rows
@@ -26,7 +27,7 @@ def _arch() -> str:
 
 def client_version() -> dict[str, Any]:
     return {
-        "Version": __version__,
+        "Version": ketch.__version__,
         "ApiVersion": API_VERSION,
         "PythonVersion": platform.python_version(),
         "Os": "linux",
@@ -102,7 +103,7 @@ def info(cli: Cli, parsed: Parsed) -> int:
         return 0
     lines = [
         "Client:",
-        f" Version:    {__version__}",
+        f" Version:    {ketch.__version__}",
         " Context:    default",
         f" Debug Mode: {str(cli.debug).lower()}",
         "",
