@@ -9,6 +9,7 @@ as they arrive; nothing is committed unless its digest matches.
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -64,7 +65,8 @@ class _EndpointFailed(Exception):
 
 def _connection_error(method: str, url: str, exc: BaseException) -> errors.Unavailable:
     if isinstance(exc, aiohttp.ClientConnectorError):
-        reason = exc.os_error.strerror or str(exc.os_error)
+        number = exc.os_error.errno
+        reason = os.strerror(number) if number else str(exc.os_error)
         detail = f"dial tcp {exc.host}:{exc.port}: connect: {reason.lower()}"
     elif isinstance(exc, TimeoutError):
         detail = "timed out"
@@ -117,9 +119,10 @@ class RegistryClient:
     async def _endpoints(self, domain: str, use_mirrors: bool = True) -> list[Endpoint]:
         found = await endpoints_for(domain, self.config, use_mirrors)
         preferred = self._preferred.get(domain)
-        # Keep mirrors first (dockerd's order) but skip an HTTPS attempt known to fail.
+        # Once HTTPS or HTTP is known to work for an insecure registry, use only that:
+        # retrying the other would hide the real error behind a TLS failure.
         if preferred and not any(e.mirror for e in found):
-            found.sort(key=lambda e: e.url != preferred)
+            found = [e for e in found if e.url == preferred] or found
         return found
 
     async def _on_endpoints(
