@@ -67,7 +67,9 @@ def add_route(app: web.Application, method: str, path: str, handler: Handler) ->
 
 def make_app(backend: Backend) -> web.Application:
     from ketch.api import containers, exec, images, system
+    from ketch.api.hijack import use_upgrade_aware_parser
 
+    use_upgrade_aware_parser()
     app = web.Application(middlewares=[docker_middleware], client_max_size=64 * 1024**2)
     app[BACKEND] = backend
     for module in (system, images, containers, exec):

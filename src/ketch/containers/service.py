@@ -1,0 +1,710 @@
+"""ContainerService: create, start, stop, wait, remove, logs, attach, exec, restore.
+
+Every running container has one watcher task awaiting its shim's exit report;
+there are no threads per container. Containers outlive the daemon: restore()
+reconnects to the shims that are still alive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import resource
+import shutil
+import signal as signals
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ketch import errors
+from ketch.containers import merge, names, views
+from ketch.containers import users as container_users
+from ketch.containers.attach import AttachSession
+from ketch.containers.bundle import build_spec
+from ketch.containers.logs import read_logs
+from ketch.containers.record import Container, now_rfc3339, write_json_atomically
+from ketch.containers.shims import ShimBackend
+
+log = logging.getLogger("ketch.containers")
+
+WAIT_CONDITIONS = ("not-running", "next-exit", "removed")
+
+
+@dataclass
+class ExecRecord:
+    id: str
+    container_id: str
+    config: dict[str, Any]
+    running: bool = False
+    exit_code: int | None = None
+    pid: int = 0
+    shim_exec_id: str | None = None
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class ContainerService:
+    def __init__(
+        self,
+        root: Path,
+        exec_root: Path,
+        images: Any,
+        snapshots: Any,
+        shims: ShimBackend,
+        *,
+        cgroup_parent: str = "ketch",
+        log_max_size: int = 10 * 1024 * 1024,
+        log_max_files: int = 3,
+    ) -> None:
+        self.root = root
+        self.exec_root = exec_root
+        self.images = images
+        self.snapshots = snapshots
+        self.shims = shims
+        self.cgroup_parent = cgroup_parent
+        self.log_max_size = log_max_size
+        self.log_max_files = log_max_files
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._containers: dict[str, Container] = {}
+        self._by_name: dict[str, str] = {}
+        self._watchers: dict[str, asyncio.Task[None]] = {}
+        self._waiters: dict[str, list[tuple[str, asyncio.Future[dict[str, Any]]]]] = {}
+        self._pending_attaches: dict[str, list[AttachSession]] = {}
+        self._execs: dict[str, ExecRecord] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    # -- lookup --------------------------------------------------------------
+
+    def get(self, name_or_id: str) -> Container:
+        """Docker's order: full id, then name, then unique id prefix."""
+        key = name_or_id.lstrip("/") if name_or_id else name_or_id
+        if not key:
+            raise errors.no_such_container(name_or_id)
+        if key in self._containers:
+            return self._containers[key]
+        if "/" + key in self._by_name:
+            return self._containers[self._by_name["/" + key]]
+        matches = [cid for cid in self._containers if cid.startswith(key)]
+        if len(matches) == 1:
+            return self._containers[matches[0]]
+        if len(matches) > 1:
+            raise errors.InvalidArgument(f"multiple IDs found with provided prefix: {key}")
+        raise errors.no_such_container(name_or_id)
+
+    def _lock(self, container_id: str) -> asyncio.Lock:
+        return self._locks.setdefault(container_id, asyncio.Lock())
+
+    def counts(self) -> dict[str, int]:
+        running = sum(1 for c in self._containers.values() if c.running and not c.state["Paused"])
+        paused = sum(1 for c in self._containers.values() if c.state.get("Paused"))
+        total = len(self._containers)
+        return {
+            "Containers": total,
+            "ContainersRunning": running,
+            "ContainersPaused": paused,
+            "ContainersStopped": total - running - paused,
+        }
+
+    def in_use(self, chain_id: str) -> bool:
+        return any(c.chain_id == chain_id for c in self._containers.values())
+
+    def image_in_use(self, image_id: str) -> list[str]:
+        return [c.id for c in self._containers.values() if c.image_id == image_id]
+
+    def _image_name(self, container: Container) -> str:
+        return container.config.get("Image") or container.image_id
+
+    # -- create --------------------------------------------------------------
+
+    async def create(
+        self,
+        name: str | None,
+        config: dict[str, Any],
+        host_config: dict[str, Any] | None = None,
+        networking_config: dict[str, Any] | None = None,
+    ) -> tuple[str, list[str]]:
+        host_config = dict(host_config or {})
+        image_name = config.get("Image") or ""
+        if not image_name:
+            raise errors.InvalidArgument("config cannot be empty in order to create a container")
+        if host_config.get("Init"):
+            raise errors.NotImplementedYet("--init is not supported by ketch yet")
+        image = self.images.get(image_name)
+        image_config = dict((image.config or {}).get("config") or {})
+        merged = merge.merge_config(image_config, config)
+        path, args = merge.command_of(merged)
+        merge.parse_signal(merged.get("StopSignal"))
+        if name:
+            stored_name = names.validate(name)
+            self._check_name_free(stored_name)
+        else:
+            stored_name = self._fresh_name()
+        container_id = names.new_id()
+        while container_id in self._containers:
+            container_id = names.new_id()
+        merged["Hostname"] = merged.get("Hostname") or container_id[:12]
+        chain_id = (
+            self.images.snapshot_for(image)
+            if hasattr(self.images, "snapshot_for")
+            else (image.chain_id)
+        )
+        directory = self.root / container_id
+        directory.mkdir(mode=0o710)
+        container = Container(
+            id=container_id,
+            name=stored_name,
+            created=now_rfc3339(),
+            path=path,
+            args=args,
+            config=merged,
+            host_config=host_config,
+            image_id=image.id,
+            directory=directory,
+            networking_config=dict(networking_config or {}),
+            chain_id=chain_id,
+        )
+        try:
+            self._write_etc_files(container)
+            self._write_bundle(container, self._layer_dirs(chain_id))
+            container.save()
+        except BaseException:
+            shutil.rmtree(directory, ignore_errors=True)
+            raise
+        self._containers[container_id] = container
+        self._by_name[stored_name] = container_id
+        return container_id, []
+
+    def _check_name_free(self, stored_name: str) -> None:
+        holder = self._by_name.get(stored_name)
+        if holder is not None:
+            raise errors.Conflict(
+                f'Conflict. The container name "{stored_name}" is already in use by container '
+                f'"{holder}". You have to remove (or rename) that container to be able to reuse '
+                f"that name."
+            )
+
+    def _fresh_name(self) -> str:
+        for attempt in range(20):
+            candidate = "/" + names.random_name(retry=attempt // 5)
+            if candidate not in self._by_name:
+                return candidate
+        return "/" + names.new_id()[:16]
+
+    def _layer_dirs(self, chain_id: str | None) -> list[Path]:
+        dirs: list[Path] = []
+        while chain_id:
+            dirs.append(self.snapshots.layer_path(chain_id))
+            chain_id = self.snapshots.layer(chain_id).parent
+        return dirs
+
+    def _write_etc_files(self, container: Container) -> None:
+        hostname = container.config["Hostname"]
+        (container.directory / "hostname").write_text(hostname + "\n")
+        extra = "".join(
+            f"{entry.split(':', 1)[1]}\t{entry.split(':', 1)[0]}\n"
+            for entry in container.host_config.get("ExtraHosts") or []
+            if ":" in entry
+        )
+        (container.directory / "hosts").write_text(
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+            "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n"
+            f"ff02::2\tip6-allrouters\n{extra}"
+        )
+        (container.directory / "resolv.conf").write_text(resolv_conf(container.host_config))
+
+    def _write_bundle(self, container: Container, layer_dirs: list[Path]) -> None:
+        uid, gid, extra_gids = container_users.resolve(container.config.get("User", ""), layer_dirs)
+        spec = build_spec(
+            path=container.path,
+            args=container.args,
+            config=container.config,
+            host_config=container.host_config,
+            uid=uid,
+            gid=gid,
+            additional_gids=extra_gids,
+            container_dir=str(container.directory),
+            nofile_hard=nofile_hard_limit(),
+        )
+        container.bundle.mkdir(exist_ok=True)
+        (container.bundle / "rootfs").mkdir(exist_ok=True)
+        write_json_atomically(container.bundle / "config.json", spec)
+
+    # -- inspect and list ------------------------------------------------------
+
+    def inspect(self, name_or_id: str) -> dict[str, Any]:
+        container = self.get(name_or_id)
+        return views.inspect_view(container, self._image_name(container))
+
+    def list(
+        self, all: bool = False, filters: dict[str, Any] | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        filters = normalise_filters(filters)
+        chosen = sorted(self._containers.values(), key=lambda c: c.created, reverse=True)
+        if not all and not filters.get("status") and not filters.get("exited"):
+            chosen = [c for c in chosen if c.running]
+        chosen = [c for c in chosen if matches_filters(c, filters)]
+        if limit is not None and limit > 0:
+            chosen = chosen[:limit]
+        now = time.time()
+        return [views.list_view(c, self._image_name(c), now) for c in chosen]
+
+    # -- start ------------------------------------------------------------------
+
+    async def start(self, name_or_id: str) -> None:
+        container = self.get(name_or_id)
+        async with self._lock(container.id):
+            if container.running:
+                raise errors.NotModified("container already started")
+            if container.state.get("RemovalInProgress"):
+                raise errors.Conflict(f"container {container.id} is marked for removal")
+            await self._start_locked(container)
+
+    async def _start_locked(self, container: Container) -> None:
+        mounts = self.snapshots.prepare(container.id, container.chain_id)
+        try:
+            handle = await self.shims.spawn(
+                container,
+                rootfs_mounts=[m.to_dict() for m in mounts],
+                cgroup_parent=self.cgroup_parent,
+                log_max_size=self.log_max_size,
+                log_max_files=self.log_max_files,
+            )
+        except errors.KetchError as exc:
+            self._record_failed_start(container, exc.message)
+            raise
+        except Exception as exc:
+            self._record_failed_start(container, str(exc))
+            raise errors.Internal(f"failed to create task for container: {exc}") from exc
+        for session in self._pending_attaches.pop(container.id, []):
+            reader, writer = await handle.attach(
+                session.want_stdin, session.want_stdout, session.want_stderr
+            )
+            await session.connect(reader, writer)
+        await handle.start()
+        container.shim_pid = handle.shim_pid
+        container.shim_start_time = handle.shim_start_time
+        container.has_been_started = True
+        container.state.update(
+            Status="running",
+            Running=True,
+            Paused=False,
+            Restarting=False,
+            OOMKilled=False,
+            Dead=False,
+            Pid=handle.pid,
+            ExitCode=0,
+            Error="",
+            StartedAt=now_rfc3339(),
+        )
+        container.save()
+        self._watchers[container.id] = asyncio.create_task(self._watch(container, handle))
+
+    def _record_failed_start(self, container: Container, message: str) -> None:
+        code = 127 if "no such file" in message.lower() or "not found" in message else 128
+        container.state.update(Error=message, ExitCode=code, Status="created")
+        container.save()
+        for session in self._pending_attaches.pop(container.id, []):
+            session.end()
+
+    async def _watch(self, container: Container, handle: Any) -> None:
+        """Await the shim's exit report, record it, wake waiters, honour --rm."""
+        try:
+            status = await handle.wait()
+        except Exception as exc:  # the shim vanished: treat as a dead container
+            log.warning("lost the shim of %s: %s", container.short_id, exc)
+            status = self.shims.exit_from_state_file(container)
+        finally:
+            self._watchers.pop(container.id, None)
+        await self._record_exit(container, status)
+
+    async def _record_exit(self, container: Container, status: Any) -> None:
+        container.state.update(
+            Status="exited",
+            Running=False,
+            Pid=0,
+            ExitCode=int(status.code),
+            OOMKilled=bool(status.oom_killed),
+            FinishedAt=status.finished_at or now_rfc3339(),
+        )
+        container.shim_pid = 0
+        container.save()
+        self._wake(container.id, ("not-running", "next-exit"), self._wait_body(container))
+        if container.host_config.get("AutoRemove"):
+            with contextlib.suppress(errors.KetchError):
+                await self._remove(container)
+
+    @staticmethod
+    def _wait_body(container: Container) -> dict[str, Any]:
+        error = container.state.get("Error") or None
+        return {"StatusCode": container.state["ExitCode"],
+                "Error": {"Message": error} if error else None}  # fmt: skip
+
+    def _wake(self, container_id: str, conditions: tuple[str, ...], body: dict[str, Any]) -> None:
+        remaining = []
+        for condition, future in self._waiters.get(container_id, []):
+            if condition in conditions:
+                if not future.done():
+                    future.set_result(body)
+            else:
+                remaining.append((condition, future))
+        self._waiters[container_id] = remaining
+
+    # -- wait ---------------------------------------------------------------------
+
+    def wait_for(self, name_or_id: str, condition: str = "not-running") -> asyncio.Future[Any]:
+        """Register a waiter now (before start) and return what to await later."""
+        if not condition:
+            condition = "not-running"
+        if condition not in WAIT_CONDITIONS:
+            raise errors.InvalidArgument(f"invalid condition: {condition!r}")
+        container = self.get(name_or_id)
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        if condition == "not-running" and not container.running:
+            future.set_result(self._wait_body(container))
+        else:
+            self._waiters.setdefault(container.id, []).append((condition, future))
+        return future
+
+    async def wait(self, name_or_id: str, condition: str = "not-running") -> dict[str, Any]:
+        return await self.wait_for(name_or_id, condition)
+
+    # -- stop, kill, restart --------------------------------------------------------
+
+    async def kill(self, name_or_id: str, signal: str | int | None = None) -> None:
+        container = self.get(name_or_id)
+        number = merge.parse_signal(signal, default=int(signals.SIGKILL))
+        if not container.running:
+            raise errors.Conflict(f"Cannot kill container: {name_or_id}: container "
+                                  f"{container.id} is not running")  # fmt: skip
+        await self.shims.kill(container, number)
+
+    async def stop(self, name_or_id: str, timeout: int | None = None,
+                   signal: str | None = None) -> None:  # fmt: skip
+        container = self.get(name_or_id)
+        if not container.running:
+            raise errors.NotModified("container already stopped")
+        await self._stop(container, timeout, signal)
+
+    async def _stop(self, container: Container, timeout: int | None, signal: str | None) -> None:
+        if timeout is None:
+            timeout = container.config.get("StopTimeout")
+            timeout = 10 if timeout is None else int(timeout)
+        stop_signal = merge.parse_signal(signal or container.config.get("StopSignal"))
+        exited = self.wait_for(container.id, "not-running")
+        with contextlib.suppress(errors.KetchError, ConnectionError):
+            await self.shims.kill(container, stop_signal)
+        if timeout < 0:
+            await exited
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(exited), timeout)
+            return
+        except TimeoutError:
+            pass
+        with contextlib.suppress(errors.KetchError, ConnectionError):
+            await self.shims.kill(container, int(signals.SIGKILL))
+        await exited
+
+    async def restart(self, name_or_id: str, timeout: int | None = None,
+                      signal: str | None = None) -> None:  # fmt: skip
+        container = self.get(name_or_id)
+        if container.running:
+            await self._stop(container, timeout, signal)
+        async with self._lock(container.id):
+            if not container.running:
+                container.restart_count += 0  # manual restarts do not count, as in Docker
+                await self._start_locked(container)
+
+    # -- remove -------------------------------------------------------------------------
+
+    async def remove(self, name_or_id: str, force: bool = False, volumes: bool = False) -> None:
+        container = self.get(name_or_id)
+        if container.running:
+            if not force:
+                raise errors.Conflict(
+                    f'cannot remove container "{container.name}": container is running: stop '
+                    f"the container before removing or force remove"
+                )
+            exited = self.wait_for(container.id, "not-running")
+            with contextlib.suppress(errors.KetchError, ConnectionError):
+                await self.shims.kill(container, int(signals.SIGKILL))
+            await exited
+            if container.id not in self._containers:
+                return  # AutoRemove already took it
+        await self._remove(container)
+
+    async def _remove(self, container: Container) -> None:
+        if container.state.get("RemovalInProgress"):
+            return
+        container.state["RemovalInProgress"] = True
+        self._containers.pop(container.id, None)
+        self._by_name.pop(container.name, None)
+        self.shims.forget(container)
+        with contextlib.suppress(errors.NotFound):
+            await asyncio.to_thread(self.snapshots.remove, container.id)
+        await asyncio.to_thread(shutil.rmtree, container.directory, True)
+        for session in self._pending_attaches.pop(container.id, []):
+            session.end()
+        self._wake(container.id, WAIT_CONDITIONS, self._wait_body(container))
+        self._waiters.pop(container.id, None)
+        self._locks.pop(container.id, None)
+
+    # -- logs, attach, resize ---------------------------------------------------------
+
+    def logs(
+        self,
+        name_or_id: str,
+        *,
+        stdout: bool = True,
+        stderr: bool = True,
+        follow: bool = False,
+        tail: int | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        timestamps: bool = False,
+    ) -> tuple[Container, AsyncIterator[tuple[int, bytes]]]:
+        container = self.get(name_or_id)
+        if not stdout and not stderr:
+            raise errors.InvalidArgument("You must choose at least one stream")
+        streams = ({1} if stdout else set()) | ({2} if stderr else set())
+
+        def still_running() -> bool:
+            return container.running and container.id in self._containers
+
+        return container, read_logs(
+            container.log_path, streams=streams, tail=tail, since=since, until=until,
+            timestamps=timestamps, follow=follow, still_running=still_running,
+        )  # fmt: skip
+
+    async def attach(
+        self, name_or_id: str, *, stdin: bool, stdout: bool, stderr: bool
+    ) -> tuple[Container, AttachSession]:
+        container = self.get(name_or_id)
+        session = AttachSession(stdin=stdin, stdout=stdout, stderr=stderr)
+        if container.running:
+            reader, writer = await self.shims.attach(container, stdin, stdout, stderr)
+            await session.connect(reader, writer)
+        else:
+            self._pending_attaches.setdefault(container.id, []).append(session)
+        return container, session
+
+    async def resize(self, name_or_id: str, height: int, width: int) -> None:
+        container = self.get(name_or_id)
+        if not container.running:
+            raise errors.Conflict(f"Container {container.id} is not running")
+        await self.shims.resize(container, height, width)
+
+    # -- exec ------------------------------------------------------------------------------
+
+    def exec_create(self, name_or_id: str, config: dict[str, Any]) -> str:
+        container = self.get(name_or_id)
+        if not container.running:
+            raise errors.Conflict(f"Container {container.id} is not running")
+        cmd = config.get("Cmd")
+        if isinstance(cmd, str):
+            cmd = [cmd]
+        if not cmd:
+            raise errors.InvalidArgument("No exec command specified")
+        exec_id = names.new_id()
+        record_config = {
+            "Cmd": list(cmd),
+            "Env": merge.merge_env(container.config.get("Env"), config.get("Env")),
+            "User": config.get("User") or container.config.get("User") or "",
+            "WorkingDir": config.get("WorkingDir") or container.config.get("WorkingDir") or "/",
+            "Tty": bool(config.get("Tty")),
+            "AttachStdin": bool(config.get("AttachStdin")),
+            "AttachStdout": bool(config.get("AttachStdout")),
+            "AttachStderr": bool(config.get("AttachStderr")),
+            "Privileged": bool(config.get("Privileged")),
+            "DetachKeys": config.get("DetachKeys") or "",
+        }
+        self._execs[exec_id] = ExecRecord(exec_id, container.id, record_config)
+        container.execs.append(exec_id)
+        return exec_id
+
+    def _exec(self, exec_id: str) -> ExecRecord:
+        record = self._execs.get(exec_id)
+        if record is None:
+            raise errors.no_such_exec(exec_id)
+        return record
+
+    async def exec_start(self, exec_id: str, *, detach: bool = False) -> tuple[ExecRecord, Any]:
+        """Start an exec; returns the record and, unless detached, its stream session."""
+        record = self._exec(exec_id)
+        if record.running or record.exit_code is not None:
+            raise errors.Conflict(f"exec {exec_id} has already been started")
+        container = self.get(record.container_id)
+        if not container.running:
+            raise errors.Conflict(f"Container {container.id} is not running")
+        record.running = True
+        try:
+            process = await self.shims.exec(container, exec_id, record.config, detach=detach)
+        except BaseException:
+            record.running = False
+            record.exit_code = 126
+            record.done.set()
+            raise
+        record.pid = process.pid
+
+        async def finish() -> None:
+            try:
+                record.exit_code = await process.wait()
+            except Exception:
+                record.exit_code = 137
+            record.running = False
+            record.done.set()
+
+        asyncio.create_task(finish())
+        return record, process
+
+    def exec_inspect(self, exec_id: str) -> dict[str, Any]:
+        record = self._exec(exec_id)
+        cfg = record.config
+        return {
+            "ID": record.id,
+            "Running": record.running,
+            "ExitCode": record.exit_code,
+            "ProcessConfig": {
+                "tty": cfg["Tty"],
+                "entrypoint": cfg["Cmd"][0],
+                "arguments": cfg["Cmd"][1:],
+                "privileged": cfg["Privileged"],
+                "user": cfg["User"],
+            },
+            "OpenStdin": cfg["AttachStdin"],
+            "OpenStderr": cfg["AttachStderr"],
+            "OpenStdout": cfg["AttachStdout"],
+            "CanRemove": False,
+            "ContainerID": record.container_id,
+            "DetachKeys": cfg["DetachKeys"],
+            "Pid": record.pid,
+        }
+
+    async def exec_resize(self, exec_id: str, height: int, width: int) -> None:
+        record = self._exec(exec_id)
+        container = self.get(record.container_id)
+        await self.shims.exec_resize(container, exec_id, height, width)
+
+    # -- restore ------------------------------------------------------------------------------
+
+    async def restore(self) -> None:
+        """Load every record; reconnect live shims; settle those that died meanwhile."""
+        for directory in sorted(self.root.iterdir()):
+            if not (directory / "config.v2.json").is_file():
+                continue
+            try:
+                container = Container.load(directory)
+            except (OSError, ValueError, KeyError) as exc:
+                log.warning("skipping unreadable container %s: %s", directory.name, exc)
+                continue
+            self._containers[container.id] = container
+            self._by_name[container.name] = container.id
+        for container in list(self._containers.values()):
+            if container.running:
+                handle = await self.shims.reconnect(container)
+                if handle is not None:
+                    self._watchers[container.id] = asyncio.create_task(
+                        self._watch(container, handle)
+                    )
+                    continue
+                await self._record_exit(container, self.shims.exit_from_state_file(container))
+            elif container.host_config.get("AutoRemove") and container.has_been_started:
+                await self._remove(container)
+
+    async def close(self) -> None:
+        """Stop watching; the shims and their containers keep running."""
+        for task in list(self._watchers.values()):
+            task.cancel()
+        self._watchers.clear()
+        await self.shims.close()
+
+
+def normalise_filters(filters: dict[str, Any] | None) -> dict[str, list[str]]:
+    """Docker's two filter shapes: {"k": ["v"]} and the old {"k": {"v": true}}."""
+    normal: dict[str, list[str]] = {}
+    for key, value in (filters or {}).items():
+        if isinstance(value, dict):
+            normal[key] = [k for k, on in value.items() if on]
+        elif isinstance(value, list):
+            normal[key] = [str(v) for v in value]
+        else:
+            normal[key] = [str(value)]
+    return normal
+
+
+def matches_filters(container: Container, filters: dict[str, list[str]]) -> bool:
+    for key, values in filters.items():
+        if not values:
+            continue
+        if key == "status" and container.state.get("Status") not in values:
+            return False
+        if key == "id" and not any(container.id.startswith(v) for v in values):
+            return False
+        if key == "name" and not any(v.lstrip("/") in container.name for v in values):
+            return False
+        if key == "exited" and (
+            container.running or str(container.state.get("ExitCode")) not in values
+        ):
+            return False
+        if key == "label":
+            labels = container.config.get("Labels") or {}
+            for wanted in values:
+                k, sep, v = wanted.partition("=")
+                if k not in labels or (sep and labels[k] != v):
+                    return False
+        if key == "ancestor" and not any(
+            v in (container.config.get("Image"), container.image_id) for v in values
+        ):
+            return False
+    return True
+
+
+def resolv_conf(host_config: dict[str, Any]) -> str:
+    """The host's resolv.conf minus loopback resolvers, or the given --dns servers."""
+    servers = list(host_config.get("Dns") or [])
+    search = list(host_config.get("DnsSearch") or [])
+    options = list(host_config.get("DnsOptions") or [])
+    if not servers:
+        try:
+            host = Path("/etc/resolv.conf").read_text()
+        except OSError:
+            host = ""
+        for line in host.splitlines():
+            words = line.split()
+            if len(words) >= 2 and words[0] == "nameserver" and not words[1].startswith("127."):
+                servers.append(words[1])
+            elif words[:1] == ["search"] and not search:
+                search = words[1:]
+            elif words[:1] == ["options"] and not options:
+                options = words[1:]
+    if not servers:
+        servers = ["8.8.8.8", "8.8.4.4"]  # Docker's fallback when the host's only resolver is local
+    text = "".join(f"nameserver {s}\n" for s in servers)
+    if search:
+        text += f"search {' '.join(search)}\n"
+    if options:
+        text += f"options {' '.join(options)}\n"
+    return text
+
+
+def nofile_hard_limit() -> int:
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def process_start_time(pid: int) -> int | None:
+    """Field 22 of /proc/<pid>/stat: catches a reused pid."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[19])

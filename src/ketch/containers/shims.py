@@ -1,0 +1,211 @@
+"""The containers service's side of the shim protocol: spawn, reconnect, signal, attach, exec.
+
+One place knows the shim client's calls, so the service reads as Docker's
+lifecycle and the protocol can change underneath it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ketch import errors
+
+log = logging.getLogger("ketch.containers.shims")
+
+
+@dataclass(frozen=True)
+class Exit:
+    code: int
+    oom_killed: bool
+    finished_at: str
+
+
+class ShimHandle:
+    """A connection to one container's shim."""
+
+    def __init__(self, connection: Any, shim_pid: int, shim_start_time: int, pid: int) -> None:
+        self.connection = connection
+        self.shim_pid = shim_pid
+        self.shim_start_time = shim_start_time
+        self.pid = pid
+
+    async def start(self) -> None:
+        await self.connection.start()
+
+    async def wait(self) -> Exit:
+        status = await self.connection.wait()
+        return Exit(int(status.code), bool(status.oom_killed), status.finished_at or "")
+
+    async def attach(
+        self, stdin: bool, stdout: bool, stderr: bool
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        return await self.connection.attach(stdin, stdout, stderr)
+
+
+class ShimBackend:
+    def __init__(self, exec_root: Path) -> None:
+        self.exec_root = exec_root
+        self._forkserver: Any = None
+        self._forkserver_lock = asyncio.Lock()
+        self._handles: dict[str, ShimHandle] = {}
+
+    def socket_path(self, container_id: str) -> Path:
+        # Unix socket paths are limited to 107 bytes: keep them short.
+        return self.exec_root / "s" / f"{container_id[:16]}.sock"
+
+    async def forkserver(self) -> Any:
+        async with self._forkserver_lock:
+            if self._forkserver is None:
+                from ketch.shim.client import ForkServer
+
+                self._forkserver = await _maybe_await(ForkServer.start(self.exec_root))
+            return self._forkserver
+
+    async def spawn(
+        self,
+        container: Any,
+        *,
+        rootfs_mounts: list[dict[str, Any]],
+        cgroup_parent: str,
+        log_max_size: int,
+        log_max_files: int,
+    ) -> ShimHandle:
+        from ketch.shim.client import ShimConnection
+        from ketch.shim.spec import ShimSpec
+
+        socket_path = self.socket_path(container.id)
+        socket_path.parent.mkdir(parents=True, exist_ok=True)
+        log_config = (container.host_config.get("LogConfig") or {}).get("Config") or {}
+        spec = ShimSpec(
+            id=container.id,
+            bundle=container.bundle,
+            rootfs_mounts=rootfs_mounts,
+            state_dir=container.directory,
+            socket_path=socket_path,
+            tty=container.tty,
+            open_stdin=bool(container.config.get("OpenStdin")),
+            stdin_once=bool(container.config.get("StdinOnce")),
+            log_path=container.log_path,
+            log_max_size=_size(log_config.get("max-size")) or log_max_size,
+            log_max_files=int(log_config.get("max-file") or log_max_files),
+            cgroup_parent=cgroup_parent,
+        )
+        forkserver = await self.forkserver()
+        await forkserver.spawn(spec)
+        connection = await ShimConnection.connect(socket_path)
+        handle = await self._handle_for(container, connection)
+        self._handles[container.id] = handle
+        return handle
+
+    async def _handle_for(self, container: Any, connection: Any) -> ShimHandle:
+        from ketch.shim.state import proc_start_time
+
+        state = await connection.state()
+        shim_pid = int(state.get("shim_pid") or 0)
+        start_time = int(state.get("shim_start_time") or proc_start_time(shim_pid) or 0)
+        return ShimHandle(connection, shim_pid, start_time, int(state.get("pid") or 0))
+
+    async def reconnect(self, container: Any) -> ShimHandle | None:
+        """The live shim of a container found running at restore, or None if it is gone."""
+        from ketch.shim.client import ShimConnection
+        from ketch.shim.state import is_same_process, read_state
+
+        state = read_state(container.directory) or {}
+        pid = state.get("shim_pid") or container.shim_pid
+        start = state.get("shim_start_time") or container.shim_start_time
+        if not is_same_process(pid, start):
+            return None
+        try:
+            connection = await ShimConnection.connect(self.socket_path(container.id))
+        except (OSError, errors.KetchError) as exc:
+            log.warning("shim of %s is alive but unreachable: %s", container.id[:12], exc)
+            return None
+        handle = await self._handle_for(container, connection)
+        self._handles[container.id] = handle
+        return handle
+
+    def exit_from_state_file(self, container: Any) -> Exit:
+        from ketch.shim.state import read_state
+
+        state = read_state(container.directory) or {}
+        if state.get("exit_code") is None:
+            # The shim died without recording an exit: Docker reports such a task as 255.
+            return Exit(255, False, "")
+        return Exit(int(state["exit_code"]), bool(state.get("oom_killed")),
+                    state.get("finished_at") or "")  # fmt: skip
+
+    def _handle(self, container: Any) -> ShimHandle:
+        handle = self._handles.get(container.id)
+        if handle is None:
+            raise errors.Conflict(f"Container {container.id} is not running")
+        return handle
+
+    async def kill(self, container: Any, signal: int) -> None:
+        await self._handle(container).connection.kill(signal)
+
+    async def attach(
+        self, container: Any, stdin: bool, stdout: bool, stderr: bool
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        return await self._handle(container).attach(stdin, stdout, stderr)
+
+    async def resize(self, container: Any, height: int, width: int) -> None:
+        await self._handle(container).connection.resize(height, width)
+
+    async def exec(
+        self, container: Any, exec_id: str, config: dict[str, Any], *, detach: bool
+    ) -> Any:
+        from ketch.shim.spec import ExecSpec
+
+        spec = ExecSpec(
+            id=exec_id,
+            args=list(config["Cmd"]),
+            env=list(config["Env"]),
+            user=config["User"],
+            cwd=config["WorkingDir"],
+            tty=config["Tty"],
+            stdin=config["AttachStdin"],
+            privileged=config["Privileged"],
+        )
+        return await self._handle(container).connection.exec(spec, detach=detach)
+
+    async def exec_resize(self, container: Any, exec_id: str, height: int, width: int) -> None:
+        await self._handle(container).connection.exec_resize(exec_id, height, width)
+
+    def forget(self, container: Any) -> None:
+        handle = self._handles.pop(container.id, None)
+        if handle is not None:
+            with contextlib.suppress(Exception):
+                result = handle.connection.close()
+                if asyncio.iscoroutine(result):
+                    asyncio.ensure_future(result)
+
+    async def close(self) -> None:
+        for container_id in list(self._handles):
+            handle = self._handles.pop(container_id)
+            with contextlib.suppress(Exception):
+                await _maybe_await(handle.connection.close())
+        if self._forkserver is not None:
+            with contextlib.suppress(Exception):
+                await _maybe_await(self._forkserver.stop())
+            self._forkserver = None
+
+
+async def _maybe_await(value: Any) -> Any:
+    if asyncio.iscoroutine(value) or isinstance(value, asyncio.Future):
+        return await value
+    return value
+
+
+def _size(text: str | None) -> int | None:
+    if not text:
+        return None
+    units = {"k": 1024, "m": 1024**2, "g": 1024**3}
+    lowered = text.strip().lower().removesuffix("b")
+    if lowered and lowered[-1] in units:
+        return int(float(lowered[:-1]) * units[lowered[-1]])
+    return int(lowered)
