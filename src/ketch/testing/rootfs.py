@@ -1,11 +1,15 @@
-"""A tiny root filesystem for tests: a static busybox with its applets, passwd and group."""
+"""For tests: a tiny busybox root filesystem, and an OCI bundle over it."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
+
+from ketch.runtime.spec import default_spec
 
 BUSYBOX = Path("/bin/busybox")
 
@@ -42,3 +46,27 @@ def busybox_rootfs(path: Path, busybox: Path = BUSYBOX) -> Path:
     (path / "etc" / "group").write_text(GROUP)
     (path / "etc" / "hostname").write_text("")
     return path
+
+
+def container_bundle(
+    directory: Path, lower: Path, args: list[str], **spec_options: Any
+) -> tuple[Path, list[dict[str, Any]]]:
+    """An OCI bundle in `directory` running `args`, and an overlay over `lower` as its rootfs.
+
+    `spec_options` go to `ketch.runtime.spec.default_spec`; returns (bundle, rootfs mounts).
+    """
+    directory = Path(directory)
+    bundle = directory / "bundle"
+    upper, work = directory / "upper", directory / "work"
+    for path in (bundle, upper, work):
+        path.mkdir(parents=True, exist_ok=True)
+    config = default_spec(args, **spec_options)
+    (bundle / "config.json").write_text(json.dumps(config, indent=1))
+    mounts = [
+        {
+            "type": "overlay",
+            "source": "overlay",
+            "options": [f"lowerdir={lower}", f"upperdir={upper}", f"workdir={work}"],
+        }
+    ]
+    return bundle, mounts
