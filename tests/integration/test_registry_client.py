@@ -383,3 +383,72 @@ def test_registry_down_is_unavailable():
             )
 
     asyncio.run(run())
+
+
+def test_basic_auth(tmp_path, store):
+    good = {"username": "bob", "password": "pa55"}
+    image = make_image(mediatypes.OCI_MANIFEST)
+
+    with run_registry(tmp_path, auth={"bob": "pa55"}, auth_kind="basic") as server:
+        ref = reference.parse(f"{server.host_port}/basic/app:v1")
+
+        async def run() -> None:
+            async with RegistryClient() as rc:
+                await push(rc, ref, image, auth=good)
+                assert (await pull(rc, ref, store, auth=good)).digest == image.digest
+                with pytest.raises(errors.Unauthorized):
+                    await rc.get_manifest(ref, auth=dict(good, password="nope"))
+                with pytest.raises(errors.Unauthorized):
+                    await rc.get_manifest(ref)
+                assert await rc.login(server.host_port, good) == {
+                    "Status": "Login Succeeded",
+                    "IdentityToken": "",
+                }
+                with pytest.raises(errors.Unauthorized) as exc:
+                    await rc.login(server.host_port, dict(good, password="nope"))
+                assert exc.value.message == (
+                    f"login attempt to http://{server.host_port}/v2/ failed with status: "
+                    "401 Unauthorized"
+                )
+
+        asyncio.run(run())
+    assert store.read_bytes(sha256_digest(image.layers[0])) == image.layers[0]
+
+
+def test_mirror_without_the_image_falls_back_to_next(tmp_path, registry, store):
+    image = make_image(mediatypes.OCI_MANIFEST)
+    with run_registry(tmp_path / "empty") as empty_mirror:
+        config = RegistryConfig(mirrors=[empty_mirror.url, registry.url])
+
+        async def run() -> None:
+            async with RegistryClient() as rc:
+                await push(rc, reference.parse(f"{registry.host_port}/someone/tool:1"), image)
+            async with RegistryClient(config) as rc:
+                ref = reference.parse("someone/tool:1")
+                assert (await pull(rc, ref, store)).digest == image.digest
+
+        asyncio.run(run())
+    assert sorted(store.digests()) == sorted(image.blobs())
+
+
+def test_push_blob_from_file_and_login_without_auth(tmp_path, registry, store):
+    data = os.urandom(100_000)
+    path = tmp_path / "blob"
+    path.write_bytes(data)
+    digest = sha256_digest(data)
+    ref = reference.parse(f"{registry.host_port}/files/blob:v1")
+
+    async def run() -> None:
+        async with RegistryClient() as rc:
+            assert await rc.push_blob(ref, path, digest) == digest
+            desc = Descriptor(mediatypes.OCI_LAYER_TAR, digest, len(data))
+            await rc.fetch_blob(ref, desc, store)
+            # a registry without auth accepts any login, as dockerd reports
+            assert (await rc.login(registry.url, {"username": "u", "password": "p"}))[
+                "Status"
+            ] == "Login Succeeded"
+            with pytest.raises(errors.InvalidArgument):
+                await rc.push_blob(ref, data, sha256_digest(b"not it"))
+
+    asyncio.run(run())
+    assert store.read_bytes(digest) == data

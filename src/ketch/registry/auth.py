@@ -33,6 +33,14 @@ class Challenge:
     scheme: str  # lowercased: "bearer" or "basic"
     params: dict[str, str] = field(default_factory=dict)
 
+    def same_authority(self, other: Challenge | None) -> bool:
+        """Same scheme, realm and service: the `scope` differs per request and is ignored."""
+        keys = ("realm", "service")
+        return other is not None and (self.scheme, *(self.params.get(k) for k in keys)) == (
+            other.scheme,
+            *(other.params.get(k) for k in keys),
+        )
+
 
 def parse_challenges(headers: list[str]) -> list[Challenge]:
     """Parse WWW-Authenticate header values into challenges."""

@@ -222,7 +222,7 @@ class RegistryClient:
                 challenge.scheme == "basic" and not auths.has_credentials(auth)
             ):
                 return resp
-            if authorization and self._challenges.get(endpoint.url) == challenge:
+            if authorization and challenge.same_authority(self._challenges.get(endpoint.url)):
                 if challenge.scheme == "basic":
                     return resp  # the credentials themselves were refused
                 # The cached token was refused (expired, revoked): ask for a fresh one.
@@ -434,8 +434,10 @@ class RegistryClient:
             head.release()
             if head.status == 200:
                 return digest
-            if head.status not in (404,):
-                raise await self._fail(head, f"failed to check blob {digest}")
+            if head.status != 404:
+                raise error_for(
+                    head.status, head.reason or "", b"", f"failed to check blob {digest}"
+                )
             start = await self._send(
                 "POST", endpoint, f"/v2/{ref.path}/blobs/uploads/", scopes=scopes, auth=auth,
                 headers={"Content-Length": "0"},

@@ -61,13 +61,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _config(storage: Path, port: int, token: TokenServer | None, cert: Path | None) -> dict:
+def _config(
+    storage: Path,
+    port: int,
+    token: TokenServer | None,
+    cert: Path | None,
+    htpasswd: Path | None,
+) -> dict:
     config: dict = {
         "version": 0.1,
         "log": {"level": "warn", "accesslog": {"disabled": True}},
         "storage": {"filesystem": {"rootdirectory": str(storage)}, "delete": {"enabled": True}},
         "http": {"addr": f"127.0.0.1:{port}", "secret": os.urandom(16).hex()},
     }
+    if htpasswd is not None:
+        config["auth"] = {"htpasswd": {"realm": "ketch-test", "path": str(htpasswd)}}
     if token is not None:
         config["auth"] = {
             "token": {
@@ -100,22 +108,48 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             process.wait(timeout=5)
 
 
+def _write_htpasswd(path: Path, users: dict[str, str]) -> Path:
+    # Imported here: only tests of Basic auth need bcrypt.
+    import bcrypt
+
+    lines = [
+        f"{u}:{bcrypt.hashpw(p.encode(), bcrypt.gensalt(4)).decode()}" for u, p in users.items()
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
 @contextlib.contextmanager
-def run_registry(tmp_path: Path, auth: dict[str, str] | None = None) -> Iterator[RegistryServer]:
-    """Start a registry under `tmp_path`; `auth` ({user: password}) turns on token auth."""
+def run_registry(
+    tmp_path: Path, auth: dict[str, str] | None = None, auth_kind: str = "token"
+) -> Iterator[RegistryServer]:
+    """Start a registry under `tmp_path`.
+
+    `auth` ({user: password}) turns on authentication: `auth_kind="token"`
+    (Bearer tokens from a TokenServer, as Docker Hub) or `"basic"` (htpasswd).
+    """
+    if auth_kind not in ("token", "basic"):
+        raise ValueError(f"auth_kind must be 'token' or 'basic', not {auth_kind!r}")
     base = Path(tmp_path) / f"registry-{os.urandom(3).hex()}"
     storage = base / "storage"
     storage.mkdir(parents=True)
-    token = TokenServer(users=dict(auth)).start() if auth is not None else None
-    cert = token.write_cert(base / "token-cert.pem") if token else None
+    token: TokenServer | None = None
     process: subprocess.Popen[bytes] | None = None
     try:
+        if auth is not None and auth_kind == "token":
+            token = TokenServer(users=dict(auth)).start()
+        cert = token.write_cert(base / "token-cert.pem") if token else None
+        htpasswd = None
+        if auth is not None and auth_kind == "basic":
+            htpasswd = _write_htpasswd(base / "htpasswd", auth)
         # A free port can be taken between choosing and binding: try a few.
         for _ in range(3):
             port = free_port()
             config_path = base / "config.yml"
             # JSON is YAML, and needs no YAML library.
-            config_path.write_text(json.dumps(_config(storage, port, token, cert), indent=2))
+            config_path.write_text(
+                json.dumps(_config(storage, port, token, cert, htpasswd), indent=2)
+            )
             log_path = base / "registry.log"
             with open(log_path, "ab") as log:
                 process = subprocess.Popen(
