@@ -195,12 +195,47 @@ def daemon_id(data_root: Path) -> str:
 
 
 async def build_backend(cfg: Any) -> Any:
-    """Construct the services that exist in this build and restore containers."""
-    from ketch.api.backend import Backend
+    """Construct the services, restore containers, and say how to close them."""
+    import logging
 
+    from ketch.api.backend import Backend
+    from ketch.containers.service import ContainerService
+    from ketch.containers.shims import ShimBackend
+    from ketch.content import ContentStore
+    from ketch.registry import RegistryConfig
+    from ketch.snapshots import SnapshotStore
+
+    log = logging.getLogger("ketchd")
     for root in (cfg.data_root, cfg.exec_root):
         root.mkdir(parents=True, exist_ok=True, mode=0o711)
     backend = Backend(config=cfg, daemon_id=daemon_id(cfg.data_root))
+    content = ContentStore(cfg.data_root / "content")
+    snapshots = SnapshotStore(cfg.data_root / "snapshots")
+    registry_config = RegistryConfig(
+        mirrors=list(cfg.registry_mirrors), insecure=list(cfg.insecure_registries)
+    )
+    try:
+        from ketch.images import ImageService
+    except ImportError:
+        log.warning("this build has no image service: pulls and image routes answer 501")
+    else:
+        backend.images = ImageService(cfg.data_root / "images", content, snapshots, registry_config)
+    shims = ShimBackend(cfg.exec_root)
+    containers = ContainerService(
+        cfg.data_root / "containers",
+        cfg.exec_root,
+        backend.images,
+        snapshots,
+        shims,
+        cgroup_parent=cfg.cgroup_parent,
+        log_max_size=cfg.log_max_size,
+        log_max_files=cfg.log_max_file,
+    )
+    backend.containers = containers
+    if backend.images is not None and hasattr(backend.images, "set_in_use"):
+        backend.images.set_in_use(containers.in_use)
+    await containers.restore()
+    backend.closers.append(containers.close)
     return backend
 
 

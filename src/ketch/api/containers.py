@@ -1,3 +1,223 @@
-"""containers routes."""
+"""Container routes: create, list, inspect, start, stop, kill, restart, wait, remove,
+logs, attach, resize."""
 
-ROUTES: list = []
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+
+from ketch.api import streams
+from ketch.api.hijack import hijack
+from ketch.api.server import backend_of, query_bool, query_int, query_json, read_json
+from ketch.errors import InvalidArgument
+
+
+def service(request: web.Request) -> Any:
+    return backend_of(request).container_service()
+
+
+async def create(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    host_config = body.pop("HostConfig", None) or {}
+    networking_config = body.pop("NetworkingConfig", None) or {}
+    name = request.query.get("name") or None
+    container_id, warnings = await service(request).create(
+        name, body, host_config, networking_config
+    )
+    return web.json_response({"Id": container_id, "Warnings": warnings}, status=201)
+
+
+async def list_containers(request: web.Request) -> web.Response:
+    rows = service(request).list(
+        all=query_bool(request, "all"),
+        filters=query_json(request, "filters"),
+        limit=query_int(request, "limit"),
+    )
+    return web.json_response(rows)
+
+
+async def inspect(request: web.Request) -> web.Response:
+    return web.json_response(service(request).inspect(request.match_info["id"]))
+
+
+async def start(request: web.Request) -> web.Response:
+    await service(request).start(request.match_info["id"])
+    return web.Response(status=204)
+
+
+async def stop(request: web.Request) -> web.Response:
+    await service(request).stop(
+        request.match_info["id"], timeout=query_int(request, "t"),
+        signal=request.query.get("signal") or None,
+    )  # fmt: skip
+    return web.Response(status=204)
+
+
+async def restart(request: web.Request) -> web.Response:
+    await service(request).restart(
+        request.match_info["id"], timeout=query_int(request, "t"),
+        signal=request.query.get("signal") or None,
+    )  # fmt: skip
+    return web.Response(status=204)
+
+
+async def kill(request: web.Request) -> web.Response:
+    await service(request).kill(request.match_info["id"], request.query.get("signal") or None)
+    return web.Response(status=204)
+
+
+async def wait(request: web.Request) -> web.StreamResponse:
+    """Headers go out at once (the CLI waits for them before it starts the container);
+    the body follows when the condition is met."""
+    waiting = service(request).wait_for(
+        request.match_info["id"], request.query.get("condition") or "not-running"
+    )
+    response = web.StreamResponse(headers={"Content-Type": "application/json"})
+    await response.prepare(request)
+    await response.write(b"")
+    try:
+        body = await waiting
+    except asyncio.CancelledError:
+        waiting.cancel()
+        raise
+    import json
+
+    await response.write(json.dumps(body).encode() + b"\n")
+    await response.write_eof()
+    return response
+
+
+async def remove(request: web.Request) -> web.Response:
+    await service(request).remove(
+        request.match_info["id"], force=query_bool(request, "force"),
+        volumes=query_bool(request, "v"),
+    )  # fmt: skip
+    return web.Response(status=204)
+
+
+async def resize(request: web.Request) -> web.Response:
+    height = query_int(request, "h", 0) or 0
+    width = query_int(request, "w", 0) or 0
+    await service(request).resize(request.match_info["id"], height, width)
+    return web.Response(status=200)
+
+
+def parse_time_param(value: str | None) -> float | None:
+    """Docker's since/until: unix seconds (with fraction) or RFC 3339."""
+    if not value:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            raise InvalidArgument(f"invalid time value: {value}") from None
+    return number if number > 0 else None
+
+
+async def logs(request: web.Request) -> web.StreamResponse:
+    tail_raw = request.query.get("tail", "all")
+    if tail_raw in ("", "all"):
+        tail = None
+    else:
+        try:
+            tail = int(tail_raw)
+        except ValueError:
+            raise InvalidArgument(f"invalid tail value: {tail_raw}") from None
+    container, chunks = service(request).logs(
+        request.match_info["id"],
+        stdout=query_bool(request, "stdout"),
+        stderr=query_bool(request, "stderr"),
+        follow=query_bool(request, "follow"),
+        tail=tail,
+        since=parse_time_param(request.query.get("since")),
+        until=parse_time_param(request.query.get("until")),
+        timestamps=query_bool(request, "timestamps"),
+    )
+    tty = container.tty
+    response = web.StreamResponse(
+        headers={"Content-Type": streams.RAW if tty else streams.MULTIPLEXED}
+    )
+    await response.prepare(request)
+    async for stream, data in chunks:
+        await response.write(streams.encode(stream, data, tty))
+    await response.write_eof()
+    return response
+
+
+async def attach(request: web.Request) -> web.StreamResponse:
+    want_logs = query_bool(request, "logs")
+    want_stream = query_bool(request, "stream")
+    stdin = query_bool(request, "stdin")
+    stdout = query_bool(request, "stdout")
+    stderr = query_bool(request, "stderr")
+    svc = service(request)
+    container = svc.get(request.match_info["id"])
+    tty = container.tty
+    session = None
+    if want_stream:
+        container, session = await svc.attach(
+            container.id, stdin=stdin, stdout=stdout, stderr=stderr
+        )
+    conn = await hijack(request, tty)
+    try:
+        if want_logs and (stdout or stderr):
+            _, chunks = svc.logs(container.id, stdout=stdout, stderr=stderr)
+            async for stream, data in chunks:
+                await conn.write(streams.encode(stream, data, tty))
+        if session is not None:
+            await pump(conn, session, tty, stdin)
+    except (ConnectionError, asyncio.CancelledError):
+        pass
+    finally:
+        if session is not None:
+            session.close()
+        await conn.close()
+    return conn.response
+
+
+async def pump(conn: Any, session: Any, tty: bool, stdin: bool) -> None:
+    """Client stdin -> session; session output -> client, until the output ends."""
+
+    async def forward_stdin() -> None:
+        while True:
+            data = await conn.read()
+            if not data:
+                session.close_stdin()
+                return
+            session.send_stdin(data)
+
+    reader = asyncio.create_task(forward_stdin()) if stdin else None
+    try:
+        while True:
+            item = await session.output.get()
+            if item is None:
+                return
+            stream, data = item
+            await conn.write(streams.encode(stream, data, tty))
+    finally:
+        if reader is not None:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await reader
+
+
+ROUTES = [
+    ("POST", "/containers/create", create),
+    ("GET", "/containers/json", list_containers),
+    ("GET", "/containers/{id}/json", inspect),
+    ("POST", "/containers/{id}/start", start),
+    ("POST", "/containers/{id}/stop", stop),
+    ("POST", "/containers/{id}/restart", restart),
+    ("POST", "/containers/{id}/kill", kill),
+    ("POST", "/containers/{id}/wait", wait),
+    ("DELETE", "/containers/{id}", remove),
+    ("POST", "/containers/{id}/resize", resize),
+    ("GET", "/containers/{id}/logs", logs),
+    ("POST", "/containers/{id}/attach", attach),
+]

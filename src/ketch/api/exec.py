@@ -1,3 +1,62 @@
-"""exec routes."""
+"""Exec routes: create, start (hijacked or detached), resize, inspect."""
 
-ROUTES: list = []
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aiohttp import web
+
+from ketch.api.containers import pump
+from ketch.api.hijack import hijack
+from ketch.api.server import backend_of, query_int, read_json
+
+
+def service(request: web.Request) -> Any:
+    return backend_of(request).container_service()
+
+
+async def create(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    exec_id = service(request).exec_create(request.match_info["id"], body)
+    return web.json_response({"Id": exec_id}, status=201)
+
+
+async def start(request: web.Request) -> web.StreamResponse:
+    body = await read_json(request)
+    detach = bool(body.get("Detach"))
+    svc = service(request)
+    record, session = await svc.exec_start(request.match_info["id"], detach=detach)
+    if detach or session is None:
+        return web.Response(status=200)
+    tty = bool(record.config["Tty"])
+    conn = await hijack(request, tty)
+    try:
+        await pump(conn, session, tty, bool(record.config["AttachStdin"]))
+        # Report the exit before the stream ends, so an inspect right after sees it.
+        await asyncio.wait_for(record.done.wait(), timeout=10)
+    except (ConnectionError, asyncio.CancelledError, TimeoutError):
+        pass
+    finally:
+        session.close()
+        await conn.close()
+    return conn.response
+
+
+async def resize(request: web.Request) -> web.Response:
+    await service(request).exec_resize(
+        request.match_info["id"], query_int(request, "h", 0) or 0, query_int(request, "w", 0) or 0
+    )
+    return web.Response(status=201)
+
+
+async def inspect(request: web.Request) -> web.Response:
+    return web.json_response(service(request).exec_inspect(request.match_info["id"]))
+
+
+ROUTES = [
+    ("POST", "/containers/{id}/exec", create),
+    ("POST", "/exec/{id}/start", start),
+    ("POST", "/exec/{id}/resize", resize),
+    ("GET", "/exec/{id}/json", inspect),
+]

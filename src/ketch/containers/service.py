@@ -44,6 +44,7 @@ class ExecRecord:
     pid: int = 0
     shim_exec_id: str | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
 
 
 class ContainerService:
@@ -531,7 +532,9 @@ class ContainerService:
             raise errors.no_such_exec(exec_id)
         return record
 
-    async def exec_start(self, exec_id: str, *, detach: bool = False) -> tuple[ExecRecord, Any]:
+    async def exec_start(
+        self, exec_id: str, *, detach: bool = False
+    ) -> tuple[ExecRecord, AttachSession | None]:
         """Start an exec; returns the record and, unless detached, its stream session."""
         record = self._exec(exec_id)
         if record.running or record.exit_code is not None:
@@ -548,6 +551,14 @@ class ContainerService:
             record.done.set()
             raise
         record.pid = process.pid
+        record.shim_exec_id = process.shim_exec_id
+        session = None
+        if process.streams is not None:
+            cfg = record.config
+            session = AttachSession(
+                stdin=cfg["AttachStdin"], stdout=cfg["AttachStdout"], stderr=cfg["AttachStderr"]
+            )
+            await session.connect(*process.streams)
 
         async def finish() -> None:
             try:
@@ -557,8 +568,8 @@ class ContainerService:
             record.running = False
             record.done.set()
 
-        asyncio.create_task(finish())
-        return record, process
+        record.task = asyncio.create_task(finish())
+        return record, session
 
     def exec_inspect(self, exec_id: str) -> dict[str, Any]:
         record = self._exec(exec_id)
@@ -586,7 +597,9 @@ class ContainerService:
     async def exec_resize(self, exec_id: str, height: int, width: int) -> None:
         record = self._exec(exec_id)
         container = self.get(record.container_id)
-        await self.shims.exec_resize(container, exec_id, height, width)
+        if record.shim_exec_id is None:
+            raise errors.Conflict(f"exec {exec_id} is not running")
+        await self.shims.exec_resize(container, record.shim_exec_id, height, width)
 
     # -- restore ------------------------------------------------------------------------------
 

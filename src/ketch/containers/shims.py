@@ -35,7 +35,7 @@ class ShimHandle:
         self.pid = pid
 
     async def start(self) -> None:
-        await self.connection.start()
+        self.pid = await self.connection.start()
 
     async def wait(self) -> Exit:
         status = await self.connection.wait()
@@ -45,6 +45,17 @@ class ShimHandle:
         self, stdin: bool, stdout: bool, stderr: bool
     ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         return await self.connection.attach(stdin, stdout, stderr)
+
+
+class ExecProcess:
+    def __init__(self, connection: Any, shim_exec_id: str, pid: int, streams: Any) -> None:
+        self.connection = connection
+        self.shim_exec_id = shim_exec_id
+        self.pid = pid
+        self.streams = streams  # (reader, writer) of frames, or None when detached
+
+    async def wait(self) -> int:
+        return int((await self.connection.exec_wait(self.shim_exec_id)).code)
 
 
 class ShimBackend:
@@ -108,7 +119,7 @@ class ShimBackend:
         state = await connection.state()
         shim_pid = int(state.get("shim_pid") or 0)
         start_time = int(state.get("shim_start_time") or proc_start_time(shim_pid) or 0)
-        return ShimHandle(connection, shim_pid, start_time, int(state.get("pid") or 0))
+        return ShimHandle(connection, shim_pid, start_time, int(state.get("init_pid") or 0))
 
     async def reconnect(self, container: Any) -> ShimHandle | None:
         """The live shim of a container found running at restore, or None if it is gone."""
@@ -158,7 +169,8 @@ class ShimBackend:
 
     async def exec(
         self, container: Any, exec_id: str, config: dict[str, Any], *, detach: bool
-    ) -> Any:
+    ) -> ExecProcess:
+        """Create, attach (unless detached) and start an exec in the container's shim."""
         from ketch.shim.spec import ExecSpec
 
         spec = ExecSpec(
@@ -171,7 +183,18 @@ class ShimBackend:
             stdin=config["AttachStdin"],
             privileged=config["Privileged"],
         )
-        return await self._handle(container).connection.exec(spec, detach=detach)
+        connection = self._handle(container).connection
+        shim_exec_id = await connection.exec(spec)
+        streams = None
+        if not detach:
+            streams = await connection.exec_attach(
+                shim_exec_id,
+                stdin=config["AttachStdin"],
+                stdout=config["AttachStdout"],
+                stderr=config["AttachStderr"],
+            )
+        pid = await connection.exec_start(shim_exec_id)
+        return ExecProcess(connection, shim_exec_id, pid, streams)
 
     async def exec_resize(self, container: Any, exec_id: str, height: int, width: int) -> None:
         await self._handle(container).connection.exec_resize(exec_id, height, width)
