@@ -7,7 +7,8 @@ registries and tools do not always label layers truthfully.
 from __future__ import annotations
 
 import hashlib
-from typing import BinaryIO, Protocol
+from collections.abc import Callable
+from typing import Any, BinaryIO, Protocol
 
 import zstandard
 
@@ -33,7 +34,7 @@ def compression_of(head: bytes) -> str:
     return "none"
 
 
-def open_uncompressed(raw: BinaryIO) -> Readable:
+def open_uncompressed(raw: Any) -> Readable:
     """Wrap a binary file positioned at the blob's start in a decompressing reader."""
     head = raw.read(4)
     raw.seek(0)
@@ -67,3 +68,38 @@ class HashingReader:
 
     def digest(self) -> str:
         return "sha256:" + self._hash.hexdigest()
+
+
+class CountingReader:
+    """A blob file that reports how many bytes were read, for `Extracting` progress."""
+
+    def __init__(self, raw: BinaryIO, on_read: Callable[[int], None]) -> None:
+        self._raw = raw
+        self._on_read = on_read
+        self.count = 0
+
+    def read(self, size: int = -1, /) -> bytes:
+        data = self._raw.read(size)
+        self.count += len(data)
+        self._on_read(self.count)
+        return data
+
+    def readinto(self, buffer: Any, /) -> int:
+        read = self._raw.readinto(buffer)
+        self.count += read or 0
+        self._on_read(self.count)
+        return read or 0
+
+    def seek(self, offset: int, whence: int = 0, /) -> int:
+        position = self._raw.seek(offset, whence)
+        self.count = position
+        return position
+
+    def tell(self) -> int:
+        return self._raw.tell()
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True

@@ -20,12 +20,13 @@ import shutil
 import string
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ketch import errors
 from ketch.snapshots import chain
-from ketch.snapshots.decompress import HashingReader, open_uncompressed
+from ketch.snapshots.decompress import CountingReader, HashingReader, open_uncompressed
 from ketch.snapshots.mounts import Mount
 from ketch.snapshots.unpack import LayerUnpacker
 
@@ -122,12 +123,14 @@ class SnapshotStore:
         blob_path: Path,
         media_type: str,
         diff_id: str | None = None,
+        progress: Callable[[int], None] | None = None,
     ) -> tuple[str, str, int]:
         """Unpack a layer blob on top of a parent chain: (chain_id, diff_id, size).
 
         `media_type` is informative: the compression is sniffed from the blob.
         With `diff_id` known (from the image config) an existing layer is
         found without reading the blob, and the blob is checked against it.
+        `progress(bytes_read)` is called from this thread as the blob is read.
         """
         del media_type
         if parent_chain_id is not None and not self.has_layer(parent_chain_id):
@@ -139,7 +142,7 @@ class SnapshotStore:
         temp = self._layers / f"{TEMP_PREFIX}{uuid.uuid4().hex}"
         try:
             (temp / "diff").mkdir(parents=True)
-            actual_diff_id, size = self._unpack(blob_path, temp / "diff")
+            actual_diff_id, size = self._unpack(blob_path, temp / "diff", progress)
             if diff_id is not None and actual_diff_id != diff_id:
                 raise errors.InvalidArgument(
                     f"layer {blob_path.name}: diff id mismatch: expected {diff_id},"
@@ -219,8 +222,11 @@ class SnapshotStore:
 
     # -- internals -----------------------------------------------------------
 
-    def _unpack(self, blob_path: Path, dest: Path) -> tuple[str, int]:
-        with open(blob_path, "rb") as raw:
+    def _unpack(
+        self, blob_path: Path, dest: Path, progress: Callable[[int], None] | None
+    ) -> tuple[str, int]:
+        with open(blob_path, "rb") as blob:
+            raw = CountingReader(blob, progress) if progress else blob
             try:
                 reader = HashingReader(open_uncompressed(raw))
                 unpacker = LayerUnpacker(dest)

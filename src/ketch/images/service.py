@@ -1,0 +1,343 @@
+"""The image service: pull, look up, tag, remove, inspect, history.
+
+On disk under its root (`<data-root>/images`):
+  repositories.json    the tag store, Docker's format
+  meta/<id hex>.json   each image's layers, manifest digest and size
+The config, manifest and layer blobs live in the content store; unpacked
+layers in the snapshot store, shared between images by ChainID.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ketch import errors
+from ketch.content import ContentStore
+from ketch.images import views
+from ketch.images.model import Image
+from ketch.images.progress import Progress
+from ketch.images.pull import Puller
+from ketch.images.records import ImageRecord, RecordStore
+from ketch.images.references import TagStore
+from ketch.oci import reference
+from ketch.oci.reference import Reference
+from ketch.registry import RegistryClient, RegistryConfig
+from ketch.snapshots import SnapshotStore, chain_ids
+
+# Returns the ID of a container using the image, or None.
+ContainerLookup = Callable[[str], "str | None"]
+
+
+def truncate_id(image_id: str) -> str:
+    return image_id.split(":", 1)[-1][:12]
+
+
+def is_id_prefix(image_id: str, text: str) -> bool:
+    """Whether `text` names the image by (a prefix of) its ID, as dockerd decides it."""
+    return image_id.startswith(text) or image_id.split(":", 1)[-1].startswith(text)
+
+
+def is_single_reference(refs: list[Reference]) -> bool:
+    """One repository tag at most, and the image's digest references in that repository
+    only: then untagging it leaves nothing else naming the image (dockerd's rule)."""
+    if len(refs) <= 1:
+        return len(refs) == 1
+    single: Reference | None = None
+    canonical: set[str] = set()
+    for ref in refs:
+        if ref.digest is not None:
+            canonical.add(ref.name)
+        elif single is None:
+            single = ref
+        else:
+            return False
+    single = single or refs[0]
+    return len(canonical) == 1 and single.name in canonical
+
+
+def now_rfc3339() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+class ImageService:
+    def __init__(
+        self,
+        root: Path,
+        content: ContentStore,
+        snapshots: SnapshotStore,
+        registry_config: RegistryConfig | None = None,
+        image_in_use: ContainerLookup | None = None,
+        image_running: ContainerLookup | None = None,
+    ) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.content = content
+        self.snapshots = snapshots
+        self.registry_config = registry_config or RegistryConfig()
+        # Set by the daemon once containers exist: any container using an image,
+        # and a running one (a conflict even force cannot override).
+        self.image_in_use = image_in_use
+        self.image_running = image_running
+        self.tags = TagStore(self.root / "repositories.json")
+        self.records = RecordStore(self.root / "meta")
+        self._puller = Puller(content, snapshots)
+
+    # -- pull ------------------------------------------------------------------
+
+    async def pull(
+        self,
+        ref_text: str,
+        progress: Progress,
+        auth: Any = None,
+        platform: dict[str, Any] | None = None,
+    ) -> Image:
+        """Pull `ref_text` from its registry, reporting Docker's progress messages."""
+        ref = reference.parse(ref_text)
+        progress({"status": f"Pulling from {ref.path}", "id": ref.tag or ref.digest})
+        async with RegistryClient(self.registry_config) as client:
+            pulled = await self._puller.pull(
+                client, ref, progress, auth=auth, platform=platform, known=self._is_whole
+            )
+        image_id = pulled.manifest.config.digest
+        previous = self.tags.get(ref)
+        record = self.records.get(image_id) or ImageRecord(
+            id=image_id, chain_id=pulled.chain_id, diff_ids=pulled.diff_ids
+        )
+        record.layers = [layer.to_dict() for layer in pulled.manifest.layers]
+        record.manifest_digest = pulled.manifest.digest
+        record.manifest_media_type = pulled.manifest.media_type
+        record.size = pulled.size
+        if not self.content.has(pulled.manifest.digest):
+            self.content.put_bytes(pulled.manifest.raw)
+        self.records.put(record)
+        # The digest a tag resolved to: the index's when it came through one.
+        repo_digest = pulled.manifest.index_digest or pulled.manifest.digest
+        self.tags.set(ref.with_digest(repo_digest), image_id)
+        if ref.digest is None:
+            self.tags.set(ref, image_id)
+        progress({"status": f"Digest: {repo_digest}"})
+        outcome = "Image is up to date" if previous == image_id else "Downloaded newer image"
+        progress({"status": f"Status: {outcome} for {ref.familiar()}"})
+        return self.get(image_id)
+
+    def _is_whole(self, image_id: str) -> bool:
+        record = self.records.get(image_id)
+        return record is not None and (
+            record.chain_id is None or self.snapshots.has_layer(record.chain_id)
+        )
+
+    # -- lookup ----------------------------------------------------------------
+
+    def get(self, name_or_id: str) -> Image:
+        """By reference (`hello-world`, `x:tag`, `x@sha256:...`), full ID or ID prefix."""
+        return self._image(self._resolve(name_or_id))
+
+    def list(self) -> list[Image]:
+        images = [self._image(image_id) for image_id in self.records.ids()]
+        return sorted(images, key=lambda image: image.created, reverse=True)
+
+    def snapshot_for(self, image: Image) -> str | None:
+        return image.chain_id
+
+    def _resolve(self, name: str) -> str:
+        text = name.strip()
+        if not text:
+            raise errors.no_such_image(name)
+        hex_part = text.removeprefix("sha256:")
+        if len(hex_part) == 64 and all(c in "0123456789abcdef" for c in hex_part):
+            image_id = f"sha256:{hex_part}"
+            if self.records.get(image_id) is not None:
+                return image_id
+            raise errors.no_such_image(name)
+        try:
+            ref = reference.parse(text)
+        except errors.InvalidArgument:
+            ref = None
+        if ref is not None:
+            found = self.tags.get(ref)
+            if found is not None and self.records.get(found) is not None:
+                return found
+        if reference.is_digest_id(text) or (
+            hex_part and len(hex_part) < 64 and all(c in "0123456789abcdef" for c in hex_part)
+        ):
+            matches = [i for i in self.records.ids() if is_id_prefix(i, text)]
+            if len(matches) == 1:
+                return matches[0]
+            if len(matches) > 1:
+                raise errors.InvalidArgument(f"ambiguous image ID prefix: {name}")
+        raise errors.no_such_image(name)
+
+    def _image(self, image_id: str) -> Image:
+        record = self.records.get(image_id)
+        if record is None:
+            raise errors.no_such_image(image_id)
+        config = json.loads(self.content.read_bytes(image_id))
+        refs = self.tags.references_to(image_id)
+        return Image(
+            id=image_id,
+            repo_tags=[r.familiar() for r in refs if r.digest is None],
+            repo_digests=[r.familiar() for r in refs if r.digest is not None],
+            config=config,
+            chain_id=record.chain_id,
+            size=record.size,
+            created=config.get("created") or views.ZERO_TIME,
+            diff_ids=list(record.diff_ids),
+            layers=list(record.layers),
+            last_tag_time=record.last_tag_time,
+        )
+
+    # -- tags --------------------------------------------------------------------
+
+    def tag(self, src: str, repo: str, tag: str | None = None) -> Image:
+        """`docker tag src repo:tag`."""
+        image_id = self._resolve(src)
+        target = reference.parse_repository(repo)
+        if target.digest is not None:
+            raise errors.InvalidArgument("refusing to create a tag with a digest reference")
+        if tag:
+            if target.tag is not None:
+                raise errors.InvalidArgument(f"invalid reference format: {repo}:{tag}")
+            target = reference.parse(f"{repo}:{tag}")
+        elif target.tag is None:
+            target = target.with_tag(reference.DEFAULT_TAG)
+        self.tags.set(target, image_id)
+        record = self.records.get(image_id)
+        if record is not None:
+            record.last_tag_time = now_rfc3339()
+            self.records.put(record)
+        return self._image(image_id)
+
+    # -- remove ------------------------------------------------------------------
+
+    def remove(self, name: str, force: bool = False, prune: bool = True) -> list[dict[str, str]]:
+        """`docker rmi`: untag, and delete the image once nothing names it (dockerd's rules).
+
+        Pulled images have no parent images, so `prune` has nothing more to remove.
+        """
+        del prune
+        image_id = self._resolve(name)
+        refs = self.tags.references_to(image_id)
+        removed: list[dict[str, str]] = []
+        if not is_id_prefix(image_id, name):
+            if not force and is_single_reference(refs):
+                user = self._user(image_id)
+                if user is not None:
+                    raise errors.Conflict(
+                        f'conflict: unable to remove repository reference "{name}" (must force)'
+                        f" - container {truncate_id(user)} is using its referenced image"
+                        f" {truncate_id(image_id)}"
+                    )
+            ref = reference.parse(name)
+            if self.tags.delete(ref):
+                removed.append({"Untagged": ref.familiar()})
+            refs = self.tags.references_to(image_id)
+            if ref.digest is None and not any(
+                r.digest is None and r.name == ref.name for r in refs
+            ):
+                # Untagging the repository's last tag takes its digest references too.
+                for other in [r for r in refs if r.digest is not None and r.name == ref.name]:
+                    self.tags.delete(other)
+                    removed.append({"Untagged": other.familiar()})
+                refs = self.tags.references_to(image_id)
+            if refs:
+                return removed
+        elif is_single_reference(refs):
+            self._check_conflicts(image_id, hard=True, soft=not force, active_reference=False)
+            for ref in refs:
+                self.tags.delete(ref)
+                removed.append({"Untagged": ref.familiar()})
+        self._check_conflicts(image_id, hard=True, soft=not force, active_reference=not force)
+        for ref in self.tags.references_to(image_id):
+            self.tags.delete(ref)
+            removed.append({"Untagged": ref.familiar()})
+        removed.append({"Deleted": image_id})
+        removed.extend({"Deleted": layer} for layer in self._delete_image(image_id))
+        return removed
+
+    def _user(self, image_id: str) -> str | None:
+        if self.image_running is not None:
+            running = self.image_running(image_id)
+            if running is not None:
+                return running
+        return self.image_in_use(image_id) if self.image_in_use is not None else None
+
+    def _check_conflicts(
+        self, image_id: str, hard: bool, soft: bool, active_reference: bool
+    ) -> None:
+        def conflict(forced: str, why: str) -> errors.Conflict:
+            return errors.Conflict(
+                f"conflict: unable to delete {truncate_id(image_id)} ({forced}) - {why}"
+            )
+
+        running = self.image_running(image_id) if self.image_running else None
+        if hard and running is not None:
+            raise conflict(
+                "cannot be forced",
+                f"image is being used by running container {truncate_id(running)}",
+            )
+        if soft and active_reference and self.tags.references_to(image_id):
+            raise conflict("must be forced", "image is referenced in multiple repositories")
+        user = self.image_in_use(image_id) if self.image_in_use else None
+        if soft and user is not None:
+            raise conflict(
+                "must be forced", f"image is being used by stopped container {truncate_id(user)}"
+            )
+
+    def _delete_image(self, image_id: str) -> list[str]:
+        """Forget the image; free its layers and blobs that no other image uses."""
+        record = self.records.get(image_id)
+        if record is None:
+            return []
+        self.records.delete(image_id)
+        others = [self.records.get(i) for i in self.records.ids()]
+        others_chains = {c for o in others if o for c in chain_ids(o.diff_ids)}
+        others_blobs = {
+            digest
+            for o in others
+            if o
+            for digest in [o.id, o.manifest_digest, *(layer["digest"] for layer in o.layers)]
+        }
+        deleted_layers: list[str] = []
+        for chain_id in reversed(chain_ids(record.diff_ids)):
+            if chain_id in others_chains or not self.snapshots.has_layer(chain_id):
+                break  # shared from here down (ChainIDs share prefixes)
+            try:
+                self.snapshots.remove_layer(chain_id)
+            except errors.Conflict:
+                break  # a container's snapshot still sits on it
+            deleted_layers.append(chain_id)
+        blobs = [record.id, record.manifest_digest, *(layer["digest"] for layer in record.layers)]
+        for digest in blobs:
+            if digest and digest not in others_blobs and self.content.has(digest):
+                self.content.delete(digest)
+        return deleted_layers
+
+    # -- views -------------------------------------------------------------------
+
+    def inspect(self, name: str) -> dict[str, Any]:
+        image = self.get(name)
+        return views.inspect_view(image, self._graph_driver(image))
+
+    def summary(self, image: Image) -> dict[str, Any]:
+        """One entry of `GET /images/json`."""
+        return views.summary_view(image)
+
+    def history(self, name: str) -> list[dict[str, Any]]:
+        image = self.get(name)
+        sizes = [self.snapshots.layer(c).size for c in chain_ids(image.diff_ids)]
+        return views.history_view(image, sizes)
+
+    def _graph_driver(self, image: Image) -> dict[str, Any]:
+        if image.chain_id is None:
+            return {"Name": "overlay2", "Data": None}
+        chain = chain_ids(image.diff_ids)
+        diffs = [str(self.snapshots.layer_path(c)) for c in reversed(chain)]
+        data = {"UpperDir": diffs[0], "WorkDir": str(Path(diffs[0]).parent / "work")}
+        if len(diffs) > 1:
+            data["LowerDir"] = ":".join(diffs[1:])
+        data["MergedDir"] = str(Path(diffs[0]).parent / "merged")
+        return {"Name": "overlay2", "Data": data}

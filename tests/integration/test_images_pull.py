@@ -1,0 +1,242 @@
+"""ImageService against a real registry: pull, progress, sharing, restart, rmi."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ketch import errors
+from ketch.content import ContentStore
+from ketch.images import ImageService
+from ketch.oci import mediatypes
+from ketch.registry import RegistryConfig
+from ketch.snapshots import SnapshotStore, chain_ids
+from ketch.testing import images
+from ketch.testing.registry import RegistryServer, run_registry
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root"),
+]
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
+    """One registry for the module, seeded once with the test images."""
+    with run_registry(tmp_path_factory.mktemp("registry")) as server:
+        images.push_sync(images.hello_world(), server.url)
+        images.push_sync(images.busybox(), server.url)
+        images.push_sync(app_image(), server.url)
+        images.push_sync(images.busybox(), server.url, "oci/busybox", "1", mediatypes.OCI_MANIFEST)
+        yield server
+
+
+def app_image() -> images.TestImage:
+    """busybox plus one layer: shares busybox's layer byte for byte."""
+    return images.extend(
+        images.busybox(), "app", "v1", [images.file("app/run", b"echo hi\n", 0o755)]
+    )
+
+
+def make_service(root: Path) -> ImageService:
+    return ImageService(
+        root / "images",
+        ContentStore(root / "content"),
+        SnapshotStore(root / "snapshots"),
+        RegistryConfig(),
+    )
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> ImageService:
+    return make_service(tmp_path)
+
+
+def pull(service: ImageService, ref: str) -> tuple[Any, list[dict[str, Any]]]:
+    messages: list[dict[str, Any]] = []
+    image = asyncio.run(service.pull(ref, messages.append))
+    return image, messages
+
+
+def statuses(messages: list[dict[str, Any]]) -> list[str]:
+    return [m["status"] for m in messages]
+
+
+def test_pull_reports_dockers_progress_and_stores_the_image(
+    service: ImageService, registry: RegistryServer
+) -> None:
+    ref = f"{registry.host_port}/hello-world"
+    image, messages = pull(service, ref)
+    expected = images.hello_world()
+    assert image.id == expected.id
+    assert image.repo_tags == [f"{ref}:latest"]
+    assert image.repo_digests == [f"{ref}@{expected.manifest_digest}"]
+    layer_id = expected.layer_digests[0].split(":")[1][:12]
+    assert messages[0] == {"status": "Pulling from hello-world", "id": "latest"}
+    assert messages[1] == {"status": "Pulling fs layer", "progressDetail": {}, "id": layer_id}
+    downloading = [m for m in messages if m["status"] == "Downloading"]
+    assert downloading and downloading[-1]["progressDetail"] == {
+        "current": len(expected.layers[0]),
+        "total": len(expected.layers[0]),
+    }
+    assert downloading[-1]["progress"].startswith("[" + "=" * 50 + ">] ")
+    order = [s for s in statuses(messages) if s not in ("Downloading", "Extracting")]
+    assert order == [
+        "Pulling from hello-world",
+        "Pulling fs layer",
+        "Verifying Checksum",
+        "Download complete",
+        "Pull complete",
+        f"Digest: {expected.manifest_digest}",
+        f"Status: Downloaded newer image for {ref}:latest",
+    ]
+    assert "Extracting" in statuses(messages)
+    assert image.config["config"]["Cmd"] == ["/hello"]
+    assert service.snapshots.has_layer(image.chain_id)
+
+
+def test_pulling_again_is_up_to_date_without_layer_lines(
+    service: ImageService, registry: RegistryServer
+) -> None:
+    ref = f"{registry.host_port}/hello-world:latest"
+    pull(service, ref)
+    _, again = pull(service, ref)
+    assert statuses(again) == [
+        "Pulling from hello-world",
+        f"Digest: {images.hello_world().manifest_digest}",
+        f"Status: Image is up to date for {ref}",
+    ]
+
+
+def test_shared_layers_are_unpacked_once(service: ImageService, registry: RegistryServer) -> None:
+    busybox, _ = pull(service, f"{registry.host_port}/busybox")
+    app, messages = pull(service, f"{registry.host_port}/app:v1")
+    shared = images.busybox().layer_digests[0].split(":")[1][:12]
+    assert {"status": "Already exists", "progressDetail": {}, "id": shared} in messages
+    assert [m for m in messages if m.get("id") == shared and m["status"] != "Already exists"] == []
+    assert chain_ids(app.diff_ids)[0] == busybox.chain_id
+    assert len(service.snapshots.layers()) == 2
+    assert app.size > busybox.size
+
+
+def test_oci_manifests_pull_too(service: ImageService, registry: RegistryServer) -> None:
+    image, _ = pull(service, f"{registry.host_port}/oci/busybox:1")
+    assert image.id == images.busybox().id
+    assert service.get(f"{registry.host_port}/oci/busybox:1").id == image.id
+
+
+def test_lookup_by_name_id_prefix_and_digest(
+    service: ImageService, registry: RegistryServer
+) -> None:
+    image, _ = pull(service, f"{registry.host_port}/hello-world")
+    hex_id = image.id.split(":")[1]
+    for name in (
+        f"{registry.host_port}/hello-world",
+        f"{registry.host_port}/hello-world:latest",
+        image.repo_digests[0],
+        image.id,
+        hex_id,
+        hex_id[:12],
+        f"sha256:{hex_id[:12]}",
+    ):
+        assert service.get(name).id == image.id, name
+    with pytest.raises(errors.NotFound, match="No such image: nothing:here"):
+        service.get("nothing:here")
+    with pytest.raises(errors.NotFound):
+        service.get("0" * 12)
+
+
+def test_tags_survive_a_restart(tmp_path: Path, registry: RegistryServer) -> None:
+    first = make_service(tmp_path)
+    image, _ = pull(first, f"{registry.host_port}/busybox")
+    first.tag(image.id, "mine/box", "v2")
+    on_disk = json.loads((tmp_path / "images/repositories.json").read_text())
+    assert on_disk["Repositories"]["mine/box"] == {"mine/box:v2": image.id}
+    again = make_service(tmp_path)
+    found = again.get("mine/box:v2")
+    assert found.id == image.id
+    assert sorted(found.repo_tags) == sorted(
+        [f"{registry.host_port}/busybox:latest", "mine/box:v2"]
+    )
+    assert again.inspect("mine/box:v2")["Metadata"]["LastTagTime"] != "0001-01-01T00:00:00Z"
+
+
+def test_rmi_untags_then_frees_only_what_nothing_else_uses(
+    service: ImageService, registry: RegistryServer
+) -> None:
+    busybox, _ = pull(service, f"{registry.host_port}/busybox")
+    app, _ = pull(service, f"{registry.host_port}/app:v1")
+    service.tag(app.id, "other", "tag")
+    assert service.remove("other:tag") == [{"Untagged": "other:tag"}]
+    assert service.get(app.id).id == app.id
+
+    removed = service.remove(f"{registry.host_port}/app:v1")
+    assert removed[0] == {"Untagged": f"{registry.host_port}/app:v1"}
+    assert {"Untagged": f"{registry.host_port}/app@{app_image().manifest_digest}"} in removed
+    assert {"Deleted": app.id} in removed
+    assert {"Deleted": app.chain_id} in removed
+    # busybox's layer is shared: it stays, and so do its blobs.
+    assert service.snapshots.layers() == [busybox.chain_id]
+    assert service.content.has(images.busybox().layer_digests[0])
+    assert not service.content.has(app_image().layer_digests[1])
+    assert not service.content.has(app.id)
+    with pytest.raises(errors.NotFound):
+        service.get(app.id)
+
+    service.remove(busybox.id)
+    assert service.snapshots.layers() == []
+    assert list(service.content.digests()) == []
+    assert service.list() == []
+
+
+def test_rmi_refuses_while_a_container_uses_the_image(
+    service: ImageService, registry: RegistryServer
+) -> None:
+    image, _ = pull(service, f"{registry.host_port}/hello-world")
+    container = "c0ffee" * 10 + "abcd"
+    service.image_in_use = lambda image_id: container if image_id == image.id else None
+    name = f"{registry.host_port}/hello-world"
+    with pytest.raises(errors.Conflict) as caught:
+        service.remove(name)
+    assert caught.value.message == (
+        f'conflict: unable to remove repository reference "{name}" (must force) - container '
+        f"{container[:12]} is using its referenced image {image.id[7:19]}"
+    )
+    with pytest.raises(errors.Conflict, match="must be forced"):
+        service.remove(image.id)
+    service.image_running = lambda image_id: container if image_id == image.id else None
+    with pytest.raises(errors.Conflict, match="cannot be forced"):
+        service.remove(image.id, force=True)
+    service.image_running = None
+    removed = service.remove(name, force=True)
+    assert {"Deleted": image.id} in removed
+
+
+def test_history_and_inspect_shapes(service: ImageService, registry: RegistryServer) -> None:
+    pull(service, f"{registry.host_port}/busybox")
+    app, _ = pull(service, f"{registry.host_port}/app:v1")
+    history = service.history(app.id)
+    assert [row["Id"] for row in history] == [app.id, "<missing>"]
+    assert history[0]["Tags"] == [f"{registry.host_port}/app:v1"]
+    assert history[0]["Size"] == len(b"echo hi\n")
+    inspected = service.inspect(f"{registry.host_port}/app:v1")
+    assert inspected["Id"] == app.id
+    assert inspected["RootFS"] == {"Type": "layers", "Layers": app.diff_ids}
+    assert inspected["Config"]["Cmd"] == ["sh"]
+    assert inspected["Config"]["Entrypoint"] is None
+    assert inspected["Size"] == app.size
+    assert inspected["Os"] == "linux"
+
+
+def test_pull_of_a_missing_tag_is_not_found(
+    service: ImageService, registry: RegistryServer
+) -> None:
+    with pytest.raises(errors.NotFound, match="not found"):
+        pull(service, f"{registry.host_port}/hello-world:nope")
+    assert service.list() == []
