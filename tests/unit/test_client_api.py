@@ -184,3 +184,46 @@ def test_query_encoding() -> None:
     assert encode_params({"filters": {"status": ["exited"]}}) == (
         "?filters=%7B%22status%22%3A%5B%22exited%22%5D%7D"
     )
+
+
+def raw_reply(*pieces: bytes) -> Reply:
+    def reply(_request: bytes, conn: socket.socket) -> None:
+        for piece in pieces:
+            conn.sendall(piece)
+
+    return reply
+
+
+@pytest.mark.parametrize(
+    "pieces",
+    [
+        # Body delimited by closing the connection.
+        (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nhello ", b"world"),
+        # Chunked, with a chunk extension and a trailer, split mid-size-line.
+        (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n6;x=y\r\nhello \r\n",
+            b"5\r",
+            b"\nworld\r\n0\r\nTrailer: t\r\n\r\n",
+        ),
+        # Content-Length with bytes after it that belong to nothing.
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\nhello", b" worldEXTRA"),
+    ],
+)
+def test_body_framings(server, pieces: tuple[bytes, ...]) -> None:
+    url, _, replies = server
+    replies.append(raw_reply(*pieces))
+    assert Client(url).request("GET", "/x").read() == b"hello world"
+
+
+def test_no_content(server) -> None:
+    url, _, replies = server
+    replies.append(raw_reply(b"HTTP/1.1 204 No Content\r\n\r\n"))
+    assert Client(url).post("/containers/x/start") is None
+
+
+def test_request_sent_before_its_answer_is_read(server) -> None:
+    url, requests, replies = server
+    replies.append(respond(200, b'{"StatusCode": 3}'))
+    pending = Client(url).send("POST", "/containers/x/wait", params={"condition": "next-exit"})
+    assert pending.response().json() == {"StatusCode": 3}
+    assert requests[0].startswith(b"POST /v1.45/containers/x/wait?condition=next-exit ")

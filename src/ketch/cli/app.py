@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TextIO
+from typing import NamedTuple, TextIO
 
 from ketch.cli.flags import Command, Parsed
 from ketch.client import Client
@@ -22,13 +21,19 @@ class ExitStatus(Exception):
         self.message = message
 
 
-@dataclass
 class Cli:
-    host: str | None = None
-    debug: bool = False
-    stdout: TextIO = field(default_factory=lambda: sys.stdout)
-    stderr: TextIO = field(default_factory=lambda: sys.stderr)
-    _client: Client | None = None
+    def __init__(
+        self,
+        host: str | None = None,
+        debug: bool = False,
+        stdout: TextIO | None = None,
+        stderr: TextIO | None = None,
+    ) -> None:
+        self.host = host
+        self.debug = debug
+        self.stdout = stdout or sys.stdout
+        self.stderr = stderr or sys.stderr
+        self._client: Client | None = None
 
     @property
     def client(self) -> Client:
@@ -50,8 +55,7 @@ class Cli:
 Handler = Callable[[Cli, Parsed], int]
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):
     """A command's grammar and the function that runs it."""
 
     command: Command

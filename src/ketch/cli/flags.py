@@ -9,8 +9,7 @@ error wording.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 BOOL = "bool"
 STRING = "string"
@@ -37,8 +36,9 @@ class ArgumentCountError(UsageError):
         self.hint = hint
 
 
-@dataclass(frozen=True)
-class Flag:
+# NamedTuple and plain classes rather than dataclasses: importing dataclasses
+# costs ~10 ms, paid by every `ketch` invocation.
+class Flag(NamedTuple):
     dest: str
     long: str
     short: str | None = None
@@ -55,17 +55,27 @@ class Flag:
         return self.default
 
 
-@dataclass
 class Command:
-    name: str
-    usage: str
-    summary: str
-    flags: list[Flag] = field(default_factory=list)
-    # run/create/exec stop at the first argument so the container's own
-    # options pass through untouched.
-    interspersed: bool = True
-    min_args: int = 0
-    max_args: int | None = None
+    def __init__(
+        self,
+        name: str,
+        usage: str,
+        summary: str,
+        flags: list[Flag] | None = None,
+        *,
+        interspersed: bool = True,
+        min_args: int = 0,
+        max_args: int | None = None,
+    ) -> None:
+        self.name = name
+        self.usage = usage
+        self.summary = summary
+        self.flags = flags or []
+        # run/create/exec stop at the first argument so the container's own
+        # options pass through untouched.
+        self.interspersed = interspersed
+        self.min_args = min_args
+        self.max_args = max_args
 
     def help_text(self, program: str = "ketch") -> str:
         lines = [f"\nUsage:  {program} {self.usage}\n", self.summary, ""]
@@ -79,11 +89,11 @@ class Command:
         return "\n".join(lines) + "\n"
 
 
-@dataclass
 class Parsed:
-    options: dict[str, Any]
-    args: list[str]
-    help: bool = False
+    def __init__(self, options: dict[str, Any], args: list[str], help: bool = False) -> None:
+        self.options = options
+        self.args = args
+        self.help = help
 
     def __getattr__(self, name: str) -> Any:
         try:

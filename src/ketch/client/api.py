@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 from collections.abc import Iterator, Mapping
@@ -11,6 +10,7 @@ from urllib.parse import quote, urlencode
 
 from ketch.client import streams, transport
 from ketch.client.errors import DaemonUnreachable, api_error
+from ketch.client.http11 import HTTPResponse, UnixHTTPConnection
 from ketch.client.transport import HijackedConnection
 
 API_VERSION = "1.45"
@@ -47,7 +47,7 @@ def quote_segment(text: str) -> str:
 class Response:
     """A successful streaming response; read it with `chunks()` or `json()`."""
 
-    def __init__(self, raw: http.client.HTTPResponse, conn: http.client.HTTPConnection) -> None:
+    def __init__(self, raw: HTTPResponse, conn: UnixHTTPConnection) -> None:
         self.raw = raw
         self._conn = conn
         self.status = raw.status
@@ -83,7 +83,7 @@ class Response:
 class PendingResponse:
     """A request already sent whose response has not been read yet."""
 
-    def __init__(self, conn: http.client.HTTPConnection, host: str) -> None:
+    def __init__(self, conn: UnixHTTPConnection, host: str) -> None:
         self._conn = conn
         self._host = host
 

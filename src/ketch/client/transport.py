@@ -1,12 +1,12 @@
-"""HTTP over a Unix socket with the stdlib, plus Docker's hijacked (101) connections.
-
-The CLI must start fast, so this uses http.client rather than an async stack.
-"""
+"""Unix-socket plumbing and Docker's hijacked (101) connections."""
 
 from __future__ import annotations
 
-import http.client
 import socket
+
+from ketch.client.http11 import UnixHTTPConnection
+
+__all__ = ["DEFAULT_HOST", "HijackedConnection", "UnixHTTPConnection", "socket_path_of"]
 
 DEFAULT_HOST = "unix:///run/ketch/ketch.sock"
 
@@ -17,24 +17,6 @@ def socket_path_of(host: str) -> str:
     if host.startswith("/"):
         return host
     raise ValueError(f"unsupported host {host!r}: only unix:// sockets are supported")
-
-
-class UnixHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, socket_path: str, timeout: float | None = None) -> None:
-        # The Host header must be a valid name; Docker's clients send "docker".
-        super().__init__("localhost", timeout=timeout)
-        self.socket_path = socket_path
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        if self.timeout is not None:
-            sock.settimeout(self.timeout)
-        try:
-            sock.connect(self.socket_path)
-        except OSError:
-            sock.close()
-            raise
-        self.sock = sock
 
 
 def open_unix_socket(socket_path: str) -> socket.socket:
