@@ -77,3 +77,13 @@ def test_max_file_one_truncates(tmp_path: Path) -> None:
     log.close()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c-json.log"]
     assert json.loads(path.read_text().splitlines()[-1])["log"] == "line 9\n"
+
+
+def test_one_large_write_is_spread_over_rotated_files(tmp_path: Path) -> None:
+    path = tmp_path / "c-json.log"
+    log = JsonFileLog(str(path), max_size=1000, max_files=2)
+    log.write("stdout", b"".join(f"line {i:03d}\n".encode() for i in range(100)))
+    log.close()
+    assert path.stat().st_size <= 1000
+    assert (tmp_path / "c-json.log.1").stat().st_size <= 1000
+    assert json.loads(path.read_text().splitlines()[-1])["log"] == "line 099\n"

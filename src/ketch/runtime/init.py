@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from ketch.runtime import caps as capabilities
+from ketch.runtime import console as consoles
 from ketch.runtime import mounts
 from ketch.runtime import syscalls as sc
 from ketch.runtime.users import ExecLookupError, lookup_executable, path_from_env, resolve_user
@@ -85,8 +86,29 @@ def _enter_namespaces(namespaces: list[dict[str, Any]]) -> set[str]:
     return new_types
 
 
+def _make_console(rootfs: str | None, console_socket: int) -> None:
+    """A pty from the container's devpts: the slave becomes stdio and /dev/console, the master
+    goes to the shim over `console_socket`."""
+    devpts = os.path.join(rootfs, "dev/pts") if rootfs else "/dev/pts/nonexistent"
+    master, slave, number = consoles.open_pty(devpts)
+    if rootfs and number >= 0:
+        target = mounts.secure_join(rootfs, "/dev/console")
+        if not os.path.lexists(target):
+            with open(target, "a"):
+                pass
+        sc.mount(os.path.join(devpts, str(number)), target, None, sc.MS_BIND)
+    consoles.send_fd(console_socket, master)
+    os.close(master)
+    _setup_stdio((slave, slave, slave))
+    os.close(slave)
+    os.close(console_socket)
+
+
 def _setup_filesystem(
-    bundle: Path, spec: dict[str, Any], rootfs_mounts: list[dict[str, Any]], console: str | None
+    bundle: Path,
+    spec: dict[str, Any],
+    rootfs_mounts: list[dict[str, Any]],
+    console_socket: int | None,
 ) -> None:
     linux = spec.get("linux") or {}
     propagation = mounts.parse_options([linux.get("rootfsPropagation") or "rprivate"])[1]
@@ -99,7 +121,9 @@ def _setup_filesystem(
         mounts.mount_entry(rootfs, entry)
         dev_mounted = dev_mounted or entry.get("destination") == "/dev"
     if dev_mounted:
-        mounts.populate_dev(rootfs, console)
+        mounts.populate_dev(rootfs)
+    if console_socket is not None:
+        _make_console(rootfs, console_socket)
     mounts.pivot_into(rootfs)
     mounts.mask_paths(list(linux.get("maskedPaths") or []))
     mounts.readonly_paths(list(linux.get("readonlyPaths") or []))
@@ -186,10 +210,14 @@ def container_init(
     *,
     status_fd: int,
     cgroup_procs: list[str],
-    console: str | None = None,
+    console_socket: int | None = None,
     spec: dict[str, Any] | None = None,
 ) -> NoReturn:
-    """PID 1 of the container: isolate, build the filesystem, report ready, wait for start, exec."""
+    """PID 1 of the container: isolate, build the filesystem, report ready, wait for start, exec.
+
+    With `console_socket` (process.terminal), stdio is a pty made inside the
+    container whose master is sent over that socket; `stdio_fds` are then unused.
+    """
     try:
         _close_on_exec_all_but_stdio()
         _setup_stdio(stdio_fds)
@@ -199,7 +227,9 @@ def container_init(
         linux = spec.get("linux") or {}
         new = _enter_namespaces(list(linux.get("namespaces") or []))
         if "mount" in new:
-            _setup_filesystem(bundle, spec, rootfs_mounts, console)
+            _setup_filesystem(bundle, spec, rootfs_mounts, console_socket)
+        elif console_socket is not None:
+            _make_console(None, console_socket)
         if "uts" in new and spec.get("hostname"):
             sc.sethostname(spec["hostname"])
         if "network" in new:

@@ -176,8 +176,8 @@ def mount_entry(rootfs: str, entry: dict[str, Any]) -> None:
         sc.mount(None, target, None, propagation)
 
 
-def populate_dev(rootfs: str, console: str | None) -> None:
-    """Device nodes bound from the host, the usual symlinks, and the console for a tty."""
+def populate_dev(rootfs: str) -> None:
+    """Device nodes bound from the host, and the usual symlinks."""
     dev = secure_join(rootfs, "/dev")
     for name in DEFAULT_DEVICES:
         target = os.path.join(dev, name)
@@ -198,10 +198,6 @@ def populate_dev(rootfs: str, console: str | None) -> None:
         path = os.path.join(dev, name)
         if not os.path.lexists(path):
             os.symlink(link_target, path)
-    if console:
-        target = os.path.join(dev, "console")
-        _make_target(target, True)
-        sc.mount(console, target, None, sc.MS_BIND)
 
 
 def pivot_into(rootfs: str) -> None:

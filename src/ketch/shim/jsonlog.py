@@ -68,26 +68,36 @@ class JsonFileLog:
     def write(self, stream: str, data: bytes) -> None:
         messages, self._pending[stream] = split_lines(self._pending[stream], data)
         if messages:
-            now = time.time_ns()
-            self._append(b"".join(encode_line(m, stream, now) for m in messages))
+            self._write_messages(stream, messages)
+
+    def _write_messages(self, stream: str, messages: list[bytes]) -> None:
+        now = time.time_ns()
+        batch = bytearray()
+        for message in messages:
+            line = encode_line(message, stream, now)
+            pending = self._size + len(batch)
+            if self.max_size and pending and pending + len(line) > self.max_size:
+                self._append(bytes(batch))
+                batch.clear()
+                self._rotate()
+            batch += line
+        self._append(bytes(batch))
 
     def flush_partial(self) -> None:
         """Write what is left without a newline (the process ended mid-line)."""
-        now = time.time_ns()
         for stream, rest in self._pending.items():
             if rest:
-                self._append(encode_line(rest, stream, now))
                 self._pending[stream] = b""
+                self._write_messages(stream, [rest])
 
     def close(self) -> None:
         self.flush_partial()
         os.close(self._fd)
 
     def _append(self, data: bytes) -> None:
-        if self.max_size and self._size and self._size + len(data) > self.max_size:
-            self._rotate()
-        os.write(self._fd, data)
-        self._size += len(data)
+        if data:
+            os.write(self._fd, data)
+            self._size += len(data)
 
     def _rotate(self) -> None:
         os.close(self._fd)

@@ -9,6 +9,8 @@ import struct
 import termios
 from typing import TYPE_CHECKING, Any
 
+from ketch.runtime.console import open_pty
+
 if TYPE_CHECKING:
     from ketch.shim.server import Client
 
@@ -26,25 +28,30 @@ def set_winsize(fd: int, height: int, width: int) -> None:
 
 
 class Stdio:
-    """The shim's ends of a process's stdio, and the child's ends until it has forked."""
+    """The shim's ends of a process's stdio, and the child's ends until it has forked.
 
-    def __init__(self, tty: bool, open_stdin: bool) -> None:
+    For a tty the pty comes from the container's devpts: an exec's is opened
+    here through `devpts` (/proc/<init>/root/dev/pts); the init makes its own
+    and sends the master back (`adopt_master`), so its child ends are /dev/null.
+    """
+
+    def __init__(self, tty: bool, open_stdin: bool, devpts: str | None = None) -> None:
         self.tty = tty
-        self.console: str | None = None
+        self.open_stdin = open_stdin
+        self.master: int | None = None
         self.stdin_w: int | None = None
         # fd -> stream name ("stdout"/"stderr"); a pty master is one fd for both directions.
         self.outputs: dict[int, str] = {}
         self.child_fds: tuple[int, int, int]
         if tty:
-            master, slave = os.openpty()
-            os.set_blocking(master, False)
-            self.console = os.ttyname(slave)
-            self.master: int | None = master
-            self.stdin_w = master if open_stdin else None
-            self.outputs[master] = "stdout"
-            self.child_fds = (slave, slave, slave)
+            if devpts is None:
+                null = os.open("/dev/null", os.O_RDWR)
+                self.child_fds = (null, null, null)
+            else:
+                master, slave, _ = open_pty(devpts)
+                self.adopt_master(master)
+                self.child_fds = (slave, slave, slave)
         else:
-            self.master = None
             if open_stdin:
                 stdin_r, self.stdin_w = os.pipe()
                 os.set_blocking(self.stdin_w, False)
@@ -57,6 +64,13 @@ class Stdio:
             self.outputs[out_r] = "stdout"
             self.outputs[err_r] = "stderr"
             self.child_fds = (stdin_r, out_w, err_w)
+
+    def adopt_master(self, master: int) -> None:
+        os.set_blocking(master, False)
+        self.master = master
+        self.outputs[master] = "stdout"
+        if self.open_stdin:
+            self.stdin_w = master
 
     def close_child_ends(self) -> None:
         for fd in set(self.child_fds):

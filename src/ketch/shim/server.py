@@ -24,6 +24,7 @@ from typing import Any, NoReturn
 from ketch.runtime import cgroups
 from ketch.runtime import syscalls as sc
 from ketch.runtime.caps import CAPABILITIES
+from ketch.runtime.console import receive_fd
 from ketch.runtime.init import START_BYTE, container_init, exec_process
 from ketch.shim import frames
 from ketch.shim.jsonlog import JsonFileLog
@@ -136,6 +137,9 @@ class Shim:
         self.init.spec = self.config.get("process") or {}
         sync_r, self.sync_w = os.pipe()
         self.status_r, status_w = os.pipe()
+        console_shim, console_init = (
+            socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM) if spec.tty else (None, None)
+        )
         procs = self.cgroup.procs_files
         pid = os.fork()
         if pid == 0:
@@ -147,7 +151,7 @@ class Shim:
                 sync_r,
                 status_fd=status_w,
                 cgroup_procs=procs,
-                console=stdio.console,
+                console_socket=console_init.fileno() if console_init is not None else None,
                 spec=self.config,
             )
         self.init.pid = pid
@@ -155,6 +159,13 @@ class Shim:
         stdio.close_child_ends()
         os.close(sync_r)
         os.close(status_w)
+        if console_shim is not None and console_init is not None:
+            console_init.close()
+            console_shim.settimeout(START_TIMEOUT)
+            with console_shim:
+                master = receive_fd(console_shim)
+            if master is not None:
+                stdio.adopt_master(master)
         report = _read_status_line(self.status_r, START_TIMEOUT)
         if report is None or "error" in report:
             message = (report or {}).get("error", "container init exited during setup")
@@ -581,7 +592,8 @@ class Shim:
             raise RequestError(f"exec {spec.id} exists", "conflict")
         if not self._running():
             raise RequestError(f"Container {self.spec.id} is not running", "conflict")
-        stdio = Stdio(spec.tty, spec.stdin)
+        devpts = f"/proc/{self.init.pid}/root/dev/pts" if spec.tty else None
+        stdio = Stdio(spec.tty, spec.stdin, devpts)
         proc = Process(spec.id, stdio, stdin_once=True)
         process = dict(self.config.get("process") or {})
         process["args"] = list(spec.args)

@@ -1,0 +1,567 @@
+"""Containers run by real shims from a real fork server: namespaces, cgroups, stdio, exec.
+
+Needs root. Each test has its own temp dirs and its own cgroup parent, and
+stops what it started by pid, even when it fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ketch.runtime import cgroups
+from ketch.shim import frames
+from ketch.shim.client import ForkServer, ShimConnection, ShimError, read_frame, write_frame
+from ketch.shim.spec import ExecSpec, ExitStatus, ShimSpec
+from ketch.shim.state import is_same_process, read_state
+from ketch.testing.rootfs import busybox_rootfs, container_bundle
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root for namespaces and cgroups"),
+    pytest.mark.timeout(60),
+]
+
+
+@pytest.fixture(scope="module")
+def lower(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return busybox_rootfs(tmp_path_factory.mktemp("busybox"))
+
+
+class Box:
+    """A fork server and the containers a test makes, all removed at the end."""
+
+    def __init__(self, lower: Path) -> None:
+        self.lower = lower
+        # Short: unix socket paths are limited to 107 bytes.
+        self.root = Path(tempfile.mkdtemp(prefix="kt"))
+        self.cgroup_parent = f"ketch-test-{uuid.uuid4().hex[:8]}"
+        self.specs: list[ShimSpec] = []
+        self.forkserver: ForkServer | None = None
+
+    async def start(self) -> None:
+        self.forkserver = await ForkServer.start(self.root / "run")
+
+    async def stop(self) -> None:
+        if self.forkserver is not None:
+            await self.forkserver.close()
+            self.forkserver = None
+
+    async def create(
+        self, args: list[str], *, shim: dict[str, Any] | None = None, **spec_options: Any
+    ) -> tuple[ShimConnection, ShimSpec]:
+        assert self.forkserver is not None
+        name = uuid.uuid4().hex[:12]
+        directory = self.root / name
+        bundle, mounts = container_bundle(directory, self.lower, args, **spec_options)
+        spec = ShimSpec(
+            id=name,
+            bundle=bundle,
+            rootfs_mounts=mounts,
+            state_dir=directory,
+            socket_path=self.root / "run" / "s" / f"{name}.sock",
+            log_path=directory / f"{name}-json.log",
+            cgroup_parent=self.cgroup_parent,
+            linger_seconds=5,
+            **(shim or {}),
+        )
+        self.specs.append(spec)
+        await self.forkserver.spawn(spec)
+        return await ShimConnection.connect(spec.socket_path), spec
+
+    async def run(self, args: list[str], **options: Any) -> tuple[ExitStatus, bytes, bytes]:
+        """Create, attach, start and wait: (exit, stdout, stderr)."""
+        conn, _ = await self.create(args, **options)
+        try:
+            reader, writer = await conn.attach(stdin=False, stdout=True, stderr=True)
+            await conn.start()
+            out, err, _ = await collect(reader)
+            writer.close()
+            return await conn.wait(), out, err
+        finally:
+            await conn.close()
+
+    def cleanup(self) -> None:
+        for spec in self.specs:
+            state = read_state(spec.state_dir) or {}
+            for pid_key in ("init", "shim"):
+                pid, start = state.get(f"{pid_key}_pid"), state.get(f"{pid_key}_start_time")
+                if is_same_process(pid, start):
+                    os.kill(pid, signal.SIGKILL)
+        layout = cgroups.detect_layout()
+        mounts = layout.v1_mounts.values() if layout.version == 1 else [layout.v2_mount]
+        deadline = time.monotonic() + 5
+        for mount_point in mounts:
+            parent = Path(str(mount_point)) / self.cgroup_parent
+            for child in sorted(parent.glob("*/"), reverse=True) if parent.exists() else []:
+                for pid in (child / "cgroup.procs").read_text().split():
+                    os.kill(int(pid), signal.SIGKILL)
+                while child.exists() and time.monotonic() < deadline:
+                    try:
+                        child.rmdir()
+                    except OSError:
+                        time.sleep(0.02)
+            if parent.exists():
+                parent.rmdir()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+async def collect(reader: asyncio.StreamReader) -> tuple[bytes, bytes, int | None]:
+    out, err, code = bytearray(), bytearray(), None
+    while (frame := await read_frame(reader)) is not None:
+        kind, payload = frame
+        if kind == frames.STDOUT:
+            out += payload
+        elif kind == frames.STDERR:
+            err += payload
+        elif kind == frames.EXIT:
+            code = int(payload)
+    return bytes(out), bytes(err), code
+
+
+@pytest.fixture
+def box(lower: Path) -> Iterator[Box]:
+    made = Box(lower)
+    try:
+        yield made
+    finally:
+        made.cleanup()
+
+
+def run(box: Box, main: Callable[[], Awaitable[Any]]) -> Any:
+    """Run `main` with the box's fork server up, and close it after."""
+
+    async def with_forkserver() -> Any:
+        await box.start()
+        try:
+            return await main()
+        finally:
+            await box.stop()
+
+    return asyncio.run(with_forkserver())
+
+
+def sh(script: str) -> list[str]:
+    return ["sh", "-c", script]
+
+
+def test_isolation_pid1_hostname_proc_and_loopback(box: Box) -> None:
+    async def main() -> tuple[ExitStatus, bytes, bytes]:
+        script = "echo $$; hostname; ls /proc | grep -c '^[0-9]'; cat /sys/class/net/lo/operstate;"
+        script += " ls /sys/class/net; cat /proc/1/cmdline | tr '\\0' ' '"
+        return await box.run(sh(script), hostname="boxy")
+
+    status, out, err = run(box, main)
+    assert (status.code, err) == (0, b"")
+    pid, hostname, nprocs, lo_state, interfaces, cmdline = out.decode().split("\n", 5)
+    assert pid == "1" and hostname == "boxy"
+    assert int(nprocs) <= 3  # sh, and the pipeline's ls and grep
+    assert lo_state in ("unknown", "up")
+    assert interfaces == "lo"
+    assert cmdline.startswith("sh -c echo $$;")
+
+
+def test_mounts_are_private_and_gone_after_exit(box: Box) -> None:
+    with open("/proc/self/mountinfo") as f:
+        before = f.read()
+
+    async def main() -> tuple[ExitStatus, bytes, bytes]:
+        return await box.run(sh("cat /proc/self/mountinfo; ls /proc/kcore -l; ls /sys/firmware"))
+
+    status, out, _ = run(box, main)
+    assert status.code == 0
+    inside = out.decode()
+    mount_points = [line.split()[4] for line in inside.splitlines() if " - " in line]
+    assert not [m for m in mount_points if str(box.root) in m]
+    assert mount_points[0] == "/"
+    assert {"/proc", "/dev", "/dev/pts", "/dev/shm", "/sys", "/dev/mqueue"} <= set(mount_points)
+    assert "/home" not in mount_points and "/work" not in mount_points
+    assert " 0 Nov" not in inside or "/proc/kcore" in inside  # kcore masked by /dev/null
+    time.sleep(0.1)
+    with open("/proc/self/mountinfo") as f:
+        after = f.read()
+    assert str(box.root) not in after
+    assert before.count("\n") == after.count("\n")
+
+
+def test_root_keeps_dockers_default_capabilities(box: Box) -> None:
+    async def main() -> tuple[ExitStatus, bytes, bytes]:
+        return await box.run(sh("grep -E '^Cap(Eff|Bnd|Prm)' /proc/self/status; id"))
+
+    status, out, _ = run(box, main)
+    lines = out.decode().splitlines()
+    assert lines[:3] == [
+        "CapPrm:\t00000000a80425fb",
+        "CapEff:\t00000000a80425fb",
+        "CapBnd:\t00000000a80425fb",
+    ]
+    assert lines[3].startswith("uid=0(root) gid=0(root)")
+
+
+def test_user_switch_drops_effective_caps_and_sets_groups(box: Box) -> None:
+    async def main() -> tuple[ExitStatus, bytes, bytes]:
+        return await box.run(
+            sh("id; grep -E '^Cap(Eff|Bnd)' /proc/self/status; touch /root/x"),
+            uid=1000,
+            gid=1000,
+            additional_gids=[29],
+        )
+
+    status, out, err = run(box, main)
+    lines = out.decode().splitlines()
+    assert lines[0] == "uid=1000(app) gid=1000(app) groups=29(audio)"
+    assert lines[1:] == ["CapEff:\t0000000000000000", "CapBnd:\t00000000a80425fb"]
+    assert b"Permission denied" in err
+    assert status.code == 1
+
+
+@pytest.mark.parametrize(("script", "code"), [("exit 0", 0), ("exit 3", 3), ("exit 255", 255)])
+def test_exit_codes(box: Box, script: str, code: int) -> None:
+    async def main() -> tuple[ExitStatus, bytes, bytes]:
+        return await box.run(sh(script))
+
+    status, _, _ = run(box, main)
+    assert status.code == code
+    assert status.oom_killed is False
+    assert status.finished_at.endswith("Z")
+
+
+def test_kill_from_outside_is_128_plus_signal_and_state_recorded(box: Box) -> None:
+    async def main() -> tuple[ExitStatus, dict[str, Any], ShimSpec]:
+        conn, spec = await box.create(["sleep", "1000"])
+        await conn.start()
+        running = await conn.state()
+        assert running["status"] == "running"
+        await conn.kill(signal.SIGKILL)
+        status = await conn.wait()
+        await conn.close()
+        return status, running, spec
+
+    status, running, spec = run(box, main)
+    assert status.code == 137
+    state = read_state(spec.state_dir)
+    assert state is not None
+    assert (state["status"], state["exit_code"]) == ("exited", 137)
+    assert state["init_pid"] == running["init_pid"] and state["started_at"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message", "code"),
+    [
+        (["nosuchcmd"], 'exec: "nosuchcmd": executable file not found in $PATH', 127),
+        (["/etc/passwd"], 'exec: "/etc/passwd": permission denied', 126),
+    ],
+)
+def test_command_that_cannot_exec_fails_start_in_dockers_words(
+    box: Box, args: list[str], message: str, code: int
+) -> None:
+    async def main() -> tuple[ShimError, ExitStatus]:
+        conn, _ = await box.create(args)
+        with pytest.raises(ShimError) as caught:
+            await conn.start()
+        status = await conn.wait()
+        await conn.close()
+        return caught.value, status
+
+    error, status = run(box, main)
+    assert (error.message, error.kind, error.exit_code) == (message, "start", code)
+    assert status.code == code
+
+
+def test_memory_limit_oom_kill_is_137_and_reported(box: Box) -> None:
+    async def main() -> tuple[ExitStatus, bytes, bytes]:
+        limit = 16 * 1024 * 1024
+        resources = {"memory": {"limit": limit, "swap": limit}}
+        return await box.run(["tail", "/dev/zero"], resources=resources)
+
+    status, _, _ = run(box, main)
+    assert (status.code, status.oom_killed) == (137, True)
+
+
+def test_pids_limit_is_enforced(box: Box) -> None:
+    async def main() -> tuple[ExitStatus, bytes, bytes]:
+        script = "for i in 1 2 3 4 5 6 7 8; do sleep 5 & echo $i; done"
+        return await box.run(sh(script), resources={"pids": {"limit": 4}})
+
+    status, out, err = run(box, main)
+    assert b"can't fork" in err or b"Resource temporarily unavailable" in err, err
+    assert out == b"1\n2\n3\n"  # sh and three sleeps fill pids.max
+    assert status.code != 0
+
+
+def test_cgroup_limits_applied_and_removed_at_shutdown(box: Box) -> None:
+    resources = {
+        "memory": {"limit": 64 * 1024 * 1024},
+        "cpu": {"quota": 50000, "period": 100000},
+        "pids": {"limit": 99},
+    }
+
+    async def main() -> tuple[bytes, ShimSpec]:
+        conn, spec = await box.create(["cat", "/proc/self/cgroup"], resources=resources)
+        reader, _ = await conn.attach(False, True, True)
+        await conn.start()
+        out, _, _ = await collect(reader)
+        await conn.shutdown()
+        await conn.close()
+        return out, spec
+
+    layout = cgroups.detect_layout()
+    out, spec = run(box, main)
+    if layout.version == 1:
+        memory = Path(layout.v1_mounts["memory"]) / box.cgroup_parent / spec.id
+        assert b":memory:/\n" in out  # the cgroup namespace is rooted at the container's
+    else:
+        memory = Path(str(layout.v2_mount)) / box.cgroup_parent / spec.id
+        assert b"0::/\n" in out
+    deadline = time.monotonic() + 3
+    while memory.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not memory.exists()
+    assert not spec.socket_path.exists()
+    assert read_state(spec.state_dir)["exit_code"] == 0
+
+
+def test_cgroup_files_hold_the_limits(box: Box) -> None:
+    layout = cgroups.detect_layout()
+    if layout.version != 1:
+        pytest.skip("v1 file names")
+
+    async def main() -> tuple[ShimConnection, ShimSpec]:
+        return await box.create(
+            ["sleep", "100"],
+            resources={
+                "memory": {"limit": 64 << 20},
+                "cpu": {"quota": 50000, "period": 100000},
+                "pids": {"limit": 99},
+            },
+        )
+
+    async def check() -> None:
+        conn, spec = await main()
+        base = box.cgroup_parent + "/" + spec.id
+        read = lambda c, f: (Path(layout.v1_mounts[c]) / base / f).read_text().strip()  # noqa: E731
+        assert read("memory", "memory.limit_in_bytes") == str(64 << 20)
+        assert read("cpu", "cpu.cfs_quota_us") == "50000"
+        assert read("pids", "pids.max") == "99"
+        state = await conn.state()
+        assert read("pids", "cgroup.procs") == str(state["init_pid"])
+        await conn.shutdown(force=True)
+        await conn.close()
+
+    run(box, check)
+
+
+def test_tty_mode_runs_on_a_pty_with_a_console(box: Box) -> None:
+    async def main() -> tuple[bytes, int | None]:
+        conn, _ = await box.create(
+            sh("tty; ls -l /dev/console | cut -c1; stty size; echo out; echo err >&2"),
+            tty=True,
+            shim={"tty": True},
+        )
+        reader, writer = await conn.attach(False, True, True)
+        await conn.resize(30, 100)
+        await conn.start()
+        out, err, code = await collect(reader)
+        assert err == b""
+        await conn.close()
+        return out, code
+
+    out, code = run(box, main)
+    lines = out.decode().splitlines()
+    assert lines[0].startswith("/dev/pts/")  # a pty of the container's own devpts
+    assert lines[1:] == ["c", "30 100", "out", "err"]
+    assert b"\r\n" in out  # the pty's line discipline, as with docker run -t
+    assert code == 0
+
+
+def test_attach_stdin_round_trip_and_stdin_once(box: Box) -> None:
+    async def main() -> tuple[bytes, ExitStatus]:
+        conn, _ = await box.create(
+            ["sh", "-c", "while read line; do echo got:$line; done; echo eof"],
+            shim={"open_stdin": True, "stdin_once": True},
+        )
+        reader, writer = await conn.attach(True, True, True)
+        await conn.start()
+        write_frame(writer, frames.STDIN, b"hello\n")
+        first = await read_frame(reader)
+        write_frame(writer, frames.STDIN, b"world\n")
+        write_frame(writer, frames.CLOSE_STDIN)
+        await writer.drain()
+        out, _, _ = await collect(reader)
+        status = await conn.wait()
+        await conn.close()
+        assert first is not None
+        return first[1] + out, status
+
+    out, status = run(box, main)
+    assert out == b"got:hello\ngot:world\neof\n"
+    assert status.code == 0
+
+
+def test_output_fans_out_to_every_attach_and_to_the_log(box: Box) -> None:
+    async def main() -> tuple[list[bytes], ShimSpec]:
+        conn, spec = await box.create(
+            sh("read x; echo line-$x; echo bad >&2"), shim={"open_stdin": True}
+        )
+        a = await conn.attach(True, True, False)
+        b = await conn.attach(False, True, True)
+        await conn.start()
+        write_frame(a[1], frames.STDIN, b"7\n")
+        outs = [(await collect(a[0]))[0], b"|".join((await collect(b[0]))[:2])]
+        await conn.wait()
+        await conn.close()
+        return outs, spec
+
+    outs, spec = run(box, main)
+    assert outs == [b"line-7\n", b"line-7\n|bad\n"]
+    entries = [json.loads(x) for x in spec.log_path.read_text().splitlines()]
+    assert [(e["log"], e["stream"]) for e in entries] == [
+        ("line-7\n", "stdout"),
+        ("bad\n", "stderr"),
+    ]
+
+
+def test_log_rotates_at_max_size(box: Box) -> None:
+    async def main() -> ShimSpec:
+        script = "i=0; while [ $i -lt 300 ]; do echo line $i; i=$((i+1)); done"
+        conn, spec = await box.create(sh(script), shim={"log_max_size": 4096, "log_max_files": 2})
+        await conn.start()
+        await conn.wait()
+        await conn.close()
+        return spec
+
+    spec = run(box, main)
+    log = spec.log_path
+    assert log.exists() and Path(f"{log}.1").exists() and not Path(f"{log}.2").exists()
+    assert log.stat().st_size <= 4096
+    last = [json.loads(x)["log"] for x in log.read_text().splitlines()][-1]
+    assert last == "line 299\n"
+
+
+def test_exec_joins_the_container(box: Box) -> None:
+    async def main() -> tuple[bytes, ExitStatus, ExitStatus, ShimError]:
+        conn, _ = await box.create(["sleep", "1000"], hostname="inner")
+        await conn.start()
+        exec_id = await conn.exec(
+            ExecSpec(id="e1", args=["sh", "-c", "ps -o pid,comm; hostname; exit 5"])
+        )
+        reader, _ = await conn.exec_attach(exec_id)
+        await conn.exec_start(exec_id)
+        out, _, code = await collect(reader)
+        status = await conn.exec_wait(exec_id)
+        await conn.exec(ExecSpec(id="e2", args=["nosuch"], user="1000"))
+        with pytest.raises(ShimError) as caught:
+            await conn.exec_start("e2")
+        missing = await conn.exec_wait("e2")
+        await conn.kill(signal.SIGKILL)
+        await conn.wait()
+        await conn.close()
+        assert code == 5
+        return out, status, missing, caught.value
+
+    out, status, missing, error = run(box, main)
+    lines = out.decode().split()
+    assert lines[:6] == ["PID", "COMMAND", "1", "sleep", lines[4], "sh"]
+    assert "ps" in lines and lines[-1] == "inner"
+    assert status.code == 5
+    assert error.exit_code == 127 and "executable file not found" in error.message
+    assert missing.code == 127
+
+
+def test_exec_with_tty_and_user(box: Box) -> None:
+    async def main() -> bytes:
+        conn, _ = await box.create(["sleep", "1000"])
+        await conn.start()
+        await conn.exec(ExecSpec(id="t", args=["sh", "-c", "id -u; tty"], tty=True, user="app"))
+        reader, _ = await conn.exec_attach("t")
+        await conn.exec_start("t")
+        out, _, _ = await collect(reader)
+        await conn.kill(signal.SIGKILL)
+        await conn.close()
+        return out
+
+    out = run(box, main)
+    lines = out.decode().split("\r\n")
+    assert lines[0] == "1000" and lines[1].startswith("/dev/pts/")
+
+
+SURVIVOR = """
+import asyncio, sys
+from pathlib import Path
+from ketch.shim.client import ForkServer
+from ketch.shim.spec import ShimSpec
+async def main():
+    fs = await ForkServer.start(Path(sys.argv[1]))
+    spec = ShimSpec.from_dict(__import__("json").loads(sys.argv[2]))
+    await fs.spawn(spec)
+    print(fs.process.pid, flush=True)
+    await asyncio.sleep(1000)
+asyncio.run(main())
+"""
+
+
+def test_shim_outlives_fork_server_and_daemon(box: Box) -> None:
+    async def prepare() -> ShimSpec:
+        name = uuid.uuid4().hex[:12]
+        bundle, mounts = container_bundle(box.root / name, box.lower, sh("read x; echo got $x"))
+        spec = ShimSpec(
+            id=name,
+            bundle=bundle,
+            rootfs_mounts=mounts,
+            state_dir=box.root / name,
+            socket_path=box.root / "run2" / f"{name}.sock",
+            open_stdin=True,
+            cgroup_parent=box.cgroup_parent,
+            linger_seconds=5,
+        )
+        box.specs.append(spec)
+        return spec
+
+    spec = asyncio.run(prepare())
+    daemon = subprocess.Popen(
+        [sys.executable, "-c", SURVIVOR, str(box.root / "run2"), json.dumps(spec.to_dict())],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert daemon.stdout is not None
+        forkserver_pid = int(daemon.stdout.readline())
+    finally:
+        daemon.kill()
+        daemon.wait()
+    os.kill(forkserver_pid, signal.SIGKILL)
+    state = read_state(spec.state_dir)
+    assert state is not None and is_same_process(state["shim_pid"], state["shim_start_time"])
+
+    async def from_a_new_process() -> tuple[bytes, ExitStatus]:
+        conn = await ShimConnection.connect(spec.socket_path)
+        reader, writer = await conn.attach(True, True, True)
+        await conn.start()
+        write_frame(writer, frames.STDIN, b"42\n")
+        out, _, _ = await collect(reader)
+        status = await conn.wait()
+        await conn.shutdown()
+        await conn.close()
+        return out, status
+
+    out, status = asyncio.run(from_a_new_process())
+    assert out == b"got 42\n" and status.code == 0
+    deadline = time.monotonic() + 3
+    while (
+        is_same_process(state["shim_pid"], state["shim_start_time"]) and time.monotonic() < deadline
+    ):
+        time.sleep(0.02)
+    assert not is_same_process(state["shim_pid"], state["shim_start_time"])
+    assert read_state(spec.state_dir)["exit_code"] == 0
