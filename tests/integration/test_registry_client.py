@@ -452,3 +452,36 @@ def test_push_blob_from_file_and_login_without_auth(tmp_path, registry, store):
 
     asyncio.run(run())
     assert store.read_bytes(digest) == data
+
+
+def test_same_blob_fetched_concurrently_downloads_once(registry, store):
+    data = os.urandom(1024 * 1024)
+    digest = sha256_digest(data)
+    desc = Descriptor(mediatypes.OCI_LAYER_TAR, digest, len(data))
+
+    async def run() -> None:
+        async with RegistryClient() as rc:
+            await rc.push_blob(reference.parse(f"{registry.host_port}/dup/blob:v1"), data, digest)
+        proxy = CuttingProxy(int(registry.host_port.rsplit(":", 1)[1]))
+        port = await proxy.start()
+        try:
+            ref = reference.parse(f"127.0.0.1:{port}/dup/blob:v1")
+            seen: list[list[tuple[int, int]]] = [[], []]
+            async with RegistryClient() as rc:
+                results = await asyncio.gather(
+                    *(
+                        rc.fetch_blob(
+                            ref, desc, store, progress=lambda d, t, i=i: seen[i].append((d, t))
+                        )
+                        for i in range(2)
+                    )
+                )
+            assert results == [digest, digest]
+            assert proxy.sent_to_client < 2 * len(data)
+            # both callers hear that the blob is complete
+            assert seen[0][-1] == seen[1][-1] == (len(data), len(data))
+        finally:
+            await proxy.stop()
+
+    asyncio.run(run())
+    assert store.read_bytes(digest) == data

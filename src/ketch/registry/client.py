@@ -8,6 +8,7 @@ as they arrive; nothing is committed unless its digest matches.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import os
 import re
@@ -36,6 +37,8 @@ _CONTENT_RANGE_RE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 USER_AGENT = "ketch/0.1"
 _PULL = ("pull",)
 _PUSH = ("pull", "push")
+# Downloads under way in this process, by (content store, digest).
+_IN_FLIGHT: dict[tuple[int, str], asyncio.Future[None]] = {}
 
 
 class BlobWriter(Protocol):
@@ -331,21 +334,34 @@ class RegistryClient:
         progress: ProgressCallback | None = None,
         auth: Auth = None,
     ) -> str:
-        """Download `desc` into `content_store`, verified; resumes a partial ingest."""
+        """Download `desc` into `content_store`, verified; resumes a partial ingest.
+
+        Two pulls sharing a layer download it once: a second caller for the same
+        store and digest waits for the first, then finds the blob committed.
+        """
+        key = (id(content_store), desc.digest)
+        while (running := _IN_FLIGHT.get(key)) is not None:
+            await asyncio.wait([running])
         if content_store.has(desc.digest):
             if progress:
                 progress(desc.size, desc.size)
             return desc.digest
-        writer = content_store.writer(desc.digest, desc.size)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        _IN_FLIGHT[key] = done
         try:
+            writer = content_store.writer(desc.digest, desc.size)
+            try:
 
-            async def attempt(endpoint: Endpoint) -> str:
-                return await self._stream_blob(endpoint, ref, desc, writer, progress, auth)
+                async def attempt(endpoint: Endpoint) -> str:
+                    return await self._stream_blob(endpoint, ref, desc, writer, progress, auth)
 
-            return await self._on_endpoints(ref.domain, attempt)
+                return await self._on_endpoints(ref.domain, attempt)
+            finally:
+                # After commit or abort a no-op; otherwise the partial stays for a resume.
+                writer.close()
         finally:
-            # After commit or abort this is a no-op; otherwise the partial stays for a resume.
-            writer.close()
+            del _IN_FLIGHT[key]
+            done.set_result(None)
 
     async def _stream_blob(
         self,
