@@ -240,3 +240,49 @@ def test_pull_of_a_missing_tag_is_not_found(
     with pytest.raises(errors.NotFound, match="not found"):
         pull(service, f"{registry.host_port}/hello-world:nope")
     assert service.list() == []
+
+
+def test_push_sends_the_pulled_image_to_another_repository(
+    service: ImageService, registry: RegistryServer
+) -> None:
+    image, _ = pull(service, f"{registry.host_port}/app:v1")
+    target = f"{registry.host_port}/copies/app"
+    service.tag(image.id, target, "pushed")
+    messages: list[dict[str, Any]] = []
+    digests = asyncio.run(service.push(target, "pushed", messages.append))
+    assert digests == [app_image().manifest_digest]  # byte for byte the pulled manifest
+    assert messages[0] == {"status": f"The push refers to repository [{target}]"}
+    top, base = (d.split(":")[1][:12] for d in reversed(app_image().diff_ids))
+    preparing = [m["id"] for m in messages if m.get("status") == "Preparing"]
+    assert preparing == [top, base]
+    assert sorted(m["id"] for m in messages if m.get("status") == "Pushed") == sorted([top, base])
+    size = len(app_image().manifest_bytes)
+    assert messages[-2] == {"status": f"pushed: digest: {digests[0]} size: {size}"}
+    assert messages[-1]["aux"] == {"Tag": "pushed", "Digest": digests[0], "Size": size}
+    assert f"{target}@{digests[0]}" in service.get(image.id).repo_digests
+
+    # A fresh store pulls what was pushed, and it is the same image.
+    other = make_service(Path(service.root).parent / "second")
+    pulled, _ = pull(other, f"{target}:pushed")
+    assert pulled.id == image.id
+
+
+def test_push_of_an_unknown_tag_is_not_found(service: ImageService) -> None:
+    with pytest.raises(errors.NotFound, match="An image does not exist locally with the tag"):
+        asyncio.run(service.push("127.0.0.1:1/none", "x", lambda m: None))
+
+
+def test_prune_removes_untagged_images_only(
+    service: ImageService, registry: RegistryServer
+) -> None:
+    busybox, _ = pull(service, f"{registry.host_port}/busybox")
+    hello, _ = pull(service, f"{registry.host_port}/hello-world")
+    service.remove(f"{registry.host_port}/hello-world")  # deleted outright: it had one tag
+    service.tag(busybox.id, "keep", "me")
+    service.remove(f"{registry.host_port}/busybox")  # still tagged keep:me
+    assert service.prune() == {"ImagesDeleted": None, "SpaceReclaimed": 0}
+    report = service.prune(dangling_only=False)
+    assert {"Deleted": busybox.id} in report["ImagesDeleted"]
+    assert report["SpaceReclaimed"] == busybox.size
+    assert service.list() == []
+    assert hello.id not in [i.id for i in service.list()]

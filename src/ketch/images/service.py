@@ -21,6 +21,7 @@ from ketch.images import views
 from ketch.images.model import Image
 from ketch.images.progress import Progress
 from ketch.images.pull import Puller
+from ketch.images.push import push_tag
 from ketch.images.records import ImageRecord, RecordStore
 from ketch.images.references import TagStore
 from ketch.oci import reference
@@ -123,6 +124,50 @@ class ImageService:
         outcome = "Image is up to date" if previous == image_id else "Downloaded newer image"
         progress({"status": f"Status: {outcome} for {ref.familiar()}"})
         return self.get(image_id)
+
+    async def push(
+        self, name: str, tag: str | None, progress: Progress, auth: Any = None
+    ) -> list[str]:
+        """`docker push`: one tag, or every tag of the repository when `tag` is empty.
+        Returns the manifest digests pushed."""
+        repo = reference.parse_repository(name)
+        if repo.digest is not None:
+            raise errors.InvalidArgument("cannot push a digest reference")
+        if repo.tag and tag and repo.tag != tag:
+            raise errors.InvalidArgument(f"invalid reference format: {name}:{tag}")
+        tag = tag or repo.tag
+        if tag:
+            refs = [repo.with_tag(tag)] if self.tags.get(repo.with_tag(tag)) else []
+        else:
+            refs = [
+                ref
+                for image_id in sorted(self.tags.image_ids())
+                for ref in self.tags.references_to(image_id)
+                if ref.name == repo.name and ref.tag is not None and ref.digest is None
+            ]
+        if not refs:
+            raise errors.NotFound(
+                f"An image does not exist locally with the tag: {repo.familiar_name}"
+            )
+        progress({"status": f"The push refers to repository [{repo.name}]"})
+        pushed = []
+        async with RegistryClient(self.registry_config) as client:
+            for ref in sorted(refs, key=str):
+                image_id = self.tags.get(ref)
+                record = self.records.get(image_id) if image_id else None
+                if record is None:
+                    raise errors.no_such_image(ref.familiar())
+                digest, _ = await push_tag(client, self.content, record, ref, progress, auth)
+                # As dockerd: the pushed digest becomes a RepoDigest of the image.
+                self.tags.set(ref.with_digest(digest), record.id)
+                pushed.append(digest)
+        return pushed
+
+    async def login(self, auth: dict[str, Any]) -> str:
+        """`POST /auth`: check credentials with the registry; returns an identity token."""
+        async with RegistryClient(self.registry_config) as client:
+            answer = await client.login(auth.get("serveraddress", ""), auth)
+        return answer.get("IdentityToken", "")
 
     def _is_whole(self, image_id: str) -> bool:
         record = self.records.get(image_id)
@@ -257,6 +302,20 @@ class ImageService:
         removed.append({"Deleted": image_id})
         removed.extend({"Deleted": layer} for layer in self._delete_image(image_id))
         return removed
+
+    def prune(self, dangling_only: bool = True) -> dict[str, Any]:
+        """`POST /images/prune`: untagged images (or, with `dangling_only=False`, all)
+        that no container uses; reports what went and the bytes of layers freed."""
+        layer_sizes = {c: self.snapshots.layer_size(c) for c in self.snapshots.layers()}
+        deleted: list[dict[str, str]] = []
+        for image in self.list():
+            if dangling_only and image.repo_tags:
+                continue
+            if self._user(image.id) is not None:
+                continue
+            deleted.extend(self.remove(image.id, force=True))
+        reclaimed = sum(layer_sizes.get(item.get("Deleted", ""), 0) for item in deleted)
+        return {"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
 
     def _user(self, image_id: str) -> str | None:
         if self.image_running is not None:
