@@ -166,3 +166,23 @@ def test_partial_is_private(store):
     mode = os.stat(ingest.partial_path).st_mode
     ingest.abort()
     assert stat.S_IMODE(mode) == 0o600
+
+
+def test_prune_ingests_keeps_fresh_and_busy_partials(store):
+    old_digest = sha256_digest(b"old")
+    busy_digest = sha256_digest(b"busy")
+    fresh_digest = sha256_digest(b"fresh")
+    for digest in (old_digest, busy_digest, fresh_digest):
+        ingest = store.writer(digest)
+        ingest.write(b"x")
+        ingest.close()
+    for digest in (old_digest, busy_digest):
+        os.utime(store.root / "ingest" / digest[7:], (1, 1))
+    busy = store.writer(busy_digest)
+    try:
+        assert store.prune_ingests(older_than=3600) == [old_digest]
+    finally:
+        busy.close()
+    assert store.ingest_offset(old_digest) == 0
+    assert store.ingest_offset(busy_digest) == 1
+    assert store.ingest_offset(fresh_digest) == 1

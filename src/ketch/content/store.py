@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
@@ -21,6 +22,8 @@ from ketch import errors
 from ketch.oci import digest as digests
 
 _READ_CHUNK = 1 << 20
+# Partials are named by the digest's hex alone; its length says the algorithm.
+_ALGORITHM_BY_LENGTH = {64: "sha256", 96: "sha384", 128: "sha512"}
 
 
 def _fsync_dir(path: Path) -> None:
@@ -205,3 +208,30 @@ class ContentStore:
                 except errors.InvalidArgument:
                     continue  # a stray file is not content
                 yield digest
+
+    def prune_ingests(self, older_than: float) -> list[str]:
+        """Remove partial downloads untouched for `older_than` seconds; returns their digests.
+
+        A partial in use (locked by a writer) is left alone whatever its age.
+        """
+        removed = []
+        cutoff = time.time() - older_than
+        for entry in (self.root / "ingest").iterdir():
+            try:
+                if entry.stat().st_mtime > cutoff:
+                    continue
+                fd = os.open(entry, os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue
+            else:
+                entry.unlink(missing_ok=True)
+                removed.append(
+                    f"{_ALGORITHM_BY_LENGTH.get(len(entry.name), 'sha256')}:{entry.name}"
+                )
+            finally:
+                os.close(fd)
+        return removed
