@@ -101,7 +101,7 @@ def test_detached_lifecycle(env: dict[str, str]) -> None:
         assert header.startswith("CONTAINER ID   IMAGE     COMMAND ")
         row = next(line for line in rows if line.startswith(cid[:12]))
         assert row.endswith(name)
-        assert "busybox" in row and '"sh -c \'echo start…"' in row and "Up " in row
+        assert "busybox" in row and '"sh -c echo started;…"' in row and "Up " in row
         formatted = ketch(env, "ps", "--format", "{{.ID}} {{.Names}}").stdout.decode()
         assert f"{cid[:12]} {name}" in formatted.splitlines()
         assert cid in ketch(env, "ps", "-q", "--no-trunc").stdout.decode().split()
