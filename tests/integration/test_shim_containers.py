@@ -565,3 +565,19 @@ def test_shim_outlives_fork_server_and_daemon(box: Box) -> None:
         time.sleep(0.02)
     assert not is_same_process(state["shim_pid"], state["shim_start_time"])
     assert read_state(spec.state_dir)["exit_code"] == 0
+
+
+def test_device_cgroup_denies_all_but_the_defaults(box: Box) -> None:
+    async def main() -> tuple[ExitStatus, bytes, bytes]:
+        script = "echo x > /dev/null && head -c 3 /dev/zero | wc -c; mknod /tmp/disk b 8 0;"
+        script += " head -c 1 /tmp/disk"
+        resources = {"devices": [{"allow": False, "access": "rwm"}]}
+        return await box.run(sh(script), resources=resources)
+
+    layout = cgroups.detect_layout()
+    if layout.version != 1:
+        pytest.skip("the device cgroup is v1 only for now")
+    status, out, err = run(box, main)
+    assert out == b"3\n"
+    assert b"Operation not permitted" in err
+    assert status.code == 1

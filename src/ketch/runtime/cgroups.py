@@ -228,6 +228,17 @@ def _apply(cgroup: Cgroup, resources: dict[str, Any]) -> None:
                 _write(cpu_dir / "cpu.cfs_quota_us", str(quota))
             if cpu.get("shares"):
                 _write(cpu_dir / "cpu.shares", str(cpu["shares"]))
+    if mem_dir is not None and memory.get("reservation"):
+        name = "memory.low" if v2 else "memory.soft_limit_in_bytes"
+        _write(mem_dir / name, str(int(memory["reservation"])))
+    cpuset_dir = _dir_for(cgroup, "cpuset")
+    if cpuset_dir is not None:
+        for key in ("cpus", "mems"):
+            if cpu.get(key):
+                _write(cpuset_dir / f"cpuset.{key}", str(cpu[key]))
+    devices_dir = _dir_for(cgroup, "devices") if not v2 else None
+    if devices_dir is not None and resources.get("devices") is not None:
+        _apply_devices_v1(devices_dir, list(resources["devices"]))
     pids_dir = _dir_for(cgroup, "pids")
     if pids_dir is not None and pids.get("limit") and int(pids["limit"]) > 0:
         _write(pids_dir / "pids.max", str(pids["limit"]))
@@ -235,3 +246,43 @@ def _apply(cgroup: Cgroup, resources: dict[str, Any]) -> None:
 
 def exists(path: str) -> bool:
     return os.path.isdir(path)
+
+
+# What runc always allows on top of linux.resources.devices, so a container
+# whose spec only says "deny all" still has its /dev nodes and terminals.
+DEFAULT_ALLOWED_DEVICES = (
+    "c 1:3 rwm",  # null
+    "c 1:5 rwm",  # zero
+    "c 1:7 rwm",  # full
+    "c 1:8 rwm",  # random
+    "c 1:9 rwm",  # urandom
+    "c 5:0 rwm",  # tty
+    "c 5:1 rwm",  # console
+    "c 5:2 rwm",  # ptmx
+    "c 136:* rwm",  # pts
+    "c 10:200 rwm",  # net/tun
+    "c *:* m",
+    "b *:* m",
+)
+
+
+def device_rule(entry: dict[str, Any]) -> str:
+    """`c 1:3 rwm` from a runtime-spec device cgroup entry."""
+    kind = entry.get("type") or "a"
+    if kind == "a":
+        return "a"
+
+    def number(key: str) -> str:
+        value = entry.get(key)
+        return "*" if value is None or value < 0 else str(value)
+
+    return f"{kind} {number('major')}:{number('minor')} {entry.get('access') or 'rwm'}"
+
+
+def _apply_devices_v1(directory: Path, entries: list[dict[str, Any]]) -> None:
+    for entry in entries:
+        name = "devices.allow" if entry.get("allow") else "devices.deny"
+        _write(directory / name, device_rule(entry))
+    if not all(entry.get("allow") and (entry.get("type") or "a") == "a" for entry in entries):
+        for rule in DEFAULT_ALLOWED_DEVICES:
+            _write(directory / "devices.allow", rule)

@@ -117,7 +117,11 @@ class ShimConnection:
         await self.request("kill", signal=int(signal), all=all_processes)
 
     async def state(self) -> dict[str, Any]:
-        return await self.request("state")
+        """What shim-state.json holds (shim_pid, shim_start_time, init_pid, status, exit_code,
+        oom_killed, started_at, finished_at, error), as the shim knows it now."""
+        reply = await self.request("state")
+        reply.pop("ok", None)
+        return reply
 
     async def wait(self) -> ExitStatus:
         reader, writer, reply = await self._stream("wait")
@@ -159,7 +163,10 @@ class ShimConnection:
         return ExitStatus.from_dict(reply)
 
     async def exec_state(self, exec_id: str) -> dict[str, Any]:
-        return await self.request("state", id=exec_id)
+        """{status: created|running|exited, pid, exit_code, oom_killed, finished_at}."""
+        reply = await self.request("state", id=exec_id)
+        reply.pop("ok", None)
+        return reply
 
     async def shutdown(self, force: bool = False) -> None:
         """Let the shim clean up (cgroup, socket) and exit; shim-state.json stays."""

@@ -20,7 +20,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from ketch.shim.server import run_shim
+from ketch.shim.server import run_shim, set_process_name
 from ketch.shim.spec import ShimSpec
 
 SPAWN_TIMEOUT = 60.0
@@ -102,6 +102,7 @@ def main() -> None:
         sys.exit(2)
     # Everything imported is shared copy-on-write with every shim; keep the GC off those pages.
     gc.freeze()
+    set_process_name("ketch-forksrv")
     serve(sys.argv[1])
 
 

@@ -692,6 +692,15 @@ class Shim:
                 traceback.print_exc()
 
 
+def set_process_name(name: str) -> None:
+    """The name `ps -o comm` and `top` show, so a shim is not mistaken for the fork server."""
+    try:
+        with open("/proc/self/comm", "w") as f:
+            f.write(name)
+    except OSError:
+        pass
+
+
 def _reset_signals_in_child() -> None:
     """Python ignores SIGPIPE and SIGXFSZ; an ignored signal survives execve, so restore them."""
     signal.set_wakeup_fd(-1)
@@ -715,6 +724,7 @@ def run_shim(spec: ShimSpec, ready_fd: int) -> NoReturn:
         os.close(null)
         os.close(log_fd)
         sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
+        set_process_name("ketch-shim")
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, signal.SIG_IGN)
         config = json.loads((Path(spec.bundle) / "config.json").read_text())
