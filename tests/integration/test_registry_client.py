@@ -9,6 +9,8 @@ import io
 import json
 import os
 import tarfile
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +23,7 @@ from ketch.oci import manifest, mediatypes, platform, reference
 from ketch.oci.digest import sha256_digest
 from ketch.oci.manifest import Descriptor
 from ketch.registry import RegistryClient, RegistryConfig
+from ketch.registry.auth import basic_header
 from ketch.testing.registry import RegistryServer, free_port, run_registry
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
@@ -254,6 +257,20 @@ def test_token_auth(tmp_path, store):
             async with RegistryClient() as rc:
                 token_auth = {"identitytoken": login["IdentityToken"]}
                 assert (await rc.get_manifest(ref, auth=token_auth)).digest == image.digest
+            # so does a registry token obtained elsewhere, sent as it is
+            assert server.token_server is not None
+            query = urllib.parse.urlencode(
+                {"service": server.token_server.service, "scope": f"repository:{ref.path}:pull"}
+            )
+            request = urllib.request.Request(
+                f"{server.token_server.realm}?{query}",
+                headers={"Authorization": basic_header("alice", "s3cret")},
+            )
+            with urllib.request.urlopen(request, timeout=5) as resp:
+                registry_token = json.loads(resp.read())["token"]
+            async with RegistryClient() as rc:
+                got = await rc.get_manifest(ref, auth={"registrytoken": registry_token})
+                assert got.digest == image.digest
 
         asyncio.run(run())
         assert server.token_server is not None
@@ -485,3 +502,21 @@ def test_same_blob_fetched_concurrently_downloads_once(registry, store):
 
     asyncio.run(run())
     assert store.read_bytes(digest) == data
+
+
+def test_tampered_manifest_is_refused(registry):
+    image = make_image(mediatypes.OCI_MANIFEST)
+    ref = reference.parse(f"{registry.host_port}/tamper/manifest:v1")
+
+    async def run() -> None:
+        async with RegistryClient() as rc:
+            await push(rc, ref, image)
+            data_path = registry.blob_data_path(ref.path, image.digest)
+            # same JSON shape, one byte of whitespace changed: only the digest can tell
+            data_path.write_bytes(image.manifest.replace(b"\n", b" ", 1))
+            for target in (ref, ref.with_digest(image.digest)):
+                with pytest.raises(errors.InvalidArgument) as exc:
+                    await rc.get_manifest(target)
+                assert f"digest mismatch: expected {image.digest}" in exc.value.message
+
+    asyncio.run(run())
