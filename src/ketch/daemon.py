@@ -215,7 +215,7 @@ async def build_backend(cfg: Any) -> Any:
         mirrors=list(cfg.registry_mirrors), insecure=list(cfg.insecure_registries)
     )
     try:
-        from ketch.images import ImageService
+        from ketch.images.service import ImageService
     except ImportError:
         log.warning("this build has no image service: pulls and image routes answer 501")
     else:
@@ -232,8 +232,9 @@ async def build_backend(cfg: Any) -> Any:
         log_max_files=cfg.log_max_file,
     )
     backend.containers = containers
-    if backend.images is not None and hasattr(backend.images, "set_in_use"):
-        backend.images.set_in_use(containers.in_use)
+    if backend.images is not None:
+        backend.images.image_in_use = containers.image_user
+        backend.images.image_running = containers.image_running_user
     await containers.restore()
     backend.closers.append(containers.close)
     return backend

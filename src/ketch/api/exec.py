@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from aiohttp import web
@@ -11,6 +12,8 @@ from ketch.api.containers import pump
 from ketch.api.hijack import hijack
 from ketch.api.server import backend_of, query_int, read_json
 
+log = logging.getLogger("ketch.api.exec")
+
 
 def service(request: web.Request) -> Any:
     return backend_of(request).container_service()
@@ -18,6 +21,7 @@ def service(request: web.Request) -> Any:
 
 async def create(request: web.Request) -> web.Response:
     body = await read_json(request)
+    log.debug("exec create in %s: %s", request.match_info["id"], body)
     exec_id = service(request).exec_create(request.match_info["id"], body)
     return web.json_response({"Id": exec_id}, status=201)
 

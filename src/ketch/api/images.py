@@ -102,18 +102,7 @@ async def inspect(request: web.Request) -> web.Response:
 async def remove(request: web.Request) -> web.Response:
     name = request.match_info["name"]
     force = query_bool(request, "force")
-    backend = backend_of(request)
     images = service(request)
-    image = images.get(name)
-    if not force and backend.containers is not None:
-        users = backend.containers.image_in_use(image.id)
-        if users and len(image.repo_tags) <= 1:
-            from ketch.errors import Conflict
-
-            raise Conflict(
-                f'conflict: unable to remove repository reference "{name}" (must force) - '
-                f"container {users[0][:12]} is using its referenced image {image.short_id}"
-            )
     deleted = images.remove(name, force, not query_bool(request, "noprune"))
     if asyncio.iscoroutine(deleted):
         deleted = await deleted

@@ -115,6 +115,17 @@ class ContainerService:
     def image_in_use(self, image_id: str) -> list[str]:
         return [c.id for c in self._containers.values() if c.image_id == image_id]
 
+    def image_user(self, image_id: str) -> str | None:
+        """A container made from the image, if any (the image service's removal check)."""
+        users = self.image_in_use(image_id)
+        return users[0] if users else None
+
+    def image_running_user(self, image_id: str) -> str | None:
+        for container in self._containers.values():
+            if container.image_id == image_id and container.running:
+                return container.id
+        return None
+
     def _image_name(self, container: Container) -> str:
         return container.config.get("Image") or container.image_id
 
@@ -279,12 +290,21 @@ class ContainerService:
         except Exception as exc:
             self._record_failed_start(container, str(exc))
             raise errors.Internal(f"failed to create task for container: {exc}") from exc
-        for session in self._pending_attaches.pop(container.id, []):
-            reader, writer = await handle.attach(
-                session.want_stdin, session.want_stdout, session.want_stderr
-            )
-            await session.connect(reader, writer)
-        await handle.start()
+        sessions = self._pending_attaches.pop(container.id, [])
+        try:
+            for session in sessions:
+                reader, writer = await handle.attach(
+                    session.want_stdin, session.want_stdout, session.want_stderr
+                )
+                await session.connect(reader, writer)
+            await handle.start()
+        except errors.KetchError as exc:
+            for session in sessions:
+                session.close()
+                session.end()
+            await self.shims.discard(container)
+            await self._fail_start(container, exc)
+            raise self._start_error(exc) from None
         container.shim_pid = handle.shim_pid
         container.shim_start_time = handle.shim_start_time
         container.has_been_started = True
@@ -302,6 +322,24 @@ class ContainerService:
         )
         container.save()
         self._watchers[container.id] = asyncio.create_task(self._watch(container, handle))
+
+    @staticmethod
+    def _start_error(exc: errors.KetchError) -> errors.KetchError:
+        """Docker's wording; a command that cannot run is the caller's mistake (400)."""
+        message = f"failed to create task for container: {exc.message}: unknown"
+        if getattr(exc, "kind", "") == "start":
+            return errors.InvalidArgument(message)
+        return type(exc)(message) if type(exc) is not errors.KetchError else exc
+
+    async def _fail_start(self, container: Container, exc: errors.KetchError) -> None:
+        """Record why start failed, wake the waiters, and honour --rm as dockerd does."""
+        code = getattr(exc, "exit_code", None) or 128
+        container.state.update(Error=exc.message, ExitCode=int(code), Status="created")
+        container.save()
+        self._wake(container.id, ("not-running", "next-exit"), self._wait_body(container))
+        if container.host_config.get("AutoRemove"):
+            with contextlib.suppress(errors.KetchError):
+                await self._remove(container)
 
     def _record_failed_start(self, container: Container, message: str) -> None:
         code = 127 if "no such file" in message.lower() or "not found" in message else 128

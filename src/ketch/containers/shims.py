@@ -199,6 +199,16 @@ class ShimBackend:
     async def exec_resize(self, container: Any, exec_id: str, height: int, width: int) -> None:
         await self._handle(container).connection.exec_resize(exec_id, height, width)
 
+    async def discard(self, container: Any) -> None:
+        """Tell a shim whose container never ran to clean up and exit now."""
+        handle = self._handles.pop(container.id, None)
+        if handle is None:
+            return
+        with contextlib.suppress(Exception):
+            await handle.connection.shutdown(force=True)
+        with contextlib.suppress(Exception):
+            await handle.connection.close()
+
     def forget(self, container: Any) -> None:
         handle = self._handles.pop(container.id, None)
         if handle is not None:
