@@ -520,3 +520,23 @@ def test_tampered_manifest_is_refused(registry):
                 assert f"digest mismatch: expected {image.digest}" in exc.value.message
 
     asyncio.run(run())
+
+
+def test_resolve_and_list_tags(registry):
+    image = make_image(mediatypes.DOCKER_MANIFEST)
+    repo = f"{registry.host_port}/tags/many"
+    tags = [f"t{i}" for i in range(5)]
+
+    async def run() -> None:
+        async with RegistryClient() as rc:
+            for tag in tags:
+                await push(rc, reference.parse(f"{repo}:{tag}"), image)
+            desc = await rc.resolve(reference.parse(f"{repo}:t3"))
+            assert desc == Descriptor(mediatypes.DOCKER_MANIFEST, image.digest, len(image.manifest))
+            assert sorted(await rc.list_tags(reference.parse(repo))) == tags
+            with pytest.raises(errors.NotFound, match="manifest unknown"):
+                await rc.resolve(reference.parse(f"{repo}:missing"))
+            with pytest.raises(errors.NotFound, match="name unknown"):
+                await rc.list_tags(reference.parse(f"{registry.host_port}/no/such"))
+
+    asyncio.run(run())

@@ -33,6 +33,7 @@ from ketch.registry.errormap import error_for
 ProgressCallback = Callable[[int, int], None]
 Auth = dict[str, Any] | None
 _CHUNK = 256 * 1024
+_LINK_NEXT_RE = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
 _CONTENT_RANGE_RE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 USER_AGENT = "ketch/0.1"
 _PULL = ("pull",)
@@ -301,6 +302,62 @@ class RegistryClient:
                     f"digest mismatch: expected {expected}, got {actual}"
                 )
         return manifests.parse(raw, content_type, expected or None)
+
+    async def resolve(self, ref: Reference, auth: Auth = None) -> manifests.Descriptor:
+        """What `ref` points at now (a HEAD request), to tell whether a local copy is current."""
+        scopes = [auths.scope_for(ref.path, _PULL)]
+        path = f"/v2/{ref.path}/manifests/{ref.locator()}"
+
+        async def attempt(endpoint: Endpoint) -> manifests.Descriptor:
+            resp = await self._send(
+                "HEAD", endpoint, path, scopes=scopes, auth=auth,
+                headers={"Accept": ", ".join(mediatypes.ACCEPTED_MANIFESTS)},
+            )  # fmt: skip
+            resp.release()
+            if resp.status == 404:
+                raise errors.NotFound(
+                    f"manifest for {_shown(ref, ref.locator())} not found: "
+                    "manifest unknown: manifest unknown"
+                )
+            if resp.status != 200:
+                raise error_for(resp.status, resp.reason or "", b"", ref.familiar_name)
+            digest = resp.headers.get("Docker-Content-Digest")
+            media_type = (resp.headers.get("Content-Type") or "").split(";", 1)[0].strip()
+            size = resp.headers.get("Content-Length", "")
+            if digest and media_type and size.isdigit():
+                return manifests.Descriptor(media_type, digests.validate(digest), int(size))
+            # Some registries answer HEAD without the digest: read the manifest instead.
+            found = await self._fetch_manifest(ref, ref.locator(), auth)
+            return manifests.Descriptor(found.media_type, found.digest, len(found.raw))
+
+        return await self._on_endpoints(ref.domain, attempt)
+
+    async def list_tags(
+        self, ref: Reference, auth: Auth = None, page_size: int = 1000
+    ) -> list[str]:
+        """Every tag of the repository, following the registry's pagination."""
+        scopes = [auths.scope_for(ref.path, _PULL)]
+
+        async def attempt(endpoint: Endpoint) -> list[str]:
+            tags: list[str] = []
+            next_path: str | None = f"/v2/{ref.path}/tags/list?n={page_size}"
+            while next_path:
+                resp = await self._send("GET", endpoint, next_path, scopes=scopes, auth=auth)
+                if resp.status != 200:
+                    raise await self._fail(resp, ref.familiar_name)
+                try:
+                    doc = await resp.json(content_type=None)
+                except (aiohttp.ClientError, ValueError) as exc:
+                    raise errors.Unavailable(f"bad tag list from {endpoint.url}: {exc}") from None
+                finally:
+                    resp.release()
+                page = doc.get("tags") if isinstance(doc, dict) else None
+                tags.extend(t for t in page or [] if isinstance(t, str))
+                link = _LINK_NEXT_RE.search(resp.headers.get("Link", ""))
+                next_path = urljoin(endpoint.url + "/", link.group(1)) if link else None
+            return tags
+
+        return await self._on_endpoints(ref.domain, attempt)
 
     async def get_manifest(
         self, ref: Reference, platform: dict[str, Any] | None = None, auth: Auth = None
