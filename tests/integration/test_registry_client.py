@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 
 from ketch import errors
 from ketch.content import ContentStore
@@ -540,3 +541,49 @@ def test_resolve_and_list_tags(registry):
                 await rc.list_tags(reference.parse(f"{registry.host_port}/no/such"))
 
     asyncio.run(run())
+
+
+def test_blob_redirect_followed_without_leaking_credentials(store):
+    """Registries often send blob downloads elsewhere (object storage) with a redirect."""
+    data = os.urandom(200_000)
+    digest = sha256_digest(data)
+    seen_by_storage: list[str | None] = []
+
+    async def storage(request: web.Request) -> web.Response:
+        seen_by_storage.append(request.headers.get("Authorization"))
+        return web.Response(body=data, content_type="application/octet-stream")
+
+    async def front(request: web.Request) -> web.Response:
+        assert request.headers.get("Authorization") == "Bearer front-token"
+        raise web.HTTPTemporaryRedirect(f"{storage_url}/objects/{request.match_info['digest']}")
+
+    async def serve(app: web.Application) -> tuple[web.AppRunner, str]:
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        return runner, f"127.0.0.1:{port}"
+
+    async def run() -> None:
+        nonlocal storage_url
+        storage_app = web.Application()
+        storage_app.router.add_get("/objects/{digest}", storage)
+        front_app = web.Application()
+        front_app.router.add_get("/v2/{repo:.+}/blobs/{digest}", front)
+        storage_runner, storage_host = await serve(storage_app)
+        front_runner, front_host = await serve(front_app)
+        storage_url = f"http://{storage_host}"
+        try:
+            ref = reference.parse(f"{front_host}/redirected/blob:v1")
+            desc = Descriptor(mediatypes.OCI_LAYER_TAR, digest, len(data))
+            async with RegistryClient() as rc:
+                await rc.fetch_blob(ref, desc, store, auth={"registrytoken": "front-token"})
+        finally:
+            await front_runner.cleanup()
+            await storage_runner.cleanup()
+
+    storage_url = ""
+    asyncio.run(run())
+    assert store.read_bytes(digest) == data
+    assert seen_by_storage == [None]
