@@ -42,17 +42,20 @@ def manifest_for(record: ImageRecord, content: ContentStore) -> tuple[bytes, str
             f"pushing image {record.id}: its compressed layers are not stored"
         )
     config = content.read_bytes(record.id)
+    # Loaded layers carry OCI media types; a manifest must not mix the two families.
+    oci = any(layer["mediaType"].startswith("application/vnd.oci.") for layer in record.layers)
+    media_type = mediatypes.OCI_MANIFEST if oci else mediatypes.DOCKER_MANIFEST
     manifest = {
         "schemaVersion": 2,
-        "mediaType": mediatypes.DOCKER_MANIFEST,
+        "mediaType": media_type,
         "config": {
-            "mediaType": mediatypes.DOCKER_CONFIG,
+            "mediaType": mediatypes.OCI_CONFIG if oci else mediatypes.DOCKER_CONFIG,
             "size": len(config),
             "digest": record.id,
         },
         "layers": record.layers,
     }
-    return json.dumps(manifest, indent=3).encode(), mediatypes.DOCKER_MANIFEST
+    return json.dumps(manifest, indent=3).encode(), media_type
 
 
 async def push_tag(

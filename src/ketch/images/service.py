@@ -9,15 +9,16 @@ layers in the snapshot store, shared between images by ChainID.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from ketch import errors
 from ketch.content import ContentStore
-from ketch.images import views
+from ketch.images import archive, views
 from ketch.images.model import Image
 from ketch.images.progress import Progress
 from ketch.images.pull import Puller
@@ -168,6 +169,91 @@ class ImageService:
         async with RegistryClient(self.registry_config) as client:
             answer = await client.login(auth.get("serveraddress", ""), auth)
         return answer.get("IdentityToken", "")
+
+    # -- save / load -------------------------------------------------------------
+
+    async def save(self, names: list[str], out: BinaryIO) -> None:
+        """`docker save`: the named images as one archive written to `out`.
+
+        A repository name without tag saves every tag of it, as dockerd does.
+        """
+        chosen: dict[str, list[Reference]] = {}
+        for name in names:
+            for image_id, ref in self._save_targets(name):
+                refs = chosen.setdefault(image_id, [])
+                if ref is not None and ref not in refs:
+                    refs.append(ref)
+        plan = []
+        for image_id, refs in chosen.items():
+            image = self._image(image_id)
+            plan.append(archive.SavedImage(image.id, image.diff_ids, image.layers, refs))
+        await asyncio.to_thread(archive.write_archive, out, plan, self.content)
+
+    def _save_targets(self, name: str) -> list[tuple[str, Reference | None]]:
+        try:
+            bare = reference.parse(name, default_tag=False)
+        except errors.InvalidArgument:
+            bare = None
+        if bare is not None and bare.tag is None and bare.digest is None:
+            tagged = [
+                (image_id, ref)
+                for image_id in sorted(self.tags.image_ids())
+                for ref in self.tags.references_to(image_id)
+                if ref.name == bare.name and ref.tag is not None and ref.digest is None
+            ]
+            if tagged:
+                return tagged
+        image_id = self._resolve(name)
+        if is_id_prefix(image_id, name) or bare is None:
+            return [(image_id, None)]
+        ref = reference.parse(name)
+        return [(image_id, ref if ref.digest is None else None)]
+
+    async def load(self, archive_path: Path, progress: Progress) -> list[str]:
+        """`docker load` from a docker-archive or OCI layout tar; returns the image IDs.
+
+        Progress messages are dockerd's `{"stream": "Loaded image: x:tag\n"}` lines.
+        """
+        found = await asyncio.to_thread(archive.read_archive, archive_path, self.content)
+        loaded = []
+        for item in found:
+            parent: str | None = None
+            size = 0
+            for layer, diff_id in zip(item.layers, item.diff_ids, strict=True):
+                parent, _, layer_size = await asyncio.to_thread(
+                    self.snapshots.apply_layer,
+                    parent,
+                    self.content.path(layer["digest"]),
+                    layer["mediaType"],
+                    diff_id,
+                )
+                size += layer_size
+            image_id = item.config_digest
+            record = self.records.get(image_id) or ImageRecord(
+                id=image_id, chain_id=parent, diff_ids=item.diff_ids
+            )
+            record.layers = item.layers
+            record.size = size
+            if item.manifest_digest:
+                record.manifest_digest = item.manifest_digest
+                record.manifest_media_type = item.manifest_media_type
+            self.records.put(record)
+            for tag in item.repo_tags:
+                ref = reference.parse(tag)
+                previous = self.tags.get(ref)
+                if previous is not None and previous != image_id:
+                    progress(
+                        {
+                            "stream": f"The image {ref.familiar()} already exists, renaming the"
+                            f" old one with ID {previous} to empty string\n"
+                        }
+                    )
+                self.tags.set(ref, image_id)
+                progress({"stream": f"Loaded image: {ref.familiar()}\n"})
+            if not item.repo_tags:
+                progress({"stream": f"Loaded image ID: {image_id}\n"})
+            loaded.append(image_id)
+        return loaded
 
     def _is_whole(self, image_id: str) -> bool:
         record = self.records.get(image_id)
