@@ -144,7 +144,10 @@ class ContainerService:
             raise errors.InvalidArgument("config cannot be empty in order to create a container")
         if host_config.get("Init"):
             raise errors.NotImplementedYet("--init is not supported by ketch yet")
-        image = self.images.get(image_name)
+        try:
+            image = self.images.get(image_name)
+        except errors.NotFound:
+            raise errors.no_such_image(familiar(image_name)) from None
         image_config = dict((image.config or {}).get("config") or {})
         merged = merge.merge_config(image_config, config)
         path, args = merge.command_of(merged)
@@ -671,6 +674,18 @@ class ContainerService:
             task.cancel()
         self._watchers.clear()
         await self.shims.close()
+
+
+def familiar(name: str) -> str:
+    """Docker names a missing image as the CLI will pull it: "hello-world:latest"."""
+    from ketch.oci import reference
+
+    if reference.is_digest_id(name):
+        return name
+    try:
+        return reference.parse(name).familiar()
+    except errors.KetchError:
+        return name
 
 
 def normalise_filters(filters: dict[str, Any] | None) -> dict[str, list[str]]:

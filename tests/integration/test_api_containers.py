@@ -1,0 +1,192 @@
+"""Container and image routes through the Docker SDK and raw HTTP, against a real ketchd."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+import uuid
+from collections.abc import Iterator
+
+import docker
+import pytest
+
+from ketch.testing.daemon import Daemon
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def client(ketchd: Daemon) -> Iterator[docker.DockerClient]:
+    client = docker.DockerClient(base_url=ketchd.url, version="1.45", timeout=60)
+    client.images.pull("busybox", tag="latest")
+    try:
+        yield client
+    finally:
+        for container in client.containers.list(all=True, filters={"label": "ketch-test"}):
+            container.remove(force=True)
+        client.close()
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def run_detached(client: docker.DockerClient, command: list[str], **kwargs):
+    return client.containers.run(
+        "busybox", command, detach=True, labels={"ketch-test": "1"}, **kwargs
+    )
+
+
+def test_create_with_unknown_image_is_404_in_dockers_words(client: docker.DockerClient) -> None:
+    with pytest.raises(docker.errors.ImageNotFound) as caught:
+        client.api.create_container("never-pulled-image")
+    assert caught.value.response.status_code == 404
+    assert caught.value.explanation == "No such image: never-pulled-image:latest"
+
+
+def test_name_conflict_uses_dockers_words(client: docker.DockerClient) -> None:
+    name = unique("dup")
+    first = client.containers.create("busybox", ["true"], name=name, labels={"ketch-test": "1"})
+    with pytest.raises(docker.errors.APIError) as caught:
+        client.containers.create("busybox", ["true"], name=name)
+    assert caught.value.response.status_code == 409
+    assert caught.value.explanation == (
+        f'Conflict. The container name "/{name}" is already in use by container "{first.id}". '
+        "You have to remove (or rename) that container to be able to reuse that name."
+    )
+
+
+def test_lifecycle_states_and_shapes(client: docker.DockerClient) -> None:
+    name = unique("life")
+    container = run_detached(client, ["sh", "-c", "echo out; echo err >&2; exec sleep 300"],
+                             name=name, environment={"GREETING": "hi"})  # fmt: skip
+    api = client.api
+    inspect = api.inspect_container(name)
+    assert inspect["Name"] == f"/{name}"
+    assert inspect["State"]["Status"] == "running" and inspect["State"]["Pid"] > 0
+    assert inspect["Path"] == "sh" and inspect["Args"][0] == "-c"
+    assert "GREETING=hi" in inspect["Config"]["Env"]
+    assert inspect["Config"]["Hostname"] == container.id[:12]
+    assert inspect["LogPath"].endswith(f"{container.id}-json.log")
+    rows = api.containers(filters={"name": name})
+    assert [r["Id"] for r in rows] == [container.id]
+    assert rows[0]["Names"] == [f"/{name}"] and rows[0]["State"] == "running"
+    assert rows[0]["Status"].startswith("Up ")
+    # start on a running container is 304, as in Docker
+    response = api._post(api._url("/containers/{0}/start", container.id))
+    assert response.status_code == 304
+    with pytest.raises(docker.errors.APIError) as caught:
+        container.remove()
+    assert caught.value.response.status_code == 409
+    assert "container is running: stop the container before removing or force remove" in str(
+        caught.value.explanation
+    )
+    deadline = time.monotonic() + 10
+    while container.logs(stdout=True, stderr=False) != b"out\n" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert container.logs(stdout=True, stderr=False) == b"out\n"
+    assert container.logs(stdout=False, stderr=True) == b"err\n"
+    stamped = container.logs(timestamps=True, tail=1).decode()
+    assert stamped.endswith(" out\n") or stamped.endswith(" err\n")
+    assert stamped[:4].isdigit() and "T" in stamped.split(" ")[0]
+    started = time.monotonic()
+    container.stop(timeout=1)
+    assert time.monotonic() - started < 8
+    container.reload()
+    assert container.status == "exited"
+    assert container.attrs["State"]["ExitCode"] == 137
+    rows = api.containers(all=True, filters={"name": name})
+    assert rows[0]["Status"].startswith("Exited (137) ")
+    response = api._post(api._url("/containers/{0}/stop", container.id))
+    assert response.status_code == 304
+    container.remove()
+    with pytest.raises(docker.errors.NotFound) as gone:
+        client.containers.get(name)
+    assert gone.value.explanation == f"No such container: {name}"
+
+
+def test_exec_run_output_and_exit_code(client: docker.DockerClient) -> None:
+    container = run_detached(client, ["sleep", "300"], working_dir="/tmp")
+    result = container.exec_run(["sh", "-c", "pwd; echo $FOO >&2; exit 3"], environment=["FOO=bar"])
+    assert result.exit_code == 3
+    assert result.output == b"/tmp\nbar\n"
+    split = container.exec_run(["sh", "-c", "echo a; echo b >&2"], demux=True)
+    assert split.output == (b"a\n", b"b\n")
+    container.remove(force=True)
+
+
+def test_wait_headers_come_before_the_container_exits(
+    ketchd: Daemon, client: docker.DockerClient
+) -> None:
+    container = client.containers.create("busybox", ["sh", "-c", "sleep 0.3; exit 4"],
+                                         labels={"ketch-test": "1"})  # fmt: skip
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(10)
+        sock.connect(str(ketchd.socket_path))
+        sock.sendall(
+            f"POST /v1.45/containers/{container.id}/wait?condition=next-exit HTTP/1.1\r\n"
+            "Host: docker\r\nContent-Length: 0\r\n\r\n".encode()
+        )
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += sock.recv(1)
+        assert head.startswith(b"HTTP/1.1 200 OK")
+        container.start()
+        body = b""
+        while not body.endswith(b"0\r\n\r\n"):  # the chunked body's end
+            chunk = sock.recv(4096)
+            assert chunk, "connection closed before the wait body"
+            body += chunk
+    text = body.decode()
+    payload = json.loads(text[text.index("{") : text.rindex("}") + 1])
+    assert payload == {"StatusCode": 4, "Error": None}
+
+
+def test_attach_before_start_sees_all_output(client: docker.DockerClient) -> None:
+    container = client.containers.create("busybox", ["sh", "-c", "echo first; echo second"],
+                                         labels={"ketch-test": "1"})  # fmt: skip
+    stream = container.attach(stdout=True, stderr=True, stream=True, logs=False)
+    container.start()
+    output = b"".join(stream)
+    assert output == b"first\nsecond\n"
+    assert container.wait(timeout=30)["StatusCode"] == 0
+
+
+def test_logs_follow_ends_when_the_container_exits(client: docker.DockerClient) -> None:
+    container = run_detached(client, ["sh", "-c", "for i in 1 2 3; do echo $i; sleep 0.1; done"])
+    lines = b"".join(container.logs(stream=True, follow=True))
+    assert lines == b"1\n2\n3\n"
+    container.remove(force=True)
+
+
+def test_auto_remove_container_is_gone_after_exit(client: docker.DockerClient) -> None:
+    name = unique("rm")
+    container = run_detached(client, ["sleep", "0.5"], name=name, auto_remove=True)
+    result = client.api.wait(container.id, condition="removed", timeout=30)
+    assert result["StatusCode"] == 0
+    with pytest.raises(docker.errors.NotFound):
+        client.containers.get(name)
+
+
+def test_kill_with_a_signal(client: docker.DockerClient) -> None:
+    container = run_detached(
+        client, ["sh", "-c", "trap 'exit 42' USR1; while :; do sleep 0.05; done"]
+    )
+    time.sleep(0.2)  # let the shell install its trap
+    container.kill(signal="SIGUSR1")
+    assert container.wait(timeout=30)["StatusCode"] == 42
+    container.remove()
+
+
+def test_images_routes(client: docker.DockerClient) -> None:
+    image = client.images.get("busybox")
+    assert "busybox:latest" in image.tags
+    repo = unique("retagged")
+    assert image.tag(repo, "v1") is True
+    assert f"{repo}:v1" in client.images.get(f"{repo}:v1").tags
+    assert any(f"{repo}:v1" in i.tags for i in client.images.list())
+    assert client.images.get(f"{repo}:v1").history()
+    client.images.remove(f"{repo}:v1")
+    with pytest.raises(docker.errors.ImageNotFound):
+        client.images.get(f"{repo}:v1")
