@@ -587,3 +587,32 @@ def test_blob_redirect_followed_without_leaking_credentials(store):
     asyncio.run(run())
     assert store.read_bytes(digest) == data
     assert seen_by_storage == [None]
+
+
+def test_large_index_is_read_whole(registry, store):
+    """An index of many entries spans many network reads; all of it must be read."""
+    image = make_image(mediatypes.OCI_MANIFEST)
+    ref = reference.parse(f"{registry.host_port}/big/index:v1")
+    filler = [
+        Descriptor(
+            mediatypes.OCI_MANIFEST,
+            image.digest,
+            len(image.manifest),
+            annotations={"filler": "x" * 200},
+            platform={"os": "plan9", "architecture": f"arch{i}"},
+        )
+        for i in range(800)
+    ]
+    host = Descriptor(mediatypes.OCI_MANIFEST, image.digest, len(image.manifest), platform=HOST)
+    index = manifest.build_index([*filler, host])
+    assert len(index) > 200_000
+
+    async def run() -> None:
+        async with RegistryClient() as rc:
+            await push(rc, ref.with_digest(image.digest), image)
+            await rc.push_manifest(ref, index, mediatypes.OCI_INDEX)
+            got = await rc.get_manifest(ref)
+            assert got.digest == image.digest
+            assert got.index_digest == sha256_digest(index)
+
+    asyncio.run(run())

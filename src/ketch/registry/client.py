@@ -274,7 +274,7 @@ class RegistryClient:
                     )
                 raise await self._fail(resp, f"{ref.familiar_name}")
             try:
-                raw = await resp.content.read(manifests.MAX_MANIFEST_SIZE + 1)
+                raw = await _read_limited(resp, manifests.MAX_MANIFEST_SIZE)
             except (aiohttp.ClientError, TimeoutError) as exc:
                 raise _EndpointFailed(_connection_error("GET", endpoint.url + path, exc)) from None
             finally:
@@ -609,6 +609,16 @@ class RegistryClient:
             return {"Status": "Login Succeeded", "IdentityToken": identity}
 
         return await self._on_endpoints(domain, attempt, use_mirrors=False)
+
+
+async def _read_limited(resp: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The whole body, refused once it passes `limit` bytes (a registry is not trusted)."""
+    body = bytearray()
+    async for chunk in resp.content.iter_chunked(65536):
+        body += chunk
+        if len(body) > limit:
+            raise errors.InvalidArgument(f"invalid manifest: larger than {limit} bytes")
+    return bytes(body)
 
 
 def _shown(ref: Reference, locator: str) -> str:
