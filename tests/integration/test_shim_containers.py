@@ -74,9 +74,7 @@ class Box:
             state_dir=directory,
             socket_path=self.root / "run" / "s" / f"{name}.sock",
             log_path=directory / f"{name}-json.log",
-            cgroup_parent=self.cgroup_parent,
-            linger_seconds=5,
-            **(shim or {}),
+            **{"cgroup_parent": self.cgroup_parent, "linger_seconds": 5, **(shim or {})},
         )
         self.specs.append(spec)
         await self.forkserver.spawn(spec)
@@ -581,3 +579,38 @@ def test_device_cgroup_denies_all_but_the_defaults(box: Box) -> None:
     assert out == b"3\n"
     assert b"Operation not permitted" in err
     assert status.code == 1
+
+
+def test_a_new_shim_for_the_same_container_survives_the_old_ones_exit(box: Box) -> None:
+    async def main() -> tuple[bytes, bool]:
+        conn, spec = await box.create(["true"], shim={"linger_seconds": 0.3})
+        await conn.start()
+        await conn.wait()
+        await conn.close()  # the old shim now lingers, then cleans up
+        assert box.forkserver is not None
+        await box.forkserver.spawn(spec)  # same id, socket path and cgroup
+        again = await ShimConnection.connect(spec.socket_path)
+        await asyncio.sleep(0.6)  # the old shim has gone meanwhile
+        reader, _ = await again.attach(False, True, True)
+        await again.start()
+        out, _, _ = await collect(reader)
+        await again.wait()
+        alive = spec.socket_path.exists()
+        await again.shutdown()
+        await again.close()
+        return out, alive
+
+    out, alive = run(box, main)
+    assert alive
+    assert out == b""
+
+
+def test_read_only_root_and_no_new_privileges(box: Box) -> None:
+    async def main() -> tuple[ExitStatus, bytes, bytes]:
+        script = "grep NoNewPrivs /proc/self/status; touch /x; touch /dev/shm/ok && echo shm"
+        return await box.run(sh(script), readonly_rootfs=True, no_new_privileges=True)
+
+    status, out, err = run(box, main)
+    assert out == b"NoNewPrivs:\t1\nshm\n"
+    assert b"Read-only file system" in err
+    assert status.code == 0

@@ -106,6 +106,7 @@ class Shim:
         self.exiting = False
         self.linger_deadline: float | None = None
         self.listener: socket.socket | None = None
+        self.socket_inode = 0
         self.shim_start_time = proc_start_time(os.getpid())
         self.shim_state_cache: dict[str, Any] = {}
 
@@ -186,6 +187,7 @@ class Shim:
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         listener.bind(path)
         os.chmod(path, 0o600)
+        self.socket_inode = os.stat(path).st_ino
         listener.listen(64)
         listener.setblocking(False)
         self.listener = listener
@@ -680,14 +682,18 @@ class Shim:
             time.sleep(0.005)
         if self.init.status != "exited" and self.init.reaped:
             self._finish(self.init)
+        # A new shim for the same container (docker start after an exit) may already own
+        # the socket path and the cgroup: leave them to it.
         if self.listener is not None:
+            path = str(self.spec.socket_path)
             try:
-                os.unlink(str(self.spec.socket_path))
+                if os.stat(path).st_ino == self.socket_inode:
+                    os.unlink(path)
             except FileNotFoundError:
                 pass
-        if self.cgroup is not None:
+        if self.cgroup is not None and not self.cgroup.pids():
             try:
-                self.cgroup.remove()
+                self.cgroup.remove(timeout=0.5)
             except OSError:
                 traceback.print_exc()
 
