@@ -34,11 +34,15 @@ def compression_of(head: bytes) -> str:
     return "none"
 
 
-def open_uncompressed(raw: Any) -> Readable:
-    """Wrap a binary file positioned at the blob's start in a decompressing reader."""
-    head = raw.read(4)
-    raw.seek(0)
-    kind = compression_of(head)
+def open_uncompressed(raw: Any, kind: str | None = None) -> Readable:
+    """Wrap a binary file positioned at the blob's start in a decompressing reader.
+
+    `kind` is sniffed from the first bytes unless the caller already did.
+    """
+    if kind is None:
+        head = raw.read(4)
+        raw.seek(0)
+        kind = compression_of(head)
     if kind == "gzip":
         return gzip_module.GzipFile(fileobj=raw, mode="rb")
     if kind == "zstd":

@@ -26,7 +26,12 @@ from pathlib import Path
 
 from ketch import errors
 from ketch.snapshots import chain
-from ketch.snapshots.decompress import CountingReader, HashingReader, open_uncompressed
+from ketch.snapshots.decompress import (
+    CountingReader,
+    HashingReader,
+    compression_of,
+    open_uncompressed,
+)
 from ketch.snapshots.mounts import Mount
 from ketch.snapshots.unpack import LayerUnpacker
 
@@ -226,9 +231,11 @@ class SnapshotStore:
         self, blob_path: Path, dest: Path, progress: Callable[[int], None] | None
     ) -> tuple[str, int]:
         with open(blob_path, "rb") as blob:
+            kind = compression_of(blob.read(4))
+            blob.seek(0)
             raw = CountingReader(blob, progress) if progress else blob
             try:
-                reader = HashingReader(open_uncompressed(raw))
+                reader = HashingReader(open_uncompressed(raw, kind))
                 unpacker = LayerUnpacker(dest)
                 try:
                     unpacker.unpack(reader)
