@@ -119,3 +119,23 @@ def test_build_round_trip():
     entry = manifest.Descriptor(mediatypes.DOCKER_MANIFEST, back.digest, len(raw), platform=plat)
     index = manifest.parse_index(manifest.build_index([entry]))
     assert index.manifests == [entry]
+
+
+@pytest.mark.parametrize(
+    ("media_type", "compression"),
+    [
+        (mediatypes.OCI_LAYER_TAR, "none"),
+        (mediatypes.OCI_LAYER_GZIP, "gzip"),
+        (mediatypes.DOCKER_LAYER_GZIP, "gzip"),
+        (mediatypes.DOCKER_LAYER_FOREIGN_GZIP, "gzip"),
+        (mediatypes.OCI_LAYER_ZSTD, "zstd"),
+        (mediatypes.OCI_LAYER_NONDIST_ZSTD, "zstd"),
+    ],
+)
+def test_layer_compression(media_type, compression):
+    assert mediatypes.layer_compression(media_type) == compression
+
+
+def test_layer_compression_refuses_non_layers():
+    with pytest.raises(ValueError):
+        mediatypes.layer_compression(mediatypes.OCI_CONFIG)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import platform as _platform
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from ketch import errors
@@ -140,8 +140,3 @@ def select(
             if matches(get(candidate), acceptable):
                 return candidate
     return None
-
-
-def all_platforms(candidates: Iterable[T], key: Any = None) -> list[str]:
-    get = key or (lambda c: getattr(c, "platform", None))
-    return [format_platform(p) for p in (get(c) for c in candidates) if p]
