@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import NamedTuple, TextIO
 
 from ketch.cli.flags import Command, Parsed
 from ketch.client import Client
+
+# typing is kept off the import path (it costs several ms per command);
+# annotations are strings here, so the names are needed by checkers only.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import TextIO
 
 PROGRAM = "ketch"
 
@@ -55,11 +60,14 @@ class Cli:
 Handler = Callable[[Cli, Parsed], int]
 
 
-class Entry(NamedTuple):
+class Entry:
     """A command's grammar and the function that runs it."""
 
-    command: Command
-    handler: Handler
+    __slots__ = ("command", "handler")
+
+    def __init__(self, command: Command, handler: Handler) -> None:
+        self.command = command
+        self.handler = handler
 
 
 def daemon_error_text(error: BaseException) -> str:

@@ -9,7 +9,11 @@ error wording.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+# typing is kept off the import path (it costs several ms per command);
+# annotations are strings here, so the names are needed by checkers only.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 BOOL = "bool"
 STRING = "string"
@@ -36,16 +40,28 @@ class ArgumentCountError(UsageError):
         self.hint = hint
 
 
-# NamedTuple and plain classes rather than dataclasses: importing dataclasses
-# costs ~10 ms, paid by every `ketch` invocation.
-class Flag(NamedTuple):
-    dest: str
-    long: str
-    short: str | None = None
-    kind: str = BOOL
-    default: Any = None
-    help: str = ""
-    metavar: str = ""
+# Plain classes rather than dataclasses or NamedTuple: importing those costs
+# milliseconds, paid by every `ketch` invocation.
+class Flag:
+    __slots__ = ("dest", "long", "short", "kind", "default", "help", "metavar")
+
+    def __init__(
+        self,
+        dest: str,
+        long: str,
+        short: str | None = None,
+        kind: str = BOOL,
+        default: Any = None,
+        help: str = "",
+        metavar: str = "",
+    ) -> None:
+        self.dest = dest
+        self.long = long
+        self.short = short
+        self.kind = kind
+        self.default = default
+        self.help = help
+        self.metavar = metavar
 
     def initial(self) -> Any:
         if self.kind == LIST:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from ketch.cli.flags import UsageError
 from ketch.cli.tables import render_table
 from ketch.cli.template import Template, TemplateError
+
+# typing is kept off the import path (it costs several ms per command);
+# annotations are strings here, so the names are needed by checkers only.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def parse_filters(items: list[str]) -> dict[str, list[str]]:

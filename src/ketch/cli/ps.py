@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from ketch.cli import units
 from ketch.cli.app import Cli, Entry
 from ketch.cli.flags import BOOL, INT, LIST, STRING, Command, Flag, Parsed
 from ketch.cli.listing import parse_filters, render_rows
 from ketch.cli.tables import ellipsis, go_quote, short_id
+
+# typing is kept off the import path (it costs several ms per command);
+# annotations are strings here, so the names are needed by checkers only.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 DEFAULT_FORMAT = (
     "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
