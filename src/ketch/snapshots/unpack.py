@@ -32,6 +32,9 @@ FORBIDDEN_XATTR_PREFIX = "trusted.overlay."
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 COPY_CHUNK = 1 << 20
+# tarfile's stream slices its whole buffer for every 512-byte header it reads:
+# a large buffer makes small files slow, a tiny one makes large files slow.
+TAR_BUFFER = 64 << 10
 
 
 def bad_entry(name: str, why: str) -> errors.InvalidArgument:
@@ -91,7 +94,7 @@ class LayerUnpacker:
 
     def unpack(self, stream: Readable) -> None:
         try:
-            with tarfile.open(fileobj=stream, mode="r|", bufsize=COPY_CHUNK) as tar:  # type: ignore[call-overload]
+            with tarfile.open(fileobj=stream, mode="r|", bufsize=TAR_BUFFER) as tar:  # type: ignore[call-overload]
                 for member in tar:
                     self._unpack_entry(tar, member)
         except errors.KetchError:
