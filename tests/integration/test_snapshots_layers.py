@@ -297,3 +297,44 @@ def test_store_reopens_with_its_layers(store: SnapshotStore, tmp_path: Path) -> 
     reopened = SnapshotStore(store.root)
     assert reopened.layers() == [chain]
     assert reopened.layer_size(chain) == size
+
+
+def test_a_containers_changes_export_as_a_layer_and_apply_back(
+    store: SnapshotStore, tmp_path: Path
+) -> None:
+    base, _, _ = store.apply_layer(None, blob(tmp_path, RICH_LAYER), "tar")
+    merged = tmp_path / "merged"
+    merged.mkdir()
+    options = ",".join(store.prepare("c2", base)[0].options)
+    run_in_mount_namespace(
+        f"mount -t overlay overlay -o {options} {merged}\n"
+        f"cd {merged}\n"
+        "rm bin/owned\n"  # a whiteout
+        "rm -r dev && mkdir dev && echo fresh > dev/only\n"  # an opaque directory
+        "echo new > bin/new && ln bin/new bin/new-link\n"
+        "chown 123:456 bin/new && chmod 4711 bin/new\n"
+        "ln -s /nowhere dangling\n"
+    )
+    os.setxattr(store.root / "containers/c2/upper/bin/new", "user.tag", b"v1")
+    exported = io.BytesIO()
+    store.diff("c2", exported)
+    with tarfile.open(fileobj=io.BytesIO(exported.getvalue())) as tar:
+        entries = {m.name: m for m in tar.getmembers()}
+    assert "bin/.wh.owned" in entries
+    assert "dev/.wh..wh..opq" in entries and "dev/only" in entries
+    assert entries["bin/new"].mode == 0o4711
+    assert (entries["bin/new"].uid, entries["bin/new"].gid) == (123, 456)
+    assert entries["bin/new-link"].islnk() and entries["bin/new-link"].linkname == "bin/new"
+    assert entries["dangling"].issym() and entries["dangling"].linkname == "/nowhere"
+    assert entries["bin/new"].pax_headers["SCHILY.xattr.user.tag"] == "v1"
+    assert not any("overlay" in key for m in entries.values() for key in m.pax_headers)
+
+    top, _, _ = store.apply_layer(base, blob(tmp_path, exported.getvalue(), "diff"), "tar")
+    root = diff_path(store, top)
+    assert os.lstat(root / "bin/owned").st_rdev == os.makedev(0, 0)
+    assert stat.S_ISCHR(os.lstat(root / "bin/owned").st_mode)
+    assert os.getxattr(root / "dev", "trusted.overlay.opaque") == b"y"
+    assert os.lstat(root / "bin/new").st_ino == os.lstat(root / "bin/new-link").st_ino
+    assert stat.S_IMODE(os.lstat(root / "bin/new").st_mode) == 0o4711
+    assert os.getxattr(root / "bin/new", "user.tag") == b"v1"
+    store.remove("c2")

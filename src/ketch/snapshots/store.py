@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from ketch import errors
 from ketch.snapshots import chain
@@ -32,6 +33,7 @@ from ketch.snapshots.decompress import (
     compression_of,
     open_uncompressed,
 )
+from ketch.snapshots.export import write_layer_tar
 from ketch.snapshots.mounts import Mount
 from ketch.snapshots.unpack import LayerUnpacker
 
@@ -212,6 +214,15 @@ class SnapshotStore:
         doomed = self._containers / f"{DOOMED_PREFIX}{uuid.uuid4().hex}"
         os.rename(directory, doomed)
         shutil.rmtree(doomed, ignore_errors=True)
+
+    def diff(self, key: str, out: BinaryIO) -> None:
+        """Write a snapshot's changes (its upper dir) to `out` as an uncompressed layer tar,
+        whiteouts in the tar's `.wh.` form: for `docker commit` and build steps.
+        The container should be paused or stopped, as dockerd pauses it to commit."""
+        upper = self._containers / valid_key(key) / "upper"
+        if not upper.is_dir():
+            raise errors.NotFound(f"snapshot does not exist: {key}")
+        write_layer_tar(upper, out)
 
     def snapshot_keys(self) -> list[str]:
         return sorted(
