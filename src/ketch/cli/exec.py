@@ -6,7 +6,7 @@ import contextlib
 from typing import Any
 
 from ketch.cli import terminal
-from ketch.cli.app import Cli, Entry
+from ketch.cli.app import Cli, Entry, ExitStatus
 from ketch.cli.flags import BOOL, LIST, STRING, Command, Flag, Parsed
 from ketch.cli.runopts import env_values, read_env_file
 from ketch.cli.session import resize_tty
@@ -38,6 +38,8 @@ def exec_request(parsed: Parsed) -> dict[str, Any]:
 def exec_command(cli: Cli, parsed: Parsed) -> int:
     container = parsed.args[0]
     body = exec_request(parsed)
+    if body["Tty"] and body["AttachStdin"] and not terminal.is_terminal(0):
+        raise ExitStatus(1, "the input device is not a TTY")
     client = cli.client
     exec_id = client.post(f"/containers/{container}/exec", body=body)["Id"]
     start_body = {"Detach": body["Detach"], "Tty": body["Tty"]}

@@ -102,6 +102,9 @@ def ps(cli: Cli, parsed: Parsed) -> int:
         params["limit"] = 1
     elif parsed.last is not None and parsed.last != -1:
         params["limit"] = parsed.last
+    if params.get("limit"):
+        # The most recently created containers, running or not, as the API defines limit.
+        params["all"] = True
     if parsed.filter:
         params["filters"] = parse_filters(parsed.filter)
     containers = cli.client.get("/containers/json", params) or []

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ketch import errors
-from ketch.cli import imageref
+from ketch.cli import imageref, terminal
 from ketch.cli.app import PROGRAM, Cli, Entry, ExitStatus, daemon_error_text
 from ketch.cli.flags import Command, Parsed, UsageError
 from ketch.cli.pull import pull_image
@@ -80,6 +80,8 @@ def run(cli: Cli, parsed: Parsed) -> int:
             EXIT_DAEMON_ERROR,
             f"{PROGRAM}: {error}\n\nRun '{PROGRAM} run --help' for more information",
         ) from None
+    if body["Tty"] and body["AttachStdin"] and not terminal.is_terminal(0):
+        raise ExitStatus(1, "the input device is not a TTY")
     try:
         container_id = create_container(cli, parsed, query, body)
     except errors.KetchError as error:
