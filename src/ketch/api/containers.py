@@ -160,7 +160,8 @@ async def attach(request: web.Request) -> web.StreamResponse:
     container = svc.get(request.match_info["id"])
     tty = container.tty
     session = None
-    if want_stream:
+    if want_stream and not container.running:
+        # Before start (the CLI's order): the session waits for the container's shim.
         container, session = await svc.attach(
             container.id, stdin=stdin, stdout=stdout, stderr=stderr
         )
@@ -170,6 +171,10 @@ async def attach(request: web.Request) -> web.StreamResponse:
             _, chunks = svc.logs(container.id, stdout=stdout, stderr=stderr)
             async for stream, data in chunks:
                 await conn.write(streams.encode(stream, data, tty))
+        if want_stream and session is None:
+            container, session = await svc.attach(
+                container.id, stdin=stdin, stdout=stdout, stderr=stderr
+            )
         if session is not None:
             await pump(conn, session, tty, stdin)
     except (ConnectionError, asyncio.CancelledError):

@@ -11,6 +11,7 @@ from aiohttp import web
 from ketch.api.containers import pump
 from ketch.api.hijack import hijack
 from ketch.api.server import backend_of, query_int, read_json
+from ketch.errors import KetchError
 
 log = logging.getLogger("ketch.api.exec")
 
@@ -30,19 +31,29 @@ async def start(request: web.Request) -> web.StreamResponse:
     body = await read_json(request)
     detach = bool(body.get("Detach"))
     svc = service(request)
-    record, session = await svc.exec_start(request.match_info["id"], detach=detach)
-    if detach or session is None:
+    exec_id = request.match_info["id"]
+    record = svc.exec_check_startable(exec_id)
+    if detach:
+        await svc.exec_start(exec_id, detach=True)
         return web.Response(status=200)
     tty = bool(record.config["Tty"])
+    # The 101 goes out before the process starts: a client that reads the headers
+    # through a buffered reader would otherwise swallow the first output with them.
     conn = await hijack(request, tty)
     try:
-        await pump(conn, session, tty, bool(record.config["AttachStdin"]))
+        try:
+            record, session = await svc.exec_start(exec_id)
+        except KetchError as exc:
+            await conn.write(exc.message.encode() + b"\r\n")
+            return conn.response
+        if session is not None:
+            await pump(conn, session, tty, bool(record.config["AttachStdin"]))
+            session.close()
         # Report the exit before the stream ends, so an inspect right after sees it.
         await asyncio.wait_for(record.done.wait(), timeout=10)
     except (ConnectionError, asyncio.CancelledError, TimeoutError):
         pass
     finally:
-        session.close()
         await conn.close()
     return conn.response
 

@@ -373,6 +373,8 @@ class ContainerService:
         )
         container.shim_pid = 0
         container.save()
+        # Let go of the shim: with no client left it lingers briefly, then exits.
+        self.shims.forget(container)
         self._wake(container.id, ("not-running", "next-exit"), self._wait_body(container))
         if container.host_config.get("AutoRemove"):
             with contextlib.suppress(errors.KetchError):
@@ -577,12 +579,8 @@ class ContainerService:
         self, exec_id: str, *, detach: bool = False
     ) -> tuple[ExecRecord, AttachSession | None]:
         """Start an exec; returns the record and, unless detached, its stream session."""
-        record = self._exec(exec_id)
-        if record.running or record.exit_code is not None:
-            raise errors.Conflict(f"exec {exec_id} has already been started")
+        record = self.exec_check_startable(exec_id)
         container = self.get(record.container_id)
-        if not container.running:
-            raise errors.Conflict(f"Container {container.id} is not running")
         record.running = True
         try:
             process = await self.shims.exec(container, exec_id, record.config, detach=detach)
@@ -611,6 +609,16 @@ class ContainerService:
 
         record.task = asyncio.create_task(finish())
         return record, session
+
+    def exec_check_startable(self, exec_id: str) -> ExecRecord:
+        """The exec, if it may start now; Docker's errors otherwise."""
+        record = self._exec(exec_id)
+        if record.running or record.exit_code is not None:
+            raise errors.Conflict(f"exec {exec_id} has already been started")
+        container = self.get(record.container_id)
+        if not container.running:
+            raise errors.Conflict(f"Container {container.id} is not running")
+        return record
 
     def exec_inspect(self, exec_id: str) -> dict[str, Any]:
         record = self._exec(exec_id)
@@ -659,6 +667,10 @@ class ContainerService:
         for container in list(self._containers.values()):
             if container.running:
                 handle = await self.shims.reconnect(container)
+                if handle is not None and handle.exited is not None:
+                    # It exited while we were away; its shim lingers: settle it now.
+                    await self._record_exit(container, handle.exited)
+                    continue
                 if handle is not None:
                     self._watchers[container.id] = asyncio.create_task(
                         self._watch(container, handle)

@@ -28,11 +28,19 @@ class Exit:
 class ShimHandle:
     """A connection to one container's shim."""
 
-    def __init__(self, connection: Any, shim_pid: int, shim_start_time: int, pid: int) -> None:
+    def __init__(
+        self,
+        connection: Any,
+        shim_pid: int,
+        shim_start_time: int,
+        pid: int,
+        exited: Exit | None = None,
+    ) -> None:
         self.connection = connection
         self.shim_pid = shim_pid
         self.shim_start_time = shim_start_time
         self.pid = pid
+        self.exited = exited  # set when the shim had already seen the container exit
 
     async def start(self) -> None:
         self.pid = await self.connection.start()
@@ -119,7 +127,11 @@ class ShimBackend:
         state = await connection.state()
         shim_pid = int(state.get("shim_pid") or 0)
         start_time = int(state.get("shim_start_time") or proc_start_time(shim_pid) or 0)
-        return ShimHandle(connection, shim_pid, start_time, int(state.get("init_pid") or 0))
+        exited = None
+        if state.get("status") in ("exited", "stopped") and state.get("exit_code") is not None:
+            exited = Exit(int(state["exit_code"]), bool(state.get("oom_killed")),
+                          state.get("finished_at") or "")  # fmt: skip
+        return ShimHandle(connection, shim_pid, start_time, int(state.get("init_pid") or 0), exited)
 
     async def reconnect(self, container: Any) -> ShimHandle | None:
         """The live shim of a container found running at restore, or None if it is gone."""

@@ -1,0 +1,119 @@
+"""Containers outlive ketchd: after a SIGKILL and a restart they are found again."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pytest
+
+from ketch.testing.daemon import Daemon, run_daemon
+from ketch.testing.registry import RegistryServer
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def daemon(tmp_path: Path, hub_mirror: RegistryServer) -> Iterator[Daemon]:
+    d = run_daemon(tmp_path, mirrors=[hub_mirror.url])
+    try:
+        yield d
+    finally:
+        d.stop()
+
+
+def connect(daemon: Daemon) -> docker.DockerClient:
+    return docker.DockerClient(base_url=daemon.url, version="1.45", timeout=60)
+
+
+def wait_for_log(container, expected: bytes, timeout: float = 10) -> bytes:
+    deadline = time.monotonic() + timeout
+    logs = b""
+    while time.monotonic() < deadline:
+        logs = container.logs()
+        if expected in logs:
+            break
+        time.sleep(0.05)
+    return logs
+
+
+def test_running_container_survives_a_killed_daemon(daemon: Daemon) -> None:
+    client = connect(daemon)
+    client.images.pull("busybox", tag="latest")
+    container = client.containers.run(
+        "busybox", ["sh", "-c", "echo before; while :; do sleep 0.1; done"],
+        detach=True, name="survivor",
+    )  # fmt: skip
+    assert b"before" in wait_for_log(container, b"before")
+    pid = client.api.inspect_container("survivor")["State"]["Pid"]
+    client.close()
+
+    daemon.kill()
+    assert Path(f"/proc/{pid}").exists(), "the container died with ketchd"
+    daemon.restart()
+
+    client = connect(daemon)
+    try:
+        again = client.containers.get("survivor")
+        assert again.status == "running"
+        assert again.attrs["State"]["Pid"] == pid
+        assert again.logs() == b"before\n"
+        result = again.exec_run(["sh", "-c", "echo inside"])
+        assert (result.exit_code, result.output) == (0, b"inside\n")
+        socket = again.attach_socket(params={"stdout": 1, "stderr": 1, "stream": 1})
+        again.stop(timeout=1)
+        socket.close()
+        again.reload()
+        assert again.status == "exited"
+        assert again.attrs["State"]["ExitCode"] == 137
+        assert not Path(f"/proc/{pid}").exists()
+        again.remove()
+    finally:
+        client.close()
+
+
+def test_auto_remove_container_that_exited_while_down_is_removed(daemon: Daemon) -> None:
+    client = connect(daemon)
+    client.images.pull("busybox", tag="latest")
+    container = client.containers.run(
+        "busybox", ["sleep", "1"], detach=True, auto_remove=True, name="gone-while-down"
+    )
+    kept = client.containers.run("busybox", ["sleep", "1"], detach=True, name="kept")
+    client.close()
+
+    daemon.kill()
+    time.sleep(1.5)  # both exit while ketchd is down
+    daemon.restart()
+
+    client = connect(daemon)
+    try:
+        names = {c.name for c in client.containers.list(all=True)}
+        assert "gone-while-down" not in names
+        assert not (daemon.data_root / "containers" / container.id).exists()
+        stopped = client.containers.get("kept")
+        assert stopped.status == "exited"
+        assert stopped.attrs["State"]["ExitCode"] == 0
+        assert kept.id == stopped.id
+        stopped.remove()
+    finally:
+        client.close()
+
+
+def test_sigterm_leaves_containers_running(daemon: Daemon) -> None:
+    client = connect(daemon)
+    client.images.pull("busybox", tag="latest")
+    container = client.containers.run("busybox", ["sleep", "300"], detach=True)
+    pid = client.api.inspect_container(container.id)["State"]["Pid"]
+    client.close()
+    assert daemon.terminate() == 0
+    assert Path(f"/proc/{pid}").exists()
+    daemon.restart()
+    client = connect(daemon)
+    try:
+        assert client.containers.get(container.id).status == "running"
+        client.containers.get(container.id).remove(force=True)
+        assert client.containers.list(all=True) == []
+    finally:
+        client.close()
