@@ -211,6 +211,29 @@ def read_oci_descriptor(
     return [ArchiveImage(config_digest, diff_ids, layers, tags, manifest_digest, str(media_type))]
 
 
+def store_file(content: ContentStore, path: Path) -> tuple[str, int, str]:
+    """Copy a layer file into the content store: (digest, size, OCI layer media type)."""
+    hasher = hashlib.sha256()
+    head = b""
+    with open(path, "rb") as source:
+        while chunk := source.read(COPY_CHUNK):
+            head = head or chunk[:4]
+            hasher.update(chunk)
+        size = source.tell()
+        digest = f"sha256:{hasher.hexdigest()}"
+        if not content.has(digest):
+            source.seek(0)
+            writer = content.writer(digest, size)
+            try:
+                writer.reset()
+                while chunk := source.read(COPY_CHUNK):
+                    writer.write(chunk)
+                writer.commit()
+            finally:
+                writer.close()
+    return digest, size, LAYER_TYPE_BY_COMPRESSION[compression_of(head)]
+
+
 # -- save ----------------------------------------------------------------------
 
 

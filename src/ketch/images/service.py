@@ -19,6 +19,7 @@ from typing import Any, BinaryIO
 from ketch import errors
 from ketch.content import ContentStore
 from ketch.images import archive, views
+from ketch.images.archive import store_file
 from ketch.images.model import Image
 from ketch.images.progress import Progress
 from ketch.images.pull import Puller
@@ -26,6 +27,7 @@ from ketch.images.push import push_tag
 from ketch.images.records import ImageRecord, RecordStore
 from ketch.images.references import TagStore
 from ketch.oci import reference
+from ketch.oci.platform import host_platform
 from ketch.oci.reference import Reference
 from ketch.registry import RegistryClient, RegistryConfig
 from ketch.snapshots import SnapshotStore, chain_ids
@@ -169,6 +171,64 @@ class ImageService:
         async with RegistryClient(self.registry_config) as client:
             answer = await client.login(auth.get("serveraddress", ""), auth)
         return answer.get("IdentityToken", "")
+
+    # -- images made here: commit, import, build ---------------------------------
+
+    async def create_image(
+        self,
+        config: dict[str, Any],
+        layer_tars: list[Path],
+        parent: Image | None = None,
+        tags: list[str] | None = None,
+    ) -> Image:
+        """A new image: `parent`'s layers plus `layer_tars` (tar, gzip or zstd), with
+        `config` as its image config (`rootfs` is filled in; `architecture`, `os` and
+        `created` default to this host and now). For commit, import and build."""
+        diff_ids = list(parent.diff_ids) if parent else []
+        layers = list(parent.layers) if parent else []
+        chain = parent.chain_id if parent else None
+        for tar in layer_tars:
+            digest, size, media_type = await asyncio.to_thread(store_file, self.content, tar)
+            chain, diff_id, _ = await asyncio.to_thread(
+                self.snapshots.apply_layer, chain, self.content.path(digest), media_type
+            )
+            diff_ids.append(diff_id)
+            layers.append({"mediaType": media_type, "digest": digest, "size": size})
+        full = json.loads(json.dumps(config))
+        platform = host_platform()
+        full.setdefault("architecture", platform["architecture"])
+        full.setdefault("os", platform["os"])
+        full.setdefault("created", now_rfc3339())
+        full["rootfs"] = {"type": "layers", "diff_ids": diff_ids}
+        image_id = self.content.put_bytes(json.dumps(full, separators=(",", ":")).encode())
+        size = sum(self.snapshots.layer_size(c) for c in chain_ids(diff_ids))
+        record = ImageRecord(id=image_id, chain_id=chain, diff_ids=diff_ids, layers=layers)
+        record.size = size
+        self.records.put(record)
+        for text in tags or []:
+            self.tags.set(reference.parse(text), image_id)
+        return self._image(image_id)
+
+    async def import_rootfs(
+        self,
+        source: Path,
+        repo: str | None = None,
+        tag: str | None = None,
+        container_config: dict[str, Any] | None = None,
+        message: str = "",
+    ) -> Image:
+        """`docker import`: one layer from a root filesystem tar (any compression)."""
+        created = now_rfc3339()
+        config = {
+            "created": created,
+            "config": dict(container_config or {}),
+            "history": [{"created": created, "comment": message or "Imported from -"}],
+        }
+        tags = []
+        if repo:
+            target = reference.parse_repository(repo)
+            tags.append(str(target.with_tag(tag or target.tag or reference.DEFAULT_TAG)))
+        return await self.create_image(config, [source], tags=tags)
 
     # -- save / load -------------------------------------------------------------
 
