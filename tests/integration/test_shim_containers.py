@@ -61,20 +61,34 @@ class Box:
             self.forkserver = None
 
     async def create(
-        self, args: list[str], *, shim: dict[str, Any] | None = None, **spec_options: Any
+        self,
+        args: list[str],
+        *,
+        shim: dict[str, Any] | None = None,
+        edit: Callable[[dict[str, Any]], None] | None = None,
+        **spec_options: Any,
     ) -> tuple[ShimConnection, ShimSpec]:
+        """A created container; `edit` changes config.json's dict before the shim reads it."""
         assert self.forkserver is not None
         name = uuid.uuid4().hex[:12]
         directory = self.root / name
         bundle, mounts = container_bundle(directory, self.lower, args, **spec_options)
+        if edit is not None:
+            config = json.loads((bundle / "config.json").read_text())
+            edit(config)
+            (bundle / "config.json").write_text(json.dumps(config))
         spec = ShimSpec(
             id=name,
             bundle=bundle,
             rootfs_mounts=mounts,
             state_dir=directory,
             socket_path=self.root / "run" / "s" / f"{name}.sock",
-            log_path=directory / f"{name}-json.log",
-            **{"cgroup_parent": self.cgroup_parent, "linger_seconds": 5, **(shim or {})},
+            **{
+                "log_path": directory / f"{name}-json.log",
+                "cgroup_parent": self.cgroup_parent,
+                "linger_seconds": 5,
+                **(shim or {}),
+            },
         )
         self.specs.append(spec)
         await self.forkserver.spawn(spec)
@@ -617,3 +631,60 @@ def test_read_only_root_and_no_new_privileges(box: Box) -> None:
     assert out == b"NoNewPrivs:\t1\nshm\n"
     assert b"Read-only file system" in err
     assert status.code == 0
+
+
+def test_sysctl_devices_oom_score_and_umask_from_config(box: Box) -> None:
+    def edit(config: dict[str, Any]) -> None:
+        config["linux"]["sysctl"] = {"net.ipv4.ip_forward": "1", "kernel.msgmax": "4096"}
+        config["linux"]["devices"] = [
+            {
+                "path": "/dev/mynull",
+                "type": "c",
+                "major": 1,
+                "minor": 3,
+                "fileMode": 0o620,
+                "gid": 5,
+            }
+        ]
+        config["process"]["oomScoreAdj"] = 123
+        config["process"]["user"]["umask"] = 0o077
+
+    async def main() -> tuple[ExitStatus, bytes, bytes]:
+        script = (
+            "cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/msgmax /proc/self/oom_score_adj;"
+        )
+        script += " stat -c '%A %t:%T %g' /dev/mynull; umask"
+        return await box.run(sh(script), edit=edit)
+
+    status, out, err = run(box, main)
+    assert (status.code, err) == (0, b"")
+    assert out == b"1\n4096\n123\ncrw--w---- 1:3 5\n0077\n"
+    with open("/proc/sys/kernel/msgmax") as f:
+        assert f.read().strip() != "4096"  # the host's IPC namespace is untouched
+
+
+def test_megabytes_through_attach_both_ways(box: Box) -> None:
+    size = 5 * 1024 * 1024
+
+    async def main() -> tuple[bytes, int]:
+        conn, _ = await box.create(
+            sh("sleep 0.2; wc -c; head -c 3000000 /dev/zero"),
+            shim={"open_stdin": True, "stdin_once": True, "log_path": None},
+        )
+        reader, writer = await conn.attach(True, True, True)
+        await conn.start()
+        chunk = b"z" * 65536
+        for _ in range(size // len(chunk)):
+            write_frame(writer, frames.STDIN, chunk)
+            await writer.drain()
+        write_frame(writer, frames.CLOSE_STDIN)
+        await writer.drain()
+        out, _, code = await collect(reader)
+        await conn.close()
+        return out, code or 0
+
+    out, code = run(box, main)
+    count, _, zeros = out.partition(b"\n")
+    assert int(count) == size
+    assert zeros == b"\0" * 3_000_000
+    assert code == 0

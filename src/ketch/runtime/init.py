@@ -122,13 +122,22 @@ def _setup_filesystem(
         dev_mounted = dev_mounted or entry.get("destination") == "/dev"
     if dev_mounted:
         mounts.populate_dev(rootfs)
+    mounts.make_devices(rootfs, list(linux.get("devices") or []))
     if console_socket is not None:
         _make_console(rootfs, console_socket)
     mounts.pivot_into(rootfs)
+    _set_sysctls(dict(linux.get("sysctl") or {}))
     mounts.mask_paths(list(linux.get("maskedPaths") or []))
     mounts.readonly_paths(list(linux.get("readonlyPaths") or []))
     if root.get("readonly"):
         sc.mount(None, "/", None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY)
+
+
+def _set_sysctls(sysctls: dict[str, str]) -> None:
+    """`--sysctl` values, written through the container's own /proc before it turns read-only."""
+    for key, value in sysctls.items():
+        with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
+            f.write(str(value))
 
 
 def _set_rlimits(rlimits: list[dict[str, Any]]) -> None:
@@ -174,6 +183,11 @@ def become_process(
         if process.get("terminal"):
             fcntl.ioctl(0, sc.TIOCSCTTY, 0)
         _set_rlimits(list(process.get("rlimits") or []))
+        if process.get("oomScoreAdj") is not None:
+            with open("/proc/self/oom_score_adj", "w") as f:
+                f.write(str(int(process["oomScoreAdj"])))
+        umask = (process.get("user") or {}).get("umask")
+        os.umask(0o022 if umask is None else int(umask))
         if user is None:
             spec_user = process.get("user") or {}
             user = (

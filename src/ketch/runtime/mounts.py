@@ -200,6 +200,21 @@ def populate_dev(rootfs: str) -> None:
             os.symlink(link_target, path)
 
 
+def make_devices(rootfs: str, devices: list[dict[str, Any]]) -> None:
+    """config.json's `linux.devices` (docker run --device) as nodes in the container's /dev."""
+    kinds = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}
+    for device in devices:
+        target = secure_join(rootfs, device["path"])
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        if os.path.lexists(target):
+            os.unlink(target)
+        mode = int(device.get("fileMode", 0o666)) & 0o7777
+        number = os.makedev(int(device.get("major", 0)), int(device.get("minor", 0)))
+        os.mknod(target, mode | kinds[device.get("type", "c")], number)
+        os.chmod(target, mode)  # mknod applied the umask
+        os.chown(target, int(device.get("uid", 0)), int(device.get("gid", 0)))
+
+
 def pivot_into(rootfs: str) -> None:
     """pivot_root with the old root stacked under the new one, then detached (runc's way)."""
     fd = os.open(rootfs, os.O_DIRECTORY | os.O_RDONLY)

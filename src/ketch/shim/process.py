@@ -7,6 +7,7 @@ import fcntl
 import os
 import struct
 import termios
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ketch.runtime.console import open_pty
@@ -95,6 +96,9 @@ class Process:
         self.attached: list[Client] = []
         self.waiters: list[Client] = []
         self.stdin_buffer = bytearray()
+        self.stdin_closing = False
+        # Set by the shim's loop: forget an fd before it is closed and its number reused.
+        self.before_close: Callable[[int], None] = lambda fd: None
         self.paused = False
         self.spec: dict[str, Any] = {}
 
@@ -115,22 +119,30 @@ class Process:
             except OSError as error:
                 if error.errno in (errno.EPIPE, errno.EIO, errno.EBADF):
                     self.stdin_buffer.clear()
-                    return True
+                    break
                 raise
             del self.stdin_buffer[:written]
+        if self.stdin_closing and not self.stdin_buffer:
+            self._close_stdin_now()
         return True
 
     def close_stdin(self) -> None:
-        fd = self.stdio.stdin_w
-        if fd is None:
+        """Close the process's stdin once what is buffered for it has been written."""
+        if self.stdio.stdin_w is None or self.stdin_closing:
             return
         if self.stdio.tty:
             # A pty has no half-close: end-of-file is the terminal's ^D.
             self.write_stdin(b"\x04")
             return
-        self.stdio.stdin_w = None
-        self.stdin_buffer.clear()
-        os.close(fd)
+        self.stdin_closing = True
+        self.flush_stdin()
+
+    def _close_stdin_now(self) -> None:
+        fd = self.stdio.stdin_w
+        if fd is not None and fd not in self.stdio.outputs:
+            self.stdio.stdin_w = None
+            self.before_close(fd)
+            os.close(fd)
 
     def exit_info(self) -> dict[str, Any]:
         return {

@@ -135,6 +135,7 @@ class Shim:
             log = JsonFileLog(str(spec.log_path), spec.log_max_size, spec.log_max_files)
         stdio = Stdio(spec.tty, spec.open_stdin)
         self.init = Process("", stdio, spec.stdin_once, log)
+        self.init.before_close = self._forget_fd
         self.init.spec = self.config.get("process") or {}
         sync_r, self.sync_w = os.pipe()
         self.status_r, status_w = os.pipe()
@@ -274,11 +275,18 @@ class Shim:
         elif registered is not None and registered.events != events:
             self.sel.modify(fd, events, ("proc", proc))
 
+    def _forget_fd(self, fd: int) -> None:
+        if fd in self.sel.get_map():
+            self.sel.unregister(fd)
+
     def _on_process_fd(self, proc: Process, fd: int, mask: int) -> None:
         if mask & selectors.EVENT_WRITE:
             proc.flush_stdin()
             if proc.stdio.stdin_w is not None:
                 self._update_process_fd(proc, proc.stdio.stdin_w)
+            for client in proc.attached:
+                if client.has_stdin:
+                    self._update_client(client)
         if mask & selectors.EVENT_READ and fd in proc.stdio.outputs:
             self._read_output(proc, fd)
 
@@ -364,8 +372,10 @@ class Shim:
             proc.log.close()
             proc.log = None
         if proc.stdio.stdin_w is not None and proc.stdio.stdin_w not in proc.stdio.outputs:
+            self._forget_fd(proc.stdio.stdin_w)
             os.close(proc.stdio.stdin_w)
         proc.stdio.stdin_w = None
+        proc.stdin_buffer.clear()
         info = proc.exit_info()
         for client in proc.attached:
             client.send(frames.EXIT, str(proc.exit_code).encode())
@@ -396,8 +406,20 @@ class Shim:
     def _update_client(self, client: Client) -> None:
         if client.closed:
             return
-        events = selectors.EVENT_READ | (selectors.EVENT_WRITE if client.outbuf else 0)
-        self.sel.modify(client.sock, events, ("client", client))
+        proc = client.process
+        # Stop reading a client whose stdin the process is not taking in.
+        stdin_full = client.has_stdin and proc is not None and len(proc.stdin_buffer) > HIGH_WATER
+        events = (0 if stdin_full else selectors.EVENT_READ) | (
+            selectors.EVENT_WRITE if client.outbuf else 0
+        )
+        registered = client.sock in self.sel.get_map()
+        if not events:
+            if registered:
+                self.sel.unregister(client.sock)
+        elif not registered:
+            self.sel.register(client.sock, events, ("client", client))
+        else:
+            self.sel.modify(client.sock, events, ("client", client))
 
     def _close_client(self, client: Client) -> None:
         if client.closed:
@@ -412,7 +434,8 @@ class Shim:
             if client.has_stdin:
                 self._stdin_closed(client)
             self._resume(proc)
-        self.sel.unregister(client.sock)
+        if client.sock in self.sel.get_map():
+            self.sel.unregister(client.sock)
         client.sock.close()
         self.clients.discard(client)
 
@@ -597,6 +620,7 @@ class Shim:
         devpts = f"/proc/{self.init.pid}/root/dev/pts" if spec.tty else None
         stdio = Stdio(spec.tty, spec.stdin, devpts)
         proc = Process(spec.id, stdio, stdin_once=True)
+        proc.before_close = self._forget_fd
         process = dict(self.config.get("process") or {})
         process["args"] = list(spec.args)
         process["terminal"] = spec.tty
