@@ -227,6 +227,8 @@ def test_template_errors() -> None:
     with pytest.raises(TemplateError):
         render("{{if .Id}}unclosed", INSPECTED)
     assert go_json({"a": "x&y"}) == '{"a":"x\\u0026y"}'
+    with pytest.raises(TemplateError):
+        render("{{json.Config}}", INSPECTED)
 
 
 def test_pull_progress_lines_off_a_terminal() -> None:

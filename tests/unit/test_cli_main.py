@@ -58,3 +58,17 @@ def test_management_command_aliases(tmp_path: Path, capsys: pytest.CaptureFixtur
 def test_conflicting_run_options(capsys: pytest.CaptureFixture[str]) -> None:
     assert run_cli(["run", "-d", "-a", "stdout", "busybox"]) == 125
     assert "cannot specify both --attach and --detach" in capsys.readouterr().err
+
+
+def test_only_unix_sockets(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(["-H", "tcp://127.0.0.1:2375", "ps"]) == 1
+    assert "unix:// sockets only" in capsys.readouterr().err
+
+
+def test_help_lists_options_aligned(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(["run", "--help"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    attach = next(line for line in lines if "--attach" in line)
+    detach = next(line for line in lines if "--detach " in line)
+    assert attach.startswith("  -a, --attach list ")
+    assert attach.index("Attach") == detach.index("Run container")

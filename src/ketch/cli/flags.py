@@ -95,13 +95,17 @@ class Command:
 
     def help_text(self, program: str = "ketch") -> str:
         lines = [f"\nUsage:  {program} {self.usage}\n", self.summary, ""]
-        visible = [flag for flag in self.flags if flag.help]
+        visible = sorted((flag for flag in self.flags if flag.help), key=lambda f: f.long)
         if visible:
             lines.append("Options:")
+            names = []
             for flag in visible:
                 short = f"-{flag.short}, " if flag.short else "    "
                 value = f" {flag.metavar or flag.kind}" if flag.kind != BOOL else ""
-                lines.append(f"  {short}--{flag.long}{value:<12} {flag.help}")
+                names.append(f"  {short}--{flag.long}{value}")
+            width = max(len(name) for name in names) + 3
+            for name, flag in zip(names, visible, strict=True):
+                lines.append(f"{name:<{width}}{flag.help}")
         return "\n".join(lines) + "\n"
 
 

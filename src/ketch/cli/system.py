@@ -62,7 +62,7 @@ def version(cli: Cli, parsed: Parsed) -> int:
             api = server.get("ApiVersion", "")
             lines += [
                 "",
-                "Server:",
+                f"Server: {(server.get('Platform') or {}).get('Name', '')}".rstrip(),
                 " Engine:",
                 _line(2, "Version", server.get("Version", "")),
                 _line(2, "API version", f"{api} (minimum version {minimum})" if minimum else api),

@@ -166,6 +166,9 @@ def _tokenize(text: str) -> list[tuple[str, str]]:
         if not match or match.end() == position:
             raise TemplateError(f"unexpected {text[position:]!r} in command")
         kind = match.lastgroup or ""
+        spaced = match.group(0)[:1].isspace()
+        if kind == "field" and tokens and tokens[-1][0] == "word" and not spaced:
+            raise TemplateError(f"unexpected {match.group(kind)!r} after {tokens[-1][1]!r}")
         tokens.append((kind, match.group(kind)))
         position = match.end()
     return tokens

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 
+from ketch import errors
 from ketch.client.http11 import UnixHTTPConnection
 
 __all__ = ["DEFAULT_HOST", "HijackedConnection", "UnixHTTPConnection", "socket_path_of"]
@@ -16,7 +17,9 @@ def socket_path_of(host: str) -> str:
         return host[len("unix://") :]
     if host.startswith("/"):
         return host
-    raise ValueError(f"unsupported host {host!r}: only unix:// sockets are supported")
+    raise errors.InvalidArgument(
+        f"unsupported host {host!r}: ketch's client speaks to unix:// sockets only"
+    )
 
 
 def open_unix_socket(socket_path: str) -> socket.socket:
