@@ -286,3 +286,19 @@ def test_prune_removes_untagged_images_only(
     assert report["SpaceReclaimed"] == busybox.size
     assert service.list() == []
     assert hello.id not in [i.id for i in service.list()]
+
+
+def test_layers_left_by_a_forced_rmi_are_collected_once_the_container_goes(
+    service: ImageService, registry: RegistryServer
+) -> None:
+    image, _ = pull(service, f"{registry.host_port}/busybox")
+    service.snapshots.prepare("ctr", image.chain_id)
+    service.image_in_use = lambda image_id: "ctr" if image_id == image.id else None
+    removed = service.remove(image.id, force=True)
+    assert {"Deleted": image.id} in removed
+    assert {"Deleted": image.chain_id} not in removed  # the container's snapshot sits on it
+    assert service.snapshots.layers() == [image.chain_id]
+    assert service.collect_layers() == []
+    service.snapshots.remove("ctr")
+    assert service.collect_layers() == [image.chain_id]
+    assert service.snapshots.layers() == []

@@ -10,11 +10,12 @@ layers in the snapshot store, shared between images by ChainID.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 from ketch import errors
 from ketch.content import ContentStore
@@ -34,6 +35,7 @@ from ketch.snapshots import SnapshotStore, chain_ids
 
 # Returns the ID of a container using the image, or None.
 ContainerLookup = Callable[[str], "str | None"]
+T = TypeVar("T")
 
 
 def truncate_id(image_id: str) -> str:
@@ -63,6 +65,21 @@ def is_single_reference(refs: list[Reference]) -> bool:
     return len(canonical) == 1 and single.name in canonical
 
 
+def adds_layers(method: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+    """Marks an operation that unpacks layers before an image record names them,
+    so layer collection waits for a quiet moment instead of taking them."""
+
+    @functools.wraps(method)
+    async def counted(self: ImageService, *args: Any, **kwargs: Any) -> T:
+        self._adding_layers += 1
+        try:
+            return await method(self, *args, **kwargs)
+        finally:
+            self._adding_layers -= 1
+
+    return counted
+
+
 def now_rfc3339() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
@@ -89,9 +106,11 @@ class ImageService:
         self.tags = TagStore(self.root / "repositories.json")
         self.records = RecordStore(self.root / "meta")
         self._puller = Puller(content, snapshots)
+        self._adding_layers = 0
 
     # -- pull ------------------------------------------------------------------
 
+    @adds_layers
     async def pull(
         self,
         ref_text: str,
@@ -174,6 +193,7 @@ class ImageService:
 
     # -- images made here: commit, import, build ---------------------------------
 
+    @adds_layers
     async def create_image(
         self,
         config: dict[str, Any],
@@ -269,6 +289,7 @@ class ImageService:
         ref = reference.parse(name)
         return [(image_id, ref if ref.digest is None else None)]
 
+    @adds_layers
     async def load(self, archive_path: Path, progress: Progress) -> list[str]:
         """`docker load` from a docker-archive or OCI layout tar; returns the image IDs.
 
@@ -460,8 +481,36 @@ class ImageService:
             if self._user(image.id) is not None:
                 continue
             deleted.extend(self.remove(image.id, force=True))
+        deleted.extend({"Deleted": chain} for chain in self.collect_layers())
         reclaimed = sum(layer_sizes.get(item.get("Deleted", ""), 0) for item in deleted)
         return {"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
+
+    def collect_layers(self) -> list[str]:
+        """Remove unpacked layers no image names and no container snapshot sits on
+        (left by `rmi -f` of an image a container used, once that container is gone).
+        Does nothing while a pull, load or commit is unpacking. Returns the ChainIDs."""
+        if self._adding_layers:
+            return []
+        named = {
+            chain
+            for image_id in self.records.ids()
+            if (record := self.records.get(image_id)) is not None
+            for chain in chain_ids(record.diff_ids)
+        }
+        removed: list[str] = []
+        progress = True
+        while progress:  # a layer's parent becomes free once the layer is gone
+            progress = False
+            for chain in self.snapshots.layers():
+                if chain in named:
+                    continue
+                try:
+                    self.snapshots.remove_layer(chain)
+                except errors.Conflict:
+                    continue
+                removed.append(chain)
+                progress = True
+        return removed
 
     def _user(self, image_id: str) -> str | None:
         if self.image_running is not None:
