@@ -109,3 +109,33 @@ def test_run_requires_a_terminal_for_it(env: dict[str, str]) -> None:
     result = ketch(env, "run", "-it", "busybox", "true", input=b"")
     assert result.returncode == 1
     assert result.stderr == b"the input device is not a TTY\n"
+
+
+def test_logs_since_and_until(env: dict[str, str]) -> None:
+    name = f"cli-logs-{uuid.uuid4().hex[:8]}"
+    run = ketch(env, "run", "--name", name, "busybox", "sh", "-c", "echo early")
+    try:
+        assert run.returncode == 0, run.stderr.decode()
+        assert ketch(env, "logs", "--since", "1h", name).stdout == b"early\n"
+        assert ketch(env, "logs", "--until", "1h", name).stdout == b""
+        assert ketch(env, "logs", "--since", "2099-01-01T00:00:00Z", name).stdout == b""
+        bad = ketch(env, "logs", "--since", "yesterday-ish", name)
+        assert bad.returncode == 125 and b"invalid value" in bad.stderr
+    finally:
+        ketch(env, "rm", "-f", name)
+
+
+def test_detached_run_of_a_missing_image_pulls_to_stderr(env: dict[str, str]) -> None:
+    ketch(env, "rmi", "-f", "hello-world")
+    name = f"cli-pull-{uuid.uuid4().hex[:8]}"
+    run = ketch(env, "run", "-d", "--pull", "always", "--platform", "linux/amd64",
+                "--name", name, "hello-world")  # fmt: skip
+    try:
+        assert run.returncode == 0, run.stderr.decode()
+        assert re.fullmatch(rb"[0-9a-f]{64}\n", run.stdout)
+        assert run.stderr.startswith(b"latest: Pulling from library/hello-world\n")
+        assert b"Status: " in run.stderr
+        assert ketch(env, "wait", name).stdout == b"0\n"
+        assert b"Hello from Ketch!" in ketch(env, "logs", name).stdout
+    finally:
+        ketch(env, "rm", "-f", name)
