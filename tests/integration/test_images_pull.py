@@ -140,6 +140,7 @@ def test_lookup_by_name_id_prefix_and_digest(
         f"{registry.host_port}/hello-world",
         f"{registry.host_port}/hello-world:latest",
         image.repo_digests[0],
+        image.repo_digests[0].replace("@", ":whatever@"),
         image.id,
         hex_id,
         hex_id[:12],

@@ -370,6 +370,8 @@ class ImageService:
         except errors.InvalidArgument:
             ref = None
         if ref is not None:
+            if ref.digest is not None:
+                ref = ref.with_digest(ref.digest)  # `name:tag@digest`: the digest decides
             found = self.tags.get(ref)
             if found is not None and self.records.get(found) is not None:
                 return found
