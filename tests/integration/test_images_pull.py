@@ -303,3 +303,18 @@ def test_layers_left_by_a_forced_rmi_are_collected_once_the_container_goes(
     service.snapshots.remove("ctr")
     assert service.collect_layers() == [image.chain_id]
     assert service.snapshots.layers() == []
+
+
+def test_rmi_of_a_digest_reference_keeps_the_tagged_image(
+    service: ImageService, registry: RegistryServer
+) -> None:
+    image, _ = pull(service, f"{registry.host_port}/busybox")
+    digest_ref = image.repo_digests[0]
+    assert service.remove(digest_ref) == [{"Untagged": digest_ref}]
+    kept = service.get(image.id)
+    assert kept.repo_digests == [] and kept.repo_tags == [f"{registry.host_port}/busybox:latest"]
+    assert service.remove(f"{registry.host_port}/busybox") == [
+        {"Untagged": f"{registry.host_port}/busybox:latest"},
+        {"Deleted": image.id},
+        {"Deleted": image.chain_id},
+    ]
