@@ -45,6 +45,8 @@ class ExecRecord:
     shim_exec_id: str | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
+    # A size asked for before the process exists (ConsoleSize, an early resize).
+    pending_size: tuple[int, int] | None = None
 
 
 class ContainerService:
@@ -76,6 +78,7 @@ class ContainerService:
         self._pending_attaches: dict[str, list[AttachSession]] = {}
         self._execs: dict[str, ExecRecord] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._pending_sizes: dict[str, tuple[int, int]] = {}
 
     # -- lookup --------------------------------------------------------------
 
@@ -300,6 +303,12 @@ class ContainerService:
                     session.want_stdin, session.want_stdout, session.want_stderr
                 )
                 await session.connect(reader, writer)
+            size = self._pending_sizes.pop(container.id, None) or console_size(
+                container.host_config.get("ConsoleSize")
+            )
+            if size and container.tty:
+                with contextlib.suppress(errors.KetchError, ConnectionError):
+                    await handle.connection.resize(*size)
             await handle.start()
         except errors.KetchError as exc:
             for session in sessions:
@@ -538,7 +547,9 @@ class ContainerService:
     async def resize(self, name_or_id: str, height: int, width: int) -> None:
         container = self.get(name_or_id)
         if not container.running:
-            raise errors.Conflict(f"Container {container.id} is not running")
+            # The CLI may resize between create and start: keep it for the start.
+            self._pending_sizes[container.id] = (height, width)
+            return
         await self.shims.resize(container, height, width)
 
     # -- exec ------------------------------------------------------------------------------
@@ -565,7 +576,9 @@ class ContainerService:
             "Privileged": bool(config.get("Privileged")),
             "DetachKeys": config.get("DetachKeys") or "",
         }
-        self._execs[exec_id] = ExecRecord(exec_id, container.id, record_config)
+        record = ExecRecord(exec_id, container.id, record_config)
+        record.pending_size = console_size(config.get("ConsoleSize"))
+        self._execs[exec_id] = record
         container.execs.append(exec_id)
         return exec_id
 
@@ -591,6 +604,9 @@ class ContainerService:
             raise
         record.pid = process.pid
         record.shim_exec_id = process.shim_exec_id
+        if record.pending_size and record.config["Tty"]:
+            with contextlib.suppress(errors.KetchError, ConnectionError):
+                await self.shims.exec_resize(container, process.shim_exec_id, *record.pending_size)
         session = None
         if process.streams is not None:
             cfg = record.config
@@ -647,7 +663,10 @@ class ContainerService:
         record = self._exec(exec_id)
         container = self.get(record.container_id)
         if record.shim_exec_id is None:
-            raise errors.Conflict(f"exec {exec_id} is not running")
+            record.pending_size = (height, width)  # applied as the process starts
+            return
+        if not record.running:
+            return
         await self.shims.exec_resize(container, record.shim_exec_id, height, width)
 
     # -- restore ------------------------------------------------------------------------------
@@ -686,6 +705,17 @@ class ContainerService:
             task.cancel()
         self._watchers.clear()
         await self.shims.close()
+
+
+def console_size(value: Any) -> tuple[int, int] | None:
+    """HostConfig/exec ConsoleSize [height, width]; None when unset or zero."""
+    if (
+        isinstance(value, list | tuple)
+        and len(value) == 2
+        and all(isinstance(v, int) and v > 0 for v in value)
+    ):
+        return int(value[0]), int(value[1])
+    return None
 
 
 def familiar(name: str) -> str:
