@@ -174,7 +174,7 @@ def test_version_and_info(env: dict[str, str]) -> None:
     assert version.returncode == 0, version.stderr.decode()
     text = version.stdout.decode()
     assert text.startswith("Client:\n Version:           ")
-    assert "\nServer:\n Engine:\n  Version:          " in text
+    assert "\nServer: ketch\n Engine:\n  Version:          " in text
     assert ketch(env, "version", "--format", "{{.Client.ApiVersion}}").stdout == b"1.45\n"
     info = ketch(env, "info")
     assert info.returncode == 0, info.stderr.decode()
