@@ -186,3 +186,19 @@ def test_load_refuses_what_is_not_an_archive(tmp_path: Path) -> None:
     with pytest.raises(errors.InvalidArgument, match="neither manifest.json nor index.json"):
         load(service, empty)
     assert service.list() == []
+
+
+def test_pulling_a_loaded_image_keeps_describing_stored_blobs(
+    tmp_path: Path, registry: RegistryServer
+) -> None:
+    source = make_service(tmp_path / "a")
+    busybox = pull(source, f"{registry.host_port}/busybox")
+    archive = save(source, [busybox.id], tmp_path / "busybox.tar")
+    target = make_service(tmp_path / "b")
+    load(target, archive)
+    again = pull(target, f"{registry.host_port}/busybox")  # same image, gzip blobs not fetched
+    assert again.id == busybox.id
+    assert all(target.content.has(layer["digest"]) for layer in again.layers)
+    assert again.layers[0]["mediaType"] == mediatypes.OCI_LAYER_TAR
+    target.tag(busybox.id, f"{registry.host_port}/reloaded", "1")
+    asyncio.run(target.push(f"{registry.host_port}/reloaded", "1", lambda m: None))

@@ -130,12 +130,16 @@ class ImageService:
         record = self.records.get(image_id) or ImageRecord(
             id=image_id, chain_id=pulled.chain_id, diff_ids=pulled.diff_ids
         )
-        record.layers = [layer.to_dict() for layer in pulled.manifest.layers]
-        record.manifest_digest = pulled.manifest.digest
-        record.manifest_media_type = pulled.manifest.media_type
+        layers = [layer.to_dict() for layer in pulled.manifest.layers]
+        # An image already here may have come with other blobs (another compression):
+        # the record keeps describing blobs that are actually stored.
+        if not record.layers or all(self.content.has(layer["digest"]) for layer in layers):
+            record.layers = layers
+            record.manifest_digest = pulled.manifest.digest
+            record.manifest_media_type = pulled.manifest.media_type
+            if not self.content.has(pulled.manifest.digest):
+                self.content.put_bytes(pulled.manifest.raw)
         record.size = pulled.size
-        if not self.content.has(pulled.manifest.digest):
-            self.content.put_bytes(pulled.manifest.raw)
         self.records.put(record)
         # The digest a tag resolved to: the index's when it came through one.
         repo_digest = pulled.manifest.index_digest or pulled.manifest.digest
