@@ -97,10 +97,15 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if cfg.debug else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    locks: list[PidLock] = []
     try:
-        lock = PidLock.acquire(cfg.exec_root / "ketchd.pid")
+        # Both roots: two daemons sharing either would corrupt each other's state.
+        locks.append(PidLock.acquire(cfg.exec_root / "ketchd.pid"))
+        locks.append(PidLock.acquire(cfg.data_root / "lock"))
     except AlreadyRunning as exc:
         print(f"ketchd: {exc}", file=sys.stderr)
+        for lock in locks:
+            lock.release()
         return 1
     try:
         import asyncio
@@ -111,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"ketchd: {exc.message}", file=sys.stderr)
             return 1
     finally:
-        lock.release()
+        for lock in reversed(locks):
+            lock.release()
     return 0
 
 
@@ -140,7 +146,7 @@ class PidLock:
             os.close(fd)
             raise AlreadyRunning(
                 f"pid file found, ensure ketchd is not running or delete {path}: "
-                f"ketchd (pid {holder}) already uses this exec root"
+                f"ketchd (pid {holder}) already uses {path.parent}"
             ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)

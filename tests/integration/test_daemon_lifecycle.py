@@ -75,6 +75,18 @@ def test_a_second_ketchd_on_the_same_root_is_refused(daemon: Daemon) -> None:
     assert daemon.process.poll() is None
 
 
+def test_a_second_ketchd_on_the_same_data_root_is_refused(daemon: Daemon, tmp_path: Path) -> None:
+    args = daemon.args()
+    other_exec_root = tmp_path / "other-run"
+    args[args.index("--exec-root") + 1] = str(other_exec_root)
+    args[args.index("-H") + 1] = f"unix://{other_exec_root}/k.sock"
+    second = subprocess.run(args, capture_output=True, text=True, timeout=30)
+    assert second.returncode == 1
+    assert f"already uses {daemon.data_root}" in second.stderr
+    assert not (other_exec_root / "ketchd.pid").exists()
+    assert daemon.process.poll() is None
+
+
 def test_sigterm_removes_the_socket_and_exits_zero(daemon: Daemon) -> None:
     daemon.process.send_signal(signal.SIGTERM)
     assert daemon.process.wait(timeout=15) == 0
