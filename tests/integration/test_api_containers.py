@@ -12,6 +12,8 @@ import docker
 import pytest
 
 from ketch.testing.daemon import Daemon
+from ketch.testing.images import registry_domain
+from ketch.testing.registry import RegistryServer
 
 pytestmark = pytest.mark.integration
 
@@ -190,3 +192,42 @@ def test_images_routes(client: docker.DockerClient) -> None:
     client.images.remove(f"{repo}:v1")
     with pytest.raises(docker.errors.ImageNotFound):
         client.images.get(f"{repo}:v1")
+
+
+def test_save_then_load_round_trip(client: docker.DockerClient) -> None:
+    repo = unique("saved")
+    client.images.get("busybox").tag(repo, "v1")
+    archive = b"".join(client.images.get(f"{repo}:v1").save(named=f"{repo}:v1"))
+    assert archive[257:262] == b"ustar"
+    client.images.remove(f"{repo}:v1")
+    loaded = client.images.load(archive)
+    assert [f"{repo}:v1"] == [t for image in loaded for t in image.tags if t.startswith(repo)]
+    client.images.remove(f"{repo}:v1")
+
+
+def test_push_to_a_registry_streams_progress(
+    client: docker.DockerClient, hub_mirror: RegistryServer
+) -> None:
+    target = f"{registry_domain(hub_mirror.url)}/pushed/{unique('bb')}"
+    client.images.get("busybox").tag(target, "v2")
+    lines = list(client.images.push(target, tag="v2", stream=True, decode=True))
+    assert not [line for line in lines if "error" in line], lines
+    assert any(line.get("status", "").startswith("v2: digest: sha256:") for line in lines)
+    client.images.remove(f"{target}:v2")
+
+
+def test_import_a_rootfs_tar(client: docker.DockerClient) -> None:
+    import io
+    import tarfile
+
+    data = io.BytesIO()
+    with tarfile.open(fileobj=data, mode="w") as tar:
+        info = tarfile.TarInfo("hello.txt")
+        info.size = 3
+        tar.addfile(info, io.BytesIO(b"hi\n"))
+    repo = unique("imported")
+    result = client.api.import_image_from_data(data.getvalue(), repository=repo, tag="t")
+    assert "sha256:" in str(result)
+    image = client.images.get(f"{repo}:t")
+    assert image.attrs["RootFS"]["Layers"] and len(image.attrs["RootFS"]["Layers"]) == 1
+    client.images.remove(f"{repo}:t")

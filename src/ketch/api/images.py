@@ -6,11 +6,15 @@ import asyncio
 import base64
 import binascii
 import json
+import os
+import tempfile
+from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from ketch.api.server import backend_of, query_bool
+from ketch.api.server import backend_of, query_bool, query_json
 from ketch.errors import InvalidArgument, KetchError, NotImplementedYet
 
 
@@ -42,19 +46,17 @@ def pull_reference(from_image: str, tag: str) -> str:
     return f"{from_image}:{tag}"
 
 
-async def create(request: web.Request) -> web.StreamResponse:
-    if request.query.get("fromSrc"):
-        raise NotImplementedYet("image import (fromSrc) is not supported by ketch yet")
-    from_image = request.query.get("fromImage", "")
-    if not from_image:
-        raise InvalidArgument("fromImage or fromSrc is required")
-    ref = pull_reference(from_image, request.query.get("tag", ""))
-    images = service(request)
+async def stream_progress(
+    request: web.Request, work: Callable[[Callable[[dict[str, Any]], None]], Awaitable[Any]]
+) -> web.StreamResponse:
+    """Run `work(progress)` and stream its progress messages as JSON lines.
+
+    An error before any progress (unknown image, refused auth) gets its own
+    status, as dockerd answers it; once progress flows, errors go in the stream.
+    """
     queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
-    task = asyncio.create_task(images.pull(ref, queue.put_nowait, auth=registry_auth(request)))
+    task = asyncio.create_task(work(queue.put_nowait))
     task.add_done_callback(lambda _: queue.put_nowait(None))
-    # An error before any progress (unknown image, refused auth) gets its own status,
-    # as dockerd answers it; once progress flows, errors go in the stream.
     first = await queue.get()
     if first is None and task.exception() is not None:
         raise task.exception()  # type: ignore[misc]
@@ -75,6 +77,110 @@ async def create(request: web.Request) -> web.StreamResponse:
         raise
     await response.write_eof()
     return response
+
+
+async def create(request: web.Request) -> web.StreamResponse:
+    """Pull (fromImage) or import a root filesystem tar from the body (fromSrc=-)."""
+    images = service(request)
+    if request.query.get("fromSrc"):
+        return await import_rootfs(request, images)
+    from_image = request.query.get("fromImage", "")
+    if not from_image:
+        raise InvalidArgument("fromImage or fromSrc is required")
+    ref = pull_reference(from_image, request.query.get("tag", ""))
+    auth = registry_auth(request)
+    return await stream_progress(request, lambda progress: images.pull(ref, progress, auth=auth))
+
+
+async def import_rootfs(request: web.Request, images: Any) -> web.StreamResponse:
+    if request.query["fromSrc"] != "-":
+        raise NotImplementedYet("importing from a URL is not supported by ketch yet")
+    path = await save_body(request)
+    try:
+        changes = request.query.getall("changes", [])
+        if changes:
+            raise NotImplementedYet("import --change is not supported by ketch yet")
+        image = await images.import_rootfs(
+            path,
+            repo=request.query.get("repo") or None,
+            tag=request.query.get("tag") or None,
+            message=request.query.get("message", ""),
+        )
+    finally:
+        path.unlink(missing_ok=True)
+    return web.json_response({"status": image.id})
+
+
+async def save_body(request: web.Request) -> Path:
+    """The request body in a temp file under the data root (archives can be large)."""
+    directory = backend_of(request).config.data_root / "tmp"
+    directory.mkdir(exist_ok=True)
+    handle, name = tempfile.mkstemp(dir=directory, prefix="upload-")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            async for chunk in request.content.iter_chunked(1024 * 1024):
+                await asyncio.to_thread(out.write, chunk)
+    except BaseException:
+        os.unlink(name)
+        raise
+    return Path(name)
+
+
+async def push(request: web.Request) -> web.StreamResponse:
+    images = service(request)
+    name = request.match_info["name"]
+    tag = request.query.get("tag") or None
+    auth = registry_auth(request)
+    return await stream_progress(request, lambda progress: images.push(name, tag, progress, auth))
+
+
+async def save(request: web.Request) -> web.StreamResponse:
+    names = request.query.getall("names", []) or (
+        [request.match_info["name"]] if "name" in request.match_info else []
+    )
+    if not names:
+        raise InvalidArgument("no images given to save")
+    images = service(request)
+    directory = backend_of(request).config.data_root / "tmp"
+    directory.mkdir(exist_ok=True)
+    with tempfile.TemporaryFile(dir=directory) as spool:
+        await images.save(names, spool)
+        spool.seek(0)
+        response = web.StreamResponse(headers={"Content-Type": "application/x-tar"})
+        await response.prepare(request)
+        while chunk := await asyncio.to_thread(spool.read, 1024 * 1024):
+            await response.write(chunk)
+        await response.write_eof()
+    return response
+
+
+async def load(request: web.Request) -> web.StreamResponse:
+    images = service(request)
+    path = await save_body(request)
+    quiet = query_bool(request, "quiet")
+
+    async def work(progress: Callable[[dict[str, Any]], None]) -> Any:
+        try:
+            return await images.load(path, progress)
+        finally:
+            path.unlink(missing_ok=True)
+
+    if quiet:
+        await work(lambda _: None)
+        return web.json_response({})
+    return await stream_progress(request, work)
+
+
+async def prune(request: web.Request) -> web.Response:
+    filters = query_json(request, "filters") or {}
+    dangling = filters.get("dangling", ["true"])
+    if isinstance(dangling, dict):
+        dangling = [k for k, v in dangling.items() if v]
+    dangling_only = not any(str(v).lower() in ("false", "0") for v in dangling)
+    result = service(request).prune(dangling_only)
+    if asyncio.iscoroutine(result):
+        result = await result
+    return web.json_response(result)
 
 
 async def list_images(request: web.Request) -> web.Response:
@@ -125,9 +231,14 @@ async def history(request: web.Request) -> web.Response:
 
 ROUTES = [
     ("POST", "/images/create", create),
+    ("POST", "/images/load", load),
+    ("GET", "/images/get", save),
+    ("POST", "/images/prune", prune),
     ("GET", "/images/json", list_images),
     ("GET", "/images/{name:.+}/json", inspect),
     ("GET", "/images/{name:.+}/history", history),
     ("POST", "/images/{name:.+}/tag", tag),
+    ("POST", "/images/{name:.+}/push", push),
+    ("GET", "/images/{name:.+}/get", save),
     ("DELETE", "/images/{name:.+}", remove),
 ]
