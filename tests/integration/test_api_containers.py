@@ -7,6 +7,7 @@ import socket
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import docker
 import pytest
@@ -231,3 +232,31 @@ def test_import_a_rootfs_tar(client: docker.DockerClient) -> None:
     image = client.images.get(f"{repo}:t")
     assert image.attrs["RootFS"]["Layers"] and len(image.attrs["RootFS"]["Layers"]) == 1
     client.images.remove(f"{repo}:t")
+
+
+def test_bind_mounts_and_tmpfs(client: docker.DockerClient, tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "from-host").write_text("host\n")
+    readonly = tmp_path / "readonly"
+    readonly.mkdir()
+    output = client.containers.run(
+        "busybox",
+        ["sh", "-c", "cat /data/from-host; echo ctr > /data/from-ctr; "
+         "touch /ro/x 2>/dev/null || echo ro-refused; "
+         "grep ' /scratch ' /proc/mounts | cut -d' ' -f3"],
+        volumes={str(shared): {"bind": "/data", "mode": "rw"},
+                 str(readonly): {"bind": "/ro", "mode": "ro"}},
+        tmpfs={"/scratch": "size=1m"},
+        remove=True,
+    )  # fmt: skip
+    assert output == b"host\nro-refused\ntmpfs\n"
+    assert (shared / "from-ctr").read_text() == "ctr\n"
+    assert list(readonly.iterdir()) == []
+
+
+def test_named_volume_is_refused_clearly(client: docker.DockerClient) -> None:
+    with pytest.raises(docker.errors.APIError) as caught:
+        client.containers.create("busybox", ["true"], volumes={"myvol": {"bind": "/v"}})
+    assert caught.value.response.status_code == 501
+    assert "named volumes are not supported" in caught.value.explanation

@@ -194,3 +194,43 @@ def test_bundle_is_valid_runtime_spec_with_dockers_defaults() -> None:
     assert "CAP_NET_ADMIN" in caps and "CAP_CHOWN" not in caps and "CAP_KILL" in caps
     assert "/proc/kcore" in spec["linux"]["maskedPaths"]
     assert "/proc/sys" in spec["linux"]["readonlyPaths"]
+
+
+def test_binds_tmpfs_and_mounts_become_runtime_spec_mounts(tmp_path: Path) -> None:
+    from ketch.containers.bundle import user_mounts
+
+    host_config = {
+        "Binds": [f"{tmp_path}:/data:ro", f"{tmp_path}/made:/made"],
+        "Tmpfs": {"/run": "size=1m"},
+        "Mounts": [{"Type": "tmpfs", "Target": "/cache", "TmpfsOptions": {"SizeBytes": 4096}}],
+    }
+    mounts = user_mounts(host_config)
+    assert mounts[0] == {"destination": "/data", "type": "bind", "source": str(tmp_path),
+                         "options": ["rbind", "rprivate", "ro"]}  # fmt: skip
+    assert (tmp_path / "made").is_dir()  # a missing bind source is made, as Docker does
+    assert mounts[2]["type"] == "tmpfs" and "size=1m" in mounts[2]["options"]
+    assert mounts[3]["destination"] == "/cache" and "size=4096" in mounts[3]["options"]
+    config = merge.merge_config({}, {"Cmd": ["true"]})
+    spec = build_spec(path="true", args=[], config=config, host_config=host_config, uid=0, gid=0,
+                      additional_gids=[], container_dir="/c", nofile_hard=1024)  # fmt: skip
+    validator().validate(spec)
+
+
+@pytest.mark.parametrize(
+    ("bind", "message"),
+    [("relative:/x", "named volumes are not supported"), ("/a:rel", "must be absolute"),
+     ("/a", "invalid volume specification")],
+)  # fmt: skip
+def test_bad_binds(bind: str, message: str) -> None:
+    from ketch.containers.bundle import user_mounts
+    from ketch.errors import KetchError
+
+    with pytest.raises(KetchError, match=message):
+        user_mounts({"Binds": [bind]})
+
+
+def test_duplicate_mount_points_are_refused(tmp_path: Path) -> None:
+    from ketch.containers.bundle import user_mounts
+
+    with pytest.raises(InvalidArgument, match="Duplicate mount point: /x"):
+        user_mounts({"Binds": [f"{tmp_path}:/x"], "Tmpfs": {"/x": ""}})

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
+from ketch.errors import InvalidArgument, NotImplementedYet
 from ketch.runtime.spec import default_spec
+
+PROPAGATIONS = ("private", "rprivate", "shared", "rshared", "slave", "rslave")
 
 # The files ketch writes into the container's directory and binds in.
 ETC_FILES = (("hostname", "/etc/hostname"), ("hosts", "/etc/hosts"),
@@ -50,6 +54,74 @@ def resources_of(host_config: dict[str, Any]) -> dict[str, Any]:
     return resources
 
 
+def parse_bind(spec: str) -> dict[str, Any]:
+    """HostConfig.Binds' "src:dst[:opts]" as a runtime-spec bind mount.
+
+    Named volumes ("name:/dst") need the volumes service; only host paths are taken.
+    """
+    parts = spec.split(":")
+    if len(parts) < 2 or len(parts) > 3 or not parts[0] or not parts[1]:
+        raise InvalidArgument(f"invalid volume specification: '{spec}'")
+    source, destination = parts[0], parts[1]
+    options = parts[2].split(",") if len(parts) == 3 else []
+    if not source.startswith("/"):
+        raise NotImplementedYet(f"named volumes are not supported by ketch yet: '{spec}'")
+    if not destination.startswith("/"):
+        raise InvalidArgument(
+            f"invalid volume specification: '{spec}': invalid mount config for type \"bind\": "
+            f"invalid mount path: '{destination}' mount path must be absolute"
+        )
+    if not os.path.exists(source):
+        # Docker creates a missing bind source as a directory.
+        os.makedirs(source, exist_ok=True)
+    mode = "ro" if "ro" in options else "rw"
+    propagation = next((o for o in options if o in PROPAGATIONS), "rprivate")
+    return {"destination": destination, "type": "bind", "source": source,
+            "options": ["rbind", propagation, mode]}  # fmt: skip
+
+
+def parse_mount(mount: dict[str, Any]) -> dict[str, Any]:
+    """One HostConfig.Mounts entry (bind or tmpfs) as a runtime-spec mount."""
+    kind = mount.get("Type", "volume")
+    target = mount.get("Target") or ""
+    if not target.startswith("/"):
+        raise InvalidArgument(f"invalid mount config: mount path must be absolute: '{target}'")
+    read_only = ["ro"] if mount.get("ReadOnly") else []
+    if kind == "bind":
+        source = mount.get("Source") or ""
+        if not source.startswith("/") or not os.path.exists(source):
+            raise InvalidArgument(
+                f'invalid mount config for type "bind": bind source path does not exist: {source}'
+            )
+        propagation = (mount.get("BindOptions") or {}).get("Propagation") or "rprivate"
+        return {"destination": target, "type": "bind", "source": source,
+                "options": ["rbind", propagation, *read_only]}  # fmt: skip
+    if kind == "tmpfs":
+        tmpfs = mount.get("TmpfsOptions") or {}
+        options = ["nosuid", "nodev", "noexec", *read_only]
+        if tmpfs.get("SizeBytes"):
+            options.append(f"size={int(tmpfs['SizeBytes'])}")
+        if tmpfs.get("Mode"):
+            options.append(f"mode={int(tmpfs['Mode']):o}")
+        return {"destination": target, "type": "tmpfs", "source": "tmpfs", "options": options}
+    raise NotImplementedYet(f"mounts of type {kind!r} are not supported by ketch yet")
+
+
+def user_mounts(host_config: dict[str, Any]) -> list[dict[str, Any]]:
+    mounts = [parse_bind(b) for b in host_config.get("Binds") or []]
+    mounts += [parse_mount(m) for m in host_config.get("Mounts") or []]
+    for destination, options in (host_config.get("Tmpfs") or {}).items():
+        extra = [o for o in str(options).split(",") if o]
+        mounts.append({"destination": destination, "type": "tmpfs", "source": "tmpfs",
+                       "options": ["nosuid", "nodev", "noexec", *extra]})  # fmt: skip
+    seen: set[str] = set()
+    for mount in mounts:
+        if mount["destination"] in seen:
+            raise InvalidArgument(f"Duplicate mount point: {mount['destination']}")
+        seen.add(mount["destination"])
+    return mounts
+
+
 def build_spec(
     *,
     path: str,
@@ -69,6 +141,7 @@ def build_spec(
          "options": ["rbind", "rprivate"]}
         for name, dest in ETC_FILES
     ]  # fmt: skip
+    binds += user_mounts(host_config)
     spec = default_spec(
         [path, *args],
         env=list(config.get("Env") or []),

@@ -90,10 +90,32 @@ def inspect_view(container: Container, image_name: str) -> dict[str, Any]:
         "ExecIDs": list(container.execs) or None,
         "HostConfig": host_config,
         "GraphDriver": {"Name": "overlay2", "Data": None},
-        "Mounts": [],
+        "Mounts": mounts_view(container.host_config),
         "Config": config,
         "NetworkSettings": network_settings(),
     }
+
+
+def mounts_view(host_config: dict[str, Any]) -> list[dict[str, Any]]:
+    """Binds and Mounts as `docker inspect` lists them."""
+    found = []
+    for bind in host_config.get("Binds") or []:
+        parts = bind.split(":")
+        options = parts[2].split(",") if len(parts) > 2 else []
+        found.append({
+            "Type": "bind", "Source": parts[0], "Destination": parts[1],
+            "Mode": parts[2] if len(parts) > 2 else "", "RW": "ro" not in options,
+            "Propagation": next((o for o in options if "private" in o or "shared" in o
+                                 or "slave" in o), "rprivate"),
+        })  # fmt: skip
+    for mount in host_config.get("Mounts") or []:
+        found.append({
+            "Type": mount.get("Type", "volume"), "Source": mount.get("Source", ""),
+            "Destination": mount.get("Target", ""), "Mode": "",
+            "RW": not mount.get("ReadOnly"), "Propagation": "rprivate" if
+            mount.get("Type") == "bind" else "",
+        })  # fmt: skip
+    return found
 
 
 def network_settings() -> dict[str, Any]:
