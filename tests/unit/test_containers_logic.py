@@ -208,8 +208,8 @@ def test_binds_tmpfs_and_mounts_become_runtime_spec_mounts(tmp_path: Path) -> No
     assert mounts[0] == {"destination": "/data", "type": "bind", "source": str(tmp_path),
                          "options": ["rbind", "rprivate", "ro"]}  # fmt: skip
     assert (tmp_path / "made").is_dir()  # a missing bind source is made, as Docker does
-    assert mounts[2]["type"] == "tmpfs" and "size=1m" in mounts[2]["options"]
-    assert mounts[3]["destination"] == "/cache" and "size=4096" in mounts[3]["options"]
+    assert mounts[2]["destination"] == "/cache" and "size=4096" in mounts[2]["options"]
+    assert mounts[3]["type"] == "tmpfs" and "size=1m" in mounts[3]["options"]
     config = merge.merge_config({}, {"Cmd": ["true"]})
     spec = build_spec(path="true", args=[], config=config, host_config=host_config, uid=0, gid=0,
                       additional_gids=[], container_dir="/c", nofile_hard=1024)  # fmt: skip
