@@ -260,3 +260,48 @@ def test_named_volume_is_refused_clearly(client: docker.DockerClient) -> None:
         client.containers.create("busybox", ["true"], volumes={"myvol": {"bind": "/v"}})
     assert caught.value.response.status_code == 501
     assert "named volumes are not supported" in caught.value.explanation
+
+
+def wait_until(predicate, timeout: float = 15) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_restart_policy_on_failure_counts_retries(client: docker.DockerClient) -> None:
+    policy = {"Name": "on-failure", "MaximumRetryCount": 2}
+    container = run_detached(client, ["sh", "-c", "echo run; exit 3"], restart_policy=policy)
+
+    def settled() -> bool:
+        container.reload()
+        return container.attrs["RestartCount"] == 2 and container.status == "exited"
+
+    assert wait_until(settled)
+    assert container.attrs["State"]["ExitCode"] == 3
+    assert container.logs() == b"run\nrun\nrun\n"
+
+
+def test_restart_always_until_stopped(client: docker.DockerClient) -> None:
+    container = run_detached(client, ["sh", "-c", "sleep 0.2"], restart_policy={"Name": "always"})
+
+    def restarted() -> bool:
+        container.reload()
+        return container.attrs["RestartCount"] >= 1 and container.status == "running"
+
+    assert wait_until(restarted)
+    container.stop(timeout=1)
+    time.sleep(0.5)
+    container.reload()
+    assert container.status == "exited"
+    assert not container.attrs["State"]["Restarting"]
+
+
+def test_restart_policy_with_auto_remove_is_refused(client: docker.DockerClient) -> None:
+    with pytest.raises(docker.errors.APIError) as caught:
+        client.containers.create("busybox", ["true"], auto_remove=True,
+                                 restart_policy={"Name": "always"})  # fmt: skip
+    assert caught.value.response.status_code == 400
+    assert "cannot specify both --restart and --rm" in caught.value.explanation

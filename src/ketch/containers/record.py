@@ -72,6 +72,7 @@ class Container:
     shim_pid: int = 0
     shim_start_time: int = 0
     has_been_started: bool = False
+    manually_stopped: bool = False
     execs: list[str] = field(default_factory=list)
 
     @property
@@ -116,6 +117,7 @@ class Container:
             "ShimPid": self.shim_pid,
             "ShimStartTime": self.shim_start_time,
             "HasBeenStartedBefore": self.has_been_started,
+            "HasBeenManuallyStopped": self.manually_stopped,
         }
 
     @classmethod
@@ -137,6 +139,7 @@ class Container:
             shim_pid=data.get("ShimPid", 0),
             shim_start_time=data.get("ShimStartTime", 0),
             has_been_started=data.get("HasBeenStartedBefore", False),
+            manually_stopped=data.get("HasBeenManuallyStopped", False),
         )
 
     def save(self) -> None:

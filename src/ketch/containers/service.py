@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ketch import errors
-from ketch.containers import merge, names, views
+from ketch.containers import merge, names, restart, views
 from ketch.containers import users as container_users
 from ketch.containers.attach import AttachSession
 from ketch.containers.bundle import build_spec
@@ -79,6 +79,8 @@ class ContainerService:
         self._execs: dict[str, ExecRecord] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._pending_sizes: dict[str, tuple[int, int]] = {}
+        self._restart_delays: dict[str, float] = {}
+        self._restart_timers: dict[str, asyncio.TimerHandle] = {}
 
     # -- lookup --------------------------------------------------------------
 
@@ -145,6 +147,7 @@ class ContainerService:
         image_name = config.get("Image") or ""
         if not image_name:
             raise errors.InvalidArgument("config cannot be empty in order to create a container")
+        restart.validate(host_config)
         if host_config.get("Init"):
             raise errors.NotImplementedYet("--init is not supported by ketch yet")
         try:
@@ -276,6 +279,8 @@ class ContainerService:
         async with self._lock(container.id):
             if container.running:
                 raise errors.NotModified("container already started")
+            self._cancel_restart(container)
+            container.manually_stopped = False
             if container.state.get("RemovalInProgress"):
                 raise errors.Conflict(f"container {container.id} is marked for removal")
             await self._start_locked(container)
@@ -388,6 +393,50 @@ class ContainerService:
         if container.host_config.get("AutoRemove"):
             with contextlib.suppress(errors.KetchError):
                 await self._remove(container)
+            return
+        if restart.should_restart(
+            container.host_config, int(status.code), container.restart_count,
+            container.manually_stopped,
+        ):  # fmt: skip
+            self._schedule_restart(container)
+
+    def _schedule_restart(self, container: Container) -> None:
+        """Restart after dockerd's backoff; a timer, not a task sleeping per container."""
+        from ketch.containers.record import parse_time
+
+        started = parse_time(container.state.get("StartedAt")) or 0.0
+        finished = parse_time(container.state.get("FinishedAt")) or time.time()
+        delay = restart.next_delay(self._restart_delays.get(container.id, 0.0), finished - started)
+        self._restart_delays[container.id] = delay
+        container.state.update(Restarting=True, Status="restarting")
+        container.save()
+        loop = asyncio.get_running_loop()
+        self._restart_timers[container.id] = loop.call_later(
+            delay, lambda: asyncio.ensure_future(self._restart_now(container))
+        )
+
+    async def _restart_now(self, container: Container) -> None:
+        self._restart_timers.pop(container.id, None)
+        if container.id not in self._containers or not container.state.get("Restarting"):
+            return
+        async with self._lock(container.id):
+            if container.running:
+                return
+            container.restart_count += 1
+            try:
+                await self._start_locked(container)
+            except errors.KetchError as exc:
+                log.warning("restart of %s failed: %s", container.short_id, exc.message)
+                container.state.update(Restarting=False, Status="exited")
+                container.save()
+
+    def _cancel_restart(self, container: Container) -> None:
+        timer = self._restart_timers.pop(container.id, None)
+        if timer is not None:
+            timer.cancel()
+        if container.state.get("Restarting"):
+            container.state.update(Restarting=False, Status="exited")
+            container.save()
 
     @staticmethod
     def _wait_body(container: Container) -> dict[str, Any]:
@@ -429,6 +478,8 @@ class ContainerService:
     async def kill(self, name_or_id: str, signal: str | int | None = None) -> None:
         container = self.get(name_or_id)
         number = merge.parse_signal(signal, default=int(signals.SIGKILL))
+        if number in (int(signals.SIGKILL), int(signals.SIGTERM)):
+            container.manually_stopped = True  # as dockerd: no restart after an explicit kill
         if not container.running:
             raise errors.Conflict(f"Cannot kill container: {name_or_id}: container "
                                   f"{container.id} is not running")  # fmt: skip
@@ -437,7 +488,9 @@ class ContainerService:
     async def stop(self, name_or_id: str, timeout: int | None = None,
                    signal: str | None = None) -> None:  # fmt: skip
         container = self.get(name_or_id)
+        container.manually_stopped = True
         if not container.running:
+            self._cancel_restart(container)
             raise errors.NotModified("container already stopped")
         await self._stop(container, timeout, signal)
 
@@ -468,7 +521,8 @@ class ContainerService:
             await self._stop(container, timeout, signal)
         async with self._lock(container.id):
             if not container.running:
-                container.restart_count += 0  # manual restarts do not count, as in Docker
+                self._cancel_restart(container)
+                container.manually_stopped = False
                 await self._start_locked(container)
 
     # -- remove -------------------------------------------------------------------------
@@ -493,6 +547,8 @@ class ContainerService:
         if container.state.get("RemovalInProgress"):
             return
         container.state["RemovalInProgress"] = True
+        self._cancel_restart(container)
+        self._restart_delays.pop(container.id, None)
         self._containers.pop(container.id, None)
         self._by_name.pop(container.name, None)
         self.shims.forget(container)
@@ -698,6 +754,14 @@ class ContainerService:
                 await self._record_exit(container, self.shims.exit_from_state_file(container))
             elif container.host_config.get("AutoRemove") and container.has_been_started:
                 await self._remove(container)
+            elif container.state.get("Restarting") or (
+                container.has_been_started
+                and restart.should_restart(
+                    container.host_config, int(container.state.get("ExitCode") or 0),
+                    container.restart_count, container.manually_stopped,
+                )
+            ):  # fmt: skip
+                self._schedule_restart(container)
 
     async def close(self) -> None:
         """Stop watching; the shims and their containers keep running."""

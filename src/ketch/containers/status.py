@@ -42,6 +42,9 @@ def status_text(state: dict[str, Any], now: float | None = None) -> str:
         started = parse_time(state.get("StartedAt")) or now
         text = f"Up {human_duration(now - started)}"
         return text + " (Paused)" if state.get("Paused") else text
+    if state.get("Restarting"):
+        finished = parse_time(state.get("FinishedAt")) or now
+        return f"Restarting ({state.get('ExitCode', 0)}) {human_duration(now - finished)} ago"
     if state.get("RemovalInProgress"):
         return "Removal In Progress"
     if state.get("Dead"):
