@@ -688,3 +688,85 @@ def test_megabytes_through_attach_both_ways(box: Box) -> None:
     assert int(count) == size
     assert zeros == b"\0" * 3_000_000
     assert code == 0
+
+
+SECCOMP_DENY_MKDIR_AND_CHMOD_777 = {
+    "defaultAction": "SCMP_ACT_ALLOW",
+    "syscalls": [
+        {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13},
+        {
+            "names": ["chmod"],
+            "action": "SCMP_ACT_ERRNO",
+            "args": [{"index": 1, "value": 0o777, "op": "SCMP_CMP_EQ"}],
+        },
+        {
+            "names": ["fchmodat"],
+            "action": "SCMP_ACT_ERRNO",
+            "args": [{"index": 2, "value": 0o777, "op": "SCMP_CMP_EQ"}],
+        },
+    ],
+}
+
+
+@pytest.mark.parametrize("no_new_privileges", [False, True])
+def test_seccomp_filter_applies_to_init_and_exec(box: Box, no_new_privileges: bool) -> None:
+    def edit(config: dict[str, Any]) -> None:
+        config["linux"]["seccomp"] = SECCOMP_DENY_MKDIR_AND_CHMOD_777
+
+    script = "mkdir /tmp/d; touch /tmp/f; chmod 755 /tmp/f && echo 755-ok; chmod 777 /tmp/f;"
+    script += " grep Seccomp: /proc/self/status; read x"
+
+    async def main() -> tuple[bytes, bytes, bytes]:
+        conn, _ = await box.create(
+            sh(script), edit=edit, no_new_privileges=no_new_privileges, shim={"open_stdin": True}
+        )
+        reader, writer = await conn.attach(True, True, True)
+        await conn.start()
+        await conn.exec(ExecSpec(id="x", args=["mkdir", "/tmp/e"]))
+        exec_reader, _ = await conn.exec_attach("x")
+        await conn.exec_start("x")
+        _, exec_err, _ = await collect(exec_reader)
+        write_frame(writer, frames.STDIN, b"done\n")
+        out, err, _ = await collect(reader)
+        await conn.close()
+        return out, err, exec_err
+
+    out, err, exec_err = run(box, main)
+    assert out == b"755-ok\nSeccomp:\t2\n"
+    assert b"mkdir: can't create directory '/tmp/d': Permission denied" in err
+    assert b"chmod: /tmp/f: Operation not permitted" in err
+    assert b"Permission denied" in exec_err
+
+
+def test_default_deny_profile_from_docker_format(box: Box) -> None:
+    from ketch.runtime.seccomp import profile_to_spec
+    from ketch.runtime.syscall_numbers import X86_64
+
+    profile = {
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "defaultErrnoRet": 1,
+        "syscalls": [
+            {"names": sorted(set(X86_64) - {"uname"}), "action": "SCMP_ACT_ALLOW"},
+            {
+                "names": ["uname"],
+                "action": "SCMP_ACT_ALLOW",
+                "includes": {"caps": ["CAP_SYS_ADMIN"]},
+            },
+        ],
+    }
+
+    def edit(config: dict[str, Any]) -> None:
+        caps = config["process"]["capabilities"]["bounding"]
+        config["linux"]["seccomp"] = profile_to_spec(profile, caps)
+
+    async def main() -> tuple[ExitStatus, bytes, bytes]:
+        return await box.run(
+            sh("echo before; uname -s; echo after; cat /proc/self/status"), edit=edit
+        )
+
+    status, out, err = run(box, main)
+    lines = out.decode().splitlines()
+    assert lines[0] == "before" and lines[2] == "after"
+    assert lines[1] != "Linux"  # uname(2) failed with EPERM
+    assert "Seccomp:\t2" in lines
+    assert status.code == 0

@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 
 from ketch.runtime import caps as capabilities
 from ketch.runtime import console as consoles
-from ketch.runtime import mounts
+from ketch.runtime import mounts, seccomp
 from ketch.runtime import syscalls as sc
 from ketch.runtime.users import ExecLookupError, lookup_executable, path_from_env, resolve_user
 
@@ -171,13 +171,25 @@ def _switch_user(uid: int, gid: int, additional_gids: list[int], process: dict[s
             sc.prctl(sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_RAISE, number)
 
 
+def seccomp_program(spec: dict[str, Any]) -> bytes | None:
+    """The compiled filter of config.json's linux.seccomp, or None without one."""
+    profile = (spec.get("linux") or {}).get("seccomp")
+    return seccomp.compile_filter(profile) if profile else None
+
+
 def become_process(
-    process: dict[str, Any], status_fd: int, user: tuple[int, int, list[int]] | None = None
+    process: dict[str, Any],
+    status_fd: int,
+    user: tuple[int, int, list[int]] | None = None,
+    seccomp_filter: bytes | None = None,
 ) -> NoReturn:
     """Session, terminal, limits, user, capabilities, cwd, then execve; failures go to status_fd.
 
     `user` overrides process.user with an already resolved (uid, gid, groups).
+    The seccomp filter goes on last with no_new_privs; without it, it needs
+    CAP_SYS_ADMIN, so it goes on before the capabilities are dropped (as runc).
     """
+    no_new_privileges = bool(process.get("noNewPrivileges"))
     try:
         os.setsid()
         if process.get("terminal"):
@@ -195,8 +207,10 @@ def become_process(
                 int(spec_user.get("gid", 0)),
                 [int(g) for g in spec_user.get("additionalGids") or []],
             )
+        if seccomp_filter is not None and not no_new_privileges:
+            sc.seccomp_load(seccomp_filter)
         _switch_user(*user, process)
-        if process.get("noNewPrivileges"):
+        if no_new_privileges:
             sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
         cwd = process.get("cwd") or "/"
         os.makedirs(cwd, exist_ok=True)
@@ -204,6 +218,8 @@ def become_process(
         args = list(process.get("args") or [])
         env = list(process.get("env") or [])
         path = lookup_executable(args[0] if args else "", path_from_env(env))
+        if seccomp_filter is not None and no_new_privileges:
+            sc.seccomp_load(seccomp_filter)
     except ExecLookupError as error:
         _fail(status_fd, error.message, error.exit_code)
     except Exception as error:  # everything else is a setup failure reported as Docker's 126
@@ -237,6 +253,7 @@ def container_init(
         _setup_stdio(stdio_fds)
         if spec is None:
             spec = json.loads((bundle / "config.json").read_text())
+        filter_program = seccomp_program(spec)
         _join_cgroup(cgroup_procs)
         linux = spec.get("linux") or {}
         new = _enter_namespaces(list(linux.get("namespaces") or []))
@@ -258,7 +275,7 @@ def container_init(
     if go != START_BYTE:
         os._exit(1)  # the shim went away or aborted the start
     os.close(sync_fd)
-    become_process(spec.get("process") or {}, status_fd)
+    become_process(spec.get("process") or {}, status_fd, seccomp_filter=filter_program)
 
 
 def exec_process(
@@ -269,6 +286,7 @@ def exec_process(
     *,
     status_fd: int,
     cgroup_procs: list[str],
+    seccomp_filter: bytes | None = None,
 ) -> NoReturn:
     """A process joining a running container (docker exec): cgroup, namespaces, then as the init.
 
@@ -290,4 +308,4 @@ def exec_process(
         _fail(status_fd, error.message, error.exit_code)
     except Exception as error:
         _fail(status_fd, f"exec setup: {error}", 126)
-    become_process(process, status_fd, user)
+    become_process(process, status_fd, user, seccomp_filter)

@@ -25,7 +25,7 @@ from ketch.runtime import cgroups
 from ketch.runtime import syscalls as sc
 from ketch.runtime.caps import CAPABILITIES
 from ketch.runtime.console import receive_fd
-from ketch.runtime.init import START_BYTE, container_init, exec_process
+from ketch.runtime.init import START_BYTE, container_init, exec_process, seccomp_program
 from ketch.shim import frames
 from ketch.shim.jsonlog import JsonFileLog
 from ketch.shim.process import HIGH_WATER, Process, Stdio, set_winsize
@@ -107,6 +107,7 @@ class Shim:
         self.linger_deadline: float | None = None
         self.listener: socket.socket | None = None
         self.socket_inode = 0
+        self.seccomp_filter: bytes | None = None
         self.shim_start_time = proc_start_time(os.getpid())
         self.shim_state_cache: dict[str, Any] = {}
 
@@ -117,6 +118,7 @@ class Shim:
         spec = self.spec
         linux = self.config.get("linux") or {}
         resources = spec.resources if spec.resources is not None else linux.get("resources")
+        self.seccomp_filter = seccomp_program(self.config)
         self.cgroup = cgroups.create(spec.cgroup_parent, spec.id, resources)
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
@@ -633,7 +635,7 @@ class Shim:
             process["capabilities"] = {
                 k: every for k in ("bounding", "effective", "permitted", "inheritable")
             }
-        proc.spec = {"process": process, "user": spec.user}
+        proc.spec = {"process": process, "user": spec.user, "privileged": spec.privileged}
         self.execs[spec.id] = proc
         return {"id": spec.id}
 
@@ -662,6 +664,7 @@ class Shim:
                     namespace_fds,
                     status_fd=status_w,
                     cgroup_procs=procs,
+                    seccomp_filter=None if proc.spec.get("privileged") else self.seccomp_filter,
                 )
         finally:
             for _, fd in namespace_fds:
