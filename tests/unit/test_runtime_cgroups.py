@@ -1,0 +1,73 @@
+"""Limits as files, on a fake cgroup tree in a temp dir (both layouts; this host has only one)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ketch.runtime import cgroups
+
+RESOURCES = {
+    "memory": {"limit": 64 << 20, "swap": 128 << 20, "reservation": 32 << 20},
+    "cpu": {"quota": 50000, "period": 100000, "shares": 512, "cpus": "0", "mems": "0"},
+    "pids": {"limit": 99},
+}
+
+
+def test_v2_writes_unified_files_and_enables_controllers(tmp_path: Path) -> None:
+    (tmp_path / "cgroup.controllers").write_text("cpuset cpu io memory pids\n")
+    (tmp_path / "cgroup.subtree_control").write_text("")
+    (tmp_path / "parent").mkdir()
+    (tmp_path / "parent" / "cgroup.controllers").write_text("cpuset cpu io memory pids\n")
+    layout = cgroups.Layout(2, {}, str(tmp_path))
+    cgroup = cgroups.create("parent", "c1", RESOURCES, layout)
+    directory = tmp_path / "parent" / "c1"
+    read = lambda name: (directory / name).read_text()  # noqa: E731
+    assert cgroup.directories == {"": directory}
+    assert "+memory" in (tmp_path / "cgroup.subtree_control").read_text()
+    assert "+pids" in (tmp_path / "parent" / "cgroup.subtree_control").read_text()
+    assert read("memory.max") == str(64 << 20)
+    assert read("memory.low") == str(32 << 20)
+    assert read("cpu.max") == "50000 100000"
+    assert read("cpu.weight") == str(1 + ((512 - 2) * 9999) // 262142)
+    assert read("cpuset.cpus") == "0"
+    assert read("pids.max") == "99"
+    assert cgroup.procs_files == [str(directory / "cgroup.procs")]
+    (directory / "memory.events").write_text("low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n")
+    assert cgroup.oom_killed()
+
+
+def test_v1_writes_per_controller_files(tmp_path: Path) -> None:
+    mounts = {}
+    for key in ("memory", "cpu,cpuacct", "pids", "devices"):
+        (tmp_path / key).mkdir()
+        mounts[key] = str(tmp_path / key)
+    layout = cgroups.Layout(1, mounts, None)
+    devices = [{"allow": False, "access": "rwm"}]
+    cgroup = cgroups.create("p", "c", {**RESOURCES, "devices": devices}, layout)
+    assert (tmp_path / "memory/p/c/memory.limit_in_bytes").read_text() == str(64 << 20)
+    assert (tmp_path / "memory/p/c/memory.memsw.limit_in_bytes").exists() is False  # no swap file
+    assert (tmp_path / "cpu,cpuacct/p/c/cpu.cfs_quota_us").read_text() == "50000"
+    assert (tmp_path / "cpu,cpuacct/p/c/cpu.shares").read_text() == "512"
+    assert (tmp_path / "pids/p/c/pids.max").read_text() == "99"
+    # A plain file keeps only the last write: the defaults come after the deny-all.
+    assert (tmp_path / "devices/p/c/devices.deny").read_text() == "a"
+    assert (tmp_path / "devices/p/c/devices.allow").read_text() == cgroups.DEFAULT_ALLOWED_DEVICES[
+        -1
+    ]
+    (tmp_path / "memory/p/c/memory.oom_control").write_text(
+        "oom_kill_disable 0\nunder_oom 0\noom_kill 0\n"
+    )
+    assert not cgroup.oom_killed()
+    assert len(cgroup.procs_files) == 4
+
+
+def test_device_rules() -> None:
+    assert (
+        cgroups.device_rule({"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"})
+        == "c 1:3 rwm"
+    )
+    assert (
+        cgroups.device_rule({"allow": True, "type": "c", "major": 136, "access": "rw"})
+        == "c 136:* rw"
+    )
+    assert cgroups.device_rule({"allow": False}) == "a"
