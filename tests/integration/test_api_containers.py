@@ -305,3 +305,14 @@ def test_restart_policy_with_auto_remove_is_refused(client: docker.DockerClient)
                                  restart_policy={"Name": "always"})  # fmt: skip
     assert caught.value.response.status_code == 400
     assert "cannot specify both --restart and --rm" in caught.value.explanation
+
+
+def test_host_network_sees_the_hosts_interfaces(client: docker.DockerClient) -> None:
+    import os
+
+    own = sorted(os.listdir("/sys/class/net"))
+    isolated = client.containers.run("busybox", ["ls", "/sys/class/net"], remove=True)
+    assert isolated.split() == [b"lo"]
+    shared = client.containers.run("busybox", ["ls", "/sys/class/net"], network_mode="host",
+                                   remove=True)  # fmt: skip
+    assert sorted(shared.decode().split()) == own

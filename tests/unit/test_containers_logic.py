@@ -234,3 +234,35 @@ def test_duplicate_mount_points_are_refused(tmp_path: Path) -> None:
 
     with pytest.raises(InvalidArgument, match="Duplicate mount point: /x"):
         user_mounts({"Binds": [f"{tmp_path}:/x"], "Tmpfs": {"/x": ""}})
+
+
+@pytest.mark.parametrize(
+    ("host_config", "message"),
+    [
+        ({"Memory": 1024}, "Minimum memory limit allowed is 6MB"),
+        ({"NanoCpus": 10**9, "CpuQuota": 50000}, "Nano CPUs and CPU Quota cannot both be set"),
+        ({"CpuPeriod": 10}, "CPU cfs period can not be less than 1ms"),
+        ({"CpuQuota": 10}, "CPU cfs quota can not be less than 1ms"),
+        ({"Memory": 64 * 2**20, "MemorySwap": 32 * 2**20}, "memoryswap limit should be larger"),
+        ({"NanoCpus": 10**15}, "Range of CPUs is from 0.01 to"),
+        ({"LogConfig": {"Type": "syslog"}}, "logging driver 'syslog' is not supported"),
+        ({"PortBindings": {"80/tcp": [{"HostPort": "8080"}]}}, "published ports"),
+    ],
+)
+def test_host_config_checks_use_dockers_words(host_config: dict, message: str) -> None:
+    from ketch.containers import hostconfig
+    from ketch.errors import KetchError
+
+    with pytest.raises(KetchError, match=message):
+        hostconfig.validate(host_config)
+
+
+def test_good_host_config_passes() -> None:
+    from ketch.containers import hostconfig, restart
+
+    good = {"Memory": 64 * 2**20, "NanoCpus": 5 * 10**8, "PidsLimit": 10,
+            "LogConfig": {"Type": "json-file", "Config": {"max-size": "1m"}},
+            "NetworkMode": "default", "RestartPolicy": {"Name": "on-failure",
+                                                        "MaximumRetryCount": 3}}  # fmt: skip
+    hostconfig.validate(good)
+    restart.validate(good)

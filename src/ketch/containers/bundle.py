@@ -156,6 +156,18 @@ def build_spec(
         rlimits=[{"type": "RLIMIT_NOFILE", "hard": nofile, "soft": nofile}],
         resources=resources_of(host_config),
     )
+    shared_with_host = {
+        namespace
+        for key, namespace in (("NetworkMode", "network"), ("PidMode", "pid"),
+                               ("IpcMode", "ipc"), ("UTSMode", "uts"))
+        if host_config.get(key) == "host"
+    }  # fmt: skip
+    if shared_with_host:
+        spec["linux"]["namespaces"] = [
+            ns for ns in spec["linux"]["namespaces"] if ns["type"] not in shared_with_host
+        ]
+        if "uts" in shared_with_host:
+            spec.pop("hostname", None)
     if host_config.get("Privileged"):
         spec["linux"]["maskedPaths"] = []
         spec["linux"]["readonlyPaths"] = []

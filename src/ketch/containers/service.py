@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ketch import errors
-from ketch.containers import merge, names, restart, views
+from ketch.containers import hostconfig, merge, names, restart, views
 from ketch.containers import users as container_users
 from ketch.containers.attach import AttachSession
 from ketch.containers.bundle import build_spec
@@ -148,8 +148,7 @@ class ContainerService:
         if not image_name:
             raise errors.InvalidArgument("config cannot be empty in order to create a container")
         restart.validate(host_config)
-        if host_config.get("Init"):
-            raise errors.NotImplementedYet("--init is not supported by ketch yet")
+        hostconfig.validate(host_config)
         try:
             image = self.images.get(image_name)
         except errors.NotFound:

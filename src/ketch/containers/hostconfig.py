@@ -1,0 +1,54 @@
+"""HostConfig checks dockerd makes at create, with its words."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from ketch.errors import InvalidArgument, NotImplementedYet
+
+MIN_MEMORY = 6 * 1024 * 1024
+
+
+def validate(host_config: dict[str, Any]) -> None:
+    memory = host_config.get("Memory") or 0
+    if memory < 0 or 0 < memory < MIN_MEMORY:
+        raise InvalidArgument("Minimum memory limit allowed is 6MB")
+    swap = host_config.get("MemorySwap") or 0
+    if swap > 0 and memory > 0 and swap < memory:
+        raise InvalidArgument(
+            "Minimum memoryswap limit should be larger than memory limit, see usage"
+        )
+    nano = host_config.get("NanoCpus") or 0
+    if nano:
+        if host_config.get("CpuQuota"):
+            raise InvalidArgument("Conflicting options: Nano CPUs and CPU Quota cannot both be set")
+        if host_config.get("CpuPeriod"):
+            raise InvalidArgument(
+                "Conflicting options: Nano CPUs and CPU Period cannot both be set"
+            )
+        cpus = os.cpu_count() or 1
+        if nano < 0 or nano > cpus * 1_000_000_000:
+            raise InvalidArgument(
+                f"Range of CPUs is from 0.01 to {cpus}.00, as there are only {cpus} CPUs available"
+            )
+    period = host_config.get("CpuPeriod") or 0
+    if period and not 1000 <= period <= 1_000_000:
+        raise InvalidArgument(
+            "CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)"
+        )
+    quota = host_config.get("CpuQuota") or 0
+    if 0 < quota < 1000:
+        raise InvalidArgument("CPU cfs quota can not be less than 1ms (i.e. 1000)")
+    log_type = (host_config.get("LogConfig") or {}).get("Type") or "json-file"
+    if log_type != "json-file":
+        raise NotImplementedYet(f"logging driver {log_type!r} is not supported by ketch yet")
+    if host_config.get("Init"):
+        raise NotImplementedYet("--init is not supported by ketch yet")
+    for key, what in (("NetworkMode", "network mode"), ("PidMode", "pid mode"),
+                      ("IpcMode", "ipc mode"), ("UTSMode", "uts mode")):  # fmt: skip
+        value = host_config.get(key) or ""
+        if value not in ("", "default", "bridge", "private", "none", "host"):
+            raise NotImplementedYet(f"{what} {value!r} is not supported by ketch yet")
+    if host_config.get("PortBindings"):
+        raise NotImplementedYet("published ports are not supported by ketch yet")
