@@ -202,6 +202,7 @@ def daemon_id(data_root: Path) -> str:
 
 async def build_backend(cfg: Any) -> Any:
     """Construct the services, restore containers, and say how to close them."""
+    import asyncio
     import logging
 
     from ketch.api.backend import Backend
@@ -243,6 +244,9 @@ async def build_backend(cfg: Any) -> Any:
         backend.images.image_running = containers.image_running_user
     await containers.restore()
     backend.closers.append(containers.close)
+    # Warm the fork server now, off the first `run`'s path; a failure shows at that run.
+    warm = asyncio.ensure_future(shims.forkserver())
+    warm.add_done_callback(lambda task: task.cancelled() or task.exception())
     return backend
 
 
