@@ -178,3 +178,22 @@ def test_login_and_logout(env: dict[str, str], tmp_path: Path) -> None:
         logout = ketch(env, "logout", server)
         assert logout.stdout.decode() == f"Removing login credentials for {server}\n"
         assert server not in config.read_text()
+
+
+def test_detach_keys_end_the_session_at_once(env: dict[str, str]) -> None:
+    # Whether the container then keeps running is the daemon's part (Docker
+    # keeps a TTY container's stdin open when its attach client leaves).
+    name = f"cli-detach-{uuid.uuid4().hex[:8]}"
+    term = PseudoTerminal([KETCH, "run", "-it", "--name", name, "busybox", "sh"], env=env)
+    try:
+        term.read_until(b"# ")
+        term.type(b"echo still-$((2+3))\r")
+        term.read_until(b"still-5")
+        started = time.monotonic()
+        term.type(b"\x10\x11")  # ctrl-p ctrl-q
+        run = term.wait(timeout=20)
+        assert run.exit_code == 0
+        assert time.monotonic() - started < 5
+    finally:
+        term.close()
+        ketch(env, "rm", "-f", name)

@@ -22,6 +22,7 @@ def attach(cli: Cli, parsed: Parsed) -> int:
         wait_condition="next-exit",
         sig_proxy=parsed.sig_proxy,
         start=lambda: None,
+        detach_keys=parsed.detach_keys,
     )
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 from typing import Any
 
 from ketch.cli import terminal
 from ketch.cli.app import Cli, Entry, ExitStatus
 from ketch.cli.flags import BOOL, LIST, STRING, Command, Flag, Parsed
 from ketch.cli.runopts import env_values, read_env_file
-from ketch.cli.session import resize_tty
+from ketch.cli.session import detach_key_bytes, resize_tty
 from ketch.cli.stdio import copy_output, start_stdin_pump
 
 
@@ -46,7 +47,14 @@ def exec_command(cli: Cli, parsed: Parsed) -> int:
     if parsed.detach:
         client.request("POST", f"/exec/{exec_id}/start", body=start_body).read()
         return 0
+    keys = detach_key_bytes(parsed.detach_keys)
     conn = client.hijack("POST", f"/exec/{exec_id}/start", body=start_body)
+    detached = threading.Event()
+
+    def on_detach() -> None:
+        detached.set()
+        conn.shutdown()
+
     with contextlib.ExitStack() as stack:
         stack.enter_context(conn)
         if body["Tty"]:
@@ -55,8 +63,11 @@ def exec_command(cli: Cli, parsed: Parsed) -> int:
             if body["AttachStdin"]:
                 stack.enter_context(terminal.raw_mode(0))
         if body["AttachStdin"]:
-            start_stdin_pump(conn)
+            watch = keys if body["Tty"] else None
+            start_stdin_pump(conn, detach_keys=watch, on_detach=on_detach)
         copy_output(conn, tty=body["Tty"])
+    if detached.is_set():
+        return 0
     result = client.get(f"/exec/{exec_id}/json") or {}
     code = result.get("ExitCode")
     return int(code) if code is not None else 0

@@ -50,6 +50,7 @@ def start(cli: Cli, parsed: Parsed) -> int:
             wait_condition="next-exit",
             sig_proxy=True,
             start=start_it,
+            detach_keys=parsed.detach_keys,
         )
     failed = for_each(
         cli, parsed.args, lambda name: client.request("POST", f"/containers/{name}/start").read()

@@ -107,6 +107,7 @@ def run(cli: Cli, parsed: Parsed) -> int:
             wait_condition="removed" if parsed.rm else "next-exit",
             sig_proxy=parsed.sig_proxy,
             start=start,
+            detach_keys=parsed.detach_keys,
         )
     except errors.KetchError as error:
         raise _fail("run", error) from None

@@ -7,11 +7,12 @@ so no output and no exit is missed.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ketch.cli import terminal
-from ketch.cli.app import Cli
+from ketch.cli import detachkeys, terminal
+from ketch.cli.app import Cli, ExitStatus
 from ketch.cli.stdio import copy_output, start_stdin_pump
 from ketch.errors import KetchError
 
@@ -47,6 +48,13 @@ def forward_signal(cli: Cli, container_id: str) -> Callable[[str], None]:
     return forward
 
 
+def detach_key_bytes(text: str | None) -> bytes:
+    try:
+        return detachkeys.parse(text or detachkeys.DEFAULT)
+    except ValueError as error:
+        raise ExitStatus(1, f"invalid detach keys ({text}) provided: {error}") from None
+
+
 def run_attached(
     cli: Cli,
     container_id: str,
@@ -56,8 +64,14 @@ def run_attached(
     wait_condition: str,
     sig_proxy: bool,
     start: Callable[[], None],
+    detach_keys: str | None = None,
 ) -> int:
-    """Attach, start via `start()`, copy stdio until the stream ends; the exit status."""
+    """Attach, start via `start()`, copy stdio until the stream ends; the exit status.
+
+    Typing the detach keys at a terminal leaves the container running and
+    returns 0 at once, as the docker CLI does.
+    """
+    keys = detach_key_bytes(detach_keys)
     client = cli.client
     conn = None
     if streams.any:
@@ -92,11 +106,20 @@ def run_attached(
                 stack.enter_context(terminal.raw_mode(0))
         elif sig_proxy:
             stack.enter_context(terminal.forwarding_signals(forward_signal(cli, container_id)))
+        detached = threading.Event()
         if conn is not None:
+
+            def on_detach() -> None:
+                detached.set()
+                conn.shutdown()
+
             with conn:
                 if streams.stdin:
-                    start_stdin_pump(conn)
+                    start_stdin_pump(conn, detach_keys=keys if tty else None, on_detach=on_detach)
                 copy_output(conn, tty=tty)
+        if detached.is_set():
+            waiter.close()
+            return 0
         result = waiter.response().json() or {}
     error = (result.get("Error") or {}).get("Message")
     if error:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 
+from ketch.cli.detachkeys import DetachWatcher
 from ketch.client import HijackedConnection
 from ketch.client.streams import STDERR, FrameDemuxer
 
@@ -16,12 +18,19 @@ def write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
-def start_stdin_pump(conn: HijackedConnection, stdin_fd: int = 0) -> threading.Thread:
+def start_stdin_pump(
+    conn: HijackedConnection,
+    stdin_fd: int = 0,
+    detach_keys: bytes | None = None,
+    on_detach: Callable[[], None] | None = None,
+) -> threading.Thread:
     """Copy local stdin to the connection; on EOF half-close so the container sees EOF.
 
-    A daemon thread, so a process still blocked reading the terminal does not
-    keep the CLI alive after the container has exited.
+    With `detach_keys` (a terminal session), typing them calls `on_detach`
+    instead of sending them. A daemon thread, so a read still blocked on the
+    terminal does not keep the CLI alive after the container has exited.
     """
+    watcher = DetachWatcher(detach_keys) if detach_keys else None
 
     def pump() -> None:
         try:
@@ -29,6 +38,15 @@ def start_stdin_pump(conn: HijackedConnection, stdin_fd: int = 0) -> threading.T
                 data = os.read(stdin_fd, 32768)
                 if not data:
                     break
+                if watcher is not None:
+                    data, detached = watcher.feed(data)
+                    if data:
+                        conn.sendall(data)
+                    if detached:
+                        if on_detach is not None:
+                            on_detach()
+                        return
+                    continue
                 conn.sendall(data)
         except OSError:
             return

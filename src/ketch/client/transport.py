@@ -55,6 +55,13 @@ class HijackedConnection:
         except OSError:
             pass
 
+    def shutdown(self) -> None:
+        """End both directions now: a reader blocked in recv() wakes up with EOF."""
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
     def close(self) -> None:
         self.sock.close()
 
