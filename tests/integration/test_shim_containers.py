@@ -770,3 +770,35 @@ def test_default_deny_profile_from_docker_format(box: Box) -> None:
     assert lines[1] != "Linux"  # uname(2) failed with EPERM
     assert "Seccomp:\t2" in lines
     assert status.code == 0
+
+
+def test_pause_freezes_and_resume_thaws(box: Box) -> None:
+    script = "i=0; while true; do i=$((i+1)); echo $i > /tmp/n.new; mv /tmp/n.new /tmp/n; done"
+
+    async def main() -> tuple[list[str], list[int], ExitStatus]:
+        conn, _ = await box.create(sh(script))
+        await conn.start()
+        counter = Path(f"/proc/{(await conn.state())['init_pid']}/root/tmp/n")
+        await asyncio.sleep(0.1)
+        await conn.pause()
+        statuses = [(await conn.state())["status"]]
+        seen = [int(counter.read_text())]
+        await asyncio.sleep(0.1)
+        seen.append(int(counter.read_text()))
+        with pytest.raises(ShimError) as caught:
+            await conn.pause()
+        assert caught.value.kind == "conflict"
+        await conn.resume()
+        statuses.append((await conn.state())["status"])
+        await asyncio.sleep(0.1)
+        seen.append(int(counter.read_text()))
+        await conn.pause()
+        await conn.kill(signal.SIGKILL)  # a paused container can still be killed
+        status = await conn.wait()
+        await conn.close()
+        return statuses, seen, status
+
+    statuses, seen, status = run(box, main)
+    assert statuses == ["paused", "running"]
+    assert seen[0] == seen[1] < seen[2]
+    assert status.code == 137

@@ -114,6 +114,27 @@ class Cgroup:
             return False
         return False
 
+    def freeze(self, frozen: bool) -> None:
+        """docker pause/unpause: stop or resume every process of the cgroup, and wait until done."""
+        if self.layout.version == 2:
+            directory = self.directories[""]
+            _write(directory / "cgroup.freeze", "1" if frozen else "0")
+            wanted = f"frozen {1 if frozen else 0}"
+            events = directory / "cgroup.events"
+            check = lambda: wanted in _read(events).splitlines()  # noqa: E731
+        else:
+            directory = _dir_for(self, "freezer")
+            if directory is None:
+                raise OSError(errno.ENOTSUP, "no freezer cgroup hierarchy")
+            state = "FROZEN" if frozen else "THAWED"
+            _write(directory / "freezer.state", state)
+            check = lambda: _read(directory / "freezer.state").strip() == state  # noqa: E731
+        deadline = time.monotonic() + 5
+        while not check():
+            if time.monotonic() > deadline:
+                raise TimeoutError("the cgroup did not reach its freezer state")
+            time.sleep(0.001)
+
     def pids(self) -> list[int]:
         result: set[int] = set()
         for path in self.procs_files:

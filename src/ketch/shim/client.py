@@ -136,6 +136,13 @@ class ShimConnection:
         reader, writer, _ = await self._stream("attach", stdin=stdin, stdout=stdout, stderr=stderr)
         return reader, writer
 
+    async def pause(self) -> None:
+        """Freeze every process of the container (docker pause); state says "paused"."""
+        await self.request("pause")
+
+    async def resume(self) -> None:
+        await self.request("resume")
+
     async def resize(self, height: int, width: int) -> None:
         await self.request("resize", h=height, w=width)
 

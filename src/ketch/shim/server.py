@@ -108,6 +108,7 @@ class Shim:
         self.listener: socket.socket | None = None
         self.socket_inode = 0
         self.seccomp_filter: bytes | None = None
+        self.paused = False
         self.shim_start_time = proc_start_time(os.getpid())
         self.shim_state_cache: dict[str, Any] = {}
 
@@ -204,7 +205,7 @@ class Shim:
             "shim_start_time": self.shim_start_time,
             "init_pid": init.pid,
             "init_start_time": proc_start_time(init.pid) if init.pid and not init.reaped else None,
-            "status": init.status,
+            "status": "paused" if self.paused and init.status == "running" else init.status,
             "exit_code": init.exit_code,
             "oom_killed": init.oom_killed,
             "started_at": init.started_at,
@@ -575,6 +576,11 @@ class Shim:
                     pass
         else:
             os.kill(proc.pid, sig)
+        if self.paused and proc is self.init and self.cgroup is not None:
+            # A frozen v1 task does not die until thawed; Docker thaws on kill too.
+            self.cgroup.freeze(False)
+            self.paused = False
+            self.write_state()
         return {}
 
     def op_wait(self, client: Client, request: dict[str, Any]) -> dict[str, Any] | None:
@@ -684,6 +690,24 @@ class Shim:
         if report is not None:
             raise RequestError(report.get("error", "exec failed"), "start", report.get("exit_code"))
         return {"pid": pid}
+
+    def op_pause(self, client: Client, request: dict[str, Any]) -> dict[str, Any]:
+        if not self._running() or self.paused:
+            raise RequestError(f"Container {self.spec.id} is not running", "conflict")
+        assert self.cgroup is not None
+        self.cgroup.freeze(True)
+        self.paused = True
+        self.write_state()
+        return {}
+
+    def op_resume(self, client: Client, request: dict[str, Any]) -> dict[str, Any]:
+        if not self.paused:
+            raise RequestError(f"Container {self.spec.id} is not paused", "conflict")
+        assert self.cgroup is not None
+        self.cgroup.freeze(False)
+        self.paused = False
+        self.write_state()
+        return {}
 
     def op_shutdown(self, client: Client, request: dict[str, Any]) -> dict[str, Any]:
         if self.init.status != "exited":
