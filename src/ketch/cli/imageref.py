@@ -14,6 +14,7 @@ class PullTarget:
     domain: str
     familiar: str  # hello-world:latest
     full: str  # docker.io/library/hello-world:latest
+    repository: str  # docker.io/library/hello-world
 
 
 def parse(text: str) -> PullTarget:
@@ -25,6 +26,7 @@ def parse(text: str) -> PullTarget:
         domain=ref.domain,
         familiar=ref.familiar(),
         full=str(ref),
+        repository=ref.name,
     )
 
 

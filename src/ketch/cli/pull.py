@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TextIO
 
 from ketch.cli import imageref
-from ketch.cli.app import Cli, Entry
+from ketch.cli.app import Cli, Entry, ExitStatus
 from ketch.cli.flags import BOOL, STRING, Command, Flag, Parsed
 from ketch.cli.progress import ProgressDisplay
 from ketch.cli.terminal import is_terminal
@@ -13,15 +13,26 @@ from ketch.client import authconfig
 
 
 def pull_image(
-    cli: Cli, image: str, *, platform: str | None, quiet: bool, out: TextIO
+    cli: Cli,
+    image: str,
+    *,
+    platform: str | None,
+    quiet: bool,
+    out: TextIO,
+    all_tags: bool = False,
 ) -> imageref.PullTarget:
-    """POST /images/create with docker's progress lines on `out`."""
+    """POST /images/create with docker's progress lines on `out`; `all_tags` leaves the
+    tag out, which asks the daemon for every tag of the repository."""
     target = imageref.parse(image)
     headers = {}
     credentials = authconfig.get(target.domain)
     if credentials is not None:
         headers["X-Registry-Auth"] = credentials.registry_auth_header()
-    params = {"fromImage": target.name, "tag": target.tag, "platform": platform or None}
+    params = {
+        "fromImage": target.name,
+        "tag": None if all_tags else target.tag,
+        "platform": platform or None,
+    }
     response = cli.client.request("POST", "/images/create", params=params, headers=headers)
     display = ProgressDisplay(out, terminal=_is_tty(out))
     for message in response.json_messages():
@@ -42,12 +53,20 @@ def _is_tty(out: TextIO) -> bool:
 
 def pull(cli: Cli, parsed: Parsed) -> int:
     image = parsed.args[0]
-    if not imageref.tag_was_given(image) and not parsed.all_tags:
-        if not parsed.quiet:
-            cli.out("Using default tag: latest")
+    if parsed.all_tags and imageref.tag_was_given(image):
+        raise ExitStatus(1, "tag can't be used with --all-tags/-a")
+    if not imageref.tag_was_given(image) and not parsed.all_tags and not parsed.quiet:
+        cli.out("Using default tag: latest")
     cli.flush()
-    target = pull_image(cli, image, platform=parsed.platform, quiet=parsed.quiet, out=cli.stdout)
-    cli.out(target.full)
+    target = pull_image(
+        cli,
+        image,
+        platform=parsed.platform,
+        quiet=parsed.quiet,
+        out=cli.stdout,
+        all_tags=parsed.all_tags,
+    )
+    cli.out(target.repository if parsed.all_tags else target.full)
     return 0
 
 
