@@ -146,6 +146,9 @@ def test_ps_formats_and_filters() -> None:
     assert render_rows("table {{.Names}}\t{{.State}}", rows, HEADERS) == (
         "NAMES     STATE\nweb       running\n"
     )
+    assert render_rows("json", [{"Names": "web", "State": "running"}], HEADERS) == (
+        '{"Names":"web","State":"running"}\n'
+    )
     assert parse_filters(["status=exited", "name=a", "name=b"]) == {
         "status": ["exited"],
         "name": ["a", "b"],

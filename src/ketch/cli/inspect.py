@@ -36,7 +36,7 @@ def inspect(cli: Cli, parsed: Parsed) -> int:
     if parsed.type and parsed.type not in _ENDPOINTS:
         raise UsageError(f'"{parsed.type}" is not a valid value for --type')
     template = None
-    if parsed.format:
+    if parsed.format and parsed.format != "json":  # "json" is docker's name for the default
         try:
             template = Template(parsed.format.replace("\\n", "\n").replace("\\t", "\t"))
         except TemplateError as error:

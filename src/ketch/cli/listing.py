@@ -31,6 +31,9 @@ def render_rows(
 ) -> str:
     """Render rows with a Go template; a `table ` prefix adds docker's header row and
     aligns the tab-separated columns."""
+    if template_text == "json":
+        # docker's shorthand: each row as one line of JSON.
+        template_text = "{{json .}}"
     is_table = template_text.startswith("table")
     source = template_text[len("table") :].lstrip() if is_table else template_text
     source = source.replace("\\t", "\t").replace("\\n", "\n")
