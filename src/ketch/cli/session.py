@@ -88,24 +88,26 @@ def run_attached(
     waiter = client.send(
         "POST", f"/containers/{container_id}/wait", params={"condition": wait_condition}
     )
-    try:
-        start()
-    except BaseException:
-        waiter.close()
-        if conn is not None:
-            conn.close()
-        raise
-    cli.flush()
     with contextlib.ExitStack() as stack:
+        # Raw mode and the signal proxy come before start, so no early key
+        # or signal is lost; the size can only be set once the TTY exists.
+        if tty and streams.stdin:
+            stack.enter_context(terminal.raw_mode(0))
+        elif not tty and sig_proxy:
+            stack.enter_context(terminal.forwarding_signals(forward_signal(cli, container_id)))
+        try:
+            start()
+        except BaseException:
+            waiter.close()
+            if conn is not None:
+                conn.close()
+            raise
+        cli.flush()
         if tty:
             resize_tty(cli, f"/containers/{container_id}")
             stack.enter_context(
                 terminal.on_resize(lambda: resize_tty(cli, f"/containers/{container_id}"))
             )
-            if streams.stdin:
-                stack.enter_context(terminal.raw_mode(0))
-        elif sig_proxy:
-            stack.enter_context(terminal.forwarding_signals(forward_signal(cli, container_id)))
         detached = threading.Event()
         if conn is not None:
 
