@@ -15,10 +15,11 @@ from ketch.client import Client, DaemonUnreachable, is_from_daemon
 from ketch.client.api import encode_params
 
 Reply = Callable[[bytes, socket.socket], None]
+Server = tuple[str, list[bytes], list[Reply]]
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[tuple[str, list[bytes], list[Reply]]]:
+def server(tmp_path: Path) -> Iterator[Server]:
     """A one-connection-at-a-time server; tests queue replies and read the requests."""
     path = tmp_path / "d.sock"
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -68,7 +69,7 @@ def respond(status: int, body: bytes, content_type: str = "application/json") ->
     return reply
 
 
-def test_json_request_and_versioned_path(server) -> None:
+def test_json_request_and_versioned_path(server: Server) -> None:
     url, requests, replies = server
     replies.append(respond(201, b'{"Id": "abc", "Warnings": []}'))
     answer = Client(url).post("/containers/create", {"name": "web"}, {"Image": "busybox"})
@@ -90,7 +91,7 @@ def test_json_request_and_versioned_path(server) -> None:
         (503, errors.Unavailable),
     ],
 )
-def test_error_statuses_become_error_kinds(server, status: int, kind: type) -> None:
+def test_error_statuses_become_error_kinds(server: Server, status: int, kind: type) -> None:
     url, _, replies = server
     replies.append(respond(status, b'{"message": "No such container: x"}'))
     with pytest.raises(kind) as caught:
@@ -99,14 +100,14 @@ def test_error_statuses_become_error_kinds(server, status: int, kind: type) -> N
     assert is_from_daemon(caught.value)
 
 
-def test_plain_text_error_body_is_the_message(server) -> None:
+def test_plain_text_error_body_is_the_message(server: Server) -> None:
     url, _, replies = server
     replies.append(respond(404, b"page not found", "text/plain"))
     with pytest.raises(errors.NotFound, match="^page not found$"):
         Client(url).get("/nope")
 
 
-def test_chunked_json_stream(server) -> None:
+def test_chunked_json_stream(server: Server) -> None:
     url, _, replies = server
 
     def chunked(_request: bytes, conn: socket.socket) -> None:
@@ -123,7 +124,7 @@ def test_chunked_json_stream(server) -> None:
     assert messages == [{"status": "a"}, {"status": "b"}]
 
 
-def test_hijack_upgrades_and_carries_bytes_both_ways(server) -> None:
+def test_hijack_upgrades_and_carries_bytes_both_ways(server: Server) -> None:
     url, requests, replies = server
 
     def upgrade(_request: bytes, conn: socket.socket) -> None:
@@ -154,7 +155,7 @@ def test_hijack_upgrades_and_carries_bytes_both_ways(server) -> None:
     assert head.startswith(b"POST /v1.45/containers/x/attach?stream=1 ")
 
 
-def test_hijack_error_is_raised(server) -> None:
+def test_hijack_error_is_raised(server: Server) -> None:
     url, _, replies = server
     replies.append(respond(409, b'{"message": "container x is not running"}'))
     with pytest.raises(errors.Conflict, match="is not running"):
@@ -209,19 +210,19 @@ def raw_reply(*pieces: bytes) -> Reply:
         (b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\nhello", b" worldEXTRA"),
     ],
 )
-def test_body_framings(server, pieces: tuple[bytes, ...]) -> None:
+def test_body_framings(server: Server, pieces: tuple[bytes, ...]) -> None:
     url, _, replies = server
     replies.append(raw_reply(*pieces))
     assert Client(url).request("GET", "/x").read() == b"hello world"
 
 
-def test_no_content(server) -> None:
+def test_no_content(server: Server) -> None:
     url, _, replies = server
     replies.append(raw_reply(b"HTTP/1.1 204 No Content\r\n\r\n"))
     assert Client(url).post("/containers/x/start") is None
 
 
-def test_request_sent_before_its_answer_is_read(server) -> None:
+def test_request_sent_before_its_answer_is_read(server: Server) -> None:
     url, requests, replies = server
     replies.append(respond(200, b'{"StatusCode": 3}'))
     pending = Client(url).send("POST", "/containers/x/wait", params={"condition": "next-exit"})
