@@ -316,3 +316,29 @@ def test_host_network_sees_the_hosts_interfaces(client: docker.DockerClient) -> 
     shared = client.containers.run("busybox", ["ls", "/sys/class/net"], network_mode="host",
                                    remove=True)  # fmt: skip
     assert sorted(shared.decode().split()) == own
+
+
+def test_detaching_leaves_stdin_open_and_the_container_running(
+    client: docker.DockerClient,
+) -> None:
+    container = run_detached(client, ["sh"], stdin_open=True, tty=True)
+    params = {"stdin": 1, "stdout": 1, "stream": 1}
+    first = container.attach_socket(params=params)
+    first._sock.sendall(b"echo one-$((1+1))\n")
+    seen = b""
+    first._sock.settimeout(10)
+    while b"one-2" not in seen:
+        seen += first._sock.recv(4096)
+    first.close()  # as the CLI does on its detach keys
+    time.sleep(0.3)
+    container.reload()
+    assert container.status == "running"
+    second = container.attach_socket(params=params)
+    second._sock.sendall(b"echo two-$((2+2)); exit 6\n")
+    seen = b""
+    second._sock.settimeout(10)
+    while chunk := second._sock.recv(4096):
+        seen += chunk
+    second.close()
+    assert b"two-4" in seen
+    assert container.wait(timeout=30)["StatusCode"] == 6

@@ -176,7 +176,8 @@ async def attach(request: web.Request) -> web.StreamResponse:
                 container.id, stdin=stdin, stdout=stdout, stderr=stderr
             )
         if session is not None:
-            await pump(conn, session, tty, stdin)
+            stdin_once = bool(container.config.get("StdinOnce"))
+            await pump(conn, session, tty, stdin, close_stdin_on_eof=stdin_once)
     except (ConnectionError, asyncio.CancelledError):
         pass
     finally:
@@ -186,18 +187,29 @@ async def attach(request: web.Request) -> web.StreamResponse:
     return conn.response
 
 
-async def pump(conn: Any, session: Any, tty: bool, stdin: bool) -> None:
-    """Client stdin -> session; session output -> client, until the output ends."""
+async def pump(
+    conn: Any, session: Any, tty: bool, stdin: bool, close_stdin_on_eof: bool = True
+) -> None:
+    """Client stdin -> session; session output -> client, until the output ends.
+
+    When the client's stdin ends, the process's stdin is closed only if asked
+    (Docker's StdinOnce): a client that detaches leaves the container's stdin open.
+    """
 
     async def forward_stdin() -> None:
         while True:
             data = await conn.read()
             if not data:
-                session.close_stdin()
+                if close_stdin_on_eof:
+                    session.close_stdin()
                 return
             session.send_stdin(data)
 
     reader = asyncio.create_task(forward_stdin()) if stdin else None
+    # A client that leaves (detach keys, a killed CLI) ends the session at once,
+    # even while the container prints nothing.
+    watcher = asyncio.create_task(conn.wait_lost())
+    watcher.add_done_callback(lambda t: t.cancelled() or session.output.put_nowait(None))
     try:
         while True:
             item = await session.output.get()
@@ -206,6 +218,7 @@ async def pump(conn: Any, session: Any, tty: bool, stdin: bool) -> None:
             stream, data = item
             await conn.write(streams.encode(stream, data, tty))
     finally:
+        watcher.cancel()
         if reader is not None:
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

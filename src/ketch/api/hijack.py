@@ -42,7 +42,7 @@ class _TakenOver(asyncio.Protocol):
     def __init__(self, parser: _StdinParser, previous: asyncio.BaseProtocol) -> None:
         self.parser = parser
         self.previous = previous
-        self.lost = False
+        self.lost = asyncio.Event()
         self._can_write = asyncio.Event()
         self._can_write.set()
 
@@ -60,7 +60,7 @@ class _TakenOver(asyncio.Protocol):
         self._can_write.set()
 
     def connection_lost(self, exc: BaseException | None) -> None:
-        self.lost = True
+        self.lost.set()
         self._can_write.set()
         self.parser.feed_eof()
         # aiohttp tracks its connections: let it forget this one.
@@ -81,6 +81,13 @@ class Hijacked:
         self._transport: Any = request.transport
         self._protocol: _TakenOver | None = None
         self._closed = False
+
+    async def wait_lost(self) -> None:
+        """Returns once the client has gone away entirely (not merely ended its stdin)."""
+        if self._protocol is not None:
+            await self._protocol.lost.wait()
+        else:
+            await asyncio.Event().wait()  # aiohttp cancels the handler instead
 
     async def read(self) -> bytes:
         """The next stdin chunk; b"" once the client has closed its sending side."""
