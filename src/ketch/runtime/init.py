@@ -23,6 +23,7 @@ from ketch.runtime import syscalls as sc
 from ketch.runtime.users import ExecLookupError, lookup_executable, path_from_env, resolve_user
 
 START_BYTE = b"s"
+CGROUP_JOINED_BYTE = b"c"
 
 
 def report(status_fd: int, message: dict[str, Any]) -> None:
@@ -64,8 +65,9 @@ def _join_cgroup(cgroup_procs: list[str]) -> None:
             f.write("0")
 
 
-def _enter_namespaces(namespaces: list[dict[str, Any]]) -> set[str]:
-    """setns into namespaces given by path, unshare the others; returns the new ones' types."""
+def _enter_namespaces(namespaces: list[dict[str, Any]], defer: frozenset[str]) -> set[str]:
+    """setns into namespaces given by path, unshare the others except the `defer`red types;
+    returns the types of the new namespaces, deferred ones included."""
     new_flags = 0
     new_types: set[str] = set()
     for ns in namespaces:
@@ -79,8 +81,9 @@ def _enter_namespaces(namespaces: list[dict[str, Any]]) -> set[str]:
             finally:
                 os.close(fd)
         else:
-            new_flags |= sc.NAMESPACE_FLAGS[kind]
             new_types.add(kind)
+            if kind not in defer:
+                new_flags |= sc.NAMESPACE_FLAGS[kind]
     if new_flags:
         sc.unshare(new_flags)
     return new_types
@@ -104,12 +107,14 @@ def _make_console(rootfs: str | None, console_socket: int) -> None:
     os.close(console_socket)
 
 
-def _setup_filesystem(
+def _build_root(
     bundle: Path,
     spec: dict[str, Any],
     rootfs_mounts: list[dict[str, Any]],
     console_socket: int | None,
-) -> None:
+) -> list[dict[str, Any]]:
+    """Everything up to pivot_root but the cgroup mounts, which need the cgroup namespace
+    (made once the process is in its cgroup): those are returned for `_finish_root`."""
     linux = spec.get("linux") or {}
     propagation = mounts.parse_options([linux.get("rootfsPropagation") or "rprivate"])[1]
     sc.mount(None, "/", None, propagation or (sc.MS_PRIVATE | sc.MS_REC))
@@ -117,7 +122,11 @@ def _setup_filesystem(
     rootfs = str(bundle / root.get("path", "rootfs"))
     mounts.mount_rootfs(rootfs, rootfs_mounts)
     dev_mounted = False
+    deferred = []
     for entry in spec.get("mounts") or []:
+        if entry.get("type") == "cgroup":
+            deferred.append(entry)
+            continue
         mounts.mount_entry(rootfs, entry)
         dev_mounted = dev_mounted or entry.get("destination") == "/dev"
     if dev_mounted:
@@ -130,7 +139,9 @@ def _setup_filesystem(
     mounts.mask_paths(list(linux.get("maskedPaths") or []))
     mounts.readonly_paths(list(linux.get("readonlyPaths") or []))
     if root.get("readonly"):
+        # Mounting on a read-only root still works: the cgroup mounts come after this.
         sc.mount(None, "/", None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY)
+    return deferred
 
 
 def _set_sysctls(sysctls: dict[str, str]) -> None:
@@ -245,8 +256,11 @@ def container_init(
 ) -> NoReturn:
     """PID 1 of the container: isolate, build the filesystem, report ready, wait for start, exec.
 
-    With `console_socket` (process.terminal), stdio is a pty made inside the
-    container whose master is sent over that socket; `stdio_fds` are then unused.
+    With `cgroup_procs` the init joins its cgroup first; without, the parent
+    moves it (which takes a while on cgroup v1) while it builds its root, and
+    sends CGROUP_JOINED_BYTE on `sync_fd` when done. With `console_socket`
+    (process.terminal), stdio is a pty made inside the container whose master
+    is sent over that socket; `stdio_fds` are then unused.
     """
     try:
         _close_on_exec_all_but_stdio()
@@ -254,17 +268,26 @@ def container_init(
         if spec is None:
             spec = json.loads((bundle / "config.json").read_text())
         filter_program = seccomp_program(spec)
-        _join_cgroup(cgroup_procs)
+        if cgroup_procs:
+            _join_cgroup(cgroup_procs)
         linux = spec.get("linux") or {}
-        new = _enter_namespaces(list(linux.get("namespaces") or []))
+        new = _enter_namespaces(list(linux.get("namespaces") or []), frozenset({"cgroup"}))
+        cgroup_mounts: list[dict[str, Any]] = []
         if "mount" in new:
-            _setup_filesystem(bundle, spec, rootfs_mounts, console_socket)
+            cgroup_mounts = _build_root(bundle, spec, rootfs_mounts, console_socket)
         elif console_socket is not None:
             _make_console(None, console_socket)
         if "uts" in new and spec.get("hostname"):
             sc.sethostname(spec["hostname"])
         if "network" in new:
             sc.interface_up("lo")
+        if not cgroup_procs and os.read(sync_fd, 1) != CGROUP_JOINED_BYTE:
+            os._exit(1)  # the shim went away
+        if "cgroup" in new:
+            # The namespace's root is the cgroup the process is in now: its own.
+            sc.unshare(sc.CLONE_NEWCGROUP)
+        for entry in cgroup_mounts:
+            mounts.mount_entry("/", entry)
     except Exception as error:
         _fail(status_fd, f"container init: {error}", 126)
     report(status_fd, {"ready": True})

@@ -25,7 +25,13 @@ from ketch.runtime import cgroups
 from ketch.runtime import syscalls as sc
 from ketch.runtime.caps import CAPABILITIES
 from ketch.runtime.console import receive_fd
-from ketch.runtime.init import START_BYTE, container_init, exec_process, seccomp_program
+from ketch.runtime.init import (
+    CGROUP_JOINED_BYTE,
+    START_BYTE,
+    container_init,
+    exec_process,
+    seccomp_program,
+)
 from ketch.shim import frames
 from ketch.shim.jsonlog import JsonFileLog
 from ketch.shim.process import HIGH_WATER, Process, Stdio, set_winsize
@@ -145,7 +151,6 @@ class Shim:
         console_shim, console_init = (
             socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM) if spec.tty else (None, None)
         )
-        procs = self.cgroup.procs_files
         pid = os.fork()
         if pid == 0:
             _reset_signals_in_child()
@@ -155,7 +160,7 @@ class Shim:
                 stdio.child_fds,
                 sync_r,
                 status_fd=status_w,
-                cgroup_procs=procs,
+                cgroup_procs=[],
                 console_socket=console_init.fileno() if console_init is not None else None,
                 spec=self.config,
             )
@@ -164,6 +169,10 @@ class Shim:
         stdio.close_child_ends()
         os.close(sync_r)
         os.close(status_w)
+        # Moving a task into v1 cgroups waits for an RCU grace period (~10 ms here): do it
+        # while the init builds its root, not before.
+        self.cgroup.add(pid)
+        os.write(self.sync_w, CGROUP_JOINED_BYTE)
         if console_shim is not None and console_init is not None:
             console_init.close()
             console_shim.settimeout(START_TIMEOUT)
