@@ -342,3 +342,37 @@ def test_detaching_leaves_stdin_open_and_the_container_running(
     second.close()
     assert b"two-4" in seen
     assert container.wait(timeout=30)["StatusCode"] == 6
+
+
+def test_pause_unpause_rename_top_prune(client: docker.DockerClient) -> None:
+    container = run_detached(
+        client, ["sh", "-c", "while :; do date +%s%N > /tmp/tick; sleep 0.05; done"]
+    )
+    top = container.top()
+    assert top["Titles"][:3] == ["UID", "PID", "PPID"]
+    commands = [row[-1] for row in top["Processes"]]
+    assert any(cmd.startswith("sh -c while") for cmd in commands), commands
+    container.reload()
+    tick = Path(f"/proc/{container.attrs['State']['Pid']}/root/tmp/tick")
+    assert wait_until(tick.exists)
+    container.pause()
+    container.reload()
+    assert container.status == "paused" and container.attrs["State"]["Paused"] is True
+    frozen_at = tick.read_text()
+    time.sleep(0.3)
+    assert tick.read_text() == frozen_at  # nothing runs while frozen
+    container.unpause()
+    container.reload()
+    assert container.status == "running"
+    assert wait_until(lambda: tick.read_text() != frozen_at)
+    new_name = unique("renamed")
+    container.rename(new_name)
+    assert client.containers.get(new_name).id == container.id
+    container.stop(timeout=0)
+    stopped_elsewhere = run_detached(client, ["true"])
+    stopped_elsewhere.wait(timeout=30)
+    result = client.containers.prune(filters={"label": "ketch-test"})
+    assert container.id in result["ContainersDeleted"]
+    assert stopped_elsewhere.id in result["ContainersDeleted"]
+    with pytest.raises(docker.errors.NotFound):
+        client.containers.get(new_name)

@@ -225,7 +225,33 @@ async def pump(
                 await reader
 
 
+async def pause(request: web.Request) -> web.Response:
+    await service(request).pause(request.match_info["id"])
+    return web.Response(status=204)
+
+
+async def unpause(request: web.Request) -> web.Response:
+    await service(request).unpause(request.match_info["id"])
+    return web.Response(status=204)
+
+
+async def rename(request: web.Request) -> web.Response:
+    service(request).rename(request.match_info["id"], request.query.get("name", ""))
+    return web.Response(status=204)
+
+
+async def prune(request: web.Request) -> web.Response:
+    return web.json_response(await service(request).prune(query_json(request, "filters")))
+
+
+async def top(request: web.Request) -> web.Response:
+    return web.json_response(
+        service(request).top(request.match_info["id"], request.query.get("ps_args", ""))
+    )
+
+
 ROUTES = [
+    ("POST", "/containers/prune", prune),
     ("POST", "/containers/create", create),
     ("GET", "/containers/json", list_containers),
     ("GET", "/containers/{id}/json", inspect),
@@ -238,4 +264,8 @@ ROUTES = [
     ("POST", "/containers/{id}/resize", resize),
     ("GET", "/containers/{id}/logs", logs),
     ("POST", "/containers/{id}/attach", attach),
+    ("POST", "/containers/{id}/pause", pause),
+    ("POST", "/containers/{id}/unpause", unpause),
+    ("POST", "/containers/{id}/rename", rename),
+    ("GET", "/containers/{id}/top", top),
 ]

@@ -379,6 +379,7 @@ class ContainerService:
         container.state.update(
             Status="exited",
             Running=False,
+            Paused=False,
             Pid=0,
             ExitCode=int(status.code),
             OOMKilled=bool(status.oom_killed),
@@ -499,6 +500,10 @@ class ContainerService:
             timeout = 10 if timeout is None else int(timeout)
         stop_signal = merge.parse_signal(signal or container.config.get("StopSignal"))
         exited = self.wait_for(container.id, "not-running")
+        if container.state.get("Paused"):
+            with contextlib.suppress(errors.KetchError, ConnectionError):
+                await self.shims.call(container, "resume")
+            container.state.update(Paused=False, Status="running")
         with contextlib.suppress(errors.KetchError, ConnectionError):
             await self.shims.kill(container, stop_signal)
         if timeout < 0:
@@ -559,6 +564,61 @@ class ContainerService:
         self._wake(container.id, WAIT_CONDITIONS, self._wait_body(container))
         self._waiters.pop(container.id, None)
         self._locks.pop(container.id, None)
+
+    # -- pause, rename, prune, top ----------------------------------------------------
+
+    async def pause(self, name_or_id: str) -> None:
+        container = self.get(name_or_id)
+        if not container.running:
+            raise errors.Conflict(f"Container {container.id} is not running")
+        if container.state.get("Paused"):
+            raise errors.Conflict(f"Container {container.id} is already paused")
+        await self.shims.call(container, "pause")
+        container.state.update(Paused=True, Status="paused")
+        container.save()
+
+    async def unpause(self, name_or_id: str) -> None:
+        container = self.get(name_or_id)
+        if not container.state.get("Paused"):
+            raise errors.Conflict(f"Container {container.id} is not paused")
+        await self.shims.call(container, "resume")
+        container.state.update(Paused=False, Status="running")
+        container.save()
+
+    def rename(self, name_or_id: str, new_name: str) -> None:
+        container = self.get(name_or_id)
+        if not new_name:
+            raise errors.InvalidArgument("Neither old nor new names may be empty")
+        stored = names.validate(new_name)
+        if stored == container.name:
+            raise errors.InvalidArgument(
+                "Renaming a container with the same name as its current name"
+            )
+        self._check_name_free(stored)
+        self._by_name.pop(container.name, None)
+        container.name = stored
+        self._by_name[stored] = container.id
+        container.save()
+
+    async def prune(self, filters: dict[str, Any] | None = None) -> dict[str, Any]:
+        normal = normalise_filters(filters)
+        deleted: list[str] = []
+        for container in list(self._containers.values()):
+            if container.running or container.state.get("Restarting"):
+                continue
+            if not matches_filters(container, {k: v for k, v in normal.items() if k == "label"}):
+                continue
+            await self._remove(container)
+            deleted.append(container.id)
+        return {"ContainersDeleted": deleted or None, "SpaceReclaimed": 0}
+
+    def top(self, name_or_id: str, ps_args: str = "") -> dict[str, Any]:
+        from ketch.containers.top import top
+
+        container = self.get(name_or_id)
+        if not container.running:
+            raise errors.Conflict(f"Container {container.id} is not running")
+        return top(self.cgroup_parent, container.id, ps_args)
 
     # -- logs, attach, resize ---------------------------------------------------------
 

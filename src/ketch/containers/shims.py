@@ -168,6 +168,10 @@ class ShimBackend:
             raise errors.Conflict(f"Container {container.id} is not running")
         return handle
 
+    async def call(self, container: Any, method: str) -> None:
+        """A request without arguments on the container's shim (pause, resume)."""
+        await getattr(self._handle(container).connection, method)()
+
     async def kill(self, container: Any, signal: int) -> None:
         await self._handle(container).connection.kill(signal)
 
