@@ -802,3 +802,22 @@ def test_pause_freezes_and_resume_thaws(box: Box) -> None:
     assert statuses == ["paused", "running"]
     assert seen[0] == seen[1] < seen[2]
     assert status.code == 137
+
+
+def test_kill_before_start_is_a_conflict_and_shutdown_force_removes(box: Box) -> None:
+    async def main() -> tuple[ShimError, ShimSpec]:
+        conn, spec = await box.create(["true"])
+        with pytest.raises(ShimError) as caught:
+            await conn.kill(signal.SIGTERM)
+        await conn.shutdown(force=True)
+        await conn.close()
+        return caught.value, spec
+
+    error, spec = run(box, main)
+    assert (error.kind, error.status) == ("conflict", 409)
+    assert error.message == f"Container {spec.id} is not running"
+    deadline = time.monotonic() + 3
+    while spec.socket_path.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not spec.socket_path.exists()
+    assert read_state(spec.state_dir)["exit_code"] == 137

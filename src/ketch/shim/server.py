@@ -575,8 +575,9 @@ class Shim:
     def op_kill(self, client: Client, request: dict[str, Any]) -> dict[str, Any]:
         sig = int(request.get("signal", signal.SIGKILL))
         proc = self._process(request)
-        if proc.pid is None or proc.reaped or proc.status == "exited":
-            raise RequestError("process is not running", "conflict")
+        if proc.pid is None or proc.reaped or proc.status != "running":
+            # Docker's words; a created container is removed with shutdown(force), not killed.
+            raise RequestError(f"Container {self.spec.id} is not running", "conflict")
         if request.get("all") and self.cgroup is not None and proc is self.init:
             for pid in self.cgroup.pids():
                 try:
