@@ -376,3 +376,17 @@ def test_pause_unpause_rename_top_prune(client: docker.DockerClient) -> None:
     assert stopped_elsewhere.id in result["ContainersDeleted"]
     with pytest.raises(docker.errors.NotFound):
         client.containers.get(new_name)
+
+
+def test_events_report_a_containers_life(client: docker.DockerClient) -> None:
+    since = time.time() - 1
+    name = unique("evented")
+    client.containers.run("busybox", ["sh", "-c", "exit 2"], name=name, detach=True,
+                          labels={"ketch-test": "1"}).wait(timeout=30)  # fmt: skip
+    client.containers.get(name).remove()
+    events = list(client.events(since=since, until=time.time() + 0.5, decode=True,
+                                filters={"container": name}))  # fmt: skip
+    assert [e["Action"] for e in events] == ["create", "start", "die", "destroy"]
+    die = events[2]
+    assert die["Type"] == "container" and die["Actor"]["Attributes"]["exitCode"] == "2"
+    assert die["Actor"]["Attributes"]["name"] == name and die["from"] == "busybox"

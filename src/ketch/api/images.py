@@ -89,7 +89,21 @@ async def create(request: web.Request) -> web.StreamResponse:
         raise InvalidArgument("fromImage or fromSrc is required")
     ref = pull_reference(from_image, request.query.get("tag", ""))
     auth = registry_auth(request)
-    return await stream_progress(request, lambda progress: images.pull(ref, progress, auth=auth))
+
+    async def pull(progress: Callable[[dict[str, Any]], None]) -> Any:
+        image = await images.pull(ref, progress, auth=auth)
+        image_event(request, "pull", ref, image)
+        return image
+
+    return await stream_progress(request, pull)
+
+
+def image_event(request: web.Request, action: str, name: str, image: Any = None) -> None:
+    containers = backend_of(request).containers
+    if containers is not None:
+        attributes = {"name": name}
+        containers.events.publish("image", action, name if action == "pull" else (
+            image.id if image is not None else name), attributes)  # fmt: skip
 
 
 async def import_rootfs(request: web.Request, images: Any) -> web.StreamResponse:
@@ -212,6 +226,10 @@ async def remove(request: web.Request) -> web.Response:
     deleted = images.remove(name, force, not query_bool(request, "noprune"))
     if asyncio.iscoroutine(deleted):
         deleted = await deleted
+    for item in deleted:
+        for key, action in (("Untagged", "untag"), ("Deleted", "delete")):
+            if key in item and (key != "Deleted" or item[key].startswith("sha256:")):
+                image_event(request, action, item[key])
     return web.json_response(deleted)
 
 
@@ -219,9 +237,11 @@ async def tag(request: web.Request) -> web.Response:
     repo = request.query.get("repo", "")
     if not repo:
         raise InvalidArgument("repository name must have at least one component")
-    result = service(request).tag(request.match_info["name"], repo, request.query.get("tag") or "")
+    tag_name = request.query.get("tag") or ""
+    result = service(request).tag(request.match_info["name"], repo, tag_name)
     if asyncio.iscoroutine(result):
-        await result
+        result = await result
+    image_event(request, "tag", f"{repo}:{tag_name or 'latest'}", result)
     return web.Response(status=201)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import platform
 import socket
@@ -14,7 +15,8 @@ from typing import Any
 from aiohttp import web
 
 import ketch
-from ketch.api.server import backend_of, read_json
+from ketch.api.server import backend_of, query_json, read_json
+from ketch.errors import InvalidArgument
 
 
 async def ping(request: web.Request) -> web.StreamResponse:
@@ -218,21 +220,57 @@ async def auth(request: web.Request) -> web.Response:
 
 
 async def events(request: web.Request) -> web.StreamResponse:
-    """A stream that stays open and quiet: ketch does not publish events yet."""
+    """Docker's event stream: history since `since`, then live events until `until`."""
+    from ketch.containers.events import matches
+    from ketch.containers.service import normalise_filters
+
+    backend = backend_of(request)
+    bus = backend.container_service().events
+    filters = normalise_filters(query_json(request, "filters"))
+    since = _time_param(request.query.get("since"))
+    until = _time_param(request.query.get("until"))
+    queue = bus.subscribe()
     response = web.StreamResponse(headers={"Content-Type": "application/json"})
-    await response.prepare(request)
-    until = request.query.get("until")
-    if until:
-        try:
-            delay = float(until) - time.time()
-        except ValueError:
-            delay = 0.0
-        if delay > 0:
-            await asyncio.sleep(delay)
-    else:
-        await asyncio.Event().wait()  # until the client goes away and cancels us
+    try:
+        await response.prepare(request)
+
+        async def send(event: dict[str, Any]) -> None:
+            if matches(event, filters):
+                await response.write(json.dumps(event).encode() + b"\n")
+
+        if since is not None:
+            for event in list(bus.history):
+                if event["timeNano"] >= since * 1e9 and (
+                    until is None or event["timeNano"] <= until * 1e9
+                ):
+                    await send(event)
+        while True:
+            timeout = None if until is None else until - time.time()
+            if timeout is not None and timeout <= 0:
+                break
+            try:
+                event = await asyncio.wait_for(queue.get(), timeout)
+            except TimeoutError:
+                break
+            await send(event)
+    finally:
+        bus.unsubscribe(queue)
     await response.write_eof()
     return response
+
+
+def _time_param(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        from datetime import datetime
+
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            raise InvalidArgument(f"invalid time value: {value}") from None
 
 
 ROUTES = [

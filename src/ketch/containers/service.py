@@ -25,6 +25,7 @@ from ketch.containers import hostconfig, merge, names, restart, views
 from ketch.containers import users as container_users
 from ketch.containers.attach import AttachSession
 from ketch.containers.bundle import build_spec
+from ketch.containers.events import EventBus
 from ketch.containers.logs import read_logs
 from ketch.containers.record import Container, now_rfc3339, write_json_atomically
 from ketch.containers.shims import ShimBackend
@@ -71,6 +72,7 @@ class ContainerService:
         self.log_max_size = log_max_size
         self.log_max_files = log_max_files
         self.root.mkdir(parents=True, exist_ok=True)
+        self.events = EventBus()
         self._containers: dict[str, Container] = {}
         self._by_name: dict[str, str] = {}
         self._watchers: dict[str, asyncio.Task[None]] = {}
@@ -134,6 +136,15 @@ class ContainerService:
     def _image_name(self, container: Container) -> str:
         return container.config.get("Image") or container.image_id
 
+    def _event(self, container: Container, action: str, **extra: str) -> None:
+        attributes = {
+            **{str(k): str(v) for k, v in (container.config.get("Labels") or {}).items()},
+            "image": self._image_name(container),
+            "name": container.name.lstrip("/"),
+            **extra,
+        }
+        self.events.publish("container", action, container.id, attributes)
+
     # -- create --------------------------------------------------------------
 
     async def create(
@@ -195,6 +206,7 @@ class ContainerService:
             raise
         self._containers[container_id] = container
         self._by_name[stored_name] = container_id
+        self._event(container, "create")
         return container_id, []
 
     def _check_name_free(self, stored_name: str) -> None:
@@ -337,6 +349,7 @@ class ContainerService:
             StartedAt=now_rfc3339(),
         )
         container.save()
+        self._event(container, "start")
         self._watchers[container.id] = asyncio.create_task(self._watch(container, handle))
 
     @staticmethod
@@ -389,6 +402,7 @@ class ContainerService:
         container.save()
         # Let go of the shim: with no client left it lingers briefly, then exits.
         self.shims.forget(container)
+        self._event(container, "die", exitCode=str(int(status.code)))
         self._wake(container.id, ("not-running", "next-exit"), self._wait_body(container))
         if container.host_config.get("AutoRemove"):
             with contextlib.suppress(errors.KetchError):
@@ -484,6 +498,7 @@ class ContainerService:
             raise errors.Conflict(f"Cannot kill container: {name_or_id}: container "
                                   f"{container.id} is not running")  # fmt: skip
         await self.shims.kill(container, number)
+        self._event(container, "kill", signal=str(number))
 
     async def stop(self, name_or_id: str, timeout: int | None = None,
                    signal: str | None = None) -> None:  # fmt: skip
@@ -493,6 +508,7 @@ class ContainerService:
             self._cancel_restart(container)
             raise errors.NotModified("container already stopped")
         await self._stop(container, timeout, signal)
+        self._event(container, "stop")
 
     async def _stop(self, container: Container, timeout: int | None, signal: str | None) -> None:
         if timeout is None:
@@ -563,6 +579,7 @@ class ContainerService:
             session.end()
         self._wake(container.id, WAIT_CONDITIONS, self._wait_body(container))
         self._waiters.pop(container.id, None)
+        self._event(container, "destroy")
         self._locks.pop(container.id, None)
 
     # -- pause, rename, prune, top ----------------------------------------------------
@@ -576,6 +593,7 @@ class ContainerService:
         await self.shims.call(container, "pause")
         container.state.update(Paused=True, Status="paused")
         container.save()
+        self._event(container, "pause")
 
     async def unpause(self, name_or_id: str) -> None:
         container = self.get(name_or_id)
@@ -584,6 +602,7 @@ class ContainerService:
         await self.shims.call(container, "resume")
         container.state.update(Paused=False, Status="running")
         container.save()
+        self._event(container, "unpause")
 
     def rename(self, name_or_id: str, new_name: str) -> None:
         container = self.get(name_or_id)
@@ -596,9 +615,11 @@ class ContainerService:
             )
         self._check_name_free(stored)
         self._by_name.pop(container.name, None)
+        old_name = container.name
         container.name = stored
         self._by_name[stored] = container.id
         container.save()
+        self._event(container, "rename", oldName=old_name)
 
     async def prune(self, filters: dict[str, Any] | None = None) -> dict[str, Any]:
         normal = normalise_filters(filters)

@@ -1,0 +1,74 @@
+"""The daemon's event stream (`GET /events`): Docker's message shape, a short history,
+and one queue per listener."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from typing import Any
+
+HISTORY = 1024
+
+
+class EventBus:
+    def __init__(self) -> None:
+        self.history: deque[dict[str, Any]] = deque(maxlen=HISTORY)
+        self.listeners: set[asyncio.Queue[dict[str, Any]]] = set()
+
+    def publish(
+        self, kind: str, action: str, actor_id: str, attributes: dict[str, str] | None = None
+    ) -> None:
+        now = time.time_ns()
+        attributes = dict(attributes or {})
+        event: dict[str, Any] = {
+            "Type": kind,
+            "Action": action,
+            "Actor": {"ID": actor_id, "Attributes": attributes},
+            "scope": "local",
+            "time": now // 1_000_000_000,
+            "timeNano": now,
+        }
+        if kind == "container":
+            # The old top-level fields, still read by older clients.
+            event.update(status=action, id=actor_id, **{"from": attributes.get("image", "")})
+        self.history.append(event)
+        for queue in self.listeners:
+            queue.put_nowait(event)
+
+    def subscribe(self) -> asyncio.Queue[dict[str, Any]]:
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.listeners.add(queue)
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[dict[str, Any]]) -> None:
+        self.listeners.discard(queue)
+
+
+def matches(event: dict[str, Any], filters: dict[str, list[str]]) -> bool:
+    """Docker's event filters: type, event (action), container, image, label."""
+    attributes = event["Actor"]["Attributes"]
+    for key, values in filters.items():
+        if not values:
+            continue
+        if key == "type" and event["Type"] not in values:
+            return False
+        if key == "event" and event["Action"].split(":")[0] not in values:
+            return False
+        if key == "container" and (
+            event["Type"] != "container"
+            or not any(
+                event["Actor"]["ID"].startswith(v) or attributes.get("name") == v for v in values
+            )
+        ):
+            return False
+        if key == "image" and not any(
+            attributes.get("image") == v or event["Actor"]["ID"] == v for v in values
+        ):
+            return False
+        if key == "label":
+            for wanted in values:
+                k, sep, v = wanted.partition("=")
+                if k not in attributes or (sep and attributes[k] != v):
+                    return False
+    return True
