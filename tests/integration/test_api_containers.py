@@ -390,3 +390,25 @@ def test_events_report_a_containers_life(client: docker.DockerClient) -> None:
     die = events[2]
     assert die["Type"] == "container" and die["Actor"]["Attributes"]["exitCode"] == "2"
     assert die["Actor"]["Attributes"]["name"] == name and die["from"] == "busybox"
+
+
+def test_commit_keeps_changes_and_deletions(client: docker.DockerClient) -> None:
+    container = run_detached(
+        client, ["sh", "-c", "echo kept > /kept.txt; rm -rf /etc/group; mkdir -p /d/e; "
+                 "ln -s /kept.txt /d/link; exec sleep 300"]
+    )  # fmt: skip
+    assert wait_until(lambda: container.exec_run(["test", "-L", "/d/link"]).exit_code == 0)
+    repo = unique("committed")
+    image = container.commit(repository=repo, tag="c1", message="by test",
+                             conf={"Cmd": ["cat", "/kept.txt"]})  # fmt: skip
+    assert f"{repo}:c1" in image.tags
+    assert image.history()[0]["Comment"] == "by test"
+    out = client.containers.run(f"{repo}:c1", remove=True)
+    assert out == b"kept\n"
+    check = client.containers.run(
+        f"{repo}:c1", ["sh", "-c", "test -e /etc/group && echo present || echo gone; "
+                       "readlink /d/link; test -d /d/e && echo dir"], remove=True,
+    )  # fmt: skip
+    assert check == b"gone\n/kept.txt\ndir\n"
+    container.remove(force=True)
+    client.images.remove(f"{repo}:c1")

@@ -266,3 +266,49 @@ def test_good_host_config_passes() -> None:
                                                         "MaximumRetryCount": 3}}  # fmt: skip
     hostconfig.validate(good)
     restart.validate(good)
+
+
+def test_whiteouts_and_opaque_dirs_hide_lower_layers(tmp_path: Path) -> None:
+    import os
+
+    from ketch.containers.users import read_from_layers
+
+    top, middle, base = tmp_path / "top", tmp_path / "middle", tmp_path / "base"
+    for layer in (top, middle, base):
+        (layer / "etc").mkdir(parents=True)
+    (base / "etc" / "passwd").write_text("root:x:0:0::/root:/bin/sh\n")
+    (base / "etc" / "group").write_text("root:x:0:\n")
+    os.mknod(middle / "etc" / "passwd", 0o600 | 0o020000, os.makedev(0, 0))  # a whiteout
+    assert read_from_layers([top, middle, base], "etc/passwd") == ""
+    assert read_from_layers([top, middle, base], "etc/group") == "root:x:0:\n"
+    os.setxattr(top / "etc", "trusted.overlay.opaque", b"y")
+    assert read_from_layers([top, middle, base], "etc/group") == ""
+
+
+def test_commit_layer_turns_overlay_marks_into_image_whiteouts(tmp_path: Path) -> None:
+    import os
+    import tarfile
+
+    from ketch.containers.commit import write_layer
+
+    upper = tmp_path / "upper"
+    (upper / "etc").mkdir(parents=True)
+    (upper / "opaque").mkdir()
+    (upper / "opaque" / "new").write_text("n")
+    os.setxattr(upper / "opaque", "trusted.overlay.opaque", b"y")
+    os.mknod(upper / "etc" / "group", 0o600 | 0o020000, os.makedev(0, 0))
+    (upper / "file").write_text("data")
+    os.link(upper / "file", upper / "hard")
+    os.symlink("/file", upper / "link")
+    os.chown(upper / "file", 1234, 5678)
+    out = tmp_path / "layer.tar"
+    write_layer(upper, out)
+    with tarfile.open(out) as tar:
+        members = {m.name: m for m in tar.getmembers()}
+        assert tar.extractfile("file").read() == b"data"  # type: ignore[union-attr]
+    assert "etc/.wh.group" in members and members["etc/.wh.group"].isreg()
+    assert "opaque/.wh..wh..opq" in members and "opaque/new" in members
+    assert members["hard"].islnk() and members["hard"].linkname == "file"
+    assert members["link"].issym() and members["link"].linkname == "/file"
+    assert (members["file"].uid, members["file"].gid) == (1234, 5678)
+    assert not any("overlay" in key for m in members.values() for key in m.pax_headers)

@@ -13,7 +13,7 @@ from aiohttp import web
 from ketch.api import streams
 from ketch.api.hijack import hijack
 from ketch.api.server import backend_of, query_bool, query_int, query_json, read_json
-from ketch.errors import InvalidArgument
+from ketch.errors import InvalidArgument, NotImplementedYet
 
 
 def service(request: web.Request) -> Any:
@@ -250,7 +250,27 @@ async def top(request: web.Request) -> web.Response:
     )
 
 
+async def commit(request: web.Request) -> web.Response:
+    container = request.query.get("container", "")
+    if not container:
+        raise InvalidArgument("container is required")
+    if request.query.getall("changes", []):
+        raise NotImplementedYet("commit --change is not supported by ketch yet")
+    body = await read_json(request)
+    image_id = await service(request).commit(
+        container,
+        repo=request.query.get("repo") or None,
+        tag=request.query.get("tag") or None,
+        comment=request.query.get("comment", ""),
+        author=request.query.get("author", ""),
+        config=body or None,
+        pause=query_bool(request, "pause", default=True),
+    )
+    return web.json_response({"Id": image_id}, status=201)
+
+
 ROUTES = [
+    ("POST", "/commit", commit),
     ("POST", "/containers/prune", prune),
     ("POST", "/containers/create", create),
     ("GET", "/containers/json", list_containers),

@@ -633,6 +633,58 @@ class ContainerService:
             deleted.append(container.id)
         return {"ContainersDeleted": deleted or None, "SpaceReclaimed": 0}
 
+    async def commit(
+        self,
+        name_or_id: str,
+        *,
+        repo: str | None,
+        tag: str | None,
+        comment: str = "",
+        author: str = "",
+        config: dict[str, Any] | None = None,
+        pause: bool = True,
+    ) -> str:
+        """A new image: the container's image plus its writable layer; returns the image id."""
+        import tempfile
+
+        from ketch.containers.commit import write_layer
+        from ketch.oci import reference
+
+        container = self.get(name_or_id)
+        parent = self.images.get(container.image_id)
+        image_config = json.loads(json.dumps(parent.config))
+        run_config = {k: v for k, v in container.config.items() if k not in ("Hostname", "Image")}
+        run_config.update(config or {})
+        image_config["config"] = run_config
+        if author:
+            image_config["author"] = author
+        history = list(image_config.get("history") or [])
+        history.append({"created": now_rfc3339(), "created_by": views.command_line(container),
+                        "comment": comment})  # fmt: skip
+        image_config["history"] = history
+        image_config.pop("created", None)
+        tags = []
+        if repo:
+            target = reference.parse_repository(repo)
+            tags.append(str(target.with_tag(tag or "latest")))
+        mounts = self.snapshots.prepare(container.id, container.chain_id)
+        upper = upper_dir(mounts)
+        paused_here = False
+        if pause and container.running and not container.state.get("Paused"):
+            await self.pause(container.id)
+            paused_here = True
+        try:
+            with tempfile.TemporaryDirectory(dir=self.root) as scratch:
+                layer = Path(scratch) / "layer.tar"
+                await asyncio.to_thread(write_layer, upper, layer)
+                image = await self.images.create_image(image_config, [layer], parent=parent,
+                                                       tags=tags)  # fmt: skip
+        finally:
+            if paused_here:
+                await self.unpause(container.id)
+        self._event(container, "commit")
+        return image.id
+
     def top(self, name_or_id: str, ps_args: str = "") -> dict[str, Any]:
         from ketch.containers.top import top
 
@@ -849,6 +901,17 @@ class ContainerService:
             task.cancel()
         self._watchers.clear()
         await self.shims.close()
+
+
+def upper_dir(mounts: list[Any]) -> Path:
+    """The writable directory of a snapshot, from its mount description."""
+    mount = mounts[0]
+    if mount.type == "bind":
+        return Path(mount.source)
+    for option in mount.options:
+        if option.startswith("upperdir="):
+            return Path(option.removeprefix("upperdir="))
+    raise errors.Internal("snapshot without an upper directory")
 
 
 def console_size(value: Any) -> tuple[int, int] | None:

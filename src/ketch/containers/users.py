@@ -6,6 +6,8 @@ a file wins), so a user is known before the container's root is mounted.
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -14,15 +16,31 @@ from ketch.runtime.users import parse_group, parse_passwd
 
 
 def read_from_layers(layer_dirs: Iterable[Path], relative: str) -> str:
+    """The file as the stacked layers show it: whiteouts and opaque dirs hide lower ones."""
     for layer in layer_dirs:
         candidate = layer / relative
         try:
-            if candidate.is_symlink():
-                continue  # a link may point outside the layer: refuse to follow it
-            return candidate.read_text(errors="replace")
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            st = os.lstat(candidate)
+        except (FileNotFoundError, NotADirectoryError):
+            if _opaque(layer / Path(relative).parent):
+                return ""
             continue
+        if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
+            return ""  # deleted in this layer
+        if not stat.S_ISREG(st.st_mode):
+            return ""  # a link may point outside the layer: refuse to follow it
+        return candidate.read_text(errors="replace")
     return ""
+
+
+def _opaque(directory: Path) -> bool:
+    for name in ("trusted.overlay.opaque", "user.overlay.opaque"):
+        try:
+            if os.getxattr(directory, name, follow_symlinks=False) == b"y":
+                return True
+        except OSError:
+            continue
+    return False
 
 
 def resolve(spec: str, layer_dirs: list[Path]) -> tuple[int, int, list[int]]:
