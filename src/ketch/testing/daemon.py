@@ -78,10 +78,12 @@ class Daemon:
         """Stop ketchd, then everything it left: shims, mounts, cgroups, dirs."""
         with suppress(Exception):
             self.terminate()
-        for pid in _shim_pids(self.data_root):
+        doomed = _shim_pids(self.data_root)
+        for pid in doomed:
             with suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         _kill_cgroup_members(self.cgroup_parent)
+        _wait_gone(doomed)
         _unmount_under(self.data_root)
         _unmount_under(self.exec_root)
         _remove_cgroups(self.cgroup_parent)
@@ -158,14 +160,38 @@ def _ping(path: Path) -> bool:
 
 
 def _shim_pids(data_root: Path) -> list[int]:
+    """Shims and container inits recorded in shim-state.json, when still the same process."""
     pids: list[int] = []
     for state in (data_root / "containers").glob("*/shim-state.json"):
         with suppress(OSError, ValueError):
             data = json.loads(state.read_text())
-            for key in ("shim_pid", "pid"):
-                if isinstance(data.get(key), int) and data[key] > 1:
-                    pids.append(data[key])
+            for prefix in ("init", "shim"):
+                pid, start = data.get(f"{prefix}_pid"), data.get(f"{prefix}_start_time")
+                if isinstance(pid, int) and pid > 1 and _start_time(pid) == start:
+                    pids.append(pid)
     return pids
+
+
+def _wait_gone(pids: list[int], timeout: float = 5.0) -> None:
+    """Until the killed processes are gone (or zombies waiting for their reaper)."""
+    deadline = time.monotonic() + timeout
+    for pid in pids:
+        while time.monotonic() < deadline:
+            try:
+                state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                break
+            if state == "Z":
+                break
+            time.sleep(0.01)
+
+
+def _start_time(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[19])
 
 
 def _cgroup_dirs(parent: str) -> list[Path]:
