@@ -412,3 +412,27 @@ def test_commit_keeps_changes_and_deletions(client: docker.DockerClient) -> None
     assert check == b"gone\n/kept.txt\ndir\n"
     container.remove(force=True)
     client.images.remove(f"{repo}:c1")
+
+
+def test_stats_come_from_the_containers_cgroup(
+    client: docker.DockerClient, docker_env: dict[str, str]
+) -> None:
+    import subprocess
+
+    container = run_detached(client, ["sh", "-c", "while :; do :; done"], mem_limit="64m",
+                             pids_limit=50, name=unique("stats"))  # fmt: skip
+    stats = container.stats(stream=False)
+    assert stats["memory_stats"]["limit"] == 64 * 1024 * 1024
+    assert 0 < stats["memory_stats"]["usage"] < 64 * 1024 * 1024
+    assert stats["pids_stats"] == {"current": 1, "limit": 50}
+    busy = stats["cpu_stats"]["cpu_usage"]["total_usage"]
+    assert busy > stats["precpu_stats"]["cpu_usage"]["total_usage"] > 0
+    assert stats["cpu_stats"]["system_cpu_usage"] > stats["precpu_stats"]["system_cpu_usage"]
+    shown = subprocess.run(
+        ["docker", "stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}} {{.PIDs}}",
+         container.name], env=docker_env, capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    name, usage, _, limit, pids = shown.stdout.split()
+    assert (name, limit, pids) == (container.name, "64MiB", "1")
+    container.remove(force=True)

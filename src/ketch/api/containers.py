@@ -269,6 +269,24 @@ async def commit(request: web.Request) -> web.Response:
     return web.json_response({"Id": image_id}, status=201)
 
 
+async def stats(request: web.Request) -> web.StreamResponse:
+    import json
+
+    samples = service(request).stats(
+        request.match_info["id"],
+        stream=query_bool(request, "stream", default=True),
+        one_shot=query_bool(request, "one-shot"),
+    )
+    response = web.StreamResponse(headers={"Content-Type": "application/json"})
+    first = await anext(samples)  # a 404 must come before the headers
+    await response.prepare(request)
+    await response.write(json.dumps(first).encode() + b"\n")
+    async for sample in samples:
+        await response.write(json.dumps(sample).encode() + b"\n")
+    await response.write_eof()
+    return response
+
+
 ROUTES = [
     ("POST", "/commit", commit),
     ("POST", "/containers/prune", prune),
@@ -288,4 +306,5 @@ ROUTES = [
     ("POST", "/containers/{id}/unpause", unpause),
     ("POST", "/containers/{id}/rename", rename),
     ("GET", "/containers/{id}/top", top),
+    ("GET", "/containers/{id}/stats", stats),
 ]

@@ -685,6 +685,32 @@ class ContainerService:
         self._event(container, "commit")
         return image.id
 
+    async def stats(self, name_or_id: str, stream: bool, one_shot: bool = False
+                    ) -> AsyncIterator[dict[str, Any]]:  # fmt: skip
+        """Samples a second apart, as dockerd sends them; a stopped container gives zeros."""
+        from ketch.containers import stats
+
+        container = self.get(name_or_id)
+        paths = stats.CgroupPaths(self.cgroup_parent, container.id)
+        zero_time = "0001-01-01T00:00:00Z"
+        before: dict[str, Any] | None = None
+        before_at = zero_time
+        if not stream and not one_shot and container.running:
+            before, before_at = stats.sample(paths), stats.now_stamp()
+            await asyncio.sleep(1)
+        while True:
+            now_at = stats.now_stamp()
+            now = stats.sample(paths) if container.running else None
+            if now is None:
+                now = {"cpu_stats": {"cpu_usage": {"total_usage": 0}}, "memory_stats": {},
+                       "pids_stats": {}}  # fmt: skip
+                now_at = zero_time
+            yield stats.stats_body(container.id, container.name, now, before, now_at, before_at)
+            if not stream or not container.running or container.id not in self._containers:
+                return
+            before, before_at = now, now_at
+            await asyncio.sleep(1)
+
     def top(self, name_or_id: str, ps_args: str = "") -> dict[str, Any]:
         from ketch.containers.top import top
 
