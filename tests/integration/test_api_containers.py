@@ -436,3 +436,25 @@ def test_stats_come_from_the_containers_cgroup(
     name, usage, _, limit, pids = shown.stdout.split()
     assert (name, limit, pids) == (container.name, "64MiB", "1")
     container.remove(force=True)
+
+
+def test_sizes_and_system_df(client: docker.DockerClient, docker_env: dict[str, str]) -> None:
+    import subprocess
+
+    container = run_detached(client, ["sh", "-c", "head -c 100000 /dev/zero > /blob; sleep 300"])
+    assert wait_until(lambda: container.exec_run(["test", "-s", "/blob"]).exit_code == 0)
+    rows = client.api.containers(filters={"id": container.id}, size=True)
+    assert 100000 <= rows[0]["SizeRw"] < 200000
+    assert rows[0]["SizeRootFs"] > rows[0]["SizeRw"]
+    api = client.api
+    inspect = api._result(api._get(api._url("/containers/{0}/json", container.id),
+                                   params={"size": 1}), True)  # fmt: skip
+    assert inspect["SizeRw"] == rows[0]["SizeRw"]
+    df = client.df()
+    assert any(c["Id"] == container.id and c["SizeRw"] >= 100000 for c in df["Containers"])
+    assert df["LayersSize"] > 0 and any("busybox:latest" in i["RepoTags"] for i in df["Images"])
+    shown = subprocess.run(["docker", "system", "df", "--format", "{{.Type}}"], env=docker_env,
+                           capture_output=True, text=True, timeout=30)  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.split()[:2] == ["Images", "Containers"]
+    container.remove(force=True)

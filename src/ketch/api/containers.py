@@ -36,12 +36,15 @@ async def list_containers(request: web.Request) -> web.Response:
         all=query_bool(request, "all"),
         filters=query_json(request, "filters"),
         limit=query_int(request, "limit"),
+        size=query_bool(request, "size"),
     )
     return web.json_response(rows)
 
 
 async def inspect(request: web.Request) -> web.Response:
-    return web.json_response(service(request).inspect(request.match_info["id"]))
+    return web.json_response(
+        service(request).inspect(request.match_info["id"], size=query_bool(request, "size"))
+    )
 
 
 async def start(request: web.Request) -> web.Response:

@@ -273,7 +273,31 @@ def _time_param(value: str | None) -> float | None:
             raise InvalidArgument(f"invalid time value: {value}") from None
 
 
+async def disk_usage(request: web.Request) -> web.Response:
+    """`docker system df`: images, containers and the bytes they hold."""
+    from ketch.images.views import summary_view
+
+    backend = backend_of(request)
+    images = backend.image_service()
+    containers = backend.container_service()
+    rows = []
+    for image in images.list():
+        row = summary_view(image, len(containers.image_in_use(image.id)))
+        row["SharedSize"] = 0
+        rows.append(row)
+    container_rows = containers.list(all=True, size=True)
+    layers = sum(row["Size"] for row in rows)
+    return web.json_response({
+        "LayersSize": layers,
+        "Images": rows,
+        "Containers": container_rows,
+        "Volumes": [],
+        "BuildCache": [],
+    })  # fmt: skip
+
+
 ROUTES = [
+    ("GET", "/system/df", disk_usage),
     ("GET", "/_ping", ping),
     ("HEAD", "/_ping", ping),
     ("GET", "/version", version),

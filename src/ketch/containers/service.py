@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import resource
 import shutil
 import signal as signals
@@ -266,12 +267,20 @@ class ContainerService:
 
     # -- inspect and list ------------------------------------------------------
 
-    def inspect(self, name_or_id: str) -> dict[str, Any]:
+    def inspect(self, name_or_id: str, size: bool = False) -> dict[str, Any]:
         container = self.get(name_or_id)
-        return views.inspect_view(container, self._image_name(container))
+        view = views.inspect_view(container, self._image_name(container))
+        if size:
+            view["SizeRw"] = self.size_rw(container)
+            view["SizeRootFs"] = view["SizeRw"] + self._image_size(container)
+        return view
 
     def list(
-        self, all: bool = False, filters: dict[str, Any] | None = None, limit: int | None = None
+        self,
+        all: bool = False,
+        filters: dict[str, Any] | None = None,
+        limit: int | None = None,
+        size: bool = False,
     ) -> list[dict[str, Any]]:
         filters = normalise_filters(filters)
         chosen = sorted(self._containers.values(), key=lambda c: c.created, reverse=True)
@@ -281,7 +290,18 @@ class ContainerService:
         if limit is not None and limit > 0:
             chosen = chosen[:limit]
         now = time.time()
-        return [views.list_view(c, self._image_name(c), now) for c in chosen]
+        rows = [views.list_view(c, self._image_name(c), now) for c in chosen]
+        if size:
+            for row, container in zip(rows, chosen, strict=True):
+                row["SizeRw"] = self.size_rw(container)
+                row["SizeRootFs"] = row["SizeRw"] + self._image_size(container)
+        return rows
+
+    def _image_size(self, container: Container) -> int:
+        try:
+            return int(self.images.get(container.image_id).size)
+        except errors.KetchError:
+            return 0
 
     # -- start ------------------------------------------------------------------
 
@@ -710,6 +730,19 @@ class ContainerService:
                 return
             before, before_at = now, now_at
             await asyncio.sleep(1)
+
+    def size_rw(self, container: Container) -> int:
+        """Bytes in the container's writable layer (its snapshot's upper directory)."""
+        try:
+            upper = upper_dir(self.snapshots.prepare(container.id, container.chain_id))
+        except errors.KetchError:
+            return 0
+        total = 0
+        for directory, _, files in os.walk(upper):
+            for name in files:
+                with contextlib.suppress(OSError):
+                    total += os.lstat(os.path.join(directory, name)).st_size
+        return total
 
     def top(self, name_or_id: str, ps_args: str = "") -> dict[str, Any]:
         from ketch.containers.top import top
