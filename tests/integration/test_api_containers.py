@@ -458,3 +458,18 @@ def test_sizes_and_system_df(client: docker.DockerClient, docker_env: dict[str, 
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.split()[:2] == ["Images", "Containers"]
     container.remove(force=True)
+
+
+def test_logs_read_across_rotated_files(client: docker.DockerClient) -> None:
+    container = run_detached(
+        client, ["sh", "-c", "i=0; while [ $i -lt 300 ]; do echo line-$i; i=$((i+1)); done"],
+        log_config={"Type": "json-file", "Config": {"max-size": "2k", "max-file": "3"}},
+    )  # fmt: skip
+    assert container.wait(timeout=30)["StatusCode"] == 0
+    log_path = Path(client.api.inspect_container(container.id)["LogPath"])
+    assert Path(f"{log_path}.1").exists() and Path(f"{log_path}.2").exists()
+    assert not Path(f"{log_path}.3").exists()
+    lines = container.logs().decode().split()
+    assert lines == [f"line-{i}" for i in range(300 - len(lines), 300)]  # newest kept, in order
+    assert 30 < len(lines) < 300
+    assert container.logs(tail=2) == b"line-298\nline-299\n"
