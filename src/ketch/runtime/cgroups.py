@@ -160,6 +160,17 @@ class Cgroup:
                     time.sleep(0.01)
 
 
+def load(parent: str, container_id: str, layout: Layout | None = None) -> Cgroup:
+    """An existing container cgroup, as `create` made it, without touching its limits."""
+    layout = layout or detect_layout()
+    relative = Path(parent.strip("/")) / container_id
+    if layout.version == 1:
+        directories = {k: Path(m) / relative for k, m in layout.v1_mounts.items()}
+    else:
+        directories = {"": Path(str(layout.v2_mount)) / relative}
+    return Cgroup(layout, directories)
+
+
 def create(
     parent: str, container_id: str, resources: dict[str, Any] | None, layout: Layout | None = None
 ) -> Cgroup:

@@ -1,136 +1,194 @@
-"""`ketch-runtime`: the runtime alone on an OCI bundle, with runc's command names.
+"""`ketch-runtime`: the runtime alone on an OCI bundle, with runc's command line.
 
-So far `spec` (write a default config.json) and `run` (create and start a
-container in the foreground on the caller's stdio, exit with its code).
-create/start/state/kill/delete/exec for containerd come later.
+Global `--root`, `--log`, `--log-format` as containerd passes them; errors
+go to stderr and, with `--log`, to that file (one JSON object a line with
+`--log-format json`), where containerd looks for them.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
-from ketch.runtime import cgroups
-from ketch.runtime import syscalls as sc
-from ketch.runtime.init import START_BYTE, container_init
-from ketch.runtime.spec import default_spec
-
-DEFAULT_CGROUP_PARENT = "ketch-runtime"
+from ketch.errors import KetchError
+from ketch.runtime import commands
+from ketch.runtime.runstate import DEFAULT_ROOT, ContainerState
 
 
-def cgroup_place(config: dict[str, Any], container_id: str) -> tuple[str, str]:
-    """(parent, name) from linux.cgroupsPath, as runc reads a path form."""
-    path = ((config.get("linux") or {}).get("cgroupsPath") or "").strip("/")
-    if not path:
-        return DEFAULT_CGROUP_PARENT, container_id
-    parent, _, name = path.rpartition("/")
-    return parent, name
-
-
-def command_spec(args: argparse.Namespace) -> int:
-    target = Path(args.bundle) / "config.json"
-    if target.exists():
-        print(f"File {target} exists. Remove it first", file=sys.stderr)
-        return 1
-    config = default_spec(["sh"], tty=True)
-    target.write_text(json.dumps(config, indent=1) + "\n")
+def _state(args: argparse.Namespace) -> int:
+    state = ContainerState.load(args.root, args.container_id)
+    print(json.dumps(state.oci_state(args.root, commands.is_frozen(state)), indent=2))
     return 0
 
 
-def _read_line(fd: int) -> dict[str, Any] | None:
-    data = b""
-    while not data.endswith(b"\n"):
-        chunk = os.read(fd, 4096)
-        if not chunk:
-            return None if not data else {"error": data.decode(errors="replace")}
-        data += chunk
-    return json.loads(data)
+def _create(args: argparse.Namespace) -> int:
+    commands.create(
+        args.root, args.container_id, Path(args.bundle), args.pid_file, args.console_socket
+    )
+    return 0
 
 
-def command_run(args: argparse.Namespace) -> int:
-    bundle = Path(args.bundle).resolve()
-    config = json.loads((bundle / "config.json").read_text())
-    if (config.get("process") or {}).get("terminal"):
-        print(
-            "ketch-runtime run: process.terminal needs --console-socket (not yet)", file=sys.stderr
+def _start(args: argparse.Namespace) -> int:
+    commands.start(args.root, args.container_id)
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    return commands.run(args.root, args.container_id, Path(args.bundle), args.pid_file)
+
+
+def _kill(args: argparse.Namespace) -> int:
+    commands.kill(args.root, args.container_id, commands.parse_signal(args.signal), args.all)
+    return 0
+
+
+def _delete(args: argparse.Namespace) -> int:
+    commands.delete(args.root, args.container_id, args.force)
+    return 0
+
+
+def _pause(args: argparse.Namespace) -> int:
+    commands.pause(args.root, args.container_id, True)
+    return 0
+
+
+def _resume(args: argparse.Namespace) -> int:
+    commands.pause(args.root, args.container_id, False)
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    root = Path(args.root)
+    states = []
+    for directory in sorted(root.iterdir()) if root.is_dir() else []:
+        try:
+            state = ContainerState.load(root, directory.name)
+        except KetchError:
+            continue
+        states.append(state.oci_state(root, commands.is_frozen(state)))
+    if args.format == "json":
+        print(json.dumps(states))
+    else:
+        print(f"{'ID':<20}{'PID':<10}{'STATUS':<10}{'BUNDLE':<40}CREATED")
+        for s in states:
+            print(f"{s['id']:<20}{s['pid']:<10}{s['status']:<10}{s['bundle']:<40}{s['created']}")
+    return 0
+
+
+def _spec(args: argparse.Namespace) -> int:
+    from ketch.runtime.spec import default_spec
+
+    target = Path(args.bundle) / "config.json"
+    if target.exists():
+        raise KetchError(f"File {target} exists. Remove it first")
+    target.write_text(json.dumps(default_spec(["sh"], tty=True), indent=1) + "\n")
+    return 0
+
+
+def _exec(args: argparse.Namespace) -> int:
+    state = ContainerState.load(args.root, args.container_id)
+    if args.process:
+        process: dict[str, Any] = json.loads(Path(args.process).read_text())
+    else:
+        if not args.command:
+            raise KetchError("exec: a command or --process is required")
+        config = json.loads((Path(state.bundle) / "config.json").read_text())
+        process = commands.process_from_args(
+            config, args.command, args.env or [], args.cwd, args.tty, args.user
         )
-        return 1
-    parent, name = cgroup_place(config, args.container_id)
-    resources = (config.get("linux") or {}).get("resources")
-    cgroup = cgroups.create(parent, name, resources)
-    try:
-        return _run_in(bundle, config, cgroup, args.pid_file)
-    finally:
-        cgroup.remove()
-
-
-def _run_in(
-    bundle: Path, config: dict[str, Any], cgroup: cgroups.Cgroup, pid_file: str | None
-) -> int:
-    namespaces = (config.get("linux") or {}).get("namespaces") or []
-    if any(ns.get("type") == "pid" and not ns.get("path") for ns in namespaces):
-        sc.unshare(sc.CLONE_NEWPID)
-    sync_r, sync_w = os.pipe()
-    status_r, status_w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, signal.SIG_DFL)
-        container_init(
-            bundle,
-            [],
-            (0, 1, 2),
-            sync_r,
-            status_fd=status_w,
-            cgroup_procs=cgroup.procs_files,
-            spec=config,
-        )
-    os.close(sync_r)
-    os.close(status_w)
-    # Signals to the runtime go on to the container, as runc forwards them.
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1):
-        signal.signal(sig, lambda number, _frame: os.kill(pid, number))
-    report = _read_line(status_r)
-    if report is None or "error" in report:
-        os.waitpid(pid, 0)
-        print((report or {}).get("error", "container init failed"), file=sys.stderr)
-        return 1
-    if pid_file:
-        Path(pid_file).write_text(str(pid))
-    os.write(sync_w, START_BYTE)
-    os.close(sync_w)
-    report = _read_line(status_r)
-    os.close(status_r)
-    _, status = os.waitpid(pid, 0)
-    if report is not None:
-        print(report.get("error", "exec failed"), file=sys.stderr)
-        return int(report.get("exit_code", 126))
-    code = os.waitstatus_to_exitcode(status)
-    return 128 - code if code < 0 else code
+    return commands.exec_in(
+        args.root, args.container_id, process, args.detach, args.pid_file, args.console_socket
+    )
 
 
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="ketch-runtime", description="OCI runtime (runc's commands)")
-    commands = top.add_subparsers(dest="command", required=True)
-    spec = commands.add_parser("spec", help="write a default config.json in the bundle")
+    top.add_argument("--root", type=Path, default=DEFAULT_ROOT)
+    top.add_argument("--log")
+    top.add_argument("--log-format", choices=("text", "json"), default="text")
+    top.add_argument("--debug", action="store_true")
+    top.add_argument("--systemd-cgroup", action="store_true", help="accepted; cgroupfs is used")
+    sub = top.add_subparsers(dest="command_name", required=True)
+
+    def command(
+        name: str, handler: Any, help_text: str, with_id: bool = True
+    ) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text)
+        p.set_defaults(handler=handler)
+        if with_id:
+            p.add_argument("container_id")
+        return p
+
+    spec = command("spec", _spec, "write a default config.json in the bundle", with_id=False)
     spec.add_argument("--bundle", "-b", default=".")
-    spec.set_defaults(handler=command_spec)
-    run = commands.add_parser("run", help="create and start a container, in the foreground")
-    run.add_argument("--bundle", "-b", default=".")
-    run.add_argument("--pid-file")
-    run.add_argument("container_id")
-    run.set_defaults(handler=command_run)
+    for name, handler, text in (
+        ("create", _create, "create a container; its process waits for start"),
+        ("run", _run, "create and start a container, in the foreground"),
+    ):
+        p = command(name, handler, text)
+        p.add_argument("--bundle", "-b", default=".")
+        p.add_argument("--pid-file")
+        if name == "create":
+            p.add_argument("--console-socket")
+        p.add_argument(
+            "--no-pivot", action="store_true", help="accepted; pivot_root is always used"
+        )
+        p.add_argument("--no-new-keyring", action="store_true", help="accepted")
+    command("start", _start, "start a created container")
+    command("state", _state, "print a container's state as JSON")
+    kill = command("kill", _kill, "send a signal (default SIGTERM)")
+    kill.add_argument("signal", nargs="?", default="SIGTERM")
+    kill.add_argument("--all", "-a", action="store_true")
+    delete = command("delete", _delete, "remove a stopped container (or any, with --force)")
+    delete.add_argument("--force", "-f", action="store_true")
+    command("pause", _pause, "freeze every process of a container")
+    command("resume", _resume, "thaw a paused container")
+    listing = command("list", _list, "list containers", with_id=False)
+    listing.add_argument("--format", "-f", choices=("table", "json"), default="table")
+    execute = command("exec", _exec, "run a process in a running container")
+    execute.add_argument("--process", "-p")
+    execute.add_argument("--detach", "-d", action="store_true")
+    execute.add_argument("--pid-file")
+    execute.add_argument("--console-socket")
+    execute.add_argument("--tty", "-t", action="store_true")
+    execute.add_argument("--cwd")
+    execute.add_argument("--env", "-e", action="append")
+    execute.add_argument("--user", "-u")
+    execute.add_argument("command", nargs=argparse.REMAINDER)
     return top
+
+
+def _log_error(args: argparse.Namespace, message: str) -> None:
+    print(f"ketch-runtime: {message}", file=sys.stderr)
+    if not args.log:
+        return
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    if args.log_format == "json":
+        line = json.dumps({"level": "error", "msg": message, "time": stamp})
+    else:
+        line = f'time="{stamp}" level=error msg="{message}"'
+    with open(args.log, "a") as f:
+        f.write(line + "\n")
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
-    sys.exit(args.handler(args))
+    try:
+        code = args.handler(args)
+    except commands.StartError as error:
+        _log_error(args, error.message)
+        code = error.exit_code
+    except KetchError as error:
+        _log_error(args, error.message)
+        code = 1
+    except OSError as error:
+        _log_error(args, str(error))
+        code = 1
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import fcntl
 import json
 import os
 import resource
+import signal
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -236,6 +237,9 @@ def become_process(
     except Exception as error:  # everything else is a setup failure reported as Docker's 126
         _fail(status_fd, f"unable to start container process: {error}", 126)
     environment = dict(item.split("=", 1) if "=" in item else (item, "") for item in env)
+    # Python ignores SIGPIPE and SIGXFSZ, and an ignored signal stays ignored across execve.
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
     try:
         os.execve(path, args, environment)
     except OSError as error:
@@ -253,8 +257,12 @@ def container_init(
     cgroup_procs: list[str],
     console_socket: int | None = None,
     spec: dict[str, Any] | None = None,
+    start_fifo: str | None = None,
 ) -> NoReturn:
     """PID 1 of the container: isolate, build the filesystem, report ready, wait for start, exec.
+
+    The start byte comes on `sync_fd`, or with `start_fifo` (ketch-runtime
+    create, whose process exits meanwhile) from whoever opens that FIFO.
 
     With `cgroup_procs` the init joins its cgroup first; without, the parent
     moves it (which takes a while on cgroup v1) while it builds its root, and
@@ -262,9 +270,13 @@ def container_init(
     (process.terminal), stdio is a pty made inside the container whose master
     is sent over that socket; `stdio_fds` are then unused.
     """
+    fifo_path_fd = -1
     try:
         _close_on_exec_all_but_stdio()
         _setup_stdio(stdio_fds)
+        if start_fifo is not None:
+            # Reopened through /proc/self/fd after pivot_root, where its path is out of sight.
+            fifo_path_fd = os.open(start_fifo, os.O_PATH | os.O_CLOEXEC)
         if spec is None:
             spec = json.loads((bundle / "config.json").read_text())
         filter_program = seccomp_program(spec)
@@ -290,7 +302,19 @@ def container_init(
             mounts.mount_entry("/", entry)
     except Exception as error:
         _fail(status_fd, f"container init: {error}", 126)
+    if start_fifo is not None:
+        # Nobody will read status_fd after start: report a missing command now, as runc does.
+        process = spec.get("process") or {}
+        try:
+            lookup_executable(
+                (process.get("args") or [""])[0], path_from_env(process.get("env") or [])
+            )
+        except ExecLookupError as error:
+            _fail(status_fd, error.message, error.exit_code)
     report(status_fd, {"ready": True})
+    if start_fifo is not None:
+        # Opening blocks until `ketch-runtime start` opens the other end.
+        sync_fd = os.open(f"/proc/self/fd/{fifo_path_fd}", os.O_RDONLY | os.O_CLOEXEC)
     try:
         go = os.read(sync_fd, 1)
     except OSError:
