@@ -290,6 +290,55 @@ async def stats(request: web.Request) -> web.StreamResponse:
     return response
 
 
+async def archive_head(request: web.Request) -> web.Response:
+    from ketch.containers.archive import encode_stat
+
+    path = request.query.get("path", "")
+    if not path:
+        raise InvalidArgument("path is required")
+    found = await service(request).archive_stat(request.match_info["id"], path)
+    return web.Response(headers={"X-Docker-Container-Path-Stat": encode_stat(found)})
+
+
+async def archive_get(request: web.Request) -> web.StreamResponse:
+    import tempfile
+
+    from ketch.containers.archive import encode_stat
+
+    path = request.query.get("path", "")
+    if not path:
+        raise InvalidArgument("path is required")
+    svc = service(request)
+    with tempfile.TemporaryFile(dir=backend_of(request).config.data_root) as spool:
+        found = await svc.archive_get(request.match_info["id"], path, spool)
+        spool.seek(0)
+        response = web.StreamResponse(headers={
+            "Content-Type": "application/x-tar",
+            "X-Docker-Container-Path-Stat": encode_stat(found),
+        })  # fmt: skip
+        await response.prepare(request)
+        while chunk := await asyncio.to_thread(spool.read, 1024 * 1024):
+            await response.write(chunk)
+        await response.write_eof()
+    return response
+
+
+async def archive_put(request: web.Request) -> web.Response:
+    import tempfile
+
+    path = request.query.get("path", "")
+    if not path:
+        raise InvalidArgument("path is required")
+    with tempfile.TemporaryFile(dir=backend_of(request).config.data_root) as spool:
+        async for chunk in request.content.iter_chunked(1024 * 1024):
+            await asyncio.to_thread(spool.write, chunk)
+        spool.seek(0)
+        await service(request).archive_put(
+            request.match_info["id"], path, spool, copy_owner=query_bool(request, "copyUIDGID")
+        )
+    return web.Response(status=200)
+
+
 ROUTES = [
     ("POST", "/commit", commit),
     ("POST", "/containers/prune", prune),
@@ -310,4 +359,7 @@ ROUTES = [
     ("POST", "/containers/{id}/rename", rename),
     ("GET", "/containers/{id}/top", top),
     ("GET", "/containers/{id}/stats", stats),
+    ("HEAD", "/containers/{id}/archive", archive_head),
+    ("GET", "/containers/{id}/archive", archive_get),
+    ("PUT", "/containers/{id}/archive", archive_put),
 ]

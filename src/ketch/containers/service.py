@@ -34,6 +34,8 @@ from ketch.containers.shims import ShimBackend
 log = logging.getLogger("ketch.containers")
 
 WAIT_CONDITIONS = ("not-running", "next-exit", "removed")
+MS_BIND = 4096
+MNT_DETACH = 2
 
 
 @dataclass
@@ -743,6 +745,68 @@ class ContainerService:
                 with contextlib.suppress(OSError):
                     total += os.lstat(os.path.join(directory, name)).st_size
         return total
+
+    @contextlib.asynccontextmanager
+    async def _root(self, container: Container) -> AsyncIterator[int]:
+        """A descriptor of the container's root: the live one, or its snapshot mounted
+        for the moment (held under the container's lock so start waits)."""
+        if container.running and container.state.get("Pid"):
+            fd = os.open(f"/proc/{container.state['Pid']}/root",
+                         os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)  # fmt: skip
+            try:
+                yield fd
+            finally:
+                os.close(fd)
+            return
+        from ketch.runtime import syscalls
+
+        async with self._lock(container.id):
+            mounts = self.snapshots.prepare(container.id, container.chain_id)
+            target = container.directory / "cp-root"
+            target.mkdir(exist_ok=True)
+            mount = mounts[0]
+            if mount.type == "bind":
+                syscalls.mount(mount.source, str(target), None, MS_BIND)
+            else:
+                syscalls.mount("overlay", str(target), "overlay", 0, ",".join(mount.options))
+            try:
+                fd = os.open(target, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+                try:
+                    yield fd
+                finally:
+                    os.close(fd)
+            finally:
+                syscalls.umount2(str(target), MNT_DETACH)
+                with contextlib.suppress(OSError):
+                    target.rmdir()
+
+    async def archive_stat(self, name_or_id: str, path: str) -> dict[str, Any]:
+        from ketch.containers import archive
+
+        container = self.get(name_or_id)
+        async with self._root(container) as root:
+            return await asyncio.to_thread(archive.path_stat, root, path)
+
+    async def archive_get(self, name_or_id: str, path: str, out: Any) -> dict[str, Any]:
+        """Write a tar of `path` into the file `out`; returns the path's stat."""
+        from ketch.containers import archive
+
+        container = self.get(name_or_id)
+        async with self._root(container) as root:
+            found = await asyncio.to_thread(archive.path_stat, root, path)
+            await asyncio.to_thread(archive.write_tar, root, path, out)
+        return found
+
+    async def archive_put(
+        self, name_or_id: str, path: str, source: Any, copy_owner: bool = False
+    ) -> None:
+        from ketch.containers import archive
+
+        container = self.get(name_or_id)
+        if container.host_config.get("ReadonlyRootfs"):
+            raise errors.Forbidden("container rootfs is marked read-only")
+        async with self._root(container) as root:
+            await asyncio.to_thread(archive.extract_tar, root, path, source, copy_owner)
 
     def top(self, name_or_id: str, ps_args: str = "") -> dict[str, Any]:
         from ketch.containers.top import top
