@@ -17,17 +17,16 @@ from typing import Any
 from ketch.errors import Conflict, Internal, InvalidArgument, KetchError
 from ketch.runtime import cgroups, console
 from ketch.runtime import syscalls as sc
-from ketch.runtime.init import START_BYTE, container_init, exec_process, seccomp_program
+from ketch.runtime.init import (
+    START_BYTE,
+    container_init,
+    exec_process,
+    open_namespaces,
+    seccomp_program,
+)
 from ketch.runtime.runstate import START_FIFO, ContainerState, ensure_new, proc_start_time
 
 DEFAULT_CGROUP_PARENT = "ketch-runtime"
-_JOINABLE = (
-    ("ipc", "ipc"),
-    ("uts", "uts"),
-    ("network", "net"),
-    ("cgroup", "cgroup"),
-    ("mount", "mnt"),
-)
 
 
 class StartError(KetchError):
@@ -332,11 +331,7 @@ def exec_in(
         )
     if not detach:
         sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
-    ns_fds = []
-    for kind, name in _JOINABLE:
-        theirs = f"/proc/{state.pid}/ns/{name}"
-        if os.stat(theirs).st_ino != os.stat(f"/proc/self/ns/{name}").st_ino:
-            ns_fds.append((kind, os.open(theirs, os.O_RDONLY | os.O_CLOEXEC)))
+    ns_fds = open_namespaces(state.pid)
     stdio: tuple[int, int, int] = (0, 1, 2)
     slave = -1
     if process.get("terminal"):

@@ -325,6 +325,27 @@ def container_init(
     become_process(spec.get("process") or {}, status_fd, seccomp_filter=filter_program)
 
 
+# Namespaces an exec'd process joins, in runtime-spec and /proc/<pid>/ns names; pid is
+# joined by the parent (it applies to children) and user namespaces are not used.
+JOINABLE_NAMESPACES = (
+    ("ipc", "ipc"),
+    ("uts", "uts"),
+    ("network", "net"),
+    ("cgroup", "cgroup"),
+    ("mount", "mnt"),
+)
+
+
+def open_namespaces(pid: int) -> list[tuple[str, int]]:
+    """(type, fd) of each namespace of `pid` that differs from the caller's, for exec_process."""
+    fds = []
+    for kind, name in JOINABLE_NAMESPACES:
+        theirs = f"/proc/{pid}/ns/{name}"
+        if os.stat(theirs).st_ino != os.stat(f"/proc/self/ns/{name}").st_ino:
+            fds.append((kind, os.open(theirs, os.O_RDONLY | os.O_CLOEXEC)))
+    return fds
+
+
 def exec_process(
     process: dict[str, Any],
     user_spec: str | None,

@@ -30,6 +30,7 @@ from ketch.runtime.init import (
     START_BYTE,
     container_init,
     exec_process,
+    open_namespaces,
     seccomp_program,
 )
 from ketch.shim import frames
@@ -43,13 +44,6 @@ START_TIMEOUT = 30.0
 # After a process is reaped, how long its output may stay open (held by an orphan) before
 # the exit is reported anyway.
 DRAIN_TIMEOUT = 1.0
-_JOINABLE = (
-    ("ipc", "ipc"),
-    ("uts", "uts"),
-    ("network", "net"),
-    ("cgroup", "cgroup"),
-    ("mount", "mnt"),
-)
 
 
 class RequestError(Exception):
@@ -662,11 +656,7 @@ class Shim:
         if not self._running():
             raise RequestError(f"Container {self.spec.id} is not running", "conflict")
         assert self.init.pid is not None and self.cgroup is not None
-        namespace_fds = []
-        for kind, name in _JOINABLE:
-            theirs = f"/proc/{self.init.pid}/ns/{name}"
-            if os.stat(theirs).st_ino != os.stat(f"/proc/self/ns/{name}").st_ino:
-                namespace_fds.append((kind, os.open(theirs, os.O_RDONLY | os.O_CLOEXEC)))
+        namespace_fds = open_namespaces(self.init.pid)
         status_r, status_w = os.pipe()
         procs = self.cgroup.procs_files
         try:

@@ -11,18 +11,18 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ketch.runtime.runstate import proc_start_time
+
+__all__ = [
+    "STATE_FILE",
+    "proc_start_time",
+    "is_same_process",
+    "write_atomic",
+    "read_state",
+    "shim_alive",
+]
+
 STATE_FILE = "shim-state.json"
-
-
-def proc_start_time(pid: int) -> int | None:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-    except OSError:
-        return None
-    # The command name may hold spaces and parentheses: split after the last ')'.
-    fields = stat[stat.rindex(b")") + 2 :].split()
-    return int(fields[19])
 
 
 def is_same_process(pid: int | None, start_time: int | None) -> bool:
