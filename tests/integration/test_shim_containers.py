@@ -821,3 +821,41 @@ def test_kill_before_start_is_a_conflict_and_shutdown_force_removes(box: Box) ->
         time.sleep(0.02)
     assert not spec.socket_path.exists()
     assert read_state(spec.state_dir)["exit_code"] == 137
+
+
+def test_bad_clients_and_a_full_log_disk_do_not_stop_the_shim(box: Box) -> None:
+    from ketch.runtime import syscalls
+
+    small = box.root / "small"
+    small.mkdir()
+    syscalls.mount("tmpfs", str(small), "tmpfs", 0, "size=64k")
+    try:
+
+        async def main() -> tuple[dict[str, Any], bytes, ExitStatus]:
+            conn, spec = await box.create(
+                sh("read x; head -c 300000 /dev/zero | tr '\\0' a; echo; echo got-$x"),
+                shim={"open_stdin": True, "log_path": small / "c-json.log"},
+            )
+            reader, writer = await conn.attach(True, True, True)
+            await conn.start()
+            _, garbage = await asyncio.open_unix_connection(str(spec.socket_path))
+            garbage.write(b"\xff" * 64)  # not a frame header
+            await garbage.drain()
+            _, bad_json = await asyncio.open_unix_connection(str(spec.socket_path))
+            write_frame(bad_json, frames.CONTROL, b"{not json")
+            await bad_json.drain()
+            state = await conn.state()
+            write_frame(writer, frames.STDIN, b"1\n")
+            out, _, _ = await collect(reader)
+            status = await conn.wait()
+            garbage.close()
+            bad_json.close()
+            await conn.close()
+            return state, out, status
+
+        state, out, status = run(box, main)
+    finally:
+        syscalls.umount2(str(small), syscalls.MNT_DETACH)
+    assert state["status"] == "running"
+    assert out == b"a" * 300000 + b"\ngot-1\n"  # the disk filled at 64k; attach got it all
+    assert status.code == 0

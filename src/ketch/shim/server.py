@@ -230,15 +230,17 @@ class Shim:
                 timeout = max(0.0, min(t for t, _ in self.timers) - time.monotonic())
             for key, mask in self.sel.select(timeout):
                 kind, obj = key.data
-                if kind == "proc":
-                    self._on_process_fd(obj, key.fd, mask)
-                elif kind == "client":
-                    self._on_client(obj, mask)
-                elif kind == "accept":
-                    self._on_accept()
-                elif kind == "signal":
-                    self._on_signal()
-            self._run_timers()
+                try:
+                    self._dispatch(kind, obj, key.fd, mask)
+                except Exception:
+                    # The container outlives any one bad event: note it and go on.
+                    traceback.print_exc()
+                    if kind == "client":
+                        self._close_client(obj)
+            try:
+                self._run_timers()
+            except Exception:
+                traceback.print_exc()
             if self.exiting and not any(c.outbuf for c in self.clients):
                 return
             if self.init.status == "exited" and not self.clients:
@@ -247,6 +249,16 @@ class Shim:
                     self.add_timer(self.spec.linger_seconds, self._linger_expired)
             else:
                 self.linger_deadline = None
+
+    def _dispatch(self, kind: str, obj: Any, fd: int, mask: int) -> None:
+        if kind == "proc":
+            self._on_process_fd(obj, fd, mask)
+        elif kind == "client":
+            self._on_client(obj, mask)
+        elif kind == "accept":
+            self._on_accept()
+        elif kind == "signal":
+            self._on_signal()
 
     def add_timer(self, delay: float, callback: Callable[[], None]) -> None:
         self.timers.append((time.monotonic() + delay, callback))
@@ -310,7 +322,11 @@ class Shim:
             return
         stream = proc.stdio.outputs[fd]
         if proc.log is not None:
-            proc.log.write(stream, data)
+            try:
+                proc.log.write(stream, data)
+            except OSError:
+                # A full or vanished disk must not stop the container's output to attach.
+                traceback.print_exc()
         frame = frames.encode(frames.STDOUT if stream == "stdout" else frames.STDERR, data)
         for client in proc.attached:
             if stream in client.streams and not client.closed:
@@ -375,7 +391,10 @@ class Shim:
     def _finish(self, proc: Process) -> None:
         proc.status = "exited"
         if proc.log is not None:
-            proc.log.close()
+            try:
+                proc.log.close()
+            except OSError:
+                traceback.print_exc()
             proc.log = None
         if proc.stdio.stdin_w is not None and proc.stdio.stdin_w not in proc.stdio.outputs:
             self._forget_fd(proc.stdio.stdin_w)
