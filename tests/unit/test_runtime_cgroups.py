@@ -71,3 +71,24 @@ def test_device_rules() -> None:
         == "c 136:* rw"
     )
     assert cgroups.device_rule({"allow": False}) == "a"
+
+
+def test_stats_and_update_on_v2(tmp_path: Path) -> None:
+    (tmp_path / "cgroup.controllers").write_text("cpu memory pids\n")
+    layout = cgroups.Layout(2, {}, str(tmp_path))
+    cgroup = cgroups.create("p", "c", None, layout)
+    directory = tmp_path / "p" / "c"
+    (directory / "memory.current").write_text("4096\n")
+    (directory / "memory.max").write_text("max\n")
+    (directory / "memory.stat").write_text("anon 1024\nfile 2048\n")
+    (directory / "cpu.stat").write_text("usage_usec 1500\nuser_usec 1000\n")
+    (directory / "pids.current").write_text("3\n")
+    (directory / "pids.max").write_text("max\n")
+    assert cgroup.stats() == {
+        "memory": {"usage": 4096, "stats": {"anon": 1024, "file": 2048}},
+        "cpu": {"usage_ns": 1_500_000},
+        "pids": {"current": 3, "limit": None},
+    }
+    cgroup.update({"pids": {"limit": 12}, "memory": {"limit": 1 << 20}})
+    assert (directory / "pids.max").read_text() == "12"
+    assert (directory / "memory.max").read_text() == str(1 << 20)

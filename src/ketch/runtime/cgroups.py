@@ -64,6 +64,28 @@ def _read(path: Path) -> str:
         return f.read()
 
 
+def _read_number(path: Path) -> int | None:
+    """An integer control file; None for "max" (no limit) or a file this kernel lacks."""
+    try:
+        text = _read(path).strip()
+    except OSError:
+        return None
+    return int(text) if text.lstrip("-").isdigit() else None
+
+
+def _read_flat_keyed(path: Path) -> dict[str, int]:
+    try:
+        lines = _read(path).splitlines()
+    except OSError:
+        return {}
+    result = {}
+    for line in lines:
+        key, _, value = line.partition(" ")
+        if value.strip().lstrip("-").isdigit():
+            result[key] = int(value)
+    return result
+
+
 def _mkdir_cpuset(base: Path, relative: Path) -> None:
     """New v1 cpuset directories start empty and refuse tasks: copy the parent's cpus and mems."""
     current = base
@@ -134,6 +156,45 @@ class Cgroup:
             if time.monotonic() > deadline:
                 raise TimeoutError("the cgroup did not reach its freezer state")
             time.sleep(0.001)
+
+    def update(self, resources: dict[str, Any]) -> None:
+        """docker update: apply runtime-spec resources to the running container's cgroup."""
+        _apply(self, resources)
+
+    def stats(self) -> dict[str, Any]:
+        """Raw counters for docker stats: memory (bytes), cpu (ns), pids; absent ones omitted."""
+        v2 = self.layout.version == 2
+        result: dict[str, Any] = {}
+        memory_dir = self._memory_dir()
+        if memory_dir is not None:
+            names = (
+                ("memory.current", "memory.max", "memory.peak")
+                if v2
+                else ("memory.usage_in_bytes", "memory.limit_in_bytes", "memory.max_usage_in_bytes")
+            )
+            memory: dict[str, Any] = {}
+            for key, name in zip(("usage", "limit", "max_usage"), names, strict=True):
+                value = _read_number(memory_dir / name)
+                if value is not None:
+                    memory[key] = value
+            memory["stats"] = _read_flat_keyed(memory_dir / "memory.stat")
+            result["memory"] = memory
+        cpu_dir = _dir_for(self, "cpu" if v2 else "cpuacct")
+        if cpu_dir is not None:
+            if v2:
+                usage = _read_flat_keyed(cpu_dir / "cpu.stat")
+                result["cpu"] = {"usage_ns": usage.get("usage_usec", 0) * 1000}
+            else:
+                total = _read_number(cpu_dir / "cpuacct.usage")
+                percpu = (cpu_dir / "cpuacct.usage_percpu").read_text().split()
+                result["cpu"] = {"usage_ns": total or 0, "percpu_ns": [int(x) for x in percpu]}
+        pids_dir = _dir_for(self, "pids")
+        if pids_dir is not None:
+            result["pids"] = {
+                "current": _read_number(pids_dir / "pids.current") or 0,
+                "limit": _read_number(pids_dir / "pids.max"),
+            }
+        return result
 
     def pids(self) -> list[int]:
         result: set[int] = set()
