@@ -75,6 +75,8 @@ def test_device_rules() -> None:
 
 def test_stats_and_update_on_v2(tmp_path: Path) -> None:
     (tmp_path / "cgroup.controllers").write_text("cpu memory pids\n")
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "cgroup.controllers").write_text("cpu memory pids\n")
     layout = cgroups.Layout(2, {}, str(tmp_path))
     cgroup = cgroups.create("p", "c", None, layout)
     directory = tmp_path / "p" / "c"
