@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import BinaryIO
 
 from ketch.containers.record import parse_time
 
@@ -57,41 +59,57 @@ async def read_logs(
 ) -> AsyncIterator[tuple[int, bytes]]:
     """(stream, bytes) chunks; with follow, keep reading until the container has exited."""
     entries: list[tuple[int, bytes, str]] = []
-    for path in log_files(log_path):
-        with open(path, "rb") as source:
-            for raw in source:
+    live: BinaryIO | None = None
+    pending = b""
+    try:
+        for path in log_files(log_path):
+            source = open(path, "rb")  # stays open when it is the live file, for follow
+            data = source.read()
+            if path == log_path:
+                # Follow goes on from exactly here: no line written meanwhile is skipped.
+                live = source
+                cut = data.rfind(b"\n") + 1
+                data, pending = data[:cut], data[cut:]
+            else:
+                source.close()
+            for raw in data.splitlines():
                 parsed = parse_line(raw)
                 if parsed and parsed[0] in streams and _wanted(parsed[2], since, until):
                     entries.append(parsed)
-    if tail is not None and tail >= 0:
-        entries = entries[-tail:] if tail else []
-    for stream, data, stamp in entries:
-        yield stream, _decorate(stamp, data, timestamps)
-    if not follow:
-        return
-    position = log_path.stat().st_size if log_path.exists() else 0
-    inode = log_path.stat().st_ino if log_path.exists() else 0
-    pending = b""
-    while True:
-        running = still_running()
-        try:
-            stat = log_path.stat()
-        except FileNotFoundError:
-            stat = None
-        if stat is not None and (stat.st_ino != inode or stat.st_size < position):
-            position, inode, pending = 0, stat.st_ino, b""  # rotated underneath us
-        if stat is not None and stat.st_size > position:
-            with open(log_path, "rb") as source:
-                source.seek(position)
-                chunk = source.read()
-            position += len(chunk)
-            pending += chunk
-            *lines, pending = pending.split(b"\n")
-            for raw in lines:
-                parsed = parse_line(raw)
-                if parsed and parsed[0] in streams and _wanted(parsed[2], since, until):
-                    yield parsed[0], _decorate(parsed[2], parsed[1], timestamps)
-            continue
-        if not running:
+        if tail is not None and tail >= 0:
+            entries = entries[-tail:] if tail else []
+        for stream, data, stamp in entries:
+            yield stream, _decorate(stamp, data, timestamps)
+        if not follow:
             return
-        await asyncio.sleep(FOLLOW_POLL_SECONDS)
+        while True:
+            running = still_running()
+            chunk = live.read() if live is not None else b""
+            if chunk:
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for raw in lines:
+                    parsed = parse_line(raw)
+                    if parsed and parsed[0] in streams and _wanted(parsed[2], since, until):
+                        yield parsed[0], _decorate(parsed[2], parsed[1], timestamps)
+                continue
+            if _replaced(log_path, live):
+                # Rotated (or made at last): the old file is drained, go on with the new one.
+                if live is not None:
+                    live.close()
+                live, pending = open(log_path, "rb"), b""
+                continue
+            if not running:
+                return
+            await asyncio.sleep(FOLLOW_POLL_SECONDS)
+    finally:
+        if live is not None:
+            live.close()
+
+
+def _replaced(log_path: Path, live: BinaryIO | None) -> bool:
+    try:
+        current = log_path.stat().st_ino
+    except FileNotFoundError:
+        return False
+    return live is None or os.fstat(live.fileno()).st_ino != current
