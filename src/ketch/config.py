@@ -30,6 +30,7 @@ FILE_KEYS: dict[str, str] = {
     "debug": "debug",
     "cgroup-parent": "cgroup_parent",
     "log-opts": "log_opts",
+    "seccomp-profile": "seccomp_profile",
 }
 
 # argparse destination -> the daemon.json key the same setting has
@@ -41,6 +42,7 @@ FLAG_TO_KEY: dict[str, str] = {
     "insecure_registries": "insecure-registries",
     "debug": "debug",
     "cgroup_parent": "cgroup-parent",
+    "seccomp_profile": "seccomp-profile",
 }
 
 
@@ -54,6 +56,9 @@ class DaemonConfig:
     debug: bool = False
     cgroup_parent: str = DEFAULT_CGROUP_PARENT
     log_opts: dict[str, str] = field(default_factory=dict)
+    # dockerd's seccomp-profile: a Docker-format profile file for every container, or
+    # "unconfined"; empty: no default profile.
+    seccomp_profile: str = ""
 
     @property
     def api_hosts(self) -> list[str]:
@@ -154,6 +159,9 @@ def _set(config: DaemonConfig, attr: str, value: Any, key: str) -> None:
             value = [validate_mirror(v) for v in value]
     elif attr == "debug":
         if not isinstance(value, bool):
+            raise InvalidArgument(f"invalid value for {key}: {value!r}")
+    elif attr == "seccomp_profile":
+        if not isinstance(value, str):
             raise InvalidArgument(f"invalid value for {key}: {value!r}")
     elif attr == "cgroup_parent":
         if not isinstance(value, str) or not value.strip("/"):

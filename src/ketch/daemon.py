@@ -64,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="enable debug logging",
     )
     parser.add_argument(
+        "--seccomp-profile",
+        dest="seccomp_profile",
+        default=None,
+        help="default seccomp profile (Docker format) or 'unconfined'",
+    )
+    parser.add_argument(
         "--cgroup-parent",
         dest="cgroup_parent",
         default=None,
@@ -187,6 +193,23 @@ async def serve(cfg: Any) -> None:
         await backend.close()
 
 
+def load_seccomp_profile(setting: str) -> dict[str, Any] | None:
+    """The default profile for containers; a bad file stops ketchd, as it stops dockerd."""
+    import json
+
+    from ketch.errors import InvalidArgument
+
+    if not setting or setting == "unconfined":
+        return None
+    try:
+        profile = json.loads(Path(setting).read_text())
+    except (OSError, ValueError) as exc:
+        raise InvalidArgument(f"failed to load seccomp profile {setting}: {exc}") from None
+    if not isinstance(profile, dict):
+        raise InvalidArgument(f"failed to load seccomp profile {setting}: not an object")
+    return profile
+
+
 def daemon_id(data_root: Path) -> str:
     """A stable identity for `info`, made once per data root."""
     import uuid
@@ -228,6 +251,7 @@ async def build_backend(cfg: Any) -> Any:
     else:
         backend.images = ImageService(cfg.data_root / "images", content, snapshots, registry_config)
     shims = ShimBackend(cfg.exec_root)
+    seccomp = load_seccomp_profile(cfg.seccomp_profile)
     containers = ContainerService(
         cfg.data_root / "containers",
         cfg.exec_root,
@@ -237,6 +261,7 @@ async def build_backend(cfg: Any) -> Any:
         cgroup_parent=cfg.cgroup_parent,
         log_max_size=cfg.log_max_size,
         log_max_files=cfg.log_max_file,
+        seccomp_profile=seccomp,
     )
     backend.containers = containers
     if backend.images is not None:

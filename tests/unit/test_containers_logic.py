@@ -312,3 +312,36 @@ def test_commit_layer_turns_overlay_marks_into_image_whiteouts(tmp_path: Path) -
     assert members["link"].issym() and members["link"].linkname == "/file"
     assert (members["file"].uid, members["file"].gid) == (1234, 5678)
     assert not any("overlay" in key for m in members.values() for key in m.pax_headers)
+
+
+def test_security_options_privileged_ulimits_and_seccomp() -> None:
+    from ketch.containers.bundle import security_options
+
+    profile = {"defaultAction": "SCMP_ACT_ALLOW",
+               "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]}  # fmt: skip
+    assert security_options(["no-new-privileges"]) == {"no-new-privileges": True}
+    assert security_options(["no-new-privileges:false"]) == {"no-new-privileges": False}
+    assert security_options(["seccomp=unconfined", "apparmor=x"]) == {"seccomp": "unconfined"}
+    with pytest.raises(InvalidArgument, match="invalid --security-opt"):
+        security_options(["bogus=1"])
+    config = merge.merge_config({}, {"Cmd": ["true"]})
+
+    def spec_for(host_config: dict, default: dict | None = None) -> dict:
+        return build_spec(path="true", args=[], config=config, host_config=host_config, uid=0,
+                          gid=0, additional_gids=[], container_dir="/c", nofile_hard=4096,
+                          seccomp_profile=default)  # fmt: skip
+
+    confined = spec_for({"Ulimits": [{"Name": "nproc", "Soft": 10, "Hard": 20}]}, profile)
+    validator().validate(confined)
+    assert confined["linux"]["seccomp"]["syscalls"] == [{"names": ["mkdir"],
+                                                         "action": "SCMP_ACT_ERRNO"}]  # fmt: skip
+    assert {"type": "RLIMIT_NPROC", "hard": 20, "soft": 10} in confined["process"]["rlimits"]
+    assert "seccomp" not in spec_for({"SecurityOpt": ["seccomp=unconfined"]}, profile)["linux"]
+    own = spec_for({"SecurityOpt": ["seccomp=" + '{"defaultAction": "SCMP_ACT_LOG"}']}, profile)
+    assert own["linux"]["seccomp"]["defaultAction"] == "SCMP_ACT_LOG"
+    privileged = spec_for({"Privileged": True}, profile)
+    assert "seccomp" not in privileged["linux"]
+    assert "CAP_SYS_ADMIN" in privileged["process"]["capabilities"]["effective"]
+    assert privileged["linux"]["maskedPaths"] == []
+    with pytest.raises(InvalidArgument, match="invalid ulimit"):
+        spec_for({"Ulimits": [{"Name": "nofile", "Soft": 10, "Hard": 5}]})

@@ -92,3 +92,11 @@ def test_parse_size(text: str, size: int) -> None:
 def test_bad_mirror_is_refused() -> None:
     with pytest.raises(InvalidArgument, match="unsupported scheme"):
         config.merge({"registry_mirrors": ["ftp://x"]}, {}, Path("daemon.json"))
+
+
+def test_seccomp_profile_key_and_flag(tmp_path: Path) -> None:
+    path = tmp_path / "daemon.json"
+    path.write_text(json.dumps({"seccomp-profile": "/etc/ketch/seccomp.json"}))
+    assert load_config(["--config-file", str(path)]).seccomp_profile == "/etc/ketch/seccomp.json"
+    with pytest.raises(InvalidArgument, match="seccomp-profile: \\(from flag: unconfined"):
+        load_config(["--config-file", str(path), "--seccomp-profile", "unconfined"])

@@ -6,8 +6,13 @@ import os
 from typing import Any
 
 from ketch.errors import InvalidArgument, NotImplementedYet
+from ketch.runtime.caps import CAPABILITIES, names_of
+from ketch.runtime.seccomp import profile_to_spec
 from ketch.runtime.spec import default_spec
 
+RLIMITS = {f"RLIMIT_{n}" for n in ("AS", "CORE", "CPU", "DATA", "FSIZE", "LOCKS", "MEMLOCK",
+           "MSGQUEUE", "NICE", "NOFILE", "NPROC", "RSS", "RTPRIO", "RTTIME", "SIGPENDING",
+           "STACK")}  # fmt: skip
 PROPAGATIONS = ("private", "rprivate", "shared", "rshared", "slave", "rslave")
 
 # The files ketch writes into the container's directory and binds in.
@@ -133,6 +138,7 @@ def build_spec(
     additional_gids: list[int],
     container_dir: str,
     nofile_hard: int,
+    seccomp_profile: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """config.json (runtime-spec 1.2) as Docker would write it for this container."""
     nofile = min(DEFAULT_NOFILE, nofile_hard)
@@ -168,10 +174,16 @@ def build_spec(
         ]
         if "uts" in shared_with_host:
             spec.pop("hostname", None)
-    if host_config.get("Privileged"):
+    security = security_options(host_config.get("SecurityOpt") or [])
+    privileged = bool(host_config.get("Privileged"))
+    caps = spec["process"]["capabilities"]
+    if privileged:
         spec["linux"]["maskedPaths"] = []
         spec["linux"]["readonlyPaths"] = []
-    caps = spec["process"]["capabilities"]
+        every = own_capabilities()
+        for kind in ("bounding", "effective", "permitted"):
+            caps[kind] = list(every)
+        spec["linux"]["resources"]["devices"] = [{"allow": True, "access": "rwm"}]
     for cap in host_config.get("CapAdd") or []:
         name = _cap_name(cap)
         for kind in ("bounding", "effective", "permitted"):
@@ -181,12 +193,70 @@ def build_spec(
         name = _cap_name(cap)
         for kind in ("bounding", "effective", "permitted"):
             caps[kind] = [c for c in caps[kind] if name not in (c, "CAP_ALL")]
+    if security.get("systempaths") == "unconfined":
+        spec["linux"]["maskedPaths"] = []
+        spec["linux"]["readonlyPaths"] = []
+    if security.get("no-new-privileges"):
+        spec["process"]["noNewPrivileges"] = True
+    profile = security.get("seccomp", seccomp_profile)
+    if profile is not None and profile != "unconfined" and not privileged:
+        spec["linux"]["seccomp"] = profile_to_spec(profile, caps["bounding"])
+    for ulimit in host_config.get("Ulimits") or []:
+        name = f"RLIMIT_{str(ulimit.get('Name', '')).upper()}"
+        hard, soft = int(ulimit.get("Hard", 0)), int(ulimit.get("Soft", 0))
+        if name not in RLIMITS or soft > hard:
+            raise InvalidArgument(f"invalid ulimit: {ulimit}")
+        spec["process"]["rlimits"] = [r for r in spec["process"]["rlimits"] if r["type"] != name]
+        spec["process"]["rlimits"].append({"type": name, "hard": hard, "soft": soft})
     if host_config.get("ShmSize"):
         for mount in spec["mounts"]:
             if mount["destination"] == "/dev/shm":
                 mount["options"] = [o for o in mount["options"] if not o.startswith("size=")]
                 mount["options"].append(f"size={int(host_config['ShmSize']) // 1024}k")
     return spec
+
+
+def own_capabilities() -> list[str]:
+    """Every capability ketchd itself holds: what --privileged can give (root may lack some)."""
+    try:
+        with open("/proc/self/status") as status:
+            lines = status.read().splitlines()
+        for line in lines:
+            if line.startswith("CapEff:"):
+                return names_of(int(line.split()[1], 16))
+    except OSError:
+        pass
+    return list(CAPABILITIES)
+
+
+def security_options(options: list[str]) -> dict[str, Any]:
+    """HostConfig.SecurityOpt: seccomp=unconfined|<profile JSON>, no-new-privileges[:bool].
+
+    The docker CLI sends a profile file's content, not its path. AppArmor and
+    SELinux labels do not apply to ketch and are accepted without effect.
+    """
+    import json
+
+    found: dict[str, Any] = {}
+    for option in options:
+        key, sep, value = option.partition("=" if "=" in option else ":")
+        if key == "no-new-privileges":
+            found[key] = not sep or value.lower() in ("true", "1", "")
+        elif key == "seccomp":
+            if value == "unconfined":
+                found[key] = "unconfined"
+            else:
+                try:
+                    found[key] = json.loads(value)
+                except ValueError:
+                    raise InvalidArgument("decoding seccomp profile failed: invalid JSON") from None
+        elif key == "systempaths" and value == "unconfined":
+            found[key] = value
+        elif key in ("apparmor", "label"):
+            continue
+        else:
+            raise InvalidArgument(f"invalid --security-opt: {option!r}")
+    return found
 
 
 def _cap_name(cap: str) -> str:

@@ -65,6 +65,7 @@ class ContainerService:
         cgroup_parent: str = "ketch",
         log_max_size: int = 10 * 1024 * 1024,
         log_max_files: int = 3,
+        seccomp_profile: dict[str, Any] | None = None,
     ) -> None:
         self.root = root
         self.exec_root = exec_root
@@ -74,6 +75,7 @@ class ContainerService:
         self.cgroup_parent = cgroup_parent
         self.log_max_size = log_max_size
         self.log_max_files = log_max_files
+        self.seccomp_profile = seccomp_profile
         self.root.mkdir(parents=True, exist_ok=True)
         self.events = EventBus()
         self._containers: dict[str, Container] = {}
@@ -262,6 +264,7 @@ class ContainerService:
             additional_gids=extra_gids,
             container_dir=str(container.directory),
             nofile_hard=nofile_hard_limit(),
+            seccomp_profile=self.seccomp_profile,
         )
         container.bundle.mkdir(exist_ok=True)
         (container.bundle / "rootfs").mkdir(exist_ok=True)
