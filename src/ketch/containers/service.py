@@ -872,6 +872,10 @@ class ContainerService:
         container = self.get(name_or_id)
         if not container.running:
             raise errors.Conflict(f"Container {container.id} is not running")
+        if container.state.get("Paused"):
+            raise errors.Conflict(
+                f"Container {container.id} is paused, unpause the container before exec"
+            )
         cmd = config.get("Cmd")
         if isinstance(cmd, str):
             cmd = [cmd]
