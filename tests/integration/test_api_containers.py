@@ -473,3 +473,12 @@ def test_logs_read_across_rotated_files(client: docker.DockerClient) -> None:
     assert lines == [f"line-{i}" for i in range(300 - len(lines), 300)]  # newest kept, in order
     assert 30 < len(lines) < 300
     assert container.logs(tail=2) == b"line-298\nline-299\n"
+
+
+def test_oom_kill_is_reported(client: docker.DockerClient) -> None:
+    # dd's one 64 MiB buffer does not fit in 8 MiB
+    container = run_detached(client, ["dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"],
+                             mem_limit="8m", memswap_limit="8m")  # fmt: skip
+    assert container.wait(timeout=60)["StatusCode"] == 137
+    container.reload()
+    assert container.attrs["State"]["OOMKilled"] is True
