@@ -859,3 +859,44 @@ def test_bad_clients_and_a_full_log_disk_do_not_stop_the_shim(box: Box) -> None:
     assert state["status"] == "running"
     assert out == b"a" * 300000 + b"\ngot-1\n"  # the disk filled at 64k; attach got it all
     assert status.code == 0
+
+
+def test_a_setup_failure_is_reported_by_spawn(box: Box) -> None:
+    def edit(config: dict[str, Any]) -> None:
+        config["mounts"].append(
+            {
+                "destination": "/data",
+                "type": "bind",
+                "source": "/nonexistent-ketch-test",
+                "options": ["rbind"],
+            }
+        )
+
+    async def main() -> ShimError:
+        with pytest.raises(ShimError) as caught:
+            await box.create(["true"], edit=edit)
+        return caught.value
+
+    error = run(box, main)
+    assert "container init: " in error.message
+    assert "/nonexistent-ketch-test" in error.message
+    spec = box.specs[-1]
+    assert not spec.socket_path.exists()
+    layout = cgroups.detect_layout()
+    base = Path(layout.v1_mounts["pids"]) if layout.version == 1 else Path(str(layout.v2_mount))
+    assert not (base / box.cgroup_parent / spec.id).exists()
+
+
+def test_a_cgroup_failure_is_reported_and_leaves_nothing(box: Box) -> None:
+    async def main() -> ShimError:
+        with pytest.raises(ShimError) as caught:
+            await box.create(["true"], shim={"resources": {"cpu": {"quota": -5, "period": 1}}})
+        return caught.value
+
+    error = run(box, main)
+    assert error.message  # the kernel's refusal of a 1 us period, in words
+    spec = box.specs[-1]
+    assert not spec.socket_path.exists()
+    layout = cgroups.detect_layout()
+    base = Path(layout.v1_mounts["cpu"]) if layout.version == 1 else Path(str(layout.v2_mount))
+    assert not (base / box.cgroup_parent / spec.id).exists()

@@ -165,8 +165,17 @@ class Shim:
         os.close(status_w)
         # Moving a task into v1 cgroups waits for an RCU grace period (~10 ms here): do it
         # while the init builds its root, not before.
-        self.cgroup.add(pid)
-        os.write(self.sync_w, CGROUP_JOINED_BYTE)
+        try:
+            self.cgroup.add(pid)
+            os.write(self.sync_w, CGROUP_JOINED_BYTE)
+        except OSError as error:
+            # Most likely the init failed first (gone: ESRCH); its own report says why.
+            try:
+                early = _read_status_line(self.status_r, 1.0)
+            except RequestError:
+                early = None
+            message = (early or {}).get("error") or f"cannot move the init into its cgroup: {error}"
+            raise RequestError(message, "internal", (early or {}).get("exit_code")) from None
         if console_shim is not None and console_init is not None:
             console_init.close()
             console_shim.settimeout(START_TIMEOUT)
@@ -741,17 +750,18 @@ class Shim:
 
     def cleanup(self) -> None:
         """Reap what is left, remove the cgroup and the socket; the state file stays."""
-        if self.init.pid is not None and not self.init.reaped:
+        init: Process | None = getattr(self, "init", None)  # None: create failed early
+        if init is not None and init.pid is not None and not init.reaped:
             try:
-                os.kill(self.init.pid, signal.SIGKILL)
+                os.kill(init.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
         deadline = time.monotonic() + 2.0
         while self.by_pid and time.monotonic() < deadline:
             self._on_signal()
             time.sleep(0.005)
-        if self.init.status != "exited" and self.init.reaped:
-            self._finish(self.init)
+        if init is not None and init.status != "exited" and init.reaped:
+            self._finish(init)
         # A new shim for the same container (docker start after an exit) may already own
         # the socket path and the cgroup: leave them to it.
         if self.listener is not None:
@@ -810,8 +820,10 @@ def run_shim(spec: ShimSpec, ready_fd: int) -> NoReturn:
         except BaseException as error:
             message = error.message if isinstance(error, RequestError) else str(error)
             traceback.print_exc()
-            os.write(ready_fd, (json.dumps({"error": message}) + "\n").encode())
-            shim.cleanup()
+            try:
+                shim.cleanup()  # before the reply: a failed spawn leaves nothing behind
+            finally:
+                os.write(ready_fd, (json.dumps({"error": message}) + "\n").encode())
             os._exit(1)
         os.write(
             ready_fd, (json.dumps({"pid": os.getpid(), "init_pid": shim.init.pid}) + "\n").encode()
