@@ -15,6 +15,7 @@ import gc
 import json
 import os
 import select
+import signal
 import socket
 import sys
 from collections.abc import Iterator
@@ -102,6 +103,9 @@ def main() -> None:
         sys.exit(2)
     # Everything imported is shared copy-on-write with every shim; keep the GC off those pages.
     gc.freeze()
+    # Ctrl-C at the daemon's terminal reaches this process too; the daemon ends it by
+    # closing the connection instead. Shims reset this for the containers they start.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     set_process_name("ketch-forksrv")
     serve(sys.argv[1])
 
