@@ -500,10 +500,21 @@ def test_exec_with_tty_and_user(box: Box) -> None:
     async def main() -> bytes:
         conn, _ = await box.create(["sleep", "1000"])
         await conn.start()
-        await conn.exec(ExecSpec(id="t", args=["sh", "-c", "id -u; tty"], tty=True, user="app"))
-        reader, _ = await conn.exec_attach("t")
+        script = "id -u; tty; read size; stty size"
+        await conn.exec(
+            ExecSpec(id="t", args=["sh", "-c", script], tty=True, user="app", stdin=True)
+        )
+        reader, writer = await conn.exec_attach("t")
         await conn.exec_start("t")
-        out, _, _ = await collect(reader)
+        seen = b""
+        while b"/dev/pts/" not in seen or not seen.endswith(b"\r\n"):
+            frame = await read_frame(reader)
+            assert frame is not None
+            seen += frame[1]
+        await conn.exec_resize("t", 33, 120)
+        write_frame(writer, frames.STDIN, b"go\n")
+        rest, _, _ = await collect(reader)
+        out = seen + rest
         await conn.kill(signal.SIGKILL)
         await conn.close()
         return out
@@ -511,6 +522,7 @@ def test_exec_with_tty_and_user(box: Box) -> None:
     out = run(box, main)
     lines = out.decode().split("\r\n")
     assert lines[0] == "1000" and lines[1].startswith("/dev/pts/")
+    assert lines[2:4] == ["go", "33 120"]  # the pty echoes input; the size is the resized one
 
 
 SURVIVOR = """
