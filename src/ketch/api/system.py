@@ -222,7 +222,7 @@ async def auth(request: web.Request) -> web.Response:
 async def events(request: web.Request) -> web.StreamResponse:
     """Docker's event stream: history since `since`, then live events until `until`."""
     from ketch.containers.events import matches
-    from ketch.containers.service import normalise_filters
+    from ketch.containers.filters import normalise_filters
 
     backend = backend_of(request)
     bus = backend.container_service().events

@@ -95,3 +95,14 @@ def parse_signal(text: str | int | None, default: int = 15) -> int:
         return int(signal.Signals[name])
     except KeyError:
         raise InvalidArgument(f"Invalid signal: {text}") from None
+
+
+def console_size(value: Any) -> tuple[int, int] | None:
+    """HostConfig/exec ConsoleSize [height, width]; None when unset or zero."""
+    if (
+        isinstance(value, list | tuple)
+        and len(value) == 2
+        and all(isinstance(v, int) and v > 0 for v in value)
+    ):
+        return int(value[0]), int(value[1])
+    return None

@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import os
 import resource
 import shutil
 import signal as signals
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +23,11 @@ from ketch.containers import hostconfig, merge, names, restart, views
 from ketch.containers import users as container_users
 from ketch.containers.attach import AttachSession
 from ketch.containers.bundle import build_spec
+from ketch.containers.etcfiles import write_etc_files
 from ketch.containers.events import EventBus
+from ketch.containers.execs import ExecMixin, ExecRecord
+from ketch.containers.files import FilesMixin
+from ketch.containers.filters import matches_filters, normalise_filters
 from ketch.containers.logs import read_logs
 from ketch.containers.record import Container, now_rfc3339, write_json_atomically
 from ketch.containers.shims import ShimBackend
@@ -34,26 +35,9 @@ from ketch.containers.shims import ShimBackend
 log = logging.getLogger("ketch.containers")
 
 WAIT_CONDITIONS = ("not-running", "next-exit", "removed")
-MS_BIND = 4096
-MNT_DETACH = 2
 
 
-@dataclass
-class ExecRecord:
-    id: str
-    container_id: str
-    config: dict[str, Any]
-    running: bool = False
-    exit_code: int | None = None
-    pid: int = 0
-    shim_exec_id: str | None = None
-    done: asyncio.Event = field(default_factory=asyncio.Event)
-    task: asyncio.Task[None] | None = None
-    # A size asked for before the process exists (ConsoleSize, an early resize).
-    pending_size: tuple[int, int] | None = None
-
-
-class ContainerService:
+class ContainerService(ExecMixin, FilesMixin):
     def __init__(
         self,
         root: Path,
@@ -238,19 +222,7 @@ class ContainerService:
         return dirs
 
     def _write_etc_files(self, container: Container) -> None:
-        hostname = container.config["Hostname"]
-        (container.directory / "hostname").write_text(hostname + "\n")
-        extra = "".join(
-            f"{entry.split(':', 1)[1]}\t{entry.split(':', 1)[0]}\n"
-            for entry in container.host_config.get("ExtraHosts") or []
-            if ":" in entry
-        )
-        (container.directory / "hosts").write_text(
-            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-            "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n"
-            f"ff02::2\tip6-allrouters\n{extra}"
-        )
-        (container.directory / "resolv.conf").write_text(resolv_conf(container.host_config))
+        write_etc_files(container)
 
     def _write_bundle(self, container: Container, layer_dirs: list[Path]) -> None:
         uid, gid, extra_gids = container_users.resolve(container.config.get("User", ""), layer_dirs)
@@ -344,7 +316,7 @@ class ContainerService:
                     session.want_stdin, session.want_stdout, session.want_stderr
                 )
                 await session.connect(reader, writer)
-            size = self._pending_sizes.pop(container.id, None) or console_size(
+            size = self._pending_sizes.pop(container.id, None) or merge.console_size(
                 container.host_config.get("ConsoleSize")
             )
             if size and container.tty:
@@ -658,58 +630,6 @@ class ContainerService:
             deleted.append(container.id)
         return {"ContainersDeleted": deleted or None, "SpaceReclaimed": 0}
 
-    async def commit(
-        self,
-        name_or_id: str,
-        *,
-        repo: str | None,
-        tag: str | None,
-        comment: str = "",
-        author: str = "",
-        config: dict[str, Any] | None = None,
-        pause: bool = True,
-    ) -> str:
-        """A new image: the container's image plus its writable layer; returns the image id."""
-        import tempfile
-
-        from ketch.containers.commit import write_layer
-        from ketch.oci import reference
-
-        container = self.get(name_or_id)
-        parent = self.images.get(container.image_id)
-        image_config = json.loads(json.dumps(parent.config))
-        run_config = {k: v for k, v in container.config.items() if k not in ("Hostname", "Image")}
-        run_config.update(config or {})
-        image_config["config"] = run_config
-        if author:
-            image_config["author"] = author
-        history = list(image_config.get("history") or [])
-        history.append({"created": now_rfc3339(), "created_by": views.command_line(container),
-                        "comment": comment})  # fmt: skip
-        image_config["history"] = history
-        image_config.pop("created", None)
-        tags = []
-        if repo:
-            target = reference.parse_repository(repo)
-            tags.append(str(target.with_tag(tag or "latest")))
-        mounts = self.snapshots.prepare(container.id, container.chain_id)
-        upper = upper_dir(mounts)
-        paused_here = False
-        if pause and container.running and not container.state.get("Paused"):
-            await self.pause(container.id)
-            paused_here = True
-        try:
-            with tempfile.TemporaryDirectory(dir=self.root) as scratch:
-                layer = Path(scratch) / "layer.tar"
-                await asyncio.to_thread(write_layer, upper, layer)
-                image = await self.images.create_image(image_config, [layer], parent=parent,
-                                                       tags=tags)  # fmt: skip
-        finally:
-            if paused_here:
-                await self.unpause(container.id)
-        self._event(container, "commit")
-        return image.id
-
     async def stats(self, name_or_id: str, stream: bool, one_shot: bool = False
                     ) -> AsyncIterator[dict[str, Any]]:  # fmt: skip
         """Samples a second apart, as dockerd sends them; a stopped container gives zeros."""
@@ -735,81 +655,6 @@ class ContainerService:
                 return
             before, before_at = now, now_at
             await asyncio.sleep(1)
-
-    def size_rw(self, container: Container) -> int:
-        """Bytes in the container's writable layer (its snapshot's upper directory)."""
-        try:
-            upper = upper_dir(self.snapshots.prepare(container.id, container.chain_id))
-        except errors.KetchError:
-            return 0
-        total = 0
-        for directory, _, files in os.walk(upper):
-            for name in files:
-                with contextlib.suppress(OSError):
-                    total += os.lstat(os.path.join(directory, name)).st_size
-        return total
-
-    @contextlib.asynccontextmanager
-    async def _root(self, container: Container) -> AsyncIterator[int]:
-        """A descriptor of the container's root: the live one, or its snapshot mounted
-        for the moment (held under the container's lock so start waits)."""
-        if container.running and container.state.get("Pid"):
-            fd = os.open(f"/proc/{container.state['Pid']}/root",
-                         os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)  # fmt: skip
-            try:
-                yield fd
-            finally:
-                os.close(fd)
-            return
-        from ketch.runtime import syscalls
-
-        async with self._lock(container.id):
-            mounts = self.snapshots.prepare(container.id, container.chain_id)
-            target = container.directory / "cp-root"
-            target.mkdir(exist_ok=True)
-            mount = mounts[0]
-            if mount.type == "bind":
-                syscalls.mount(mount.source, str(target), None, MS_BIND)
-            else:
-                syscalls.mount("overlay", str(target), "overlay", 0, ",".join(mount.options))
-            try:
-                fd = os.open(target, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-                try:
-                    yield fd
-                finally:
-                    os.close(fd)
-            finally:
-                syscalls.umount2(str(target), MNT_DETACH)
-                with contextlib.suppress(OSError):
-                    target.rmdir()
-
-    async def archive_stat(self, name_or_id: str, path: str) -> dict[str, Any]:
-        from ketch.containers import archive
-
-        container = self.get(name_or_id)
-        async with self._root(container) as root:
-            return await asyncio.to_thread(archive.path_stat, root, path)
-
-    async def archive_get(self, name_or_id: str, path: str, out: Any) -> dict[str, Any]:
-        """Write a tar of `path` into the file `out`; returns the path's stat."""
-        from ketch.containers import archive
-
-        container = self.get(name_or_id)
-        async with self._root(container) as root:
-            found = await asyncio.to_thread(archive.path_stat, root, path)
-            await asyncio.to_thread(archive.write_tar, root, path, out)
-        return found
-
-    async def archive_put(
-        self, name_or_id: str, path: str, source: Any, copy_owner: bool = False
-    ) -> None:
-        from ketch.containers import archive
-
-        container = self.get(name_or_id)
-        if container.host_config.get("ReadonlyRootfs"):
-            raise errors.Forbidden("container rootfs is marked read-only")
-        async with self._root(container) as root:
-            await asyncio.to_thread(archive.extract_tar, root, path, source, copy_owner)
 
     def top(self, name_or_id: str, ps_args: str = "") -> dict[str, Any]:
         from ketch.containers.top import top
@@ -866,127 +711,6 @@ class ContainerService:
             return
         await self.shims.resize(container, height, width)
 
-    # -- exec ------------------------------------------------------------------------------
-
-    def exec_create(self, name_or_id: str, config: dict[str, Any]) -> str:
-        container = self.get(name_or_id)
-        if not container.running:
-            raise errors.Conflict(f"Container {container.id} is not running")
-        if container.state.get("Paused"):
-            raise errors.Conflict(
-                f"Container {container.id} is paused, unpause the container before exec"
-            )
-        cmd = config.get("Cmd")
-        if isinstance(cmd, str):
-            cmd = [cmd]
-        if not cmd:
-            raise errors.InvalidArgument("No exec command specified")
-        exec_id = names.new_id()
-        record_config = {
-            "Cmd": list(cmd),
-            "Env": merge.merge_env(container.config.get("Env"), config.get("Env")),
-            "User": config.get("User") or container.config.get("User") or "",
-            "WorkingDir": config.get("WorkingDir") or container.config.get("WorkingDir") or "/",
-            "Tty": bool(config.get("Tty")),
-            "AttachStdin": bool(config.get("AttachStdin")),
-            "AttachStdout": bool(config.get("AttachStdout")),
-            "AttachStderr": bool(config.get("AttachStderr")),
-            "Privileged": bool(config.get("Privileged")),
-            "DetachKeys": config.get("DetachKeys") or "",
-        }
-        record = ExecRecord(exec_id, container.id, record_config)
-        record.pending_size = console_size(config.get("ConsoleSize"))
-        self._execs[exec_id] = record
-        container.execs.append(exec_id)
-        return exec_id
-
-    def _exec(self, exec_id: str) -> ExecRecord:
-        record = self._execs.get(exec_id)
-        if record is None:
-            raise errors.no_such_exec(exec_id)
-        return record
-
-    async def exec_start(
-        self, exec_id: str, *, detach: bool = False
-    ) -> tuple[ExecRecord, AttachSession | None]:
-        """Start an exec; returns the record and, unless detached, its stream session."""
-        record = self.exec_check_startable(exec_id)
-        container = self.get(record.container_id)
-        record.running = True
-        try:
-            process = await self.shims.exec(container, exec_id, record.config, detach=detach)
-        except BaseException:
-            record.running = False
-            record.exit_code = 126
-            record.done.set()
-            raise
-        record.pid = process.pid
-        record.shim_exec_id = process.shim_exec_id
-        if record.pending_size and record.config["Tty"]:
-            with contextlib.suppress(errors.KetchError, ConnectionError):
-                await self.shims.exec_resize(container, process.shim_exec_id, *record.pending_size)
-        session = None
-        if process.streams is not None:
-            cfg = record.config
-            session = AttachSession(
-                stdin=cfg["AttachStdin"], stdout=cfg["AttachStdout"], stderr=cfg["AttachStderr"]
-            )
-            await session.connect(*process.streams)
-
-        async def finish() -> None:
-            try:
-                record.exit_code = await process.wait()
-            except Exception:
-                record.exit_code = 137
-            record.running = False
-            record.done.set()
-
-        record.task = asyncio.create_task(finish())
-        return record, session
-
-    def exec_check_startable(self, exec_id: str) -> ExecRecord:
-        """The exec, if it may start now; Docker's errors otherwise."""
-        record = self._exec(exec_id)
-        if record.running or record.exit_code is not None:
-            raise errors.Conflict(f"exec {exec_id} has already been started")
-        container = self.get(record.container_id)
-        if not container.running:
-            raise errors.Conflict(f"Container {container.id} is not running")
-        return record
-
-    def exec_inspect(self, exec_id: str) -> dict[str, Any]:
-        record = self._exec(exec_id)
-        cfg = record.config
-        return {
-            "ID": record.id,
-            "Running": record.running,
-            "ExitCode": record.exit_code,
-            "ProcessConfig": {
-                "tty": cfg["Tty"],
-                "entrypoint": cfg["Cmd"][0],
-                "arguments": cfg["Cmd"][1:],
-                "privileged": cfg["Privileged"],
-                "user": cfg["User"],
-            },
-            "OpenStdin": cfg["AttachStdin"],
-            "OpenStderr": cfg["AttachStderr"],
-            "OpenStdout": cfg["AttachStdout"],
-            "CanRemove": False,
-            "ContainerID": record.container_id,
-            "DetachKeys": cfg["DetachKeys"],
-            "Pid": record.pid,
-        }
-
-    async def exec_resize(self, exec_id: str, height: int, width: int) -> None:
-        record = self._exec(exec_id)
-        container = self.get(record.container_id)
-        if record.shim_exec_id is None:
-            record.pending_size = (height, width)  # applied as the process starts
-            return
-        if not record.running:
-            return
-        await self.shims.exec_resize(container, record.shim_exec_id, height, width)
-
     # -- restore ------------------------------------------------------------------------------
 
     async def restore(self) -> None:
@@ -1033,28 +757,6 @@ class ContainerService:
         await self.shims.close()
 
 
-def upper_dir(mounts: list[Any]) -> Path:
-    """The writable directory of a snapshot, from its mount description."""
-    mount = mounts[0]
-    if mount.type == "bind":
-        return Path(mount.source)
-    for option in mount.options:
-        if option.startswith("upperdir="):
-            return Path(option.removeprefix("upperdir="))
-    raise errors.Internal("snapshot without an upper directory")
-
-
-def console_size(value: Any) -> tuple[int, int] | None:
-    """HostConfig/exec ConsoleSize [height, width]; None when unset or zero."""
-    if (
-        isinstance(value, list | tuple)
-        and len(value) == 2
-        and all(isinstance(v, int) and v > 0 for v in value)
-    ):
-        return int(value[0]), int(value[1])
-    return None
-
-
 def familiar(name: str) -> str:
     """Docker names a missing image as the CLI will pull it: "hello-world:latest"."""
     from ketch.oci import reference
@@ -1067,89 +769,5 @@ def familiar(name: str) -> str:
         return name
 
 
-def normalise_filters(filters: dict[str, Any] | None) -> dict[str, list[str]]:
-    """Docker's two filter shapes: {"k": ["v"]} and the old {"k": {"v": true}}."""
-    normal: dict[str, list[str]] = {}
-    for key, value in (filters or {}).items():
-        if isinstance(value, dict):
-            normal[key] = [k for k, on in value.items() if on]
-        elif isinstance(value, list):
-            normal[key] = [str(v) for v in value]
-        else:
-            normal[key] = [str(value)]
-    return normal
-
-
-def matches_filters(container: Container, filters: dict[str, list[str]]) -> bool:
-    for key, values in filters.items():
-        if not values:
-            continue
-        if key == "status" and container.state.get("Status") not in values:
-            return False
-        if key == "id" and not any(container.id.startswith(v) for v in values):
-            return False
-        if key == "name" and not any(v.lstrip("/") in container.name for v in values):
-            return False
-        if key == "exited" and (
-            container.running or str(container.state.get("ExitCode")) not in values
-        ):
-            return False
-        if key == "label":
-            labels = container.config.get("Labels") or {}
-            for wanted in values:
-                k, sep, v = wanted.partition("=")
-                if k not in labels or (sep and labels[k] != v):
-                    return False
-        if key == "ancestor" and not any(
-            v in (container.config.get("Image"), container.image_id) for v in values
-        ):
-            return False
-    return True
-
-
-def resolv_conf(host_config: dict[str, Any]) -> str:
-    """The host's resolv.conf minus loopback resolvers, or the given --dns servers."""
-    servers = list(host_config.get("Dns") or [])
-    search = list(host_config.get("DnsSearch") or [])
-    options = list(host_config.get("DnsOptions") or [])
-    if not servers:
-        try:
-            host = Path("/etc/resolv.conf").read_text()
-        except OSError:
-            host = ""
-        for line in host.splitlines():
-            words = line.split()
-            if len(words) >= 2 and words[0] == "nameserver" and not words[1].startswith("127."):
-                servers.append(words[1])
-            elif words[:1] == ["search"] and not search:
-                search = words[1:]
-            elif words[:1] == ["options"] and not options:
-                options = words[1:]
-    if not servers:
-        servers = ["8.8.8.8", "8.8.4.4"]  # Docker's fallback when the host's only resolver is local
-    text = "".join(f"nameserver {s}\n" for s in servers)
-    if search:
-        text += f"search {' '.join(search)}\n"
-    if options:
-        text += f"options {' '.join(options)}\n"
-    return text
-
-
 def nofile_hard_limit() -> int:
     return resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-
-
-def read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def process_start_time(pid: int) -> int | None:
-    """Field 22 of /proc/<pid>/stat: catches a reused pid."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return int(stat.rsplit(")", 1)[1].split()[19])

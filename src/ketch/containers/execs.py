@@ -1,0 +1,156 @@
+"""`docker exec`: processes added to a running container through its shim.
+
+A mixin of ContainerService: it uses the service's lookup (get), its shims
+and its exec table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from ketch import errors
+from ketch.containers import merge, names
+from ketch.containers.attach import AttachSession
+
+
+@dataclass
+class ExecRecord:
+    id: str
+    container_id: str
+    config: dict[str, Any]
+    running: bool = False
+    exit_code: int | None = None
+    pid: int = 0
+    shim_exec_id: str | None = None
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+    # A size asked for before the process exists (ConsoleSize, an early resize).
+    pending_size: tuple[int, int] | None = None
+
+
+class ExecMixin:
+    _execs: dict[str, ExecRecord]
+    shims: Any
+    get: Any
+
+    def exec_create(self, name_or_id: str, config: dict[str, Any]) -> str:
+        container = self.get(name_or_id)
+        if not container.running:
+            raise errors.Conflict(f"Container {container.id} is not running")
+        if container.state.get("Paused"):
+            raise errors.Conflict(
+                f"Container {container.id} is paused, unpause the container before exec"
+            )
+        cmd = config.get("Cmd")
+        if isinstance(cmd, str):
+            cmd = [cmd]
+        if not cmd:
+            raise errors.InvalidArgument("No exec command specified")
+        exec_id = names.new_id()
+        record_config = {
+            "Cmd": list(cmd),
+            "Env": merge.merge_env(container.config.get("Env"), config.get("Env")),
+            "User": config.get("User") or container.config.get("User") or "",
+            "WorkingDir": config.get("WorkingDir") or container.config.get("WorkingDir") or "/",
+            "Tty": bool(config.get("Tty")),
+            "AttachStdin": bool(config.get("AttachStdin")),
+            "AttachStdout": bool(config.get("AttachStdout")),
+            "AttachStderr": bool(config.get("AttachStderr")),
+            "Privileged": bool(config.get("Privileged")),
+            "DetachKeys": config.get("DetachKeys") or "",
+        }
+        record = ExecRecord(exec_id, container.id, record_config)
+        record.pending_size = merge.console_size(config.get("ConsoleSize"))
+        self._execs[exec_id] = record
+        container.execs.append(exec_id)
+        return exec_id
+
+    def _exec(self, exec_id: str) -> ExecRecord:
+        record = self._execs.get(exec_id)
+        if record is None:
+            raise errors.no_such_exec(exec_id)
+        return record
+
+    async def exec_start(
+        self, exec_id: str, *, detach: bool = False
+    ) -> tuple[ExecRecord, AttachSession | None]:
+        """Start an exec; returns the record and, unless detached, its stream session."""
+        record = self.exec_check_startable(exec_id)
+        container = self.get(record.container_id)
+        record.running = True
+        try:
+            process = await self.shims.exec(container, exec_id, record.config, detach=detach)
+        except BaseException:
+            record.running = False
+            record.exit_code = 126
+            record.done.set()
+            raise
+        record.pid = process.pid
+        record.shim_exec_id = process.shim_exec_id
+        if record.pending_size and record.config["Tty"]:
+            with contextlib.suppress(errors.KetchError, ConnectionError):
+                await self.shims.exec_resize(container, process.shim_exec_id, *record.pending_size)
+        session = None
+        if process.streams is not None:
+            cfg = record.config
+            session = AttachSession(
+                stdin=cfg["AttachStdin"], stdout=cfg["AttachStdout"], stderr=cfg["AttachStderr"]
+            )
+            await session.connect(*process.streams)
+
+        async def finish() -> None:
+            try:
+                record.exit_code = await process.wait()
+            except Exception:
+                record.exit_code = 137
+            record.running = False
+            record.done.set()
+
+        record.task = asyncio.create_task(finish())
+        return record, session
+
+    def exec_check_startable(self, exec_id: str) -> ExecRecord:
+        """The exec, if it may start now; Docker's errors otherwise."""
+        record = self._exec(exec_id)
+        if record.running or record.exit_code is not None:
+            raise errors.Conflict(f"exec {exec_id} has already been started")
+        container = self.get(record.container_id)
+        if not container.running:
+            raise errors.Conflict(f"Container {container.id} is not running")
+        return record
+
+    def exec_inspect(self, exec_id: str) -> dict[str, Any]:
+        record = self._exec(exec_id)
+        cfg = record.config
+        return {
+            "ID": record.id,
+            "Running": record.running,
+            "ExitCode": record.exit_code,
+            "ProcessConfig": {
+                "tty": cfg["Tty"],
+                "entrypoint": cfg["Cmd"][0],
+                "arguments": cfg["Cmd"][1:],
+                "privileged": cfg["Privileged"],
+                "user": cfg["User"],
+            },
+            "OpenStdin": cfg["AttachStdin"],
+            "OpenStderr": cfg["AttachStderr"],
+            "OpenStdout": cfg["AttachStdout"],
+            "CanRemove": False,
+            "ContainerID": record.container_id,
+            "DetachKeys": cfg["DetachKeys"],
+            "Pid": record.pid,
+        }
+
+    async def exec_resize(self, exec_id: str, height: int, width: int) -> None:
+        record = self._exec(exec_id)
+        container = self.get(record.container_id)
+        if record.shim_exec_id is None:
+            record.pending_size = (height, width)  # applied as the process starts
+            return
+        if not record.running:
+            return
+        await self.shims.exec_resize(container, record.shim_exec_id, height, width)
