@@ -482,3 +482,15 @@ def test_oom_kill_is_reported(client: docker.DockerClient) -> None:
     assert container.wait(timeout=60)["StatusCode"] == 137
     container.reload()
     assert container.attrs["State"]["OOMKilled"] is True
+
+
+def test_hello_world_pulled_through_the_hub_mirror(ketchd: Daemon) -> None:
+    client = docker.DockerClient(base_url=ketchd.url, version="1.45", timeout=60)
+    try:
+        with pytest.raises(docker.errors.ImageNotFound):
+            client.containers.create("hello-world")  # not pulled yet: Docker's 404
+        output = client.containers.run("hello-world", remove=True)  # the SDK pulls, as the CLI does
+        assert b"Hello from Ketch!" in output
+        assert "hello-world:latest" in client.images.get("hello-world").tags
+    finally:
+        client.close()

@@ -43,8 +43,9 @@ def test_running_container_survives_a_killed_daemon(daemon: Daemon) -> None:
     client = connect(daemon)
     client.images.pull("busybox", tag="latest")
     container = client.containers.run(
-        "busybox", ["sh", "-c", "echo before; while :; do sleep 0.1; done"],
-        detach=True, name="survivor",
+        "busybox",
+        ["sh", "-c", "echo before; read line; echo got-$line; while :; do sleep 0.1; done"],
+        stdin_open=True, detach=True, name="survivor",
     )  # fmt: skip
     assert b"before" in wait_for_log(container, b"before")
     pid = client.api.inspect_container("survivor")["State"]["Pid"]
@@ -62,7 +63,16 @@ def test_running_container_survives_a_killed_daemon(daemon: Daemon) -> None:
         assert again.logs() == b"before\n"
         result = again.exec_run(["sh", "-c", "echo inside"])
         assert (result.exit_code, result.output) == (0, b"inside\n")
-        socket = again.attach_socket(params={"stdout": 1, "stderr": 1, "stream": 1})
+        # attach after the restart: stdin reaches the container, its output comes back
+        socket = again.attach_socket(params={"stdin": 1, "stdout": 1, "stream": 1})
+        socket._sock.sendall(b"hello\n")
+        socket._sock.settimeout(10)
+        seen = b""
+        while b"got-hello" not in seen:
+            chunk = socket._sock.recv(4096)
+            assert chunk, seen
+            seen += chunk
+        assert wait_for_log(again, b"got-hello").endswith(b"got-hello\n")
         again.stop(timeout=1)
         socket.close()
         again.reload()
