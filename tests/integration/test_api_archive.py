@@ -121,3 +121,17 @@ def test_archives_cannot_write_outside_the_root(client: docker.DockerClient,
     assert not Path(f"/tmp/{marker}").exists()
     assert not Path(f"/{marker}").exists()
     assert container.exec_run(["cat", f"/tmp/{marker}"]).output == b"x"
+
+
+def test_export_and_diff(client: docker.DockerClient) -> None:
+    container = make(client, "echo new > /added; echo x >> /etc/passwd; rm /etc/group",
+                     detach=False)  # fmt: skip
+    changes = {c["Path"]: c["Kind"] for c in container.diff()}
+    assert changes["/added"] == 1
+    assert changes["/etc/passwd"] == 0 and changes["/etc"] == 0
+    assert changes["/etc/group"] == 2
+    exported = b"".join(container.export())
+    with tarfile.open(fileobj=io.BytesIO(exported)) as tar:
+        names = set(tar.getnames())
+        assert tar.extractfile("added").read() == b"new\n"  # type: ignore[union-attr]
+    assert "bin/busybox" in names and "etc/passwd" in names and "etc/group" not in names

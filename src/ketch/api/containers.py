@@ -339,6 +339,24 @@ async def archive_put(request: web.Request) -> web.Response:
     return web.Response(status=200)
 
 
+async def export(request: web.Request) -> web.StreamResponse:
+    import tempfile
+
+    with tempfile.TemporaryFile(dir=backend_of(request).config.data_root) as spool:
+        await service(request).export(request.match_info["id"], spool)
+        spool.seek(0)
+        response = web.StreamResponse(headers={"Content-Type": "application/x-tar"})
+        await response.prepare(request)
+        while chunk := await asyncio.to_thread(spool.read, 1024 * 1024):
+            await response.write(chunk)
+        await response.write_eof()
+    return response
+
+
+async def changes(request: web.Request) -> web.Response:
+    return web.json_response(service(request).changes(request.match_info["id"]))
+
+
 ROUTES = [
     ("POST", "/commit", commit),
     ("POST", "/containers/prune", prune),
@@ -362,4 +380,6 @@ ROUTES = [
     ("HEAD", "/containers/{id}/archive", archive_head),
     ("GET", "/containers/{id}/archive", archive_get),
     ("PUT", "/containers/{id}/archive", archive_put),
+    ("GET", "/containers/{id}/export", export),
+    ("GET", "/containers/{id}/changes", changes),
 ]

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import os
+import stat
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ class FilesMixin:
     _event: Any
     pause: Any
     unpause: Any
+    _layer_dirs: Any
 
     async def commit(
         self,
@@ -159,6 +161,33 @@ class FilesMixin:
             raise errors.Forbidden("container rootfs is marked read-only")
         async with self._root(container) as root:
             await asyncio.to_thread(archive.extract_tar, root, path, source, copy_owner)
+
+    async def export(self, name_or_id: str, out: Any) -> None:
+        """`docker export`: the container's whole root filesystem as one tar."""
+        from ketch.containers import archive
+
+        container = self.get(name_or_id)
+        async with self._root(container) as root:
+            await asyncio.to_thread(archive.write_tar, root, "/", out)
+
+    def changes(self, name_or_id: str) -> list[dict[str, Any]]:
+        """`docker diff`: Kind 0 changed, 1 added, 2 deleted, from the writable layer."""
+        container = self.get(name_or_id)
+        upper = upper_dir(self.snapshots.prepare(container.id, container.chain_id))
+        lowers = self._layer_dirs(container.chain_id)
+        found: list[dict[str, Any]] = []
+        for directory, dirnames, filenames in os.walk(upper):
+            dirnames.sort()
+            relative = Path(directory).relative_to(upper)
+            for name in sorted(dirnames + filenames):
+                inside = relative / name
+                st = os.lstat(Path(directory) / name)
+                if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
+                    kind = 2
+                else:
+                    kind = 0 if any(os.path.lexists(lower / inside) for lower in lowers) else 1
+                found.append({"Path": "/" + str(inside), "Kind": kind})
+        return found
 
 
 def upper_dir(mounts: list[Any]) -> Path:
