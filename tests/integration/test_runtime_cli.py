@@ -57,8 +57,19 @@ def cgroup_parent() -> Iterator[str]:
     mounts = layout.v1_mounts.values() if layout.version == 1 else [layout.v2_mount]
     for mount_point in mounts:
         directory = Path(str(mount_point)) / parent
-        if directory.exists():
-            directory.rmdir()
+        if not directory.exists():
+            continue
+        for child in [p for p in directory.iterdir() if p.is_dir()]:
+            # A test that failed midway may leave its container: stop it by pid.
+            for pid in (child / "cgroup.procs").read_text().split():
+                os.kill(int(pid), 9)
+            deadline = time.monotonic() + 5
+            while child.exists() and time.monotonic() < deadline:
+                try:
+                    child.rmdir()
+                except OSError:
+                    time.sleep(0.02)
+        directory.rmdir()
 
 
 def test_spec_then_run(tmp_path: Path, cgroup_parent: str) -> None:
