@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -105,3 +106,17 @@ def test_flag_also_in_config_file_stops_ketchd(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "specified both as a flag and in the configuration file" in result.stderr
     assert not (tmp_path / "r").exists()
+
+
+def test_serves_tcp_on_loopback_too(tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    d = run_daemon(tmp_path, extra_args=["-H", f"tcp://127.0.0.1:{port}"])
+    try:
+        client = docker.DockerClient(base_url=f"tcp://127.0.0.1:{port}", version="1.45")
+        assert client.ping() is True
+        assert client.version()["ApiVersion"] == "1.45"
+        client.close()
+    finally:
+        d.stop()

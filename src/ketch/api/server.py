@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import os
@@ -141,6 +142,14 @@ class ApiServer:
         )
         await self.runner.setup()
         for host in self.backend.config.api_hosts:
+            if host.startswith("tcp://"):
+                address, port = tcp_address(host)
+                if not ipaddress.ip_address(address).is_loopback:
+                    log.warning(
+                        "binding to %s without TLS: anyone who reaches it controls ketchd", host
+                    )
+                await web.TCPSite(self.runner, address, port).start()
+                continue
             path = unix_socket_path(host)
             path.parent.mkdir(parents=True, exist_ok=True)
             if path.is_socket():
@@ -165,4 +174,18 @@ def unix_socket_path(host: str) -> Path:
         return Path(host.removeprefix("unix://"))
     if host.startswith("/"):
         return Path(host)
-    raise InvalidArgument(f"unsupported host {host!r}: only unix:// sockets are served")
+    raise InvalidArgument(f"unsupported host {host!r}: ketchd serves unix:// and tcp://")
+
+
+def tcp_address(host: str) -> tuple[str, int]:
+    """tcp://127.0.0.1:2375 -> ("127.0.0.1", 2375); the port defaults to Docker's 2375."""
+    rest = host.removeprefix("tcp://").rstrip("/")
+    address, sep, port = rest.rpartition(":")
+    if not sep:
+        address, port = rest, "2375"
+    address = address.strip("[]") or "127.0.0.1"
+    try:
+        ipaddress.ip_address(address)
+        return address, int(port)
+    except ValueError:
+        raise InvalidArgument(f"invalid tcp host {host!r}: give an IP address and port") from None
