@@ -26,7 +26,7 @@ class ShimSpec:
     # runtime-spec linux.resources; None: take config.json's.
     resources: dict[str, Any] | None = None
     # How long an exited container's shim waits for a client before it cleans up and exits.
-    linger_seconds: float = 30.0
+    linger_seconds: float = 10.0
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
