@@ -139,7 +139,6 @@ class Shim:
         stdio = Stdio(spec.tty, spec.open_stdin)
         self.init = Process("", stdio, spec.stdin_once, log)
         self.init.before_close = self._forget_fd
-        self.init.spec = self.config.get("process") or {}
         sync_r, self.sync_w = os.pipe()
         self.status_r, status_w = os.pipe()
         console_shim, console_init = (
