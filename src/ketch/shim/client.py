@@ -51,6 +51,33 @@ def write_frame(writer: asyncio.StreamWriter, frame_type: int, payload: bytes = 
     writer.write(frames.encode(frame_type, payload))
 
 
+async def relay_output(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    tty: bool,
+    stdout: bool = True,
+    stderr: bool = True,
+) -> int | None:
+    """Copy an attach's output to a hijacked HTTP connection until the exit frame; the code.
+
+    Without a tty the frames are Docker's multiplexed stream already and go as
+    they are; with one, only their payloads go (Docker's raw stream).
+    """
+    wanted = {frames.STDOUT: stdout, frames.STDERR: stderr}
+    while True:
+        try:
+            header = await reader.readexactly(frames.HEADER_SIZE)
+        except asyncio.IncompleteReadError:
+            return None
+        frame_type, length = frames.decode_header(header)
+        payload = await reader.readexactly(length) if length else b""
+        if frame_type == frames.EXIT:
+            return int(payload or b"0")
+        if wanted.get(frame_type):
+            writer.write(payload if tty else header + payload)
+            await writer.drain()
+
+
 async def _request(
     reader: asyncio.StreamReader, writer: asyncio.StreamWriter, message: dict[str, Any]
 ) -> dict[str, Any]:
