@@ -215,7 +215,7 @@ async def pump(
     watcher.add_done_callback(lambda t: t.cancelled() or session.output.put_nowait(None))
     try:
         while True:
-            item = await session.output.get()
+            item = await session.next_output()
             if item is None:
                 return
             stream, data = item

@@ -13,6 +13,7 @@ import struct
 from typing import Any
 
 _HEADER = struct.Struct(">BxxxI")
+MAX_QUEUED = 64  # chunks of output waiting for a slow client
 SHIM_STDIN, SHIM_STDOUT, SHIM_STDERR, SHIM_CLOSE_STDIN, SHIM_RESIZE, SHIM_EXIT = range(6)
 
 
@@ -22,9 +23,25 @@ class AttachSession:
         self.want_stdout = stdout
         self.want_stderr = stderr
         self.output: asyncio.Queue[tuple[int, bytes] | None] = asyncio.Queue()
+        # A slow client slows the shim's side instead of filling the daemon's memory.
+        self._room = asyncio.Event()
+        self._room.set()
         self._stdin: asyncio.Queue[bytes | None] = asyncio.Queue()
         self._tasks: list[asyncio.Task[Any]] = []
         self.connected = asyncio.Event()
+
+    async def _put(self, item: tuple[int, bytes]) -> None:
+        self.output.put_nowait(item)
+        if self.output.qsize() >= MAX_QUEUED:
+            self._room.clear()
+            await self._room.wait()
+
+    async def next_output(self) -> tuple[int, bytes] | None:
+        """The next (stream, bytes) for the client, or None when the output has ended."""
+        item = await self.output.get()
+        if self.output.qsize() < MAX_QUEUED // 2:
+            self._room.set()
+        return item
 
     def send_stdin(self, data: bytes) -> None:
         if self.want_stdin:
@@ -55,9 +72,9 @@ class AttachSession:
                 if kind == SHIM_EXIT:
                     break
                 if kind == SHIM_STDOUT and self.want_stdout:
-                    self.output.put_nowait((1, payload))
+                    await self._put((1, payload))
                 elif kind == SHIM_STDERR and self.want_stderr:
-                    self.output.put_nowait((2, payload))
+                    await self._put((2, payload))
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
