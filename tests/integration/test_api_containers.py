@@ -494,3 +494,36 @@ def test_hello_world_pulled_through_the_hub_mirror(ketchd: Daemon) -> None:
         assert "hello-world:latest" in client.images.get("hello-world").tags
     finally:
         client.close()
+
+
+def test_docker_cli_detach_keys_leave_the_container_running(
+    client: docker.DockerClient, docker_env: dict[str, str]
+) -> None:
+    from ketch.testing.terminal import PseudoTerminal
+
+    name = unique("detach")
+    term = PseudoTerminal(["docker", "run", "-it", "--name", name, "--label", "ketch-test=1",
+                           "busybox", "sh"], env=docker_env)  # fmt: skip
+    try:
+        term.read_until(b"# ")
+        term.type(b"echo still-$((2+3))\r")
+        term.read_until(b"still-5")
+        started = time.monotonic()
+        term.type(b"\x10\x11")  # ctrl-p ctrl-q
+        run = term.wait(timeout=20)
+    finally:
+        term.close()
+    assert run.exit_code == 0
+    assert time.monotonic() - started < 5
+    container = client.containers.get(name)
+    assert container.status == "running"
+    # and it still answers on a new attach
+    sock = container.attach_socket(params={"stdin": 1, "stdout": 1, "stream": 1})
+    sock._sock.settimeout(10)
+    sock._sock.sendall(b"echo again-$((3+4))\n")
+    seen = b""
+    while b"again-7" not in seen:
+        chunk = sock._sock.recv(4096)
+        assert chunk, seen
+        seen += chunk
+    sock.close()

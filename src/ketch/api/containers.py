@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from ketch.api import streams
+from ketch.api.detach import DetachWatcher, parse_keys
 from ketch.api.hijack import hijack
 from ketch.api.server import backend_of, query_bool, query_int, query_json, read_json
 from ketch.errors import InvalidArgument, NotImplementedYet
@@ -162,6 +163,7 @@ async def attach(request: web.Request) -> web.StreamResponse:
     svc = service(request)
     container = svc.get(request.match_info["id"])
     tty = container.tty
+    keys = parse_keys(request.query.get("detachKeys")) if stdin and tty else b""
     session = None
     if want_stream and not container.running:
         # Before start (the CLI's order): the session waits for the container's shim.
@@ -179,8 +181,9 @@ async def attach(request: web.Request) -> web.StreamResponse:
                 container.id, stdin=stdin, stdout=stdout, stderr=stderr
             )
         if session is not None:
-            stdin_once = bool(container.config.get("StdinOnce"))
-            await pump(conn, session, tty, stdin, close_stdin_on_eof=stdin_once)
+            stdin_once = bool(container.config.get("StdinOnce")) and not tty
+            await pump(conn, session, tty, stdin, close_stdin_on_eof=stdin_once,
+                       detach_keys=keys)  # fmt: skip
     except (ConnectionError, asyncio.CancelledError):
         pass
     finally:
@@ -191,13 +194,20 @@ async def attach(request: web.Request) -> web.StreamResponse:
 
 
 async def pump(
-    conn: Any, session: Any, tty: bool, stdin: bool, close_stdin_on_eof: bool = True
+    conn: Any,
+    session: Any,
+    tty: bool,
+    stdin: bool,
+    close_stdin_on_eof: bool = True,
+    detach_keys: bytes = b"",
 ) -> None:
     """Client stdin -> session; session output -> client, until the output ends.
 
     When the client's stdin ends, the process's stdin is closed only if asked
     (Docker's StdinOnce): a client that detaches leaves the container's stdin open.
     """
+
+    watcher_keys = DetachWatcher(detach_keys) if detach_keys else None
 
     async def forward_stdin() -> None:
         while True:
@@ -206,6 +216,14 @@ async def pump(
                 if close_stdin_on_eof:
                     session.close_stdin()
                 return
+            if watcher_keys is not None:
+                data, detach = watcher_keys.feed(data)
+                if data:
+                    session.send_stdin(data)
+                if detach:
+                    session.output.put_nowait(None)  # ends the session; stdin stays open
+                    return
+                continue
             session.send_stdin(data)
 
     reader = asyncio.create_task(forward_stdin()) if stdin else None

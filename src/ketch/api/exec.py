@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from ketch.api.containers import pump
+from ketch.api.detach import parse_keys
 from ketch.api.hijack import hijack
 from ketch.api.server import backend_of, query_int, read_json
 from ketch.errors import KetchError
@@ -47,7 +48,9 @@ async def start(request: web.Request) -> web.StreamResponse:
             await conn.write(exc.message.encode() + b"\r\n")
             return conn.response
         if session is not None:
-            await pump(conn, session, tty, bool(record.config["AttachStdin"]))
+            stdin = bool(record.config["AttachStdin"])
+            keys = parse_keys(record.config.get("DetachKeys")) if stdin and tty else b""
+            await pump(conn, session, tty, stdin, detach_keys=keys)
             session.close()
         # Report the exit before the stream ends, so an inspect right after sees it.
         await asyncio.wait_for(record.done.wait(), timeout=10)

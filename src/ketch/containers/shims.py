@@ -108,7 +108,9 @@ class ShimBackend:
             socket_path=socket_path,
             tty=container.tty,
             open_stdin=bool(container.config.get("OpenStdin")),
-            stdin_once=bool(container.config.get("StdinOnce")),
+            # As dockerd: StdinOnce closes stdin when the client's ends, but never on a TTY
+            # (detaching from `run -it` leaves the shell running).
+            stdin_once=bool(container.config.get("StdinOnce")) and not container.tty,
             log_path=container.log_path,
             log_max_size=_size(log_config.get("max-size")) or log_max_size,
             log_max_files=int(log_config.get("max-file") or log_max_files),
