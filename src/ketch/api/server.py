@@ -136,7 +136,8 @@ class ApiServer:
     async def start(self) -> None:
         self.runner = web.AppRunner(
             make_app(self.backend),
-            access_log=None,
+            # Requests are logged in debug mode only (dockerd logs them at debug too).
+            access_log=logging.getLogger("ketch.api.access") if self.backend.config.debug else None,
             handle_signals=False,
             shutdown_timeout=1.0,
         )
