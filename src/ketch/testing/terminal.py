@@ -10,6 +10,8 @@ import termios
 import time
 from dataclasses import dataclass
 
+CURSOR_POSITION_QUERY = b"\x1b[6n"
+
 
 @dataclass
 class TerminalRun:
@@ -78,4 +80,8 @@ class PseudoTerminal:
         except OSError:  # EIO: the slave side is closed
             return False
         self.output += data
+        # Line editors (redis-cli's linenoise) ask where the cursor is and
+        # wait for the answer a real terminal gives.
+        for _ in range(data.count(CURSOR_POSITION_QUERY)):
+            os.write(self.master, b"\x1b[24;80R")
         return bool(data)
