@@ -151,6 +151,14 @@ def test_create_start_state_kill_delete_as_containerd_drives_it(
         assert json.loads(log.read_text())["msg"] == "container with id exists: c3"
         assert runtime("start", "c3", cwd=tmp_path).returncode == 0
         assert oci_state(tmp_path, "c3")["status"] == "running"
+        listed = runtime("ps", "--format", "json", "c3", cwd=tmp_path)
+        assert state["pid"] in json.loads(listed.stdout)
+        assert runtime("update", "--pids-limit", "33", "c3", cwd=tmp_path).returncode == 0
+        layout = cgroups.detect_layout()
+        pids_dir = (
+            Path(layout.v1_mounts["pids"]) if layout.version == 1 else Path(str(layout.v2_mount))
+        )
+        assert (pids_dir / cgroup_parent / "c3" / "pids.max").read_text().strip() == "33"
         assert runtime("pause", "c3", cwd=tmp_path).returncode == 0
         assert oci_state(tmp_path, "c3")["status"] == "paused"
         assert runtime("resume", "c3", cwd=tmp_path).returncode == 0

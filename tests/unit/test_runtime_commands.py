@@ -113,3 +113,13 @@ def test_cli_parses_containerd_invocations() -> None:
     assert (exec_args.process, exec_args.detach, exec_args.command) == ("/p.json", True, [])
     kill_args = parser().parse_args(["kill", "--all", "id1", "9"])
     assert (kill_args.all, kill_args.signal) == (True, "9")
+
+
+def test_features_name_what_is_implemented() -> None:
+    from ketch.runtime.commands import features
+
+    described = features()
+    assert described["ociVersionMax"] == "1.2.0"
+    assert "rbind" in described["mountOptions"] and "rprivate" in described["mountOptions"]
+    assert described["linux"]["seccomp"]["enabled"] is True
+    assert "CAP_SYS_ADMIN" in described["linux"]["capabilities"]

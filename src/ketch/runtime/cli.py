@@ -105,6 +105,40 @@ def _exec(args: argparse.Namespace) -> int:
     )
 
 
+def _update(args: argparse.Namespace) -> int:
+    if args.resources:
+        text = sys.stdin.read() if args.resources == "-" else Path(args.resources).read_text()
+        resources: dict[str, Any] = json.loads(text)
+    else:
+        resources = {}
+    if args.memory is not None:
+        resources.setdefault("memory", {})["limit"] = args.memory
+    if args.pids_limit is not None:
+        resources.setdefault("pids", {})["limit"] = args.pids_limit
+    if args.cpu_quota is not None:
+        resources.setdefault("cpu", {})["quota"] = args.cpu_quota
+    if args.cpu_period is not None:
+        resources.setdefault("cpu", {})["period"] = args.cpu_period
+    commands.update(args.root, args.container_id, resources)
+    return 0
+
+
+def _ps(args: argparse.Namespace) -> int:
+    pids = commands.processes(args.root, args.container_id)
+    if args.format == "json":
+        print(json.dumps(pids))
+    else:
+        print("PID")
+        for pid in pids:
+            print(pid)
+    return 0
+
+
+def _features(args: argparse.Namespace) -> int:
+    print(json.dumps(commands.features(), indent=2))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="ketch-runtime", description="OCI runtime (runc's commands)")
     top.add_argument("--root", type=Path, default=DEFAULT_ROOT)
@@ -149,6 +183,17 @@ def parser() -> argparse.ArgumentParser:
     command("resume", _resume, "thaw a paused container")
     listing = command("list", _list, "list containers", with_id=False)
     listing.add_argument("--format", "-f", choices=("table", "json"), default="table")
+    upd = command("update", _update, "change a running container's resources")
+    upd.add_argument(
+        "--resources", "-r", help="runtime-spec linux.resources JSON file, - for stdin"
+    )
+    upd.add_argument("--memory", type=int)
+    upd.add_argument("--pids-limit", type=int)
+    upd.add_argument("--cpu-quota", type=int)
+    upd.add_argument("--cpu-period", type=int)
+    ps = command("ps", _ps, "list the processes of a container")
+    ps.add_argument("--format", "-f", choices=("table", "json"), default="table")
+    command("features", _features, "print what this runtime supports", with_id=False)
     execute = command("exec", _exec, "run a process in a running container")
     execute.add_argument("--process", "-p")
     execute.add_argument("--detach", "-d", action="store_true")

@@ -408,3 +408,59 @@ def process_from_args(
         uid, _, gid = user.partition(":")
         process["user"] = {"uid": int(uid), "gid": int(gid or 0)}
     return process
+
+
+def update(root: Path, container_id: str, resources: dict[str, Any]) -> None:
+    """runc update: new runtime-spec resources for a live container's cgroup."""
+    state = ContainerState.load(root, container_id)
+    if not state.alive():
+        raise Conflict("container not running")
+    _cgroup(state).update(resources)
+
+
+def processes(root: Path, container_id: str) -> list[int]:
+    """runc ps: host pids of every process in the container's cgroup."""
+    return _cgroup(ContainerState.load(root, container_id)).pids()
+
+
+def features() -> dict[str, Any]:
+    """runc features: what this runtime implements, in the runtime-spec features format."""
+    from ketch.runtime.caps import CAPABILITIES
+    from ketch.runtime.mounts import OPTION_NAMES
+
+    return {
+        "ociVersionMin": "1.0.0",
+        "ociVersionMax": "1.2.0",
+        "hooks": [],
+        "mountOptions": list(OPTION_NAMES),
+        "linux": {
+            "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "uts"],
+            "capabilities": list(CAPABILITIES),
+            "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False},
+            "seccomp": {
+                "enabled": True,
+                "actions": [
+                    "SCMP_ACT_ALLOW",
+                    "SCMP_ACT_ERRNO",
+                    "SCMP_ACT_KILL",
+                    "SCMP_ACT_KILL_PROCESS",
+                    "SCMP_ACT_KILL_THREAD",
+                    "SCMP_ACT_LOG",
+                    "SCMP_ACT_TRACE",
+                    "SCMP_ACT_TRAP",
+                ],
+                "operators": [
+                    "SCMP_CMP_EQ",
+                    "SCMP_CMP_GE",
+                    "SCMP_CMP_GT",
+                    "SCMP_CMP_LE",
+                    "SCMP_CMP_LT",
+                    "SCMP_CMP_MASKED_EQ",
+                    "SCMP_CMP_NE",
+                ],
+                "archs": ["SCMP_ARCH_X86_64"],
+            },
+            "apparmor": {"enabled": False},
+            "selinux": {"enabled": False},
+        },
+    }

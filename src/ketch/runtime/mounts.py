@@ -52,6 +52,9 @@ _PROPAGATION_OPTIONS: dict[str, int] = {
     "runbindable": sc.MS_UNBINDABLE | sc.MS_REC,
 }
 
+# Every mount option name understood here (runc features lists them).
+OPTION_NAMES: tuple[str, ...] = tuple(sorted([*_FLAG_OPTIONS, *_PROPAGATION_OPTIONS]))
+
 DEFAULT_DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
 
 
