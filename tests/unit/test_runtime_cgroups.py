@@ -18,13 +18,15 @@ def test_v2_writes_unified_files_and_enables_controllers(tmp_path: Path) -> None
     (tmp_path / "cgroup.subtree_control").write_text("")
     (tmp_path / "parent").mkdir()
     (tmp_path / "parent" / "cgroup.controllers").write_text("cpuset cpu io memory pids\n")
+    (tmp_path / "parent" / "cgroup.subtree_control").write_text("")
     layout = cgroups.Layout(2, {}, str(tmp_path))
     cgroup = cgroups.create("parent", "c1", RESOURCES, layout)
     directory = tmp_path / "parent" / "c1"
     read = lambda name: (directory / name).read_text()  # noqa: E731
     assert cgroup.directories == {"": directory}
-    assert "+memory" in (tmp_path / "cgroup.subtree_control").read_text()
-    assert "+pids" in (tmp_path / "parent" / "cgroup.subtree_control").read_text()
+    # One write per controller (a plain file keeps the last), so one refusal costs no others.
+    assert (tmp_path / "cgroup.subtree_control").read_text() == "+cpuset"
+    assert (tmp_path / "parent" / "cgroup.subtree_control").read_text() == "+cpuset"
     assert read("memory.max") == str(64 << 20)
     assert read("memory.low") == str(32 << 20)
     assert read("cpu.max") == "50000 100000"
@@ -74,9 +76,10 @@ def test_device_rules() -> None:
 
 
 def test_stats_and_update_on_v2(tmp_path: Path) -> None:
-    (tmp_path / "cgroup.controllers").write_text("cpu memory pids\n")
-    (tmp_path / "p").mkdir()
-    (tmp_path / "p" / "cgroup.controllers").write_text("cpu memory pids\n")
+    for directory in (tmp_path, tmp_path / "p"):
+        directory.mkdir(exist_ok=True)
+        (directory / "cgroup.controllers").write_text("cpu memory pids\n")
+        (directory / "cgroup.subtree_control").write_text("")
     layout = cgroups.Layout(2, {}, str(tmp_path))
     cgroup = cgroups.create("p", "c", None, layout)
     directory = tmp_path / "p" / "c"
@@ -94,3 +97,10 @@ def test_stats_and_update_on_v2(tmp_path: Path) -> None:
     cgroup.update({"pids": {"limit": 12}, "memory": {"limit": 1 << 20}})
     assert (directory / "pids.max").read_text() == "12"
     assert (directory / "memory.max").read_text() == str(1 << 20)
+
+
+def test_v2_controllers_already_enabled_are_not_written_again(tmp_path: Path) -> None:
+    (tmp_path / "cgroup.controllers").write_text("cpu memory pids\n")
+    (tmp_path / "cgroup.subtree_control").write_text("cpu memory pids\n")
+    cgroups.create("", "c", None, cgroups.Layout(2, {}, str(tmp_path)))
+    assert (tmp_path / "cgroup.subtree_control").read_text() == "cpu memory pids\n"

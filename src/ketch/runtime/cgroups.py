@@ -265,12 +265,13 @@ def _enable_v2_controllers(base: Path, relative: Path) -> None:
     current = base
     for part in relative.parts:
         available = _read(current / "cgroup.controllers").split()
-        wanted = [c for c in ("cpu", "memory", "pids", "io", "cpuset") if c in available]
-        if wanted:
-            try:
-                _write(current / "cgroup.subtree_control", " ".join(f"+{c}" for c in wanted))
-            except OSError:
-                pass  # the root of a delegated subtree may refuse; limits then fail loudly below
+        enabled = _read(current / "cgroup.subtree_control").split()
+        for controller in ("cpu", "memory", "pids", "io", "cpuset"):
+            if controller in available and controller not in enabled:
+                try:
+                    _write(current / "cgroup.subtree_control", f"+{controller}")
+                except OSError:
+                    pass  # one refused controller must not cost the others; its limits fail below
         current = current / part
         current.mkdir(exist_ok=True)
 
