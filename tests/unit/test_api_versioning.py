@@ -35,15 +35,3 @@ def test_too_new_uses_dockers_words() -> None:
 def test_versions_compare_numerically() -> None:
     assert versioning.at_least("1.100", "1.45")
     assert not versioning.at_least("1.9", "1.24")
-
-
-def test_tcp_hosts_parse_as_dockerd_reads_them() -> None:
-    from ketch.api.server import tcp_address, unix_socket_path
-
-    assert tcp_address("tcp://127.0.0.1:2376") == ("127.0.0.1", 2376)
-    assert tcp_address("tcp://127.0.0.1") == ("127.0.0.1", 2375)
-    assert tcp_address("tcp://[::1]:2375") == ("::1", 2375)
-    with pytest.raises(InvalidArgument):
-        tcp_address("tcp://example.com:2375")
-    with pytest.raises(InvalidArgument, match="ketchd serves unix:// and tcp://"):
-        unix_socket_path("fd://")

@@ -37,6 +37,20 @@ def registry_auth(request: web.Request) -> dict[str, Any] | None:
     return {k: v for k, v in value.items() if v} or None
 
 
+def parse_platform(text: str) -> dict[str, str] | None:
+    """ "linux/arm64/v8" -> {"os": "linux", "architecture": "arm64", "variant": "v8"}."""
+    if not text:
+        return None
+    parts = text.lower().split("/")
+    if len(parts) not in (2, 3) or not all(parts):
+        raise InvalidArgument(f'"{text}": unknown operating system or architecture: invalid '
+                              "argument")  # fmt: skip
+    found = {"os": parts[0], "architecture": parts[1]}
+    if len(parts) == 3:
+        found["variant"] = parts[2]
+    return found
+
+
 def pull_reference(from_image: str, tag: str) -> str:
     """fromImage plus tag as Docker joins them; a digest "tag" becomes @digest."""
     if not tag:
@@ -89,9 +103,13 @@ async def create(request: web.Request) -> web.StreamResponse:
         raise InvalidArgument("fromImage or fromSrc is required")
     ref = pull_reference(from_image, request.query.get("tag", ""))
     auth = registry_auth(request)
+    platform = parse_platform(request.query.get("platform", ""))
 
     async def pull(progress: Callable[[dict[str, Any]], None]) -> Any:
-        image = await images.pull(ref, progress, auth=auth)
+        if platform is None:
+            image = await images.pull(ref, progress, auth=auth)
+        else:
+            image = await images.pull(ref, progress, auth=auth, platform=platform)
         image_event(request, "pull", ref, image)
         return image
 
