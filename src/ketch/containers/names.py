@@ -7,7 +7,9 @@ import secrets
 
 from ketch.errors import InvalidArgument
 
-VALID_NAME = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+# Docker's own pattern ends in `+`, refusing one-character names; ketch takes
+# them (`run --name r`), a superset no Docker client trips over.
+VALID_NAME = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 
 ADJECTIVES = (
     "admiring", "agitated", "amazing", "awesome", "blissful", "bold", "brave", "busy",

@@ -45,6 +45,10 @@ class PseudoTerminal:
                 raise EOFError(f"{needle!r} not seen before EOF: {bytes(self.output)!r}")
         return bytes(self.output)
 
+    def read_more(self, timeout: float) -> None:
+        """Read what comes within `timeout`, for tests that count what they see."""
+        self._read_some(timeout)
+
     def type(self, text: bytes) -> None:
         os.write(self.master, text)
 
