@@ -53,6 +53,11 @@ def test_every_response_carries_api_version_and_server(daemon: Daemon) -> None:
         assert missing.status_code == 404
         assert missing.json() == {"message": "page not found"}
         assert missing.headers["Api-Version"] == "1.45"
+        streamed = api.post(api.base_url + "/v1.45/images/create?fromImage=x&fromSrc=-",
+                            data=b"not a tar")  # fmt: skip
+        assert streamed.headers["Api-Version"] == "1.45"
+        events = api.get(api.base_url + "/v1.45/events", params={"since": 1, "until": 2})
+        assert events.status_code == 200 and events.headers["Api-Version"] == "1.45"
         too_new = api.get(api.base_url + "/v1.99/version")
         assert too_new.status_code == 400
         assert "Maximum supported API version is 1.50" in too_new.json()["message"]

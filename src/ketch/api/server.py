@@ -52,12 +52,15 @@ async def docker_middleware(request: web.Request, handler: Handler) -> web.Strea
     except Exception as exc:  # one bad request must not take the daemon down
         log.exception("%s %s failed", request.method, request.path)
         response = error_response(500, str(exc) or type(exc).__name__)
-    if not response.prepared:
-        response.headers["Api-Version"] = ketch.API_VERSION
-        response.headers["Server"] = SERVER_HEADER
-        response.headers.setdefault("Docker-Experimental", "false")
-        response.headers.setdefault("Ostype", "linux")
     return response
+
+
+async def docker_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """On every response as it goes out, streamed ones included (clients read Api-Version)."""
+    response.headers["Api-Version"] = ketch.API_VERSION
+    response.headers["Server"] = SERVER_HEADER
+    response.headers.setdefault("Docker-Experimental", "false")
+    response.headers.setdefault("Ostype", "linux")
 
 
 def add_route(app: web.Application, method: str, path: str, handler: Handler) -> None:
@@ -73,6 +76,7 @@ def make_app(backend: Backend) -> web.Application:
     use_upgrade_aware_parser()
     app = web.Application(middlewares=[docker_middleware], client_max_size=64 * 1024**2)
     app[BACKEND] = backend
+    app.on_response_prepare.append(docker_headers)
     for module in (system, images, containers, exec):
         for method, path, handler in module.ROUTES:
             add_route(app, method, path, handler)
