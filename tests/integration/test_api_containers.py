@@ -527,3 +527,23 @@ def test_docker_cli_detach_keys_leave_the_container_running(
         assert chunk, seen
         seen += chunk
     sock.close()
+
+
+def test_list_filters(client: docker.DockerClient) -> None:
+    first = client.containers.run("busybox", ["true"], detach=True, name=unique("first"),
+                                  labels={"ketch-test": "1", "role": "a"})  # fmt: skip
+    first.wait(timeout=30)
+    second = run_detached(client, ["sleep", "300"], name=unique("second"))
+    ids = lambda **f: {c["Id"] for c in client.api.containers(all=True, filters=f)}  # noqa: E731
+    assert ids(label="role=a") == {first.id}
+    assert ids(status="exited", label="ketch-test") >= {first.id}
+    assert second.id not in ids(status="exited")
+    assert ids(exited=0, label="role") == {first.id}
+    assert ids(since=first.id, label="ketch-test") == {second.id}
+    assert first.id in ids(before=second.id)
+    with pytest.raises(docker.errors.APIError) as caught:
+        client.api.containers(filters={"colour": "blue"})
+    assert caught.value.response.status_code == 400
+    assert caught.value.explanation == "invalid filter 'colour'"
+    with pytest.raises(docker.errors.APIError):
+        client.api.containers(filters={"status": "sleepy"})

@@ -20,6 +20,29 @@ def normalise_filters(filters: dict[str, Any] | None) -> dict[str, list[str]]:
     return normal
 
 
+CONTAINER_FILTERS = {"id", "name", "label", "status", "exited", "ancestor", "before", "since",
+                     "health", "isolation", "network", "publish", "expose", "volume",
+                     "is-task"}  # fmt: skip
+STATUSES = {"created", "restarting", "running", "removing", "paused", "exited", "dead"}
+
+
+def validate(filters: dict[str, list[str]]) -> None:
+    """Docker's 400s for a filter it does not know or a status that does not exist."""
+    from ketch.errors import InvalidArgument
+
+    for key, values in filters.items():
+        if key not in CONTAINER_FILTERS:
+            raise InvalidArgument(f"invalid filter '{key}'")
+        if key == "status":
+            for value in values:
+                if value not in STATUSES:
+                    raise InvalidArgument(f"invalid filter 'status={value}'")
+        if key == "exited":
+            for value in values:
+                if not value.lstrip("-").isdigit():
+                    raise InvalidArgument(f"invalid filter 'exited={value}'")
+
+
 def matches_filters(container: Container, filters: dict[str, list[str]]) -> bool:
     for key, values in filters.items():
         if not values:

@@ -28,6 +28,7 @@ from ketch.containers.events import EventBus
 from ketch.containers.execs import ExecMixin, ExecRecord
 from ketch.containers.files import FilesMixin
 from ketch.containers.filters import matches_filters, normalise_filters
+from ketch.containers.filters import validate as validate_filters
 from ketch.containers.logs import read_logs
 from ketch.containers.record import Container, now_rfc3339, write_json_atomically
 from ketch.containers.shims import ShimBackend
@@ -260,10 +261,12 @@ class ContainerService(ExecMixin, FilesMixin):
         size: bool = False,
     ) -> list[dict[str, Any]]:
         filters = normalise_filters(filters)
+        validate_filters(filters)
         chosen = sorted(self._containers.values(), key=lambda c: c.created, reverse=True)
         if not all and not filters.get("status") and not filters.get("exited"):
             chosen = [c for c in chosen if c.running]
         chosen = [c for c in chosen if matches_filters(c, filters)]
+        chosen = self._created_window(chosen, filters)
         if limit is not None and limit > 0:
             chosen = chosen[:limit]
         now = time.time()
@@ -273,6 +276,17 @@ class ContainerService(ExecMixin, FilesMixin):
                 row["SizeRw"] = self.size_rw(container)
                 row["SizeRootFs"] = row["SizeRw"] + self._image_size(container)
         return rows
+
+    def _created_window(
+        self, chosen: list[Container], filters: dict[str, list[str]]
+    ) -> list[Container]:
+        """Docker's before=/since= filters: created before or after the named container."""
+        for key in ("before", "since"):
+            for value in filters.get(key, []):
+                pivot = self.get(value).created
+                chosen = [c for c in chosen if (c.created < pivot if key == "before"
+                                                else c.created > pivot)]  # fmt: skip
+        return chosen
 
     def _image_size(self, container: Container) -> int:
         try:
