@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import signal
 import struct
 import termios
 from collections.abc import Callable
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from ketch.runtime.console import open_pty
 
 if TYPE_CHECKING:
-    from ketch.shim.server import Client
+    from ketch.shim.connection import Client
 
 # Stop reading a process's output while a slow attach client has this much unsent.
 HIGH_WATER = 1024 * 1024
@@ -151,3 +152,10 @@ class Process:
             "oom_killed": self.oom_killed,
             "finished_at": self.finished_at,
         }
+
+
+def reset_signals_in_child() -> None:
+    """Python ignores SIGPIPE and SIGXFSZ; an ignored signal survives execve, so restore them."""
+    signal.set_wakeup_fd(-1)
+    for sig in (signal.SIGCHLD, signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_DFL)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import select
 import selectors
 import signal
 import socket
@@ -23,73 +22,27 @@ from typing import Any, NoReturn
 
 from ketch.runtime import cgroups
 from ketch.runtime import syscalls as sc
-from ketch.runtime.caps import CAPABILITIES
 from ketch.runtime.console import receive_fd
 from ketch.runtime.init import (
     CGROUP_JOINED_BYTE,
-    START_BYTE,
     container_init,
-    exec_process,
-    open_namespaces,
     seccomp_program,
 )
 from ketch.shim import frames
+from ketch.shim.connection import Client, RequestError, read_status_line
 from ketch.shim.jsonlog import JsonFileLog
-from ketch.shim.process import HIGH_WATER, Process, Stdio, set_winsize
-from ketch.shim.spec import ExecSpec, ShimSpec
+from ketch.shim.process import HIGH_WATER, Process, Stdio, reset_signals_in_child, set_winsize
+from ketch.shim.requests import START_TIMEOUT, Requests
+from ketch.shim.spec import ShimSpec
 from ketch.shim.state import STATE_FILE, proc_start_time, write_atomic
 from ketch.shim.timefmt import rfc3339_nano
 
-START_TIMEOUT = 30.0
 # After a process is reaped, how long its output may stay open (held by an orphan) before
 # the exit is reported anyway.
 DRAIN_TIMEOUT = 1.0
 
 
-class RequestError(Exception):
-    def __init__(self, message: str, kind: str = "internal", exit_code: int | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.kind = kind
-        self.exit_code = exit_code
-
-
-class Client:
-    """One connection to the shim socket: control requests, then maybe attach or a wait."""
-
-    def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock
-        self.decoder = frames.FrameDecoder()
-        self.outbuf = bytearray()
-        self.process: Process | None = None
-        self.streams: set[str] = set()
-        self.has_stdin = False
-        self.closing = False
-        self.closed = False
-
-    def send(self, frame_type: int, payload: bytes) -> None:
-        self.outbuf += frames.encode(frame_type, payload)
-
-    def reply(self, message: dict[str, Any]) -> None:
-        self.send(frames.CONTROL, json.dumps(message).encode())
-
-
-def _read_status_line(fd: int, timeout: float) -> dict[str, Any] | None:
-    """The init's report: a JSON line, or None at end of file (execve closed the pipe)."""
-    data = b""
-    deadline = time.monotonic() + timeout
-    while not data.endswith(b"\n"):
-        remaining = deadline - time.monotonic()
-        if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
-            raise RequestError("timed out waiting for the container process", "internal")
-        chunk = os.read(fd, 4096)
-        if not chunk:
-            return None if not data else {"error": data.decode(errors="replace")}
-        data += chunk
-    return json.loads(data)
-
-
-class Shim:
+class Shim(Requests):
     def __init__(self, spec: ShimSpec, config: dict[str, Any]) -> None:
         self.spec = spec
         self.config = config
@@ -146,7 +99,7 @@ class Shim:
         )
         pid = os.fork()
         if pid == 0:
-            _reset_signals_in_child()
+            reset_signals_in_child()
             container_init(
                 spec.bundle,
                 spec.rootfs_mounts,
@@ -170,7 +123,7 @@ class Shim:
         except OSError as error:
             # Most likely the init failed first (gone: ESRCH); its own report says why.
             try:
-                early = _read_status_line(self.status_r, 1.0)
+                early = read_status_line(self.status_r, 1.0)
             except RequestError:
                 early = None
             message = (early or {}).get("error") or f"cannot move the init into its cgroup: {error}"
@@ -182,7 +135,7 @@ class Shim:
                 master = receive_fd(console_shim)
             if master is not None:
                 stdio.adopt_master(master)
-        report = _read_status_line(self.status_r, START_TIMEOUT)
+        report = read_status_line(self.status_r, START_TIMEOUT)
         if report is None or "error" in report:
             message = (report or {}).get("error", "container init exited during setup")
             raise RequestError(message, "internal", (report or {}).get("exit_code"))
@@ -554,197 +507,6 @@ class Shim:
             traceback.print_exc()
             client.reply({"ok": False, "error": str(error), "kind": "internal"})
 
-    # --- requests: each returns the reply's fields, or None when it replies later ---
-
-    def _process(self, request: dict[str, Any]) -> Process:
-        exec_id = request.get("id") or ""
-        if not exec_id:
-            return self.init
-        proc = self.execs.get(exec_id)
-        if proc is None:
-            raise RequestError(f"No such exec instance: {exec_id}", "not_found")
-        return proc
-
-    def _running(self) -> bool:
-        return self.init.status == "running" and not self.init.reaped
-
-    def op_state(self, client: Client, request: dict[str, Any]) -> dict[str, Any]:
-        if request.get("id"):
-            proc = self._process(request)
-            return {"status": proc.status, "pid": proc.pid, **proc.exit_info()}
-        return dict(self.shim_state_cache)
-
-    def op_start(self, client: Client, request: dict[str, Any]) -> dict[str, Any]:
-        init = self.init
-        if init.status != "created" or init.reaped:
-            raise RequestError("container already started", "conflict")
-        os.write(self.sync_w, START_BYTE)
-        os.close(self.sync_w)
-        report = _read_status_line(self.status_r, START_TIMEOUT)
-        os.close(self.status_r)
-        if report is not None:
-            self.start_error = report.get("error", "start failed")
-            # The init exits with this code; `wait` reports it once reaped.
-            init.status = "stopped"
-            self.write_state()
-            raise RequestError(self.start_error, "start", report.get("exit_code", 126))
-        init.status = "running"
-        init.started_at = rfc3339_nano()
-        self.write_state()
-        return {"pid": init.pid}
-
-    def op_kill(self, client: Client, request: dict[str, Any]) -> dict[str, Any]:
-        sig = int(request.get("signal", signal.SIGKILL))
-        proc = self._process(request)
-        if proc.pid is None or proc.reaped or proc.status != "running":
-            # Docker's words; a created container is removed with shutdown(force), not killed.
-            raise RequestError(f"Container {self.spec.id} is not running", "conflict")
-        if request.get("all") and self.cgroup is not None and proc is self.init:
-            for pid in self.cgroup.pids():
-                try:
-                    os.kill(pid, sig)
-                except ProcessLookupError:
-                    pass
-        else:
-            os.kill(proc.pid, sig)
-        if self.paused and proc is self.init and self.cgroup is not None:
-            # A frozen v1 task does not die until thawed; Docker thaws on kill too.
-            self.cgroup.freeze(False)
-            self.paused = False
-            self.write_state()
-        return {}
-
-    def op_wait(self, client: Client, request: dict[str, Any]) -> dict[str, Any] | None:
-        proc = self._process(request)
-        if proc.status == "exited":
-            return proc.exit_info()
-        client.process = proc
-        proc.waiters.append(client)
-        return None
-
-    op_exec_wait = op_wait
-
-    def op_attach(self, client: Client, request: dict[str, Any]) -> dict[str, Any] | None:
-        proc = self._process(request)
-        client.process = proc
-        client.streams = {s for s in ("stdout", "stderr") if request.get(s, True)}
-        client.has_stdin = bool(request.get("stdin")) and proc.stdio.stdin_w is not None
-        client.reply({"ok": True, "tty": proc.stdio.tty})
-        if proc.status == "exited":
-            client.send(frames.EXIT, str(proc.exit_code).encode())
-            client.closing = True
-        else:
-            proc.attached.append(client)
-        return None
-
-    op_exec_attach = op_attach
-
-    def op_resize(self, client: Client, request: dict[str, Any]) -> dict[str, Any]:
-        proc = self._process(request)
-        master = proc.stdio.master
-        if master is None:
-            raise RequestError("the process has no tty", "conflict")
-        if master in proc.stdio.outputs:
-            set_winsize(master, int(request["h"]), int(request["w"]))
-        return {}
-
-    op_exec_resize = op_resize
-
-    def op_exec(self, client: Client, request: dict[str, Any]) -> dict[str, Any]:
-        spec = ExecSpec.from_dict(request["spec"])
-        if spec.id in self.execs:
-            raise RequestError(f"exec {spec.id} exists", "conflict")
-        if not self._running():
-            raise RequestError(f"Container {self.spec.id} is not running", "conflict")
-        devpts = f"/proc/{self.init.pid}/root/dev/pts" if spec.tty else None
-        stdio = Stdio(spec.tty, spec.stdin, devpts)
-        proc = Process(spec.id, stdio, stdin_once=True)
-        proc.before_close = self._forget_fd
-        process = dict(self.config.get("process") or {})
-        process["args"] = list(spec.args)
-        process["terminal"] = spec.tty
-        if spec.env:
-            process["env"] = list(spec.env)
-        if spec.cwd:
-            process["cwd"] = spec.cwd
-        if spec.privileged:
-            every = list(CAPABILITIES)
-            process["capabilities"] = {
-                k: every for k in ("bounding", "effective", "permitted", "inheritable")
-            }
-        proc.spec = {"process": process, "user": spec.user, "privileged": spec.privileged}
-        self.execs[spec.id] = proc
-        return {"id": spec.id}
-
-    def op_exec_start(self, client: Client, request: dict[str, Any]) -> dict[str, Any]:
-        proc = self._process(request)
-        if proc is self.init or proc.status != "created":
-            raise RequestError("exec already started", "conflict")
-        if not self._running():
-            raise RequestError(f"Container {self.spec.id} is not running", "conflict")
-        assert self.init.pid is not None and self.cgroup is not None
-        namespace_fds = open_namespaces(self.init.pid)
-        status_r, status_w = os.pipe()
-        procs = self.cgroup.procs_files
-        try:
-            pid = os.fork()
-            if pid == 0:
-                _reset_signals_in_child()
-                exec_process(
-                    proc.spec["process"],
-                    proc.spec["user"] or None,
-                    proc.stdio.child_fds,
-                    namespace_fds,
-                    status_fd=status_w,
-                    cgroup_procs=procs,
-                    seccomp_filter=None if proc.spec.get("privileged") else self.seccomp_filter,
-                )
-        finally:
-            for _, fd in namespace_fds:
-                os.close(fd)
-            os.close(status_w)
-        proc.pid = pid
-        self.by_pid[pid] = proc
-        proc.stdio.close_child_ends()
-        proc.status = "running"
-        proc.started_at = rfc3339_nano()
-        for fd in proc.stdio.outputs:
-            self._update_process_fd(proc, fd)
-        try:
-            report = _read_status_line(status_r, START_TIMEOUT)
-        finally:
-            os.close(status_r)
-        if report is not None:
-            raise RequestError(report.get("error", "exec failed"), "start", report.get("exit_code"))
-        return {"pid": pid}
-
-    def op_pause(self, client: Client, request: dict[str, Any]) -> dict[str, Any]:
-        if not self._running() or self.paused:
-            raise RequestError(f"Container {self.spec.id} is not running", "conflict")
-        assert self.cgroup is not None
-        self.cgroup.freeze(True)
-        self.paused = True
-        self.write_state()
-        return {}
-
-    def op_resume(self, client: Client, request: dict[str, Any]) -> dict[str, Any]:
-        if not self.paused:
-            raise RequestError(f"Container {self.spec.id} is not paused", "conflict")
-        assert self.cgroup is not None
-        self.cgroup.freeze(False)
-        self.paused = False
-        self.write_state()
-        return {}
-
-    def op_shutdown(self, client: Client, request: dict[str, Any]) -> dict[str, Any]:
-        if self.init.status != "exited":
-            if not request.get("force"):
-                raise RequestError("container is running: stop it first", "conflict")
-            if self.init.pid is not None and not self.init.reaped:
-                os.kill(self.init.pid, signal.SIGKILL)
-        self.exiting = True
-        return {}
-
     # --- the end -----------------------------------------------------------
 
     def cleanup(self) -> None:
@@ -784,13 +546,6 @@ def set_process_name(name: str) -> None:
             f.write(name)
     except OSError:
         pass
-
-
-def _reset_signals_in_child() -> None:
-    """Python ignores SIGPIPE and SIGXFSZ; an ignored signal survives execve, so restore them."""
-    signal.set_wakeup_fd(-1)
-    for sig in (signal.SIGCHLD, signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, signal.SIG_DFL)
 
 
 def run_shim(spec: ShimSpec, ready_fd: int) -> NoReturn:

@@ -1,0 +1,58 @@
+"""One connection to a shim's socket, the error a request ends with, and the init's report."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import socket
+import time
+from typing import Any
+
+from ketch.shim import frames
+from ketch.shim.process import Process
+
+
+class RequestError(Exception):
+    """A request the shim refuses or fails; `kind` tells the client which error kind it is."""
+
+    def __init__(self, message: str, kind: str = "internal", exit_code: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.kind = kind
+        self.exit_code = exit_code
+
+
+class Client:
+    """One connection to the shim socket: control requests, then maybe attach or a wait."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.decoder = frames.FrameDecoder()
+        self.outbuf = bytearray()
+        self.process: Process | None = None
+        self.streams: set[str] = set()
+        self.has_stdin = False
+        self.closing = False
+        self.closed = False
+
+    def send(self, frame_type: int, payload: bytes) -> None:
+        self.outbuf += frames.encode(frame_type, payload)
+
+    def reply(self, message: dict[str, Any]) -> None:
+        self.send(frames.CONTROL, json.dumps(message).encode())
+
+
+def read_status_line(fd: int, timeout: float) -> dict[str, Any] | None:
+    """The init's report: a JSON line, or None at end of file (execve closed the pipe)."""
+    data = b""
+    deadline = time.monotonic() + timeout
+    while not data.endswith(b"\n"):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+            raise RequestError("timed out waiting for the container process", "internal")
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            return None if not data else {"error": data.decode(errors="replace")}
+        data += chunk
+    return json.loads(data)
