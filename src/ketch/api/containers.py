@@ -13,7 +13,7 @@ from aiohttp import web
 from ketch.api import streams
 from ketch.api.detach import DetachWatcher, parse_keys
 from ketch.api.hijack import hijack
-from ketch.api.server import backend_of, query_bool, query_int, query_json, read_json
+from ketch.api.server import backend_of, json_response, query_bool, query_int, query_json, read_json
 from ketch.errors import InvalidArgument, NotImplementedYet
 
 
@@ -29,7 +29,7 @@ async def create(request: web.Request) -> web.Response:
     container_id, warnings = await service(request).create(
         name, body, host_config, networking_config
     )
-    return web.json_response({"Id": container_id, "Warnings": warnings}, status=201)
+    return json_response({"Id": container_id, "Warnings": warnings}, status=201)
 
 
 async def list_containers(request: web.Request) -> web.Response:
@@ -39,11 +39,11 @@ async def list_containers(request: web.Request) -> web.Response:
         limit=query_int(request, "limit"),
         size=query_bool(request, "size"),
     )
-    return web.json_response(rows)
+    return json_response(rows)
 
 
 async def inspect(request: web.Request) -> web.Response:
-    return web.json_response(
+    return json_response(
         service(request).inspect(request.match_info["id"], size=query_bool(request, "size"))
     )
 
@@ -262,11 +262,11 @@ async def rename(request: web.Request) -> web.Response:
 
 
 async def prune(request: web.Request) -> web.Response:
-    return web.json_response(await service(request).prune(query_json(request, "filters")))
+    return json_response(await service(request).prune(query_json(request, "filters")))
 
 
 async def top(request: web.Request) -> web.Response:
-    return web.json_response(
+    return json_response(
         service(request).top(request.match_info["id"], request.query.get("ps_args", ""))
     )
 
@@ -287,7 +287,7 @@ async def commit(request: web.Request) -> web.Response:
         config=body or None,
         pause=query_bool(request, "pause", default=True),
     )
-    return web.json_response({"Id": image_id}, status=201)
+    return json_response({"Id": image_id}, status=201)
 
 
 async def stats(request: web.Request) -> web.StreamResponse:
@@ -372,7 +372,7 @@ async def export(request: web.Request) -> web.StreamResponse:
 
 
 async def changes(request: web.Request) -> web.Response:
-    return web.json_response(service(request).changes(request.match_info["id"]))
+    return json_response(service(request).changes(request.match_info["id"]))
 
 
 ROUTES = [

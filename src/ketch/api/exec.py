@@ -11,7 +11,7 @@ from aiohttp import web
 from ketch.api.containers import pump
 from ketch.api.detach import parse_keys
 from ketch.api.hijack import hijack
-from ketch.api.server import backend_of, query_int, read_json
+from ketch.api.server import backend_of, json_response, query_int, read_json
 from ketch.errors import KetchError
 
 log = logging.getLogger("ketch.api.exec")
@@ -25,7 +25,7 @@ async def create(request: web.Request) -> web.Response:
     body = await read_json(request)
     log.debug("exec create in %s: %s", request.match_info["id"], body)
     exec_id = service(request).exec_create(request.match_info["id"], body)
-    return web.json_response({"Id": exec_id}, status=201)
+    return json_response({"Id": exec_id}, status=201)
 
 
 async def start(request: web.Request) -> web.StreamResponse:
@@ -69,7 +69,7 @@ async def resize(request: web.Request) -> web.Response:
 
 
 async def inspect(request: web.Request) -> web.Response:
-    return web.json_response(service(request).exec_inspect(request.match_info["id"]))
+    return json_response(service(request).exec_inspect(request.match_info["id"]))
 
 
 ROUTES = [

@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ketch.api.server import backend_of, query_bool, query_json
+from ketch.api.server import backend_of, json_response, query_bool, query_json
 from ketch.errors import InvalidArgument, KetchError, NotImplementedYet
 
 
@@ -140,7 +140,7 @@ async def import_rootfs(request: web.Request, images: Any) -> web.StreamResponse
         )
     finally:
         path.unlink(missing_ok=True)
-    return web.json_response({"status": image.id})
+    return json_response({"status": image.id})
 
 
 async def save_body(request: web.Request) -> Path:
@@ -199,7 +199,7 @@ async def load(request: web.Request) -> web.StreamResponse:
 
     if quiet:
         await work(lambda _: None)
-        return web.json_response({})
+        return json_response({})
     return await stream_progress(request, work)
 
 
@@ -212,7 +212,7 @@ async def prune(request: web.Request) -> web.Response:
     result = service(request).prune(dangling_only)
     if asyncio.iscoroutine(result):
         result = await result
-    return web.json_response(result)
+    return json_response(result)
 
 
 async def list_images(request: web.Request) -> web.Response:
@@ -221,7 +221,7 @@ async def list_images(request: web.Request) -> web.Response:
     rows = [summary(image, backend) for image in images.list()]
     if not query_bool(request, "all"):
         rows = [row for row in rows if row["RepoTags"] or row["RepoDigests"]] or rows
-    return web.json_response(rows)
+    return json_response(rows)
 
 
 def summary(image: Any, backend: Any) -> dict[str, Any]:
@@ -234,7 +234,7 @@ def summary(image: Any, backend: Any) -> dict[str, Any]:
 
 
 async def inspect(request: web.Request) -> web.Response:
-    return web.json_response(service(request).inspect(request.match_info["name"]))
+    return json_response(service(request).inspect(request.match_info["name"]))
 
 
 async def remove(request: web.Request) -> web.Response:
@@ -248,7 +248,7 @@ async def remove(request: web.Request) -> web.Response:
         for key, action in (("Untagged", "untag"), ("Deleted", "delete")):
             if key in item and (key != "Deleted" or item[key].startswith("sha256:")):
                 image_event(request, action, item[key])
-    return web.json_response(deleted)
+    return json_response(deleted)
 
 
 async def tag(request: web.Request) -> web.Response:
@@ -264,7 +264,7 @@ async def tag(request: web.Request) -> web.Response:
 
 
 async def history(request: web.Request) -> web.Response:
-    return web.json_response(service(request).history(request.match_info["name"]))
+    return json_response(service(request).history(request.match_info["name"]))
 
 
 ROUTES = [

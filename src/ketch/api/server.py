@@ -25,8 +25,16 @@ SERVER_HEADER = f"Ketch/{ketch.__version__} (linux)"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+def json_response(data: Any, status: int = 200) -> web.Response:
+    """JSON as dockerd sends it: the docker CLI reads an error body only when the
+    Content-Type is exactly "application/json" (no charset parameter)."""
+    return web.Response(
+        body=json.dumps(data).encode(), status=status, content_type="application/json"
+    )
+
+
 def error_response(status: int, message: str) -> web.Response:
-    return web.json_response({"message": message}, status=status)
+    return json_response({"message": message}, status=status)
 
 
 @web.middleware
@@ -70,14 +78,14 @@ def add_route(app: web.Application, method: str, path: str, handler: Handler) ->
 
 
 def make_app(backend: Backend) -> web.Application:
-    from ketch.api import containers, exec, images, system
+    from ketch.api import containers, exec, images, networks, system, volumes
     from ketch.api.hijack import use_upgrade_aware_parser
 
     use_upgrade_aware_parser()
     app = web.Application(middlewares=[docker_middleware], client_max_size=64 * 1024**2)
     app[BACKEND] = backend
     app.on_response_prepare.append(docker_headers)
-    for module in (system, images, containers, exec):
+    for module in (system, images, containers, exec, networks, volumes):
         for method, path, handler in module.ROUTES:
             add_route(app, method, path, handler)
     return app

@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 
 import ketch
-from ketch.api.server import backend_of, query_json, read_json
+from ketch.api.server import backend_of, json_response, query_json, read_json
 from ketch.errors import InvalidArgument
 
 
@@ -61,7 +61,7 @@ def version_info() -> dict[str, Any]:
 
 
 async def version(request: web.Request) -> web.Response:
-    return web.json_response(version_info())
+    return json_response(version_info())
 
 
 def go_arch() -> str:
@@ -180,7 +180,7 @@ async def info(request: web.Request) -> web.Response:
         "SecurityOptions": ["name=seccomp,profile=builtin"],
         "Warnings": [],
     }
-    return web.json_response(body)
+    return json_response(body)
 
 
 def registry_config(mirrors: list[str], insecure: list[str]) -> dict[str, Any]:
@@ -215,8 +215,8 @@ async def auth(request: web.Request) -> web.Response:
     backend = backend_of(request)
     if backend.images is not None and hasattr(backend.images, "login"):
         token = await backend.images.login(body)
-        return web.json_response({"Status": "Login Succeeded", "IdentityToken": token or ""})
-    return web.json_response({"Status": "Login Succeeded", "IdentityToken": ""})
+        return json_response({"Status": "Login Succeeded", "IdentityToken": token or ""})
+    return json_response({"Status": "Login Succeeded", "IdentityToken": ""})
 
 
 async def events(request: web.Request) -> web.StreamResponse:
@@ -287,7 +287,7 @@ async def disk_usage(request: web.Request) -> web.Response:
         rows.append(row)
     container_rows = containers.list(all=True, size=True)
     layers = sum(row["Size"] for row in rows)
-    return web.json_response({
+    return json_response({
         "LayersSize": layers,
         "Images": rows,
         "Containers": container_rows,

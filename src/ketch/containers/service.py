@@ -465,9 +465,9 @@ class ContainerService(ExecMixin, FilesMixin):
 
     @staticmethod
     def _wait_body(container: Container) -> dict[str, Any]:
-        error = container.state.get("Error") or None
-        return {"StatusCode": container.state["ExitCode"],
-                "Error": {"Message": error} if error else None}  # fmt: skip
+        # A start that failed was already reported by the start request itself; the CLI
+        # would print it a second time as "Error waiting for container".
+        return {"StatusCode": container.state["ExitCode"], "Error": None}
 
     def _wake(self, container_id: str, conditions: tuple[str, ...], body: dict[str, Any]) -> None:
         remaining = []

@@ -1,0 +1,43 @@
+"""What the real docker CLI prints against ketchd for errors and the listing commands."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+def docker(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["docker", *args], env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_errors_are_printed_as_messages_not_json(docker_env: dict[str, str]) -> None:
+    result = docker(docker_env, "inspect", "--type", "container", "no-such-thing")
+    assert result.returncode == 1
+    assert "No such container: no-such-thing" in result.stderr
+    assert '{"message"' not in result.stderr
+    update = docker(docker_env, "update", "--memory", "10m", "no-such-thing")
+    assert update.stderr.strip().endswith("page not found")
+
+
+def test_failed_start_is_reported_once(docker_env: dict[str, str]) -> None:
+    docker(docker_env, "pull", "-q", "busybox")
+    result = docker(docker_env, "run", "--rm", "busybox", "no-such-command")
+    assert result.returncode == 127
+    assert result.stderr.count("executable file not found") == 1
+    assert "Error waiting for container" not in result.stderr
+
+
+def test_network_volume_listing_and_system_prune(docker_env: dict[str, str]) -> None:
+    networks = docker(docker_env, "network", "ls", "--format", "{{.Name}} {{.Driver}}")
+    assert networks.returncode == 0, networks.stderr
+    assert networks.stdout.split("\n")[:2] == ["host host", "none null"]
+    volumes = docker(docker_env, "volume", "ls", "-q")
+    assert (volumes.returncode, volumes.stdout) == (0, "")
+    created = docker(docker_env, "volume", "create", "data")
+    assert created.returncode == 1 and "named volumes are not supported" in created.stderr
+    prune = docker(docker_env, "system", "prune", "-f")
+    assert prune.returncode == 0, prune.stderr
+    assert "Total reclaimed space" in prune.stdout
