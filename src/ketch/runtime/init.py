@@ -159,9 +159,15 @@ def _set_rlimits(rlimits: list[dict[str, Any]]) -> None:
 
 
 def _switch_user(uid: int, gid: int, additional_gids: list[int], process: dict[str, Any]) -> None:
-    """setgroups/setgid/setuid, then exactly the capability sets config.json names."""
+    """setgroups/setgid/setuid, then the capability sets config.json names.
+
+    Capabilities this process lacks itself (a runtime started with fewer,
+    as in a nested container) are left out rather than failing, the way
+    Docker gives --privileged "every capability the daemon has".
+    """
     caps = process.get("capabilities") or {}
     last = capabilities.kernel_last_cap()
+    held = sc.capget()[1]  # permitted: nothing outside it can be gained
     bounding = capabilities.mask(caps.get("bounding") or [], last)
     for number in range(last + 1):
         if not bounding >> number & 1:
@@ -171,15 +177,16 @@ def _switch_user(uid: int, gid: int, additional_gids: list[int], process: dict[s
     os.setresgid(gid, gid, gid)
     os.setresuid(uid, uid, uid)
     sc.prctl(sc.PR_SET_KEEPCAPS, 0)
+    permitted = capabilities.mask(caps.get("permitted") or [], last) & held
     sc.capset(
-        capabilities.mask(caps.get("effective") or [], last),
-        capabilities.mask(caps.get("permitted") or [], last),
-        capabilities.mask(caps.get("inheritable") or [], last),
+        capabilities.mask(caps.get("effective") or [], last) & permitted,
+        permitted,
+        capabilities.mask(caps.get("inheritable") or [], last) & held & bounding,
     )
     sc.prctl(sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_CLEAR_ALL)
     for name in caps.get("ambient") or []:
         number = capabilities.CAP_NUMBERS.get(capabilities.normalize(name))
-        if number is not None and number <= last:
+        if number is not None and number <= last and permitted >> number & 1:
             sc.prctl(sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_RAISE, number)
 
 

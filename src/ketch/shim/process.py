@@ -101,7 +101,7 @@ class Process:
         # Set by the shim's loop: forget an fd before it is closed and its number reused.
         self.before_close: Callable[[int], None] = lambda fd: None
         self.paused = False
-        # An exec's runtime-spec process, --user and privileged flag, until it starts.
+        # An exec's runtime-spec process and --user, until it starts.
         self.spec: dict[str, Any] = {}
 
     def write_stdin(self, data: bytes) -> None:

@@ -140,7 +140,7 @@ class Requests:
             process["capabilities"] = {
                 k: every for k in ("bounding", "effective", "permitted", "inheritable")
             }
-        proc.spec = {"process": process, "user": spec.user, "privileged": spec.privileged}
+        proc.spec = {"process": process, "user": spec.user}
         self.execs[spec.id] = proc
         return {"id": spec.id}
 
@@ -165,7 +165,8 @@ class Requests:
                     namespace_fds,
                     status_fd=status_w,
                     cgroup_procs=procs,
-                    seccomp_filter=None if proc.spec.get("privileged") else self.seccomp_filter,
+                    # As runc exec: the container's filter, even for a privileged exec.
+                    seccomp_filter=self.seccomp_filter,
                 )
         finally:
             for _, fd in namespace_fds:
