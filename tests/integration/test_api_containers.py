@@ -547,3 +547,42 @@ def test_list_filters(client: docker.DockerClient) -> None:
     assert caught.value.explanation == "invalid filter 'colour'"
     with pytest.raises(docker.errors.APIError):
         client.api.containers(filters={"status": "sleepy"})
+
+
+MS = 1_000_000
+
+
+def test_healthcheck_goes_unhealthy_then_healthy(client: docker.DockerClient) -> None:
+    check = {"Test": ["CMD-SHELL", "test -e /tmp/ok && echo fine"], "Interval": 100 * MS,
+             "Timeout": 2000 * MS, "Retries": 2}  # fmt: skip
+    container = run_detached(client, ["sh", "-c", "sleep 0.8; touch /tmp/ok; sleep 300"],
+                             healthcheck=check)  # fmt: skip
+
+    def health() -> dict:
+        container.reload()
+        return container.attrs["State"]["Health"]
+
+    assert wait_until(lambda: health()["Status"] == "unhealthy")
+    assert health()["FailingStreak"] >= 2
+    assert wait_until(lambda: health()["Status"] == "healthy")
+    last = health()["Log"][-1]
+    assert last["ExitCode"] == 0 and last["Output"] == "fine\n"
+    assert len(health()["Log"]) <= 5
+    row = client.api.containers(filters={"id": container.id})[0]
+    assert row["Status"].endswith("(healthy)")
+    container.remove(force=True)
+
+
+def test_healthcheck_timeout_counts_as_failure(client: docker.DockerClient) -> None:
+    check = {"Test": ["CMD", "sleep", "5"], "Interval": 100 * MS, "Timeout": 200 * MS,
+             "Retries": 1}  # fmt: skip
+    container = run_detached(client, ["sleep", "300"], healthcheck=check)
+
+    def health() -> dict:
+        container.reload()
+        return container.attrs["State"]["Health"]
+
+    assert wait_until(lambda: health()["Status"] == "unhealthy")
+    entry = health()["Log"][0]
+    assert entry["ExitCode"] == -1 and "exceeded timeout" in entry["Output"]
+    container.remove(force=True)

@@ -29,6 +29,7 @@ from ketch.containers.execs import ExecMixin, ExecRecord
 from ketch.containers.files import FilesMixin
 from ketch.containers.filters import matches_filters, normalise_filters
 from ketch.containers.filters import validate as validate_filters
+from ketch.containers.health import HealthMonitor, fresh_health, probe_command
 from ketch.containers.logs import read_logs
 from ketch.containers.record import Container, now_rfc3339, write_json_atomically
 from ketch.containers.shims import ShimBackend
@@ -72,6 +73,7 @@ class ContainerService(ExecMixin, FilesMixin):
         self._locks: dict[str, asyncio.Lock] = {}
         self._pending_sizes: dict[str, tuple[int, int]] = {}
         self._restart_delays: dict[str, float] = {}
+        self._health: dict[str, HealthMonitor] = {}
         self._restart_timers: dict[str, asyncio.TimerHandle] = {}
 
     # -- lookup --------------------------------------------------------------
@@ -362,6 +364,7 @@ class ContainerService(ExecMixin, FilesMixin):
         container.save()
         self._event(container, "start")
         self._watchers[container.id] = asyncio.create_task(self._watch(container, handle))
+        self._start_health(container, fresh=True)
 
     @staticmethod
     def _start_error(exc: errors.KetchError) -> errors.KetchError:
@@ -380,6 +383,26 @@ class ContainerService(ExecMixin, FilesMixin):
         if container.host_config.get("AutoRemove"):
             with contextlib.suppress(errors.KetchError):
                 await self._remove(container)
+
+    def _start_health(self, container: Container, fresh: bool) -> None:
+        if probe_command(container.config.get("Healthcheck")) is None:
+            return
+        if fresh:
+            container.state["Health"] = fresh_health()
+        monitor = HealthMonitor(container, self._health_exec, self._health_changed)
+        self._health[container.id] = monitor
+        monitor.start()
+
+    def _stop_health(self, container: Container) -> None:
+        monitor = self._health.pop(container.id, None)
+        if monitor is not None:
+            monitor.stop()
+
+    async def _health_exec(self, container: Container, exec_id: str, config: dict[str, Any]) -> Any:
+        return await self.shims.exec(container, exec_id, config, detach=False)
+
+    def _health_changed(self, container: Container, status: str) -> None:
+        self._event(container, f"health_status: {status}")
 
     def _record_failed_start(self, container: Container, message: str) -> None:
         code = 127 if "no such file" in message.lower() or "not found" in message else 128
@@ -411,6 +434,7 @@ class ContainerService(ExecMixin, FilesMixin):
         )
         container.shim_pid = 0
         container.save()
+        self._stop_health(container)
         # Let go of the shim: with no client left it lingers briefly, then exits.
         self.shims.forget(container)
         self._event(container, "die", exitCode=str(int(status.code)))
@@ -578,6 +602,7 @@ class ContainerService(ExecMixin, FilesMixin):
         if container.state.get("RemovalInProgress"):
             return
         container.state["RemovalInProgress"] = True
+        self._stop_health(container)
         self._cancel_restart(container)
         self._restart_delays.pop(container.id, None)
         self._containers.pop(container.id, None)
@@ -750,6 +775,7 @@ class ContainerService(ExecMixin, FilesMixin):
                     self._watchers[container.id] = asyncio.create_task(
                         self._watch(container, handle)
                     )
+                    self._start_health(container, fresh=False)
                     continue
                 await self._record_exit(container, self.shims.exit_from_state_file(container))
             elif container.host_config.get("AutoRemove") and container.has_been_started:
@@ -765,6 +791,8 @@ class ContainerService(ExecMixin, FilesMixin):
 
     async def close(self) -> None:
         """Stop watching; the shims and their containers keep running."""
+        for monitor in list(self._health.values()):
+            monitor.stop()
         for task in list(self._watchers.values()):
             task.cancel()
         self._watchers.clear()

@@ -41,7 +41,14 @@ def status_text(state: dict[str, Any], now: float | None = None) -> str:
     if state.get("Running"):
         started = parse_time(state.get("StartedAt")) or now
         text = f"Up {human_duration(now - started)}"
-        return text + " (Paused)" if state.get("Paused") else text
+        if state.get("Paused"):
+            return text + " (Paused)"
+        health = (state.get("Health") or {}).get("Status")
+        if health == "starting":
+            return text + " (health: starting)"
+        if health in ("healthy", "unhealthy"):
+            return f"{text} ({health})"
+        return text
     if state.get("Restarting"):
         finished = parse_time(state.get("FinishedAt")) or now
         return f"Restarting ({state.get('ExitCode', 0)}) {human_duration(now - finished)} ago"
