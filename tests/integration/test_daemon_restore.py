@@ -127,3 +127,38 @@ def test_sigterm_leaves_containers_running(daemon: Daemon) -> None:
         assert client.containers.list(all=True) == []
     finally:
         client.close()
+
+
+def test_a_killed_fork_server_is_replaced(daemon: Daemon) -> None:
+    import os
+    import signal
+
+    client = connect(daemon)
+    try:
+        client.images.pull("busybox", tag="latest")
+        assert client.containers.run("busybox", ["echo", "one"], remove=True) == b"one\n"
+        # The fork server is ketchd's child (shims are forked from it, then detached).
+        forkservers = [
+            int(pid) for pid in os.listdir("/proc") if pid.isdigit()
+            and f"{daemon.exec_root}/forkserver.sock".encode() in _cmdline(int(pid))
+            and _parent(int(pid)) == daemon.pid
+        ]  # fmt: skip
+        assert len(forkservers) == 1
+        os.kill(forkservers[0], signal.SIGKILL)
+        assert client.containers.run("busybox", ["echo", "two"], remove=True) == b"two\n"
+    finally:
+        client.close()
+
+
+def _parent(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""

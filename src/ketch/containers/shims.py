@@ -117,7 +117,17 @@ class ShimBackend:
             cgroup_parent=cgroup_parent,
         )
         forkserver = await self.forkserver()
-        await forkserver.spawn(spec)
+        try:
+            await forkserver.spawn(spec)
+        except (errors.KetchError, OSError) as exc:
+            if forkserver.process.returncode is None and "exited" not in str(exc):
+                raise
+            # The fork server died (killed, crashed): start a new one and try once more.
+            log.warning("fork server gone (%s); starting a new one", exc)
+            async with self._forkserver_lock:
+                if self._forkserver is forkserver:
+                    self._forkserver = None
+            await (await self.forkserver()).spawn(spec)
         connection = await ShimConnection.connect(socket_path)
         handle = await self._handle_for(container, connection)
         self._handles[container.id] = handle
