@@ -125,3 +125,21 @@ def test_serves_tcp_on_loopback_too(tmp_path: Path) -> None:
         client.close()
     finally:
         d.stop()
+
+
+def test_sigterm_with_open_streams_exits_promptly(daemon: Daemon) -> None:
+    import threading
+    import time
+
+    api = docker.APIClient(base_url=daemon.url, version="1.45", timeout=30)
+    stream = api.events(decode=True)  # stays open: nothing happens
+    reader = threading.Thread(target=lambda: list(stream), daemon=True)
+    reader.start()
+    time.sleep(0.2)
+    started = time.monotonic()
+    daemon.process.send_signal(signal.SIGTERM)
+    assert daemon.process.wait(timeout=15) == 0
+    assert time.monotonic() - started < 5
+    reader.join(5)
+    assert not reader.is_alive()  # the client saw its stream end
+    api.close()
