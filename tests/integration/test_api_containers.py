@@ -586,3 +586,23 @@ def test_healthcheck_timeout_counts_as_failure(client: docker.DockerClient) -> N
     entry = health()["Log"][0]
     assert entry["ExitCode"] == -1 and "exceeded timeout" in entry["Output"]
     container.remove(force=True)
+
+
+def test_update_limits_and_restart_policy(client: docker.DockerClient) -> None:
+    container = run_detached(client, ["sleep", "300"], mem_limit="64m")
+    container.update(mem_limit="32m", memswap_limit="32m",
+                     restart_policy={"Name": "on-failure", "MaximumRetryCount": 2})  # fmt: skip
+    api = client.api  # the SDK has no pids_limit for update: send it as the CLI does
+    api._result(api._post_json(api._url("/containers/{0}/update", container.id),
+                               data={"PidsLimit": 20}), True)  # fmt: skip
+    container.reload()
+    host = container.attrs["HostConfig"]
+    assert host["Memory"] == 32 * 1024 * 1024 and host["PidsLimit"] == 20
+    assert host["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 2}
+    stats = container.stats(stream=False, one_shot=True)
+    assert stats["memory_stats"]["limit"] == 32 * 1024 * 1024
+    assert stats["pids_stats"]["limit"] == 20
+    with pytest.raises(docker.errors.APIError) as caught:
+        container.update(mem_limit="1k")
+    assert "Minimum memory limit allowed is 6MB" in caught.value.explanation
+    container.remove(force=True)

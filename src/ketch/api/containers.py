@@ -375,6 +375,12 @@ async def changes(request: web.Request) -> web.Response:
     return json_response(service(request).changes(request.match_info["id"]))
 
 
+async def update(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    warnings = await service(request).update(request.match_info["id"], body)
+    return json_response({"Warnings": warnings})
+
+
 ROUTES = [
     ("POST", "/commit", commit),
     ("POST", "/containers/prune", prune),
@@ -393,6 +399,7 @@ ROUTES = [
     ("POST", "/containers/{id}/pause", pause),
     ("POST", "/containers/{id}/unpause", unpause),
     ("POST", "/containers/{id}/rename", rename),
+    ("POST", "/containers/{id}/update", update),
     ("GET", "/containers/{id}/top", top),
     ("GET", "/containers/{id}/stats", stats),
     ("HEAD", "/containers/{id}/archive", archive_head),

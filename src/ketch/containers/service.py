@@ -618,6 +618,39 @@ class ContainerService(ExecMixin, FilesMixin):
         self._event(container, "destroy")
         self._locks.pop(container.id, None)
 
+    # -- update -----------------------------------------------------------------------
+
+    UPDATABLE = ("Memory", "MemorySwap", "MemoryReservation", "NanoCpus", "CpuQuota",
+                 "CpuPeriod", "CpuShares", "CpusetCpus", "CpusetMems", "PidsLimit",
+                 "RestartPolicy")  # fmt: skip
+
+    async def update(self, name_or_id: str, changes: dict[str, Any]) -> list[str]:
+        """`docker update`: new limits and restart policy, applied at once if running."""
+        container = self.get(name_or_id)
+        unknown = sorted(k for k, v in changes.items() if v and k not in self.UPDATABLE)
+        if unknown:
+            raise errors.NotImplementedYet(f"updating {', '.join(unknown)} is not supported")
+        merged = dict(container.host_config)
+        merged.update({k: v for k, v in changes.items() if k in self.UPDATABLE and v})
+        if changes.get("NanoCpus") and not changes.get("CpuQuota"):
+            merged.pop("CpuQuota", None)
+            merged.pop("CpuPeriod", None)
+        hostconfig.validate(merged)
+        restart.validate(merged)
+        container.host_config = merged
+        self._write_bundle(container, self._layer_dirs(container.chain_id))
+        container.save()
+        if container.running:
+            from ketch.containers.bundle import resources_of
+            from ketch.runtime import cgroups
+
+            # create() on an existing cgroup writes the limits into it.
+            await asyncio.to_thread(
+                cgroups.create, self.cgroup_parent, container.id, resources_of(merged)
+            )
+        self._event(container, "update")
+        return []
+
     # -- pause, rename, prune, top ----------------------------------------------------
 
     async def pause(self, name_or_id: str) -> None:
