@@ -18,8 +18,9 @@ def test_errors_are_printed_as_messages_not_json(docker_env: dict[str, str]) -> 
     assert result.returncode == 1
     assert "No such container: no-such-thing" in result.stderr
     assert '{"message"' not in result.stderr
-    update = docker(docker_env, "update", "--memory", "10m", "no-such-thing")
-    assert update.stderr.strip().endswith("page not found")
+    unknown = docker(docker_env, "plugin", "ls")
+    assert unknown.returncode == 1
+    assert unknown.stderr.strip().endswith("page not found")
 
 
 def test_failed_start_is_reported_once(docker_env: dict[str, str]) -> None:
@@ -41,3 +42,21 @@ def test_network_volume_listing_and_system_prune(docker_env: dict[str, str]) -> 
     prune = docker(docker_env, "system", "prune", "-f")
     assert prune.returncode == 0, prune.stderr
     assert "Total reclaimed space" in prune.stdout
+
+
+def test_docker_update_keeps_what_it_was_not_asked_to_change(docker_env: dict[str, str]) -> None:
+    import uuid
+
+    name = f"upd-{uuid.uuid4().hex[:8]}"
+    docker(docker_env, "pull", "-q", "busybox")
+    run = docker(docker_env, "run", "-d", "--name", name, "--restart", "on-failure:3",
+                 "busybox", "sleep", "300")  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    try:
+        update = docker(docker_env, "update", "--memory", "48m", "--memory-swap", "48m", name)
+        assert update.returncode == 0, update.stderr
+        template = "{{.HostConfig.Memory}} {{.HostConfig.RestartPolicy.Name}}"
+        shown = docker(docker_env, "inspect", "-f", template, name)
+        assert shown.stdout.split() == [str(48 * 1024 * 1024), "on-failure"]
+    finally:
+        docker(docker_env, "rm", "-f", name)

@@ -627,6 +627,9 @@ class ContainerService(ExecMixin, FilesMixin):
     async def update(self, name_or_id: str, changes: dict[str, Any]) -> list[str]:
         """`docker update`: new limits and restart policy, applied at once if running."""
         container = self.get(name_or_id)
+        changes = dict(changes)
+        if not (changes.get("RestartPolicy") or {}).get("Name"):
+            changes.pop("RestartPolicy", None)  # the CLI sends an empty one: keep the old
         unknown = sorted(k for k, v in changes.items() if v and k not in self.UPDATABLE)
         if unknown:
             raise errors.NotImplementedYet(f"updating {', '.join(unknown)} is not supported")
