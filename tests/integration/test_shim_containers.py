@@ -939,3 +939,29 @@ def test_privileged_exec_has_every_capability(box: Box) -> None:
     assert plain == b"CapEff:\t00000000a80425fb\n"
     assert privileged == f"CapEff:\t{held}\n".encode()
     assert int(held, 16) & ~0xA80425FB  # more than the default set
+
+
+ABANDONER = """
+import subprocess, sys
+server = subprocess.Popen(
+    [sys.executable, "-m", "ketch.shim.forkserver", sys.argv[1]], stdout=subprocess.PIPE
+)
+assert server.stdout.readline() == b"ready\\n"
+print(server.pid, flush=True)
+"""
+
+
+def test_fork_server_goes_when_its_daemon_dies_before_connecting(tmp_path: Path) -> None:
+    daemon = subprocess.run(
+        [sys.executable, "-c", ABANDONER, str(tmp_path / "fs.sock")],
+        capture_output=True,
+        timeout=30,
+    )
+    assert daemon.returncode == 0, daemon.stderr
+    server_pid = int(daemon.stdout)
+    deadline = time.monotonic() + 5
+    while Path(f"/proc/{server_pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if Path(f"/proc/{server_pid}").exists():
+        os.kill(server_pid, signal.SIGKILL)  # leave nothing behind, then fail
+        pytest.fail("the fork server outlived its daemon")

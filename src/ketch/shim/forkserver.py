@@ -21,10 +21,12 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+from ketch.runtime import syscalls as sc
 from ketch.shim.server import run_shim, set_process_name
 from ketch.shim.spec import ShimSpec
 
 SPAWN_TIMEOUT = 60.0
+ACCEPT_TIMEOUT = 30.0
 
 
 def spawn(spec: ShimSpec, closeables: list[socket.socket]) -> dict[str, Any]:
@@ -81,8 +83,16 @@ def serve(socket_path: str) -> None:
     listener.listen(1)
     sys.stdout.write("ready\n")
     sys.stdout.flush()
-    conn, _ = listener.accept()
-    listener.close()
+    # The daemon connects at once; one that died first must not leave this process waiting.
+    listener.settimeout(ACCEPT_TIMEOUT)
+    try:
+        conn, _ = listener.accept()
+    except TimeoutError:
+        os.unlink(socket_path)
+        sys.exit(1)
+    finally:
+        listener.close()
+    conn.settimeout(None)
     os.unlink(socket_path)
     with conn:
         for line in _lines(conn):
@@ -106,6 +116,9 @@ def main() -> None:
     # Ctrl-C at the daemon's terminal reaches this process too; the daemon ends it by
     # closing the connection instead. Shims reset this for the containers they start.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # When the daemon dies this process goes too, even before it has connected; shims are
+    # not affected (the setting is not inherited across fork).
+    sc.prctl(sc.PR_SET_PDEATHSIG, signal.SIGKILL)
     set_process_name("ketch-forksrv")
     serve(sys.argv[1])
 
