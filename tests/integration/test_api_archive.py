@@ -25,7 +25,10 @@ def client(ketchd: Daemon) -> Iterator[docker.DockerClient]:
         yield client
     finally:
         for container in client.containers.list(all=True, filters={"label": "ketch-cp"}):
-            container.remove(force=True)
+            try:
+                container.remove(force=True)
+            except docker.errors.NotFound:
+                pass  # an --rm container finishing on its own meanwhile
         client.close()
 
 
