@@ -60,3 +60,18 @@ def test_docker_update_keeps_what_it_was_not_asked_to_change(docker_env: dict[st
         assert shown.stdout.split() == [str(48 * 1024 * 1024), "on-failure"]
     finally:
         docker(docker_env, "rm", "-f", name)
+
+
+def test_log_driver_none(docker_env: dict[str, str]) -> None:
+    import uuid
+
+    name = f"nolog-{uuid.uuid4().hex[:8]}"
+    docker(docker_env, "pull", "-q", "busybox")
+    run = docker(docker_env, "run", "--name", name, "--log-driver", "none", "busybox", "echo", "hi")
+    try:
+        assert (run.returncode, run.stdout) == (0, "hi\n")  # attached output still flows
+        logs = docker(docker_env, "logs", name)
+        assert logs.returncode == 1
+        assert "configured logging driver does not support reading" in logs.stderr
+    finally:
+        docker(docker_env, "rm", "-f", name)

@@ -14,6 +14,7 @@ from ketch.api import streams
 from ketch.api.detach import DetachWatcher, parse_keys
 from ketch.api.hijack import hijack
 from ketch.api.server import backend_of, json_response, query_bool, query_int, query_json, read_json
+from ketch.containers.shims import log_driver
 from ketch.errors import InvalidArgument, NotImplementedYet
 
 
@@ -172,7 +173,7 @@ async def attach(request: web.Request) -> web.StreamResponse:
         )
     conn = await hijack(request, tty)
     try:
-        if want_logs and (stdout or stderr):
+        if want_logs and (stdout or stderr) and log_driver(container) != "none":
             _, chunks = svc.logs(container.id, stdout=stdout, stderr=stderr)
             async for stream, data in chunks:
                 await conn.write(streams.encode(stream, data, tty))

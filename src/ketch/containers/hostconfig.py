@@ -41,7 +41,7 @@ def validate(host_config: dict[str, Any]) -> None:
     if 0 < quota < 1000:
         raise InvalidArgument("CPU cfs quota can not be less than 1ms (i.e. 1000)")
     log_type = (host_config.get("LogConfig") or {}).get("Type") or "json-file"
-    if log_type != "json-file":
+    if log_type not in ("json-file", "none"):
         raise NotImplementedYet(f"logging driver {log_type!r} is not supported by ketch yet")
     if host_config.get("Init"):
         raise NotImplementedYet("--init is not supported by ketch yet")

@@ -32,7 +32,7 @@ from ketch.containers.filters import validate as validate_filters
 from ketch.containers.health import HealthMonitor, fresh_health, probe_command
 from ketch.containers.logs import read_logs
 from ketch.containers.record import Container, now_rfc3339, write_json_atomically
-from ketch.containers.shims import ShimBackend
+from ketch.containers.shims import ShimBackend, log_driver
 
 log = logging.getLogger("ketch.containers")
 
@@ -756,6 +756,8 @@ class ContainerService(ExecMixin, FilesMixin):
         container = self.get(name_or_id)
         if not stdout and not stderr:
             raise errors.InvalidArgument("You must choose at least one stream")
+        if log_driver(container) == "none":
+            raise errors.NotImplementedYet("configured logging driver does not support reading")
         streams = ({1} if stdout else set()) | ({2} if stderr else set())
 
         def still_running() -> bool:

@@ -111,7 +111,7 @@ class ShimBackend:
             # As dockerd: StdinOnce closes stdin when the client's ends, but never on a TTY
             # (detaching from `run -it` leaves the shell running).
             stdin_once=bool(container.config.get("StdinOnce")) and not container.tty,
-            log_path=container.log_path,
+            log_path=None if log_driver(container) == "none" else container.log_path,
             log_max_size=_size(log_config.get("max-size")) or log_max_size,
             log_max_files=int(log_config.get("max-file") or log_max_files),
             cgroup_parent=cgroup_parent,
@@ -254,6 +254,10 @@ class ShimBackend:
             with contextlib.suppress(Exception):
                 await _maybe_await(self._forkserver.stop())
             self._forkserver = None
+
+
+def log_driver(container: Any) -> str:
+    return (container.host_config.get("LogConfig") or {}).get("Type") or "json-file"
 
 
 async def _maybe_await(value: Any) -> Any:
