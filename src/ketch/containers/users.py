@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ketch.errors import InvalidArgument
-from ketch.runtime.users import parse_group, parse_passwd
+from ketch.runtime.users import ExecLookupError, resolve_user_in
 
 
 def read_from_layers(layer_dirs: Iterable[Path], relative: str) -> str:
@@ -45,37 +45,12 @@ def _opaque(directory: Path) -> bool:
 
 def resolve(spec: str, layer_dirs: list[Path]) -> tuple[int, int, list[int]]:
     """(uid, gid, additional gids) for Docker's user forms: name, uid, x:group, x:gid."""
-    user_part, _, group_part = (spec or "0").partition(":")
-    passwd = parse_passwd(read_from_layers(layer_dirs, "etc/passwd"))
-    groups = parse_group(read_from_layers(layer_dirs, "etc/group"))
-    name: str | None = None
-    uid = gid = 0
-    if user_part.isdigit():
-        uid = int(user_part)
-        for entry_name, entry_uid, entry_gid, _ in passwd:
-            if entry_uid == uid:
-                name, gid = entry_name, entry_gid
-                break
-    else:
-        for entry_name, entry_uid, entry_gid, _ in passwd:
-            if entry_name == user_part:
-                name, uid, gid = entry_name, entry_uid, entry_gid
-                break
-        else:
-            raise InvalidArgument(
-                f"unable to find user {user_part}: no matching entries in passwd file"
-            )
-    if group_part:
-        if group_part.isdigit():
-            gid = int(group_part)
-        else:
-            for group_name, group_gid, _ in groups:
-                if group_name == group_part:
-                    gid = group_gid
-                    break
-            else:
-                raise InvalidArgument(
-                    f"unable to find group {group_part}: no matching entries in group file"
-                )
-    extra = sorted({g for _, g, members in groups if name is not None and name in members})
-    return uid, gid, [g for g in extra if g != gid]
+    try:
+        user = resolve_user_in(
+            spec,
+            read_from_layers(layer_dirs, "etc/passwd"),
+            read_from_layers(layer_dirs, "etc/group"),
+        )
+    except ExecLookupError as exc:
+        raise InvalidArgument(exc.message) from None
+    return user.uid, user.gid, user.additional_gids

@@ -66,14 +66,19 @@ def _read(root: str, path: str) -> str:
 
 
 def resolve_user(spec: str, root: str = "/") -> ResolvedUser:
-    """Docker's `--user` forms: "", "name", "uid", "name:group", "uid:gid"; names from root's files.
+    """Docker's `--user` forms (name, uid, name:group, uid:gid) from root's files."""
+    return resolve_user_in(spec, _read(root, "/etc/passwd"), _read(root, "/etc/group"))
+
+
+def resolve_user_in(spec: str, passwd_text: str, group_text: str) -> ResolvedUser:
+    """`resolve_user` against the given /etc/passwd and /etc/group contents.
 
     A numeric uid missing from /etc/passwd is fine (gid 0 unless given); a
     missing name is an error, as in Docker.
     """
     user_part, _, group_part = (spec or "0").partition(":")
-    passwd = parse_passwd(_read(root, "/etc/passwd"))
-    groups = parse_group(_read(root, "/etc/group"))
+    passwd = parse_passwd(passwd_text)
+    groups = parse_group(group_text)
     name = None
     uid, gid, home = 0, 0, "/"
     if user_part.isdigit():
