@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from ketch import errors
-from ketch.cli import imageref, terminal
+from ketch.cli import terminal
 from ketch.cli.app import PROGRAM, Cli, Entry, ExitStatus, daemon_error_text
 from ketch.cli.flags import Command, Parsed, UsageError
-from ketch.cli.pull import pull_image
 from ketch.cli.runopts import CONTAINER_FLAGS, RUN_ONLY_FLAGS, create_request
 from ketch.cli.session import Streams, run_attached
 
@@ -37,6 +36,14 @@ def _fail(command: str, error: BaseException, status: int = EXIT_DAEMON_ERROR) -
     )
 
 
+def pull_image(cli: Cli, image: str, parsed: Parsed) -> None:
+    # The pull machinery (reference parsing, progress, credentials) is loaded
+    # only when a pull happens: a cached image's run pays nothing for it.
+    from ketch.cli.pull import pull_image as pull
+
+    pull(cli, image, platform=parsed.platform, quiet=parsed.quiet, out=cli.stderr)
+
+
 def create_container(cli: Cli, parsed: Parsed, query: dict[str, Any], body: dict) -> str:
     """POST /containers/create, pulling the image first when it is missing (or --pull always)."""
     image = body["Image"]
@@ -46,16 +53,18 @@ def create_container(cli: Cli, parsed: Parsed, query: dict[str, Any], body: dict
             f'invalid pull option: \'{policy}\': must be one of "always", "missing" or "never"'
         )
     if policy == "always":
-        pull_image(cli, image, platform=parsed.platform, quiet=parsed.quiet, out=cli.stderr)
+        pull_image(cli, image, parsed)
     try:
         response = cli.client.post("/containers/create", query, body)
     except errors.NotFound as error:
         if "No such image" not in error.message or policy == "never":
             raise
+        from ketch.cli import imageref
+
         familiar = imageref.parse(image).familiar
         cli.err(f"Unable to find image '{familiar}' locally")
         cli.flush()
-        pull_image(cli, image, platform=parsed.platform, quiet=parsed.quiet, out=cli.stderr)
+        pull_image(cli, image, parsed)
         response = cli.client.post("/containers/create", query, body)
     for warning in response.get("Warnings") or []:
         cli.err(f"WARNING: {warning}")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from ketch.cli import detachkeys, terminal
 from ketch.cli.app import Cli, ExitStatus
@@ -17,11 +16,24 @@ from ketch.cli.stdio import copy_output, start_stdin_pump
 from ketch.errors import KetchError
 
 
-@dataclass(frozen=True)
 class Streams:
-    stdin: bool
-    stdout: bool
-    stderr: bool
+    """Which of the container's streams a session carries.
+
+    A plain class: dataclasses would pull `inspect` and `ast` into the start-up
+    of every `ketch run`.
+    """
+
+    __slots__ = ("stdin", "stdout", "stderr")
+
+    def __init__(self, stdin: bool, stdout: bool, stderr: bool) -> None:
+        self.stdin, self.stdout, self.stderr = stdin, stdout, stderr
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Streams) and (self.stdin, self.stdout, self.stderr) == (
+            other.stdin, other.stdout, other.stderr)  # fmt: skip
+
+    def __repr__(self) -> str:
+        return f"Streams(stdin={self.stdin}, stdout={self.stdout}, stderr={self.stderr})"
 
     @property
     def any(self) -> bool:
