@@ -39,6 +39,31 @@ COMMAND_MODULES: dict[str, str] = {
     "logout": "ketch.cli.login",
 }
 
+# The one-line summaries of `ketch --help`, kept here so help loads no command module.
+SUMMARIES: dict[str, str] = {
+    "run": "Create and run a new container from an image",
+    "create": "Create a new container",
+    "start": "Start one or more stopped containers",
+    "stop": "Stop one or more running containers",
+    "kill": "Kill one or more running containers",
+    "restart": "Restart one or more containers",
+    "rm": "Remove one or more containers",
+    "wait": "Block until one or more containers stop, then print their exit codes",
+    "attach": "Attach local standard input, output, and error streams to a running container",
+    "ps": "List containers",
+    "logs": "Fetch the logs of a container",
+    "exec": "Execute a command in a running container",
+    "inspect": "Return low-level information on ketch objects",
+    "images": "List images",
+    "pull": "Download an image from a registry",
+    "rmi": "Remove one or more images",
+    "tag": "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE",
+    "version": "Show the ketch version information",
+    "info": "Display system-wide information",
+    "login": "Authenticate to a registry",
+    "logout": "Log out from a registry",
+}
+
 # docker's management commands map onto the same handlers (`ketch container ls`).
 MANAGEMENT_ALIASES: dict[tuple[str, str], str] = {
     ("container", "ls"): "ps",
@@ -154,7 +179,7 @@ def _overview() -> str:
         GLOBAL.summary,
         "",
         "Commands:",
-        *(f"  {name}" for name in names),
+        *(f"  {name:<10}{SUMMARIES.get(name, '')}".rstrip() for name in names),
         "",
         f"Run '{PROGRAM} COMMAND --help' for more information on a command.",
         "",
