@@ -249,11 +249,30 @@ class ContainerService(ExecMixin, FilesMixin):
 
     def inspect(self, name_or_id: str, size: bool = False) -> dict[str, Any]:
         container = self.get(name_or_id)
-        view = views.inspect_view(container, self._image_name(container))
+        view = views.inspect_view(
+            container, self._image_name(container), self._graph_driver(container)
+        )
         if size:
             view["SizeRw"] = self.size_rw(container)
             view["SizeRootFs"] = view["SizeRw"] + self._image_size(container)
         return view
+
+    def _graph_driver(self, container: Container) -> dict[str, Any]:
+        """overlay2's four directories, as dockerd names them; the merged view is the
+        bundle's rootfs, mounted inside the container's own mount namespace."""
+        snapshot = self.snapshots.snapshot_path(container.id)
+        data = {
+            "MergedDir": str(container.bundle / "rootfs"),
+            "UpperDir": str(snapshot / "upper"),
+            "WorkDir": str(snapshot / "work"),
+        }
+        try:
+            lowers = self._layer_dirs(container.chain_id)
+        except errors.NotFound:  # a layer removed underneath: still answer inspect
+            lowers = []
+        if lowers:
+            data["LowerDir"] = ":".join(str(d) for d in lowers)
+        return {"Name": "overlay2", "Data": data}
 
     def list(
         self,

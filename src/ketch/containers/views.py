@@ -63,7 +63,9 @@ def command_line(container: Container) -> str:
     return " ".join([container.path, *container.args])
 
 
-def inspect_view(container: Container, image_name: str) -> dict[str, Any]:
+def inspect_view(
+    container: Container, image_name: str, graph_driver: dict[str, Any] | None = None
+) -> dict[str, Any]:
     state = dict(container.state)
     state.pop("RemovalInProgress", None)
     host_config = {**DEFAULT_HOST_CONFIG, **container.host_config}
@@ -89,7 +91,7 @@ def inspect_view(container: Container, image_name: str) -> dict[str, Any]:
         "AppArmorProfile": "",
         "ExecIDs": list(container.execs) or None,
         "HostConfig": host_config,
-        "GraphDriver": {"Name": "overlay2", "Data": None},
+        "GraphDriver": graph_driver or {"Name": "overlay2", "Data": {}},
         "Mounts": mounts_view(container.host_config),
         "Config": config,
         "NetworkSettings": network_settings(),

@@ -229,6 +229,10 @@ class SnapshotStore:
             entry.name for entry in self._containers.iterdir() if not entry.name.startswith(".")
         )
 
+    def snapshot_path(self, key: str) -> Path:
+        """The snapshot's directory (its `upper` and `work`), for inspect's GraphDriver."""
+        return self._containers / valid_key(key)
+
     def snapshot_parent(self, key: str) -> str | None:
         path = self._containers / valid_key(key) / "snapshot.json"
         try:
