@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ketch import errors
-from ketch.containers import merge, names
+from ketch.containers import merge, names, schema
 from ketch.containers.attach import AttachSession
 
 
@@ -37,6 +37,7 @@ class ExecMixin:
     get: Any
 
     def exec_create(self, name_or_id: str, config: dict[str, Any]) -> str:
+        schema.check("ExecConfig", config, schema.EXEC_CONFIG)
         container = self.get(name_or_id)
         if not container.running:
             raise errors.Conflict(f"Container {container.id} is not running")

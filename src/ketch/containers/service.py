@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ketch import errors
-from ketch.containers import hostconfig, merge, names, restart, views
+from ketch.containers import hostconfig, merge, names, restart, schema, views
 from ketch.containers import users as container_users
 from ketch.containers.attach import AttachSession
 from ketch.containers.bundle import build_spec
@@ -146,6 +146,9 @@ class ContainerService(ExecMixin, FilesMixin):
         host_config: dict[str, Any] | None = None,
         networking_config: dict[str, Any] | None = None,
     ) -> tuple[str, list[str]]:
+        schema.check("Config", config, schema.CONFIG)
+        schema.check("HostConfig", host_config, schema.HOST_CONFIG)
+        schema.check("NetworkingConfig", networking_config, {"EndpointsConfig": schema.OBJ})
         host_config = dict(host_config or {})
         image_name = config.get("Image") or ""
         if not image_name:
@@ -649,6 +652,7 @@ class ContainerService(ExecMixin, FilesMixin):
 
     async def update(self, name_or_id: str, changes: dict[str, Any]) -> list[str]:
         """`docker update`: new limits and restart policy, applied at once if running."""
+        schema.check("UpdateConfig", changes, {**schema.HOST_CONFIG, "RestartPolicy": schema.OBJ})
         container = self.get(name_or_id)
         changes = dict(changes)
         if not (changes.get("RestartPolicy") or {}).get("Name"):
