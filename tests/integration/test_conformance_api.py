@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from ketch.testing.daemon import Daemon
+from ketch.testing.registry import RegistryServer
 
 SPEC_PATH = Path("/work/shared/specs/docker-engine-api/v1.45.yaml")
 API = "/v1.45"
@@ -237,6 +238,9 @@ def test_images_list(pulled: Raw) -> None:
     )
     tags = {tag for image in body for tag in image["RepoTags"]}
     assert {"busybox:latest", "hello-world:latest"} <= tags
+    # `docker images busybox` sends a reference filter
+    only = pulled.json("GET", '/images/json?filters={"reference":{"busybox":true}}')
+    assert [image["RepoTags"] for image in only] == [["busybox:latest"]]
     assert all(image["Created"] > 1_000_000_000 and image["Size"] > 0 for image in body)
 
 
@@ -269,15 +273,16 @@ def test_pull_progress_lines(raw: Raw) -> None:
     assert lines[-1]["status"].startswith("Status: ")
 
 
-def test_pull_error_line(raw: Raw) -> None:
-    status, _, data = raw.request("POST", "/images/create?fromImage=never-pushed&tag=latest")
-    assert status == 404 or b"errorDetail" in data
-    if status == 404:
-        assert_conforms(json.loads(data), definition("ErrorResponse"))
-    else:
-        last = json.loads(data.splitlines()[-1])
-        assert_conforms(last, definition("CreateImageInfo"))
-        assert last["errorDetail"]["message"]
+def test_pull_error_body(raw: Raw, hub_mirror: RegistryServer) -> None:
+    """A repository the registry does not have: an error before any progress, as a
+    plain ErrorResponse (dockerd answers 404 "manifest unknown" the same way)."""
+    image = f"{hub_mirror.host_port}/library/never-pushed"
+    status, headers, data = raw.request("POST", f"/images/create?fromImage={image}&tag=latest")
+    assert status == 404, data
+    assert headers["Content-Type"] == "application/json"
+    body = json.loads(data)
+    assert_conforms(body, definition("ErrorResponse"))
+    assert "manifest unknown" in body["message"] or "not found" in body["message"]
 
 
 def test_image_delete(pulled: Raw) -> None:
@@ -373,6 +378,7 @@ def test_exec_inspect(pulled: Raw, container: str) -> None:
         ("GET", "/exec/nope-404/json", 404, "No such exec instance: nope-404"),
         ("POST", "/containers/nope-404/wait", 404, "No such container: nope-404"),
         ("GET", "/containers/json?filters=%7B%22bogus%22%3A%5B%22x%22%5D%7D", 400, None),
+        ("GET", "/images/json?filters=%7B%22bogus%22%3A%5B%22x%22%5D%7D", 400, None),
     ],
 )
 def test_error_bodies(raw: Raw, method: str, path: str, status: int, message: str | None) -> None:

@@ -216,12 +216,19 @@ async def prune(request: web.Request) -> web.Response:
 
 
 async def list_images(request: web.Request) -> web.Response:
+    from ketch.images import filters as image_filters
+
     backend = backend_of(request)
     images = service(request)
+    filters = image_filters.normalise(query_json(request, "filters"))
     rows = [summary(image, backend) for image in images.list()]
     if not query_bool(request, "all"):
         rows = [row for row in rows if row["RepoTags"] or row["RepoDigests"]] or rows
-    return json_response(rows)
+
+    def created_of(name: str) -> int:
+        return summary(images.get(name), backend)["Created"]
+
+    return json_response(image_filters.apply(rows, filters, created_of))
 
 
 def summary(image: Any, backend: Any) -> dict[str, Any]:

@@ -6,17 +6,17 @@ loopback only; the list says so instead of pretending to a bridge.
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from aiohttp import web
 
 from ketch.api.server import json_response
+from ketch.containers.views import network_id
 from ketch.errors import NotFound
 
 
 def _stable_id(name: str) -> str:
-    return hashlib.sha256(f"ketch-network-{name}".encode()).hexdigest()
+    return network_id(name)  # the same ID containers' NetworkSettings show
 
 
 NETWORKS = {

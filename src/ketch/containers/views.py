@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from ketch.containers.record import Container, parse_time
 from ketch.containers.status import status_text
+from ketch.runtime.spec import MASKED_PATHS, READONLY_PATHS
 
 DEFAULT_HOST_CONFIG: dict[str, Any] = {
     "Binds": None,
@@ -59,6 +61,63 @@ DEFAULT_HOST_CONFIG: dict[str, Any] = {
 }
 
 
+def effective_host_config(stored: dict[str, Any]) -> dict[str, Any]:
+    """HostConfig as dockerd shows it: the zero values a client sends for "unset" replaced
+    by what the container really gets (dockerd writes these defaults at create)."""
+    host_config = {**DEFAULT_HOST_CONFIG, **stored}
+    log_config = dict(host_config.get("LogConfig") or {})
+    log_config["Type"] = log_config.get("Type") or "json-file"
+    log_config["Config"] = log_config.get("Config") or {}
+    host_config["LogConfig"] = log_config
+    if not host_config.get("ShmSize"):
+        host_config["ShmSize"] = DEFAULT_HOST_CONFIG["ShmSize"]  # the runtime's 64m /dev/shm
+    if not host_config.get("IpcMode"):
+        host_config["IpcMode"] = "private"
+    if not host_config.get("CgroupnsMode"):
+        host_config["CgroupnsMode"] = "private"  # the runtime always unshares it
+    if (host_config.get("PidsLimit") or 0) <= 0:
+        host_config["PidsLimit"] = None  # 0 and -1 both mean unlimited; dockerd stores nil
+    if host_config.get("Privileged"):
+        host_config["MaskedPaths"] = host_config["ReadonlyPaths"] = None
+    else:
+        if not host_config.get("MaskedPaths"):
+            host_config["MaskedPaths"] = list(MASKED_PATHS)
+        if not host_config.get("ReadonlyPaths"):
+            host_config["ReadonlyPaths"] = list(READONLY_PATHS)
+    return host_config
+
+
+def network_id(name: str) -> str:
+    """The stable ID of one of ketch's two networks (host, none)."""
+    return hashlib.sha256(f"ketch-network-{name}".encode()).hexdigest()
+
+
+def network_of(host_config: dict[str, Any]) -> str:
+    """The network a container is on: the host's, or its own namespace with loopback
+    only (what "none" is, and what "default" gets until ketch has a bridge)."""
+    return "host" if host_config.get("NetworkMode") == "host" else "none"
+
+
+def endpoint(name: str) -> dict[str, Any]:
+    """EndpointSettings of an endpoint without addresses, as dockerd shows for host/none."""
+    return {
+        "IPAMConfig": None,
+        "Links": None,
+        "Aliases": None,
+        "MacAddress": "",
+        "DriverOpts": None,
+        "NetworkID": network_id(name),
+        "EndpointID": "",
+        "Gateway": "",
+        "IPAddress": "",
+        "IPPrefixLen": 0,
+        "IPv6Gateway": "",
+        "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0,
+        "DNSNames": None,
+    }
+
+
 def command_line(container: Container) -> str:
     return " ".join([container.path, *container.args])
 
@@ -68,7 +127,7 @@ def inspect_view(
 ) -> dict[str, Any]:
     state = dict(container.state)
     state.pop("RemovalInProgress", None)
-    host_config = {**DEFAULT_HOST_CONFIG, **container.host_config}
+    host_config = effective_host_config(container.host_config)
     config = dict(container.config)
     config["Image"] = image_name
     return {
@@ -94,7 +153,7 @@ def inspect_view(
         "GraphDriver": graph_driver or {"Name": "overlay2", "Data": {}},
         "Mounts": mounts_view(container.host_config),
         "Config": config,
-        "NetworkSettings": network_settings(),
+        "NetworkSettings": network_settings(network_of(container.host_config)),
     }
 
 
@@ -120,7 +179,7 @@ def mounts_view(host_config: dict[str, Any]) -> list[dict[str, Any]]:
     return found
 
 
-def network_settings() -> dict[str, Any]:
+def network_settings(network: str) -> dict[str, Any]:
     return {
         "Bridge": "",
         "SandboxID": "",
@@ -139,12 +198,13 @@ def network_settings() -> dict[str, Any]:
         "IPPrefixLen": 0,
         "IPv6Gateway": "",
         "MacAddress": "",
-        "Networks": {},
+        "Networks": {network: endpoint(network)},
     }
 
 
 def list_view(container: Container, image_name: str, now: float | None = None) -> dict[str, Any]:
     created = parse_time(container.created) or 0.0
+    network = network_of(container.host_config)
     return {
         "Id": container.id,
         "Names": [container.name],
@@ -157,6 +217,6 @@ def list_view(container: Container, image_name: str, now: float | None = None) -
         "State": container.state.get("Status", "created"),
         "Status": status_text(container.state, now),
         "HostConfig": {"NetworkMode": container.host_config.get("NetworkMode") or "default"},
-        "NetworkSettings": {"Networks": {}},
-        "Mounts": [],
+        "NetworkSettings": {"Networks": {network: endpoint(network)}},
+        "Mounts": mounts_view(container.host_config),
     }
