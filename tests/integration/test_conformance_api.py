@@ -342,7 +342,7 @@ def test_container_wait(pulled: Raw) -> None:
         assert pulled.request("POST", f"/containers/{cid}/start")[0] == 204
         body = pulled.json("POST", f"/containers/{cid}/wait")
         assert_conforms(body, definition("ContainerWaitResponse"))
-        assert body["StatusCode"] == 3
+        assert body == {"StatusCode": 3}  # Error is omitempty in dockerd
     finally:
         pulled.request("DELETE", f"/containers/{cid}?force=1")
 

@@ -516,8 +516,9 @@ class ContainerService(ExecMixin, FilesMixin):
     @staticmethod
     def _wait_body(container: Container) -> dict[str, Any]:
         # A start that failed was already reported by the start request itself; the CLI
-        # would print it a second time as "Error waiting for container".
-        return {"StatusCode": container.state["ExitCode"], "Error": None}
+        # would print it a second time as "Error waiting for container". No error: no
+        # "Error" key at all, as dockerd's omitempty leaves it out.
+        return {"StatusCode": container.state["ExitCode"]}
 
     def _wake(self, container_id: str, conditions: tuple[str, ...], body: dict[str, Any]) -> None:
         remaining = []
