@@ -28,10 +28,11 @@ SPEC_PATH = Path("/work/shared/specs/docker-engine-api/v1.45.yaml")
 API = "/v1.45"
 # Keys of Swagger 2.0 (and Docker's x- extensions) that JSON Schema does not know.
 DROPPED = {"discriminator", "readOnly", "example", "externalDocs", "xml", "format"}
+OPEN_SUFFIX = "..open"  # a definition without its closure, for allOf members
 
 
-def to_json_schema(node: Any) -> Any:
-    """One Swagger 2.0 schema node as JSON Schema (draft 7).
+def to_json_schema(node: Any, in_all_of: bool = False) -> Any:
+    """One Swagger 2.0 schema node as JSON Schema (2020-12).
 
     Swagger has no null type: `x-nullable: true` adds it. Go encodes a nil
     slice or map as null, and dockerd sends that for unset lists and maps
@@ -47,9 +48,13 @@ def to_json_schema(node: Any) -> Any:
         if key.startswith("x-") or key in DROPPED:
             continue
         if key == "$ref":
-            out[key] = value  # "#/definitions/X" resolves in the root we build
+            # "#/definitions/X" resolves in the root we build; inside an allOf, to the
+            # open copy of X, or X's closure would refuse its siblings' keys
+            out[key] = value + OPEN_SUFFIX if in_all_of else value
         elif key in ("properties", "definitions"):
             out[key] = {name: to_json_schema(sub) for name, sub in value.items()}
+        elif key == "allOf":
+            out[key] = [to_json_schema(sub, in_all_of=True) for sub in value]
         else:
             out[key] = to_json_schema(value)
     kind = out.get("type")
@@ -59,6 +64,11 @@ def to_json_schema(node: Any) -> Any:
         out["type"] = [kind, "null"]
         if "enum" in out:
             out["enum"] = [*out["enum"], None]
+    closable = "properties" in out or "allOf" in out
+    if closable and not in_all_of and "additionalProperties" not in out:
+        # A key the spec does not name is a typo or an invention: refuse it. The
+        # "unevaluated" form sees through allOf (HostConfig = Resources + its own).
+        out["unevaluatedProperties"] = False
     if "$ref" in out and node.get("x-nullable") is True:
         return {"anyOf": [{"$ref": out["$ref"]}, {"type": "null"}]}
     return out
@@ -71,7 +81,11 @@ def spec() -> dict[str, Any]:
 
 @cache
 def definitions() -> dict[str, Any]:
-    return to_json_schema(spec()["definitions"])
+    found = {}
+    for name, node in spec()["definitions"].items():
+        found[name] = to_json_schema(node)
+        found[name + OPEN_SUFFIX] = to_json_schema(node, in_all_of=True)
+    return found
 
 
 def schema_for(node: dict[str, Any]) -> dict[str, Any]:
@@ -105,7 +119,7 @@ def response_schema(path: str, method: str = "get", status: str | int = 200) -> 
 
 
 def violations(body: Any, schema: dict[str, Any]) -> list[str]:
-    validator = jsonschema.Draft7Validator(schema)
+    validator = jsonschema.Draft202012Validator(schema)
     return sorted(
         f"{'/'.join(str(p) for p in error.absolute_path) or '<root>'}: {error.message[:200]}"
         for error in validator.iter_errors(body)
@@ -193,6 +207,11 @@ def test_schema_rejects_what_dockerd_would_not_send() -> None:
     inspect = response_schema("/containers/{id}/json")
     assert violations({"State": {"Pid": "1"}}, inspect)
     assert not violations({"HostConfig": {"Binds": None}}, inspect)
+    # keys the spec does not name are refused, also through allOf (Resources + HostConfig)
+    assert violations({"Id": "x", "Nmes": ["/typo"]}, summary)
+    host = definition("HostConfig")
+    assert not violations({"Memory": 0, "Binds": None, "NetworkMode": "host"}, host)
+    assert violations({"Memory": 0, "Bindz": []}, host)
     # x-nullable strings take null, plain strings do not
     assert not violations({"Health": None}, definition("ContainerState"))
     assert violations({"Status": None}, definition("ContainerState"))
@@ -263,14 +282,22 @@ def test_image_history(pulled: Raw) -> None:
 
 
 def test_pull_progress_lines(raw: Raw) -> None:
-    status, headers, data = raw.request("POST", "/images/create?fromImage=hello-world&tag=latest")
+    """A first pull (redis, not pulled before here): every line a CreateImageInfo."""
+    status, headers, data = raw.request("POST", "/images/create?fromImage=redis&tag=latest")
     assert status == 200
     assert headers["Content-Type"] == "application/json"
     lines = [json.loads(line) for line in data.splitlines() if line.strip()]
     schema = definition("CreateImageInfo")
     for line in lines:
         assert_conforms(line, schema)
-    assert lines[-1]["status"].startswith("Status: ")
+    assert lines[0] == {"status": "Pulling from library/redis", "id": "latest"}
+    downloading = [line for line in lines if line["status"] == "Downloading"]
+    assert downloading and all(line["progressDetail"]["total"] > 0 for line in downloading)
+    assert any(line["status"] == "Pull complete" for line in lines)
+    assert lines[-1] == {"status": "Status: Downloaded newer image for redis:latest"}
+    status, _, data = raw.request("POST", "/images/create?fromImage=redis&tag=latest")
+    again = [json.loads(line) for line in data.splitlines() if line.strip()]
+    assert again[-1] == {"status": "Status: Image is up to date for redis:latest"}
 
 
 def test_pull_error_body(raw: Raw, hub_mirror: RegistryServer) -> None:
@@ -295,6 +322,13 @@ def test_image_delete(pulled: Raw) -> None:
         schema_for({"type": "array", "items": {"$ref": "#/definitions/ImageDeleteResponseItem"}}),
     )
     assert body == [{"Untagged": f"{tag}:v1"}]
+
+
+def test_system_df(pulled: Raw, container: str) -> None:
+    body = pulled.json("GET", "/system/df")
+    assert_conforms(body, response_schema("/system/df"))
+    assert any(row["Id"] == container for row in body["Containers"])
+    assert body["LayersSize"] > 0
 
 
 # -- containers ----------------------------------------------------------------------------
