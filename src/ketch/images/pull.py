@@ -9,6 +9,7 @@ against the config's `rootfs.diff_ids`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 from dataclasses import dataclass
@@ -96,16 +97,40 @@ class Puller:
         """Fetch and unpack `ref`. `known(image_id)` says the image is already whole here,
         in which case no layer is looked at (dockerd prints no layer lines then)."""
         manifest = await client.get_manifest(ref, platform, auth=auth)
-        await self._fetch(client, ref, manifest.config, None, auth)
-        raw_config = self.content.read_bytes(manifest.config.digest)
-        config, diff_ids = parse_config(raw_config, manifest)
-        chain = chain_ids(diff_ids)
+        # Only once the registry answered, as dockerd: a registry that is down or
+        # an unknown tag is then the request's own error status, not a stream line.
+        emit({"status": f"Pulling from {ref.path}", "id": ref.tag or ref.digest})
+        blobs = [manifest.config, *manifest.layers]
+        stored_before = {d.digest for d in blobs if self.content.has(d.digest)}
+        chain: list[str] = []
+        try:
+            await self._fetch(client, ref, manifest.config, None, auth)
+            raw_config = self.content.read_bytes(manifest.config.digest)
+            config, diff_ids = parse_config(raw_config, manifest)
+            chain = chain_ids(diff_ids)
+            already = known is not None and known(manifest.config.digest)
+            if not already:
+                await self._layers(client, ref, manifest.layers, diff_ids, chain, emit, auth)
+        except errors.InvalidArgument:
+            # The registry served what cannot make this image (a bad layer, a config
+            # that lies): what this pull stored for it goes, so no half of it stays.
+            # A cut connection is not this case: its partial download is kept to resume.
+            self._forget(manifest, chain, stored_before)
+            raise
         top = chain[-1] if chain else None
-        already = known is not None and known(manifest.config.digest)
-        if not already:
-            await self._layers(client, ref, manifest.layers, diff_ids, chain, emit, auth)
         size = sum(self.snapshots.layer_size(c) for c in chain)
         return Pulled(manifest, config, diff_ids, top, size)
+
+    def _forget(self, manifest: Manifest, chain: list[str], stored_before: set[str]) -> None:
+        """Delete the blobs this pull committed that no unpacked layer stands for."""
+        doomed = [manifest.config.digest]
+        for i, layer in enumerate(manifest.layers):
+            if i >= len(chain) or not self.snapshots.has_layer(chain[i]):
+                doomed.append(layer.digest)
+        for digest in doomed:
+            if digest not in stored_before:
+                with contextlib.suppress(errors.NotFound):
+                    self.content.delete(digest)
 
     async def _fetch(
         self,

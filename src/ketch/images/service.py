@@ -120,7 +120,6 @@ class ImageService:
     ) -> Image:
         """Pull `ref_text` from its registry, reporting Docker's progress messages."""
         ref = reference.parse(ref_text)
-        progress({"status": f"Pulling from {ref.path}", "id": ref.tag or ref.digest})
         async with RegistryClient(self.registry_config) as client:
             pulled = await self._puller.pull(
                 client, ref, progress, auth=auth, platform=platform, known=self._is_whole
