@@ -11,6 +11,7 @@ import copy
 import http.client
 import json
 import socket
+import time
 import uuid
 from collections.abc import Iterator
 from functools import cache
@@ -83,6 +84,9 @@ def spec() -> dict[str, Any]:
 def definitions() -> dict[str, Any]:
     found = {}
     for name, node in spec()["definitions"].items():
+        if name in DOCKERD_DEVIATIONS:
+            node = copy.deepcopy(node)
+            node["properties"].update(DOCKERD_DEVIATIONS[name])
         found[name] = to_json_schema(node)
         found[name + OPEN_SUFFIX] = to_json_schema(node, in_all_of=True)
     return found
@@ -103,18 +107,21 @@ def definition(name: str) -> dict[str, Any]:
 
 
 # Where dockerd itself departs from its spec, the spec gives way to what dockerd sends.
-# ExecInspect's ExitCode is a *int in moby (ExecInspectResponse): null until the exec ends.
-DOCKERD_DEVIATIONS: dict[tuple[str, str], dict[str, Any]] = {
-    ("/exec/{id}/json", "ExitCode"): {"type": "integer", "x-nullable": True},
+# Keyed by a path's response or a definition's name; the values are Swagger nodes.
+DOCKERD_DEVIATIONS: dict[str, dict[str, Any]] = {
+    # ExecInspectResponse.ExitCode is a *int in moby: null until the exec has ended
+    "/exec/{id}/json": {"ExitCode": {"type": "integer", "x-nullable": True}},
+    # events.Message keeps the deprecated status/id/from (omitempty) before API 1.52,
+    # and docker-py reads them
+    "EventMessage": {name: {"type": "string"} for name in ("status", "id", "from")},
 }
 
 
 def response_schema(path: str, method: str = "get", status: str | int = 200) -> dict[str, Any]:
     responses = spec()["paths"][path][method]["responses"]
     node = copy.deepcopy(responses.get(status, responses.get(str(status)))["schema"])
-    for (where, field), override in DOCKERD_DEVIATIONS.items():
-        if where == path:
-            node["properties"][field] = override
+    if path in DOCKERD_DEVIATIONS:
+        node["properties"].update(DOCKERD_DEVIATIONS[path])
     return schema_for(node)
 
 
@@ -400,6 +407,37 @@ def test_exec_inspect(pulled: Raw, container: str) -> None:
     assert after["ProcessConfig"]["entrypoint"] == "sh"
 
 
+def test_top_and_changes(pulled: Raw, container: str) -> None:
+    top = pulled.json("GET", f"/containers/{container}/top")
+    assert_conforms(top, response_schema("/containers/{id}/top"))
+    assert top["Processes"][0][top["Titles"].index("CMD")] == "sleep 300"
+    exec_id = pulled.json(
+        "POST", f"/containers/{container}/exec", {"Cmd": ["touch", "/tmp/made"]}, 201
+    )["Id"]
+    assert pulled.request("POST", f"/exec/{exec_id}/start", {"Detach": False})[0] == 200
+    changes = pulled.json("GET", f"/containers/{container}/changes")
+    assert_conforms(changes, response_schema("/containers/{id}/changes"))
+    assert {"Path": "/tmp/made", "Kind": 1} in changes  # 1: added
+
+
+def test_events(pulled: Raw) -> None:
+    created = pulled.json("POST", "/containers/create", {"Image": "busybox", "Cmd": ["true"]}, 201)
+    cid = created["Id"]
+    pulled.request("POST", f"/containers/{cid}/start")
+    pulled.json("POST", f"/containers/{cid}/wait")
+    pulled.request("DELETE", f"/containers/{cid}")
+    # since 0 and until now: the history so far, then the stream ends
+    until = int(time.time()) + 1
+    status, headers, data = pulled.request("GET", f"/events?since=0&until={until}")
+    assert status == 200 and headers["Content-Type"] == "application/json"
+    events = [json.loads(line) for line in data.splitlines() if line.strip()]
+    schema = definition("EventMessage")
+    for event in events:
+        assert_conforms(event, schema)
+    mine = [e["Action"] for e in events if e["Actor"]["ID"] == cid]
+    assert mine == ["create", "start", "die", "destroy"], mine
+
+
 # -- errors --------------------------------------------------------------------------------
 
 
@@ -413,6 +451,7 @@ def test_exec_inspect(pulled: Raw, container: str) -> None:
         ("POST", "/containers/nope-404/wait", 404, "No such container: nope-404"),
         ("GET", "/containers/json?filters=%7B%22bogus%22%3A%5B%22x%22%5D%7D", 400, None),
         ("GET", "/images/json?filters=%7B%22bogus%22%3A%5B%22x%22%5D%7D", 400, None),
+        ("POST", "/containers/create", 400, None),  # no body at all
     ],
 )
 def test_error_bodies(raw: Raw, method: str, path: str, status: int, message: str | None) -> None:
