@@ -436,6 +436,10 @@ def test_events(pulled: Raw) -> None:
         assert_conforms(event, schema)
     mine = [e["Action"] for e in events if e["Actor"]["ID"] == cid]
     assert mine == ["create", "start", "die", "destroy"], mine
+    # image events name images as dockerd does: familiar references
+    pull = next(e for e in events if e["Type"] == "image" and e["Action"] == "pull")
+    assert pull["Actor"] == {"ID": "busybox:latest", "Attributes": {"name": "busybox"}}
+    assert pull["status"] == "pull" and pull["id"] == "busybox:latest"
 
 
 # -- errors --------------------------------------------------------------------------------

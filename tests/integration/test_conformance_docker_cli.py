@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -163,3 +164,23 @@ def test_history(docker_env: dict[str, str], running: str) -> None:
     assert top["CreatedBy"]
     table = docker(docker_env, "history", "busybox")
     assert "N/A" not in table and "ago" in table
+
+
+def test_events(docker_env: dict[str, str]) -> None:
+    since = str(int(time.time()) - 1)
+    docker(docker_env, "pull", "-q", "busybox")
+    name = f"cli-ev-{uuid.uuid4().hex[:8]}"
+    docker(docker_env, "run", "--rm", "--name", name, "busybox", "true")
+    until = str(int(time.time()) + 1)
+    text = docker(docker_env, "events", "--since", since, "--until", until)
+    lines = text.splitlines()
+    stamp = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z "
+    assert any(re.match(stamp + r"image pull busybox:latest \(name=busybox\)$", x) for x in lines)
+    for action in ("create", "start", "die", "destroy"):
+        pattern = stamp + rf"container {action} [0-9a-f]{{64}} \(.*name={name}.*\)$"
+        assert any(re.match(pattern, line) for line in lines), (action, text)
+    rows = json_lines(
+        docker(docker_env, "events", "--since", since, "--until", until, "--format", "{{json .}}")
+    )
+    die = next(r for r in rows if r["Action"] == "die" and r["Actor"]["Attributes"]["name"] == name)
+    assert die["Actor"]["Attributes"]["exitCode"] == "0"

@@ -16,6 +16,7 @@ from aiohttp import web
 
 from ketch.api.server import backend_of, json_response, query_bool, query_json
 from ketch.errors import InvalidArgument, KetchError, NotImplementedYet
+from ketch.oci import reference as oci_reference
 
 
 def service(request: web.Request) -> Any:
@@ -117,11 +118,22 @@ async def create(request: web.Request) -> web.StreamResponse:
 
 
 def image_event(request: web.Request, action: str, name: str, image: Any = None) -> None:
+    """As dockerd logs them: a pull's actor is the familiar reference (`busybox:latest`,
+    name `busybox`); a tag's name is the familiar new tag."""
     containers = backend_of(request).containers
-    if containers is not None:
-        attributes = {"name": name}
-        containers.events.publish("image", action, name if action == "pull" else (
-            image.id if image is not None else name), attributes)  # fmt: skip
+    if containers is None:
+        return
+    actor_id = image.id if image is not None else name
+    if action in ("pull", "tag"):
+        try:
+            ref = oci_reference.parse(name)
+        except InvalidArgument:
+            ref = None
+        if ref is not None:
+            name = ref.familiar_name if action == "pull" else ref.familiar()
+            if action == "pull":
+                actor_id = ref.familiar()
+    containers.events.publish("image", action, actor_id, {"name": name})
 
 
 async def import_rootfs(request: web.Request, images: Any) -> web.StreamResponse:

@@ -29,9 +29,12 @@ class EventBus:
             "time": now // 1_000_000_000,
             "timeNano": now,
         }
+        # The old top-level fields, still read by older clients (docker-py): dockerd
+        # fills them for containers and images (before API 1.52).
         if kind == "container":
-            # The old top-level fields, still read by older clients.
             event.update(status=action, id=actor_id, **{"from": attributes.get("image", "")})
+        elif kind == "image":
+            event.update(status=action, id=actor_id)
         self.history.append(event)
         for queue in self.listeners:
             queue.put_nowait(event)
