@@ -67,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--seccomp-profile",
         dest="seccomp_profile",
         default=None,
-        help="default seccomp profile (Docker format) or 'unconfined'",
+        help="default seccomp profile (Docker format), 'builtin' (Docker's, the default) "
+        "or 'unconfined'",
     )
     parser.add_argument(
         "--cgroup-parent",
@@ -194,13 +195,18 @@ async def serve(cfg: Any) -> None:
 
 
 def load_seccomp_profile(setting: str) -> dict[str, Any] | None:
-    """The default profile for containers; a bad file stops ketchd, as it stops dockerd."""
+    """The default profile for containers, as dockerd's seccomp-profile: unset or "builtin"
+    is Docker's default profile, "unconfined" none, else a file; a bad file stops ketchd,
+    as it stops dockerd."""
     import json
 
     from ketch.errors import InvalidArgument
+    from ketch.runtime.seccomp import default_profile
 
-    if not setting or setting == "unconfined":
+    if setting == "unconfined":
         return None
+    if not setting or setting == "builtin":
+        return default_profile()
     try:
         profile = json.loads(Path(setting).read_text())
     except (OSError, ValueError) as exc:

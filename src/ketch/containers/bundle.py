@@ -7,7 +7,7 @@ from typing import Any
 
 from ketch.errors import InvalidArgument, NotImplementedYet
 from ketch.runtime.caps import CAPABILITIES, names_of
-from ketch.runtime.seccomp import profile_to_spec
+from ketch.runtime.seccomp import SeccompError, default_profile, profile_to_spec
 from ketch.runtime.spec import default_spec
 
 RLIMITS = {f"RLIMIT_{n}" for n in ("AS", "CORE", "CPU", "DATA", "FSIZE", "LOCKS", "MEMLOCK",
@@ -198,9 +198,15 @@ def build_spec(
         spec["linux"]["readonlyPaths"] = []
     if security.get("no-new-privileges"):
         spec["process"]["noNewPrivileges"] = True
+    # As dockerd: a privileged container runs unconfined whatever the profile.
     profile = security.get("seccomp", seccomp_profile)
     if profile is not None and profile != "unconfined" and not privileged:
-        spec["linux"]["seccomp"] = profile_to_spec(profile, caps["bounding"])
+        try:
+            linux_seccomp = profile_to_spec(profile, caps["bounding"])
+        except SeccompError as error:
+            raise InvalidArgument(str(error)) from None
+        if linux_seccomp is not None:
+            spec["linux"]["seccomp"] = linux_seccomp
     for ulimit in host_config.get("Ulimits") or []:
         name = f"RLIMIT_{str(ulimit.get('Name', '')).upper()}"
         hard, soft = int(ulimit.get("Hard", 0)), int(ulimit.get("Soft", 0))
@@ -230,7 +236,7 @@ def own_capabilities() -> list[str]:
 
 
 def security_options(options: list[str]) -> dict[str, Any]:
-    """HostConfig.SecurityOpt: seccomp=unconfined|<profile JSON>, no-new-privileges[:bool].
+    """HostConfig.SecurityOpt: seccomp=unconfined|builtin|<profile JSON>, no-new-privileges[:bool].
 
     The docker CLI sends a profile file's content, not its path. AppArmor and
     SELinux labels do not apply to ketch and are accepted without effect.
@@ -245,6 +251,8 @@ def security_options(options: list[str]) -> dict[str, Any]:
         elif key == "seccomp":
             if value == "unconfined":
                 found[key] = "unconfined"
+            elif value == "builtin":
+                found[key] = default_profile()
             else:
                 try:
                     found[key] = json.loads(value)

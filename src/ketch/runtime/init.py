@@ -191,9 +191,10 @@ def _switch_user(uid: int, gid: int, additional_gids: list[int], process: dict[s
 
 
 def seccomp_program(spec: dict[str, Any]) -> bytes | None:
-    """The compiled filter of config.json's linux.seccomp, or None without one."""
+    """The BPF program of config.json's linux.seccomp, or None without one; remembered by
+    content, which pays in a long-lived process (the fork server) whose children inherit it."""
     profile = (spec.get("linux") or {}).get("seccomp")
-    return seccomp.compile_filter(profile) if profile else None
+    return seccomp.compile_filter_cached(profile) if profile else None
 
 
 def become_process(
@@ -265,6 +266,7 @@ def container_init(
     console_socket: int | None = None,
     spec: dict[str, Any] | None = None,
     start_fifo: str | None = None,
+    seccomp_filter: bytes | None = None,
 ) -> NoReturn:
     """PID 1 of the container: isolate, build the filesystem, report ready, wait for start, exec.
 
@@ -275,7 +277,9 @@ def container_init(
     moves it (which takes a while on cgroup v1) while it builds its root, and
     sends CGROUP_JOINED_BYTE on `sync_fd` when done. With `console_socket`
     (process.terminal), stdio is a pty made inside the container whose master
-    is sent over that socket; `stdio_fds` are then unused.
+    is sent over that socket; `stdio_fds` are then unused. `seccomp_filter` is the
+    program of the spec's linux.seccomp if the caller built it already; else the init
+    builds it.
     """
     fifo_path_fd = -1
     try:
@@ -286,7 +290,8 @@ def container_init(
             fifo_path_fd = os.open(start_fifo, os.O_PATH | os.O_CLOEXEC)
         if spec is None:
             spec = json.loads((bundle / "config.json").read_text())
-        filter_program = seccomp_program(spec)
+        if seccomp_filter is None:
+            seccomp_filter = seccomp_program(spec)
         if cgroup_procs:
             _join_cgroup(cgroup_procs)
         linux = spec.get("linux") or {}
@@ -329,7 +334,7 @@ def container_init(
     if go != START_BYTE:
         os._exit(1)  # the shim went away or aborted the start
     os.close(sync_fd)
-    become_process(spec.get("process") or {}, status_fd, seccomp_filter=filter_program)
+    become_process(spec.get("process") or {}, status_fd, seccomp_filter=seccomp_filter)
 
 
 # Namespaces an exec'd process joins, in runtime-spec and /proc/<pid>/ns names; pid is

@@ -1,18 +1,23 @@
 """seccomp: Docker-format profiles to runtime-spec form, and runtime-spec form to a BPF filter.
 
-The filter is a flat list of checks, one small block per rule, first match
-wins; x86_64 only for now (other architectures and 32-bit compat syscalls
-get the default action). Syscalls newer than the table get ENOSYS, as runc
-does, so libcs fall back to older calls instead of failing with EPERM.
+The filter itself comes from libseccomp (its rules, architectures, 32-bit
+and x32 ABIs, argument comparisons); ketch only exports libseccomp's BPF and
+puts runc's -ENOSYS stub in front of it: a syscall newer than every syscall
+the profile names gets ENOSYS instead of the default EPERM, so a libc falls
+back to an older call (clone3 -> clone, fchmodat2 -> fchmodat) instead of
+failing. The init loads the program with prctl just before execve.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import platform
 import struct
+from importlib import resources
 from typing import Any
 
-from ketch.runtime.syscall_numbers import X86_64
+from ketch.runtime import libseccomp
 
 SECCOMP_RET_KILL_PROCESS = 0x80000000
 SECCOMP_RET_KILL_THREAD = 0x00000000
@@ -23,30 +28,58 @@ SECCOMP_RET_LOG = 0x7FFC0000
 SECCOMP_RET_ALLOW = 0x7FFF0000
 
 AUDIT_ARCH_X86_64 = 0xC000003E
+AUDIT_ARCH_I386 = 0x40000003
 X32_SYSCALL_BIT = 0x40000000
 EPERM = 1
 ENOSYS = 38
 
-# Classic BPF opcodes used here.
+# Docker's name for this machine's architecture (Go's GOARCH, as profiles' includes and
+# excludes use it) and the runtime-spec one its archMap is keyed by.
+_DOCKER_ARCH = {
+    "x86_64": "amd64",
+    "aarch64": "arm64",
+    "i686": "x86",
+    "armv7l": "arm",
+    "ppc64le": "ppc64le",
+    "s390x": "s390x",
+    "riscv64": "riscv64",
+}
+_SPEC_ARCH = {
+    "amd64": "SCMP_ARCH_X86_64",
+    "arm64": "SCMP_ARCH_AARCH64",
+    "x86": "SCMP_ARCH_X86",
+    "arm": "SCMP_ARCH_ARM",
+    "ppc64le": "SCMP_ARCH_PPC64LE",
+    "s390x": "SCMP_ARCH_S390X",
+    "riscv64": "SCMP_ARCH_RISCV64",
+}
+
+# Above this many syscalls libseccomp's binary tree makes each syscall's check shorter
+# (runc's threshold; libseccomp 2.5.4 misbehaves with the tree and no rules at all).
+_BINARY_TREE_ABOVE = 32
+
+# Classic BPF opcodes of the -ENOSYS stub.
 _LD_W_ABS = 0x20
-_JEQ_K = 0x15
+_JA = 0x05
 _JGT_K = 0x25
-_JGE_K = 0x35
-_AND_K = 0x54
+_JEQ_K = 0x15
+_JSET_K = 0x45
 _RET_K = 0x06
-
-_FAIL = -1  # placeholder: jump past the end of the current block
-_MAX_INSTRUCTIONS = 4096
-
-# Docker's architecture names for this machine, and the runtime-spec ones.
-_DOCKER_ARCHES = {"x86_64": ("amd64", "x32", "x86"), "aarch64": ("arm64", "arm")}
-_SPEC_ARCHES = {"x86_64": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]}
-
-Instruction = tuple[int, int, int, int]  # code, jt, jf, k
+_MAX_INSTRUCTIONS = 4096  # the kernel's BPF_MAXINSNS
 
 
 class SeccompError(ValueError):
     pass
+
+
+@functools.cache
+def _default_profile_text() -> str:
+    return resources.files("ketch.runtime").joinpath("profiles/default.json").read_text()
+
+
+def default_profile() -> dict[str, Any]:
+    """Docker's default profile (dockerd's "builtin"), shipped with ketch; a fresh copy."""
+    return json.loads(_default_profile_text())
 
 
 def _kernel_version() -> tuple[int, ...]:
@@ -54,45 +87,74 @@ def _kernel_version() -> tuple[int, ...]:
     return tuple(int(part) for part in release.split(".")[:2] if part.isdigit())
 
 
-def _applies(rule: dict[str, Any], caps: set[str], arches: tuple[str, ...]) -> bool:
+def _kernel_at_least(version: Any) -> bool:
+    wanted = tuple(int(part) for part in str(version).split(".")[:2])
+    return _kernel_version() >= wanted
+
+
+def _applies(rule: dict[str, Any], caps: set[str], arch: str) -> bool:
+    """Docker's includes/excludes: every included cap held, no excluded one, the arch, kernel."""
     includes = rule.get("includes") or {}
     excludes = rule.get("excludes") or {}
-    if includes.get("caps") and not set(includes["caps"]) <= caps:
+    if arch in (excludes.get("arches") or []):
         return False
-    if includes.get("arches") and not set(includes["arches"]) & set(arches):
+    if set(excludes.get("caps") or []) & caps:
         return False
-    if includes.get("minKernel"):
-        wanted = tuple(int(p) for p in str(includes["minKernel"]).split(".")[:2])
-        if _kernel_version() < wanted:
-            return False
-    if excludes.get("caps") and set(excludes["caps"]) & caps:
+    if excludes.get("minKernel") and _kernel_at_least(excludes["minKernel"]):
         return False
-    if excludes.get("arches") and set(excludes["arches"]) & set(arches):
+    if includes.get("arches") and arch not in includes["arches"]:
+        return False
+    if not set(includes.get("caps") or []) <= caps:
+        return False
+    if includes.get("minKernel") and not _kernel_at_least(includes["minKernel"]):
         return False
     return True
 
 
+def _architectures(profile: dict[str, Any], arch: str) -> list[str]:
+    if profile.get("architectures") and profile.get("archMap"):
+        raise SeccompError(
+            "'architectures' and 'archMap' were specified in the seccomp profile, "
+            "use either 'architectures' or 'archMap'"
+        )
+    if profile.get("architectures"):
+        return list(profile["architectures"])
+    native = _SPEC_ARCH.get(arch)
+    for entry in profile.get("archMap") or []:
+        if entry.get("architecture") == native:
+            return [native, *(entry.get("subArchitectures") or [])]
+    return []  # libseccomp then filters the native architecture only
+
+
 def profile_to_spec(
     profile: dict[str, Any], capabilities: list[str], machine: str | None = None
-) -> dict[str, Any]:
-    """Docker's profile format (includes/excludes by caps and arches) as `linux.seccomp`."""
+) -> dict[str, Any] | None:
+    """Docker's profile format (includes/excludes by caps, arches, kernel) as `linux.seccomp`;
+    None for a profile with neither a default action nor syscalls, which Docker ignores."""
+    if not profile.get("defaultAction") and not profile.get("syscalls"):
+        return None
     machine = machine or platform.machine()
-    arches = _DOCKER_ARCHES.get(machine, ())
+    arch = _DOCKER_ARCH.get(machine, machine)
     caps = set(capabilities)
     syscalls = []
     for rule in profile.get("syscalls") or []:
+        if rule.get("name") and rule.get("names"):
+            raise SeccompError(
+                "'name' and 'names' were specified in the seccomp profile, "
+                "use either 'name' or 'names'"
+            )
         names = list(rule.get("names") or ([rule["name"]] if rule.get("name") else []))
-        if not names or not _applies(rule, caps, arches):
+        if not names or not _applies(rule, caps, arch):
             continue
         entry: dict[str, Any] = {"names": names, "action": rule["action"]}
         if rule.get("args"):
-            entry["args"] = rule["args"]
+            entry["args"] = [dict(arg) for arg in rule["args"]]
         if rule.get("errnoRet") is not None:
             entry["errnoRet"] = rule["errnoRet"]
         syscalls.append(entry)
     spec: dict[str, Any] = {
-        "defaultAction": profile.get("defaultAction", "SCMP_ACT_ERRNO"),
-        "architectures": _SPEC_ARCHES.get(machine, []),
+        "defaultAction": profile.get("defaultAction") or "SCMP_ACT_ERRNO",
+        "architectures": _architectures(profile, arch),
         "syscalls": syscalls,
     }
     if profile.get("defaultErrnoRet") is not None:
@@ -101,6 +163,7 @@ def profile_to_spec(
 
 
 def action_value(action: str, errno_ret: int | None) -> int:
+    """A runtime-spec action as libseccomp's SCMP_ACT_* (the kernel's SECCOMP_RET_*) value."""
     if action == "SCMP_ACT_ALLOW":
         return SECCOMP_RET_ALLOW
     if action == "SCMP_ACT_ERRNO":
@@ -118,98 +181,142 @@ def action_value(action: str, errno_ret: int | None) -> int:
     raise SeccompError(f"seccomp action {action} is not supported")
 
 
-def _condition(arg: dict[str, Any]) -> list[Instruction]:
-    """Instructions that fall through when the argument matches and jump to _FAIL when not."""
+def _condition(arg: dict[str, Any]) -> tuple[int, int, int, int]:
     index = int(arg["index"])
     if not 0 <= index <= 5:
         raise SeccompError(f"seccomp argument index {index} out of range")
-    low_offset, high_offset = 16 + 8 * index, 20 + 8 * index
-    value = int(arg.get("value", 0)) & 0xFFFFFFFFFFFFFFFF
-    high, low = value >> 32, value & 0xFFFFFFFF
-    op = arg.get("op")
-    load_high, load_low = (_LD_W_ABS, 0, 0, high_offset), (_LD_W_ABS, 0, 0, low_offset)
-    if op == "SCMP_CMP_EQ":
-        return [load_high, (_JEQ_K, 0, _FAIL, high), load_low, (_JEQ_K, 0, _FAIL, low)]
-    if op == "SCMP_CMP_NE":
-        return [load_high, (_JEQ_K, 0, 2, high), load_low, (_JEQ_K, _FAIL, 0, low)]
-    if op == "SCMP_CMP_MASKED_EQ":
-        expected = int(arg.get("valueTwo", 0)) & 0xFFFFFFFFFFFFFFFF
-        return [
-            load_high,
-            (_AND_K, 0, 0, high),
-            (_JEQ_K, 0, _FAIL, expected >> 32),
-            load_low,
-            (_AND_K, 0, 0, low),
-            (_JEQ_K, 0, _FAIL, expected & 0xFFFFFFFF),
-        ]
-    if op in ("SCMP_CMP_GT", "SCMP_CMP_GE"):
-        last = _JGT_K if op == "SCMP_CMP_GT" else _JGE_K
-        return [
-            load_high,
-            (_JGT_K, 3, 0, high),
-            (_JEQ_K, 0, _FAIL, high),
-            load_low,
-            (last, 0, _FAIL, low),
-        ]
-    if op in ("SCMP_CMP_LT", "SCMP_CMP_LE"):
-        last = _JGE_K if op == "SCMP_CMP_LT" else _JGT_K
-        return [
-            load_high,
-            (_JGE_K, 0, 3, high),
-            (_JEQ_K, 0, _FAIL, high),
-            load_low,
-            (last, _FAIL, 0, low),
-        ]
-    raise SeccompError(f"seccomp operator {op} is not supported")
+    op = libseccomp.COMPARE_OPERATORS.get(arg.get("op", ""))
+    if op is None:
+        raise SeccompError(f"seccomp operator {arg.get('op')} is not supported")
+    mask = 0xFFFFFFFFFFFFFFFF
+    return index, op, int(arg.get("value", 0)) & mask, int(arg.get("valueTwo", 0)) & mask
 
 
-def _block(number: int, args: list[dict[str, Any]], ret: int) -> list[Instruction]:
-    """Return `ret` if the syscall is `number` and every argument condition holds."""
-    body: list[Instruction] = [(_JEQ_K, 0, _FAIL, number)]
-    for arg in args:
-        body += _condition(arg)
-    body.append((_RET_K, 0, 0, ret))
-    if args:
-        # The conditions loaded arguments into A: the next block needs the number again.
-        body.append((_LD_W_ABS, 0, 0, 0))
-    resolved = []
-    end = len(body) - (1 if args else 0)  # a failed check lands on the reload, if any
-    for position, (code, jt, jf, k) in enumerate(body):
-        jt = end - position - 1 if jt == _FAIL else jt
-        jf = end - position - 1 if jf == _FAIL else jf
-        if jt > 255 or jf > 255:
-            raise SeccompError("seccomp rule too long for a BPF jump")
-        resolved.append((code, jt, jf, k))
-    return resolved
+def _arch_token(name: str) -> int:
+    token = libseccomp.resolve_arch(name.removeprefix("SCMP_ARCH_").lower())
+    if not token:
+        raise SeccompError(f"seccomp architecture {name} is not supported")
+    return token
 
 
-def compile_filter(seccomp: dict[str, Any], machine: str | None = None) -> bytes:
-    """The BPF program (packed sock_filter structs) for runtime-spec `linux.seccomp`."""
-    machine = machine or platform.machine()
-    if machine != "x86_64":
-        raise SeccompError(f"seccomp filters are not supported on {machine} yet")
-    table = X86_64
+def _build(seccomp: dict[str, Any], default: int, arches: list[int]) -> bytes:
+    with libseccomp.Filter(default) as bpf:
+        for arch in arches:
+            bpf.add_arch(arch)
+        # no_new_privs is the runtime's business (process.noNewPrivileges), not the filter's.
+        bpf.set_attribute(libseccomp.ATTR_CTL_NNP, 0)
+        rules = list(seccomp.get("syscalls") or [])
+        if sum(len(rule.get("names") or []) for rule in rules) > _BINARY_TREE_ABOVE:
+            bpf.set_attribute(libseccomp.ATTR_CTL_OPTIMIZE, 2)
+        for rule in rules:
+            action = action_value(rule["action"], rule.get("errnoRet"))
+            if action == default:
+                continue  # libseccomp refuses a rule that only repeats the default
+            conditions = [_condition(arg) for arg in rule.get("args") or []]
+            indexes = [condition[0] for condition in conditions]
+            # Two conditions on one argument become two rules (either may match), as runc
+            # does: what Docker users' profiles were written against.
+            groups = (
+                [conditions] if len(set(indexes)) == len(indexes) else [[c] for c in conditions]
+            )
+            for name in rule.get("names") or []:
+                number = libseccomp.resolve_syscall(name)
+                if number == libseccomp.NR_SCMP_ERROR:
+                    continue  # unknown to libseccomp: skipped, as runc does
+                for group in groups:
+                    try:
+                        bpf.add_rule(action, number, group)
+                    except libseccomp.LibseccompError as error:
+                        raise SeccompError(f"seccomp rule for {name}: {error.strerror}") from None
+        return bpf.export_bpf()
+
+
+def _highest_syscalls(seccomp: dict[str, Any], arches: list[int]) -> dict[int, dict[int, int]]:
+    """audit arch -> {libseccomp arch token: the highest syscall number the rules name}."""
+    names = {name for rule in seccomp.get("syscalls") or [] for name in rule.get("names") or []}
+    x32 = libseccomp.resolve_arch("x32")
+    highest: dict[int, dict[int, int]] = {}
+    for arch in arches:
+        numbers = [libseccomp.resolve_syscall(name, arch) for name in names]
+        top = max((number for number in numbers if number >= 0), default=-1)
+        if top >= 0:
+            # x32 shares x86_64's audit arch; its syscall numbers carry X32_SYSCALL_BIT.
+            audit = AUDIT_ARCH_X86_64 if arch == x32 else arch
+            highest.setdefault(audit, {})[arch] = top
+    return highest
+
+
+def _enosys_stub(highest: dict[int, dict[int, int]]) -> bytes:
+    """BPF run before libseccomp's: ENOSYS for a syscall above the highest one named for its
+    arch (and ABI, for x86_64 and x32), else on into the filter, which follows the stub."""
+    x32 = libseccomp.resolve_arch("x32")
+    dispatch: list[tuple[int, Any, Any, Any]] = [(_LD_W_ABS, 0, 0, 4)]  # seccomp_data.arch
+    sections: list[Any] = []
+    for audit, tops in highest.items():
+        label = f"arch-{audit:x}"
+        dispatch.append((_JEQ_K, label, 0, audit))
+        sections += [label, (_LD_W_ABS, 0, 0, 0)]  # seccomp_data.nr
+        if audit == AUDIT_ARCH_X86_64:
+            native, compat = tops.get(AUDIT_ARCH_X86_64), tops.get(x32)
+            sections.append(
+                (
+                    _JSET_K,
+                    "x32" if compat is not None else "filter",
+                    0 if native is not None else "filter",
+                    X32_SYSCALL_BIT,
+                )
+            )
+            if native is not None:
+                sections.append((_JGT_K, "enosys", "filter", native))
+            if compat is not None:
+                sections += ["x32", (_JGT_K, "enosys", "filter", compat)]
+        else:
+            sections.append((_JGT_K, "enosys", "filter", tops[audit]))
+    dispatch.append((_JA, 0, 0, "filter"))
+    items = dispatch + sections + ["enosys", (_RET_K, 0, 0, SECCOMP_RET_ERRNO | ENOSYS), "filter"]
+    labels: dict[str, int] = {}
+    program = []
+    for item in items:
+        if isinstance(item, str):
+            labels[item] = len(program)
+        else:
+            program.append(item)
+    out = []
+    for pc, (code, jt, jf, k) in enumerate(program):
+        jt = labels[jt] - pc - 1 if isinstance(jt, str) else jt
+        jf = labels[jf] - pc - 1 if isinstance(jf, str) else jf
+        k = labels[k] - pc - 1 if isinstance(k, str) else k
+        out.append(struct.pack("=HBBI", code, jt, jf, k))
+    return b"".join(out)
+
+
+def compile_filter(seccomp: dict[str, Any]) -> bytes:
+    """The BPF program (host-endian sock_filter structs) for runtime-spec `linux.seccomp`."""
+    if seccomp.get("listenerPath"):
+        raise SeccompError("seccomp notify (listenerPath) is not supported")
     default = action_value(
-        seccomp.get("defaultAction", "SCMP_ACT_ALLOW"), seccomp.get("defaultErrnoRet")
+        seccomp.get("defaultAction") or "SCMP_ACT_ALLOW", seccomp.get("defaultErrnoRet")
     )
-    program: list[Instruction] = [
-        (_LD_W_ABS, 0, 0, 4),  # seccomp_data.arch
-        (_JEQ_K, 1, 0, AUDIT_ARCH_X86_64),
-        (_RET_K, 0, 0, default),
-        (_LD_W_ABS, 0, 0, 0),  # seccomp_data.nr
-        (_JGE_K, 0, 1, X32_SYSCALL_BIT),
-        (_RET_K, 0, 0, default),
-        (_JGT_K, 0, 1, max(table.values())),
-        (_RET_K, 0, 0, SECCOMP_RET_ERRNO | ENOSYS),
-    ]
-    for rule in seccomp.get("syscalls") or []:
-        ret = action_value(rule["action"], rule.get("errnoRet"))
-        for name in rule.get("names") or []:
-            number = table.get(name)
-            if number is None:
-                continue  # unknown on this architecture, as libseccomp skips it
-            program += _block(number, list(rule.get("args") or []), ret)
-    program.append((_RET_K, 0, 0, default))
-    if len(program) > _MAX_INSTRUCTIONS:
-        raise SeccompError(f"seccomp filter of {len(program)} instructions is too long")
-    return b"".join(struct.pack("=HBBI", *instruction) for instruction in program)
+    try:
+        arches = [_arch_token(name) for name in seccomp.get("architectures") or []]
+        program = _build(seccomp, default, arches)
+        stub = b""
+        permissive = (SECCOMP_RET_ALLOW, SECCOMP_RET_LOG, SECCOMP_RET_ERRNO | ENOSYS)
+        if default not in permissive and default & 0xFFFF0000 != SECCOMP_RET_TRACE:
+            stub = _enosys_stub(_highest_syscalls(seccomp, arches or [libseccomp.native_arch()]))
+    except libseccomp.LibseccompError as error:
+        raise SeccompError(str(error)) from None
+    length = (len(stub) + len(program)) // 8
+    if length > _MAX_INSTRUCTIONS:
+        raise SeccompError(f"seccomp filter of {length} instructions is too long")
+    return stub + program
+
+
+@functools.lru_cache(maxsize=16)
+def _compile_canonical(canonical: str) -> bytes:
+    return compile_filter(json.loads(canonical))
+
+
+def compile_filter_cached(seccomp: dict[str, Any]) -> bytes:
+    """compile_filter, remembered by the profile's content (a few recent ones)."""
+    return _compile_canonical(json.dumps(seccomp, sort_keys=True))

@@ -14,6 +14,7 @@ import os
 import selectors
 import signal
 import socket
+import sys
 import time
 import traceback
 from collections.abc import Callable
@@ -43,7 +44,9 @@ DRAIN_TIMEOUT = 1.0
 
 
 class Shim(Requests):
-    def __init__(self, spec: ShimSpec, config: dict[str, Any]) -> None:
+    def __init__(
+        self, spec: ShimSpec, config: dict[str, Any], seccomp_filter: bytes | None = None
+    ) -> None:
         self.spec = spec
         self.config = config
         self.sel = selectors.DefaultSelector()
@@ -60,7 +63,8 @@ class Shim(Requests):
         self.linger_deadline: float | None = None
         self.listener: socket.socket | None = None
         self.socket_inode = 0
-        self.seccomp_filter: bytes | None = None
+        # The program of config.json's linux.seccomp, for the init and every exec.
+        self.seccomp_filter = seccomp_filter
         self.paused = False
         self.shim_start_time = proc_start_time(os.getpid())
         self.shim_state_cache: dict[str, Any] = {}
@@ -72,7 +76,8 @@ class Shim(Requests):
         spec = self.spec
         linux = self.config.get("linux") or {}
         resources = spec.resources if spec.resources is not None else linux.get("resources")
-        self.seccomp_filter = seccomp_program(self.config)
+        if self.seccomp_filter is None:
+            self.seccomp_filter = seccomp_program(self.config)
         self.cgroup = cgroups.create(spec.cgroup_parent, spec.id, resources)
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
@@ -109,6 +114,7 @@ class Shim(Requests):
                 cgroup_procs=[],
                 console_socket=console_init.fileno() if console_init is not None else None,
                 spec=self.config,
+                seccomp_filter=self.seccomp_filter,
             )
         self.init.pid = pid
         self.by_pid[pid] = self.init
@@ -180,7 +186,12 @@ class Shim(Requests):
         if state["init_start_time"] is None:
             state["init_start_time"] = self.shim_state_cache.get("init_start_time")
         self.shim_state_cache = state
-        write_atomic(Path(self.spec.state_dir) / STATE_FILE, state)
+        try:
+            write_atomic(Path(self.spec.state_dir) / STATE_FILE, state)
+        except OSError:
+            # A full disk: the file keeps its last state; clients get this one over the
+            # socket, and the next write (once there is room) catches the file up.
+            report_exception()
 
     # --- loop --------------------------------------------------------------
 
@@ -195,13 +206,13 @@ class Shim(Requests):
                     self._dispatch(kind, obj, key.fd, mask)
                 except Exception:
                     # The container outlives any one bad event: note it and go on.
-                    traceback.print_exc()
+                    report_exception()
                     if kind == "client":
                         self._close_client(obj)
             try:
                 self._run_timers()
             except Exception:
-                traceback.print_exc()
+                report_exception()
             if self.exiting and not any(c.outbuf for c in self.clients):
                 return
             if self.init.status == "exited" and not self.clients:
@@ -285,9 +296,13 @@ class Shim(Requests):
         if proc.log is not None:
             try:
                 proc.log.write(stream, data)
+                proc.log_failing = False
             except OSError:
-                # A full or vanished disk must not stop the container's output to attach.
-                traceback.print_exc()
+                # A full or vanished disk must not stop the container or its output to
+                # attach: this output is lost to the log, and it is said once.
+                if not proc.log_failing:
+                    proc.log_failing = True
+                    report_exception()
         frame = frames.encode(frames.STDOUT if stream == "stdout" else frames.STDERR, data)
         for client in proc.attached:
             if stream in client.streams and not client.closed:
@@ -539,6 +554,16 @@ class Shim(Requests):
                 traceback.print_exc()
 
 
+def report_exception() -> None:
+    """The current exception to the shim's log (its stderr). A full disk under that log
+    must not turn the report itself into an exception that ends the shim."""
+    try:
+        traceback.print_exc()
+        sys.stderr.flush()
+    except OSError:
+        pass
+
+
 def set_process_name(name: str) -> None:
     """The name `ps -o comm` and `top` show, so a shim is not mistaken for the fork server."""
     try:
@@ -548,8 +573,16 @@ def set_process_name(name: str) -> None:
         pass
 
 
-def run_shim(spec: ShimSpec, ready_fd: int) -> NoReturn:
-    """The shim's life, in the grandchild the fork server made; reports to `ready_fd` once."""
+def run_shim(
+    spec: ShimSpec,
+    ready_fd: int,
+    config: dict[str, Any] | None = None,
+    seccomp_filter: bytes | None = None,
+) -> NoReturn:
+    """The shim's life, in the grandchild the fork server made; reports to `ready_fd` once.
+
+    `config` (config.json) and `seccomp_filter` (its program) if the fork server has them.
+    """
     code = 0
     shim: Shim | None = None
     try:
@@ -567,8 +600,9 @@ def run_shim(spec: ShimSpec, ready_fd: int) -> NoReturn:
         set_process_name("ketch-shim")
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, signal.SIG_IGN)
-        config = json.loads((Path(spec.bundle) / "config.json").read_text())
-        shim = Shim(spec, config)
+        if config is None:
+            config = json.loads((Path(spec.bundle) / "config.json").read_text())
+        shim = Shim(spec, config, seccomp_filter)
         try:
             shim.create()
         except BaseException as error:
