@@ -6,6 +6,9 @@ messages keep Docker's exact words ("No such container: x").
 
 from __future__ import annotations
 
+import errno
+import os
+
 
 class KetchError(Exception):
     """Base of every error ketch reports to a user."""
@@ -63,6 +66,21 @@ def no_such_image(name: str) -> NotFound:
 
 def no_such_exec(exec_id: str) -> NotFound:
     return NotFound(f"No such exec instance: {exec_id}")
+
+
+# The host's storage failing under ketch: not the request's fault, nor the content's.
+STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO})
+
+
+def is_storage_error(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in STORAGE_ERRNOS
+
+
+def storage_error(exc: OSError, path: object = None, op: str = "write") -> Internal:
+    """An OSError in Go's words, as dockerd reports it: "write /x: no space left on device"."""
+    reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
+    where = exc.filename or path
+    return Internal(f"{op} {where}: {reason}" if where else reason)
 
 
 def status_of(error: BaseException) -> int:

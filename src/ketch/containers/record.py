@@ -30,11 +30,15 @@ def parse_time(text: str | None) -> float | None:
 
 def write_json_atomically(path: Path, value: Any) -> None:
     temp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
-    with open(temp, "w") as out:
-        json.dump(value, out, indent=1)
-        out.flush()
-        os.fsync(out.fileno())
-    os.rename(temp, path)
+    try:
+        with open(temp, "w") as out:
+            json.dump(value, out, indent=1)
+            out.flush()
+            os.fsync(out.fileno())
+        os.rename(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)  # a full disk leaves the old file and no stray temp
+        raise
 
 
 def fresh_state() -> dict[str, Any]:

@@ -459,7 +459,12 @@ class ContainerService(ExecMixin, FilesMixin):
             FinishedAt=status.finished_at or now_rfc3339(),
         )
         container.shim_pid = 0
-        container.save()
+        try:
+            container.save()
+        except OSError as exc:
+            # A full disk: the exit is known here and told to waiters all the same; the
+            # record on disk catches up at its next save (a restart asks the shim's state).
+            log.error("cannot record the exit of %s: %s", container.short_id, exc)
         self._stop_health(container)
         # Let go of the shim: with no client left it lingers briefly, then exits.
         self.shims.forget(container)

@@ -83,7 +83,14 @@ class Ingest:
             raise errors.InvalidArgument(
                 f"blob {self.digest} is larger than expected: {got} > {self.expected_size} bytes"
             )
-        self._file.write(chunk)
+        try:
+            self._file.write(chunk)
+        except OSError as exc:
+            if not errors.is_storage_error(exc):
+                raise
+            # A full disk: the partial goes, giving its space back to what already runs.
+            self.abort()
+            raise errors.storage_error(exc, self.partial_path) from None
         self._hash.update(chunk)
         self.offset += len(chunk)
 

@@ -119,6 +119,16 @@ class ImageService:
         platform: dict[str, Any] | None = None,
     ) -> Image:
         """Pull `ref_text` from its registry, reporting Docker's progress messages."""
+        try:
+            return await self._pull(ref_text, progress, auth, platform)
+        except OSError as exc:
+            if errors.is_storage_error(exc):  # a full disk, in dockerd's words
+                raise errors.storage_error(exc) from None
+            raise
+
+    async def _pull(
+        self, ref_text: str, progress: Progress, auth: Any, platform: dict[str, Any] | None
+    ) -> Image:
         ref = reference.parse(ref_text)
         async with RegistryClient(self.registry_config) as client:
             pulled = await self._puller.pull(

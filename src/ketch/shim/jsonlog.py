@@ -8,6 +8,7 @@ pieces without a newline, as Docker does. Rotation keeps `<id>-json.log`,
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import time
@@ -95,9 +96,15 @@ class JsonFileLog:
         os.close(self._fd)
 
     def _append(self, data: bytes) -> None:
-        if data:
-            os.write(self._fd, data)
-            self._size += len(data)
+        if not data:
+            return
+        written = os.write(self._fd, data)
+        if written < len(data):
+            # The disk took part of a line: cut it off, so the log holds whole JSON lines
+            # and readers never meet a torn one; the caller sees the full disk.
+            os.ftruncate(self._fd, self._size)
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), self.path)
+        self._size += written
 
     def _rotate(self) -> None:
         os.close(self._fd)

@@ -87,6 +87,8 @@ class Process:
         self.stdio = stdio
         self.stdin_once = stdin_once
         self.log = log
+        # Set while the log cannot be written (a full disk): reported once, not per chunk.
+        self.log_failing = False
         self.pid: int | None = None
         self.status = "created"
         self.exit_code: int | None = None

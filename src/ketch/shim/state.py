@@ -31,11 +31,15 @@ def is_same_process(pid: int | None, start_time: int | None) -> bool:
 
 def write_atomic(path: Path, data: dict[str, Any]) -> None:
     temporary = path.with_name(f".{path.name}.tmp")
-    with open(temporary, "w") as f:
-        json.dump(data, f, indent=1, sort_keys=True)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(temporary, path)
+    try:
+        with open(temporary, "w") as f:
+            json.dump(data, f, indent=1, sort_keys=True)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)  # a full disk leaves no stray temp file
+        raise
 
 
 def read_state(state_dir: Path) -> dict[str, Any] | None:

@@ -164,6 +164,10 @@ class SnapshotStore:
                 os.rename(temp, self._layer_dir(chain_id))
                 self._ensure_link(info)
                 return chain_id, actual_diff_id, size
+        except OSError as exc:
+            if errors.is_storage_error(exc):
+                raise errors.storage_error(exc, temp) from None
+            raise
         finally:
             if temp.exists():
                 shutil.rmtree(temp, ignore_errors=True)
@@ -259,7 +263,11 @@ class SnapshotStore:
                 reader.drain()
             except errors.KetchError:
                 raise
-            except (OSError, EOFError, ValueError) as exc:
+            except OSError as exc:
+                if errors.is_storage_error(exc):  # the disk failed, not the layer
+                    raise errors.storage_error(exc, dest) from None
+                raise errors.InvalidArgument(f"invalid layer {blob_path.name}: {exc}") from exc
+            except (EOFError, ValueError) as exc:
                 raise errors.InvalidArgument(f"invalid layer {blob_path.name}: {exc}") from exc
             except Exception as exc:  # decompressors' own error types (zstd)
                 raise errors.InvalidArgument(f"invalid layer {blob_path.name}: {exc}") from exc
