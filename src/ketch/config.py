@@ -56,8 +56,8 @@ class DaemonConfig:
     debug: bool = False
     cgroup_parent: str = DEFAULT_CGROUP_PARENT
     log_opts: dict[str, str] = field(default_factory=dict)
-    # dockerd's seccomp-profile: a Docker-format profile file for every container, or
-    # "unconfined"; empty: no default profile.
+    # dockerd's seccomp-profile: a Docker-format profile file for every container,
+    # "unconfined", or empty / "builtin": Docker's default profile.
     seccomp_profile: str = ""
 
     @property

@@ -165,6 +165,25 @@ def test_rm_conflicts_with_restart() -> None:
         request(["--rm", "--restart", "always", "x"])
 
 
+def test_security_opt_sends_a_seccomp_profile_file_as_its_content(tmp_path: Path) -> None:
+    profile = tmp_path / "profile.json"
+    profile.write_text('{\n  "defaultAction": "SCMP_ACT_ALLOW",\n  "syscalls": []\n}\n')
+    argv = ["--security-opt", f"seccomp={profile}", "--security-opt", "no-new-privileges", "x"]
+    _, body = request(argv)
+    assert body["HostConfig"]["SecurityOpt"] == [
+        'seccomp={"defaultAction":"SCMP_ACT_ALLOW","syscalls":[]}',
+        "no-new-privileges",
+    ]
+    for name in ("unconfined", "builtin"):
+        _, body = request(["--security-opt", f"seccomp={name}", "x"])
+        assert body["HostConfig"]["SecurityOpt"] == [f"seccomp={name}"]
+    assert request(["x"])[1]["HostConfig"]["SecurityOpt"] is None
+    with pytest.raises(flags.UsageError, match="opening seccomp profile"):
+        request(["--security-opt", f"seccomp={tmp_path / 'missing.json'}", "x"])
+    with pytest.raises(flags.UsageError, match="Invalid --security-opt"):
+        request(["--security-opt", "seccomp", "x"])
+
+
 def test_bad_memory_is_a_usage_error() -> None:
     with pytest.raises(flags.UsageError, match="--memory"):
         request(["-m", "lots", "x"])

@@ -213,7 +213,7 @@ async def info(request: web.Request) -> web.Response:
         "ContainerdCommit": {"ID": build_commit() or ketch.__version__, "Expected": ""},
         "RuncCommit": {"ID": build_commit() or ketch.__version__, "Expected": ""},
         "InitCommit": {"ID": "", "Expected": ""},
-        "SecurityOptions": ["name=seccomp,profile=builtin"],
+        "SecurityOptions": [f"name=seccomp,profile={cfg.seccomp_profile or 'builtin'}"],
         "Warnings": [],
     }
     return json_response(body)
