@@ -823,6 +823,39 @@ class ContainerService(ExecMixin, FilesMixin):
 
     # -- restore ------------------------------------------------------------------------------
 
+    async def _settle_interrupted_start(self, container: Container, handle: Any) -> None:
+        """A live shim for a container the record says is not running: ketchd was killed
+        inside a start, after the spawn and before the record said "running". The record
+        is made to tell the truth: a process that was started is adopted (its exit then
+        recorded if it is already over); one that never ran is discarded with its shim."""
+        state = await handle.connection.state()
+        started = state.get("status") in ("running", "paused")
+        ended_unrecorded = state.get("status") == "exited" and container.state.get("Status") in (
+            "created",
+            "",
+        )
+        if not started and not ended_unrecorded:
+            if handle.exited is not None:
+                self.shims.forget(container)  # an earlier run's shim, lingering: let it go
+            else:
+                await self.shims.discard(container)
+            return
+        container.shim_pid = handle.shim_pid
+        container.shim_start_time = handle.shim_start_time
+        container.has_been_started = True
+        container.state.update(
+            Status="running", Running=True, Paused=False, Restarting=False, OOMKilled=False,
+            Dead=False, Pid=handle.pid, ExitCode=0, Error="",
+            StartedAt=state.get("started_at") or now_rfc3339(),
+        )  # fmt: skip
+        container.save()
+        log.info("adopted %s, started as ketchd went down", container.short_id)
+        if handle.exited is not None:
+            await self._record_exit(container, handle.exited)
+            return
+        self._watchers[container.id] = asyncio.create_task(self._watch(container, handle))
+        self._start_health(container, fresh=False)
+
     async def restore(self) -> None:
         """Load every record; reconnect live shims; settle those that died meanwhile."""
         for directory in sorted(self.root.iterdir()):
@@ -836,6 +869,9 @@ class ContainerService(ExecMixin, FilesMixin):
             self._containers[container.id] = container
             self._by_name[container.name] = container.id
         for container in list(self._containers.values()):
+            if not container.running and (handle := await self.shims.reconnect(container)):
+                await self._settle_interrupted_start(container, handle)
+                continue
             if container.running:
                 handle = await self.shims.reconnect(container)
                 if handle is not None and handle.exited is not None:
