@@ -466,3 +466,34 @@ def test_error_bodies(raw: Raw, method: str, path: str, status: int, message: st
     assert_conforms(body, definition("ErrorResponse"))
     if message is not None:
         assert body["message"] == message
+
+
+def test_conflict_bodies(pulled: Raw, container: str) -> None:
+    """409s in dockerd's words: removing a running container, an image a container uses."""
+    status, headers, data = pulled.request("DELETE", f"/containers/{container}")
+    assert status == 409 and headers["Content-Type"] == "application/json"
+    body = json.loads(data)
+    assert_conforms(body, definition("ErrorResponse"))
+    assert body["message"].startswith('cannot remove container "/conf-')
+    assert (
+        "container is running: stop the container before removing or force remove"
+        in (body["message"])
+    )
+    image_id = pulled.json("GET", "/images/busybox/json")["Id"]
+    status, _, data = pulled.request("DELETE", f"/images/{image_id}")
+    assert status == 409
+    body = json.loads(data)
+    assert_conforms(body, definition("ErrorResponse"))
+    assert body["message"].startswith("conflict: unable to delete ")
+
+
+def test_sizes_on_request(pulled: Raw, container: str) -> None:
+    rows = pulled.json("GET", "/containers/json?size=1")
+    assert_conforms(
+        rows, schema_for({"type": "array", "items": {"$ref": "#/definitions/ContainerSummary"}})
+    )
+    mine = next(row for row in rows if row["Id"] == container)
+    assert mine["SizeRootFs"] >= mine["SizeRw"] >= 0 and mine["SizeRootFs"] > 0
+    body = pulled.json("GET", f"/containers/{container}/json?size=1")
+    assert_conforms(body, response_schema("/containers/{id}/json"))
+    assert body["SizeRootFs"] > 0
