@@ -122,4 +122,7 @@ def test_features_name_what_is_implemented() -> None:
     assert described["ociVersionMax"] == "1.2.0"
     assert "rbind" in described["mountOptions"] and "rprivate" in described["mountOptions"]
     assert described["linux"]["seccomp"]["enabled"] is True
+    assert {"SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_AARCH64"} <= set(
+        described["linux"]["seccomp"]["archs"]
+    )
     assert "CAP_SYS_ADMIN" in described["linux"]["capabilities"]

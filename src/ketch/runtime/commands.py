@@ -427,6 +427,9 @@ def features() -> dict[str, Any]:
     """runc features: what this runtime implements, in the runtime-spec features format."""
     from ketch.runtime.caps import CAPABILITIES
     from ketch.runtime.mounts import OPTION_NAMES
+    from ketch.runtime.seccomp import supported_architectures
+
+    architectures = supported_architectures()
 
     return {
         "ociVersionMin": "1.0.0",
@@ -438,7 +441,7 @@ def features() -> dict[str, Any]:
             "capabilities": list(CAPABILITIES),
             "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False},
             "seccomp": {
-                "enabled": True,
+                "enabled": bool(architectures),
                 "actions": [
                     "SCMP_ACT_ALLOW",
                     "SCMP_ACT_ERRNO",
@@ -458,7 +461,7 @@ def features() -> dict[str, Any]:
                     "SCMP_CMP_MASKED_EQ",
                     "SCMP_CMP_NE",
                 ],
-                "archs": ["SCMP_ARCH_X86_64"],
+                "archs": architectures,
             },
             "apparmor": {"enabled": False},
             "selinux": {"enabled": False},

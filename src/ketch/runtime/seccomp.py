@@ -72,6 +72,27 @@ class SeccompError(ValueError):
     pass
 
 
+# runtime-spec's architecture names; which of them work depends on the libseccomp installed.
+SPEC_ARCHITECTURES = tuple(
+    "SCMP_ARCH_" + name
+    for name in ("X86", "X86_64", "X32", "ARM", "AARCH64", "MIPS", "MIPS64", "MIPS64N32",
+                 "MIPSEL", "MIPSEL64", "MIPSEL64N32", "PPC", "PPC64", "PPC64LE", "S390",
+                 "S390X", "PARISC", "PARISC64", "RISCV64")
+)  # fmt: skip
+
+
+def supported_architectures() -> list[str]:
+    """The runtime-spec architectures the installed libseccomp can filter; [] without it."""
+    try:
+        return [name for name in SPEC_ARCHITECTURES if _arch_known(name)]
+    except libseccomp.LibseccompError:
+        return []
+
+
+def _arch_known(name: str) -> bool:
+    return libseccomp.resolve_arch(name.removeprefix("SCMP_ARCH_").lower()) != 0
+
+
 @functools.cache
 def _default_profile_text() -> str:
     return resources.files("ketch.runtime").joinpath("profiles/default.json").read_text()
@@ -194,7 +215,7 @@ def _condition(arg: dict[str, Any]) -> tuple[int, int, int, int]:
 
 def _arch_token(name: str) -> int:
     token = libseccomp.resolve_arch(name.removeprefix("SCMP_ARCH_").lower())
-    if not token:
+    if not token or name not in SPEC_ARCHITECTURES:
         raise SeccompError(f"seccomp architecture {name} is not supported")
     return token
 
