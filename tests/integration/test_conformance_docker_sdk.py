@@ -163,3 +163,16 @@ def test_put_and_get_archive(sleeper: Container) -> None:
         assert extracted is not None and extracted.read() == payload
     with pytest.raises(docker.errors.NotFound):
         sleeper.get_archive("/no/such/file")
+
+
+def test_export_running(sleeper: Container) -> None:
+    """The container's own root file system, not the /proc and /sys mounted in it."""
+    assert sleeper.exec_run(["sh", "-c", "echo kept > /made-here"]).exit_code == 0
+    data = b"".join(sleeper.export())
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        names = set(tar.getnames())
+        made = tar.extractfile("made-here")
+        assert made is not None and made.read() == b"kept\n"
+    assert "bin/busybox" in names
+    assert {"proc", "sys", "dev"} <= names  # the mount points themselves, empty
+    assert not [n for n in names if n.startswith(("proc/", "sys/"))]

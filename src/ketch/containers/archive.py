@@ -145,8 +145,12 @@ def _tarinfo(name: str, st: os.stat_result, link: str = "") -> tarfile.TarInfo:
     return info
 
 
-def write_tar(root_fd: int, path: str, out: IO[bytes]) -> None:
-    """Tar `path` (a file, a link, or a directory and all below it) named by its basename."""
+def write_tar(root_fd: int, path: str, out: IO[bytes], one_file_system: bool = False) -> None:
+    """Tar `path` (a file, a link, or a directory and all below it) named by its basename.
+
+    With `one_file_system`, directories on another file system (a running container's
+    /proc, /sys, /dev, its volumes) are listed but not entered: `docker export` is the
+    container's own root file system, as dockerd tars its graph driver's mount."""
     fd = resolve(root_fd, path)
     base = os.path.basename(path.rstrip("/")) or "."
     if path.rstrip("/").endswith("/.") or path in ("/", "."):
@@ -169,6 +173,8 @@ def write_tar(root_fd: int, path: str, out: IO[bytes]) -> None:
                             entry_st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
                             if stat.S_ISDIR(entry_st.st_mode):
                                 tar.addfile(_tarinfo(arcname, entry_st))
+                                if one_file_system and entry_st.st_dev != st.st_dev:
+                                    dirnames.remove(name)  # fwalk then skips it
                                 continue
                             entry_fd = _open_path(name, dir_fd)
                             try:

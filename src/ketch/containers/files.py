@@ -168,7 +168,7 @@ class FilesMixin:
 
         container = self.get(name_or_id)
         async with self._root(container) as root:
-            await asyncio.to_thread(archive.write_tar, root, "/", out)
+            await asyncio.to_thread(archive.write_tar, root, "/", out, True)
 
     def changes(self, name_or_id: str) -> list[dict[str, Any]]:
         """`docker diff`: Kind 0 changed, 1 added, 2 deleted, from the writable layer."""
