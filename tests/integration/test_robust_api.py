@@ -164,6 +164,13 @@ def test_a_10_mb_body_is_refused_and_the_daemon_carries_on(daemon: Daemon) -> No
     assert container_ids(daemon) == before
 
 
+def test_a_body_over_the_limit_is_a_413_naming_the_limit(daemon: Daemon) -> None:
+    before = container_ids(daemon)
+    answer = call(daemon, "POST", "/containers/create", raw=b"x" * (70 * 1024 * 1024))
+    expect(daemon, answer, 413, "Maximum request body size 67108864 exceeded.")
+    assert container_ids(daemon) == before
+
+
 @pytest.mark.parametrize(
     ("method", "url", "message"),
     [

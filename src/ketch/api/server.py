@@ -46,6 +46,8 @@ async def docker_middleware(request: web.Request, handler: Handler) -> web.Strea
     except web.HTTPException as exc:
         if exc.status == 404 and not request.match_info.route.resource:
             response = error_response(404, "page not found")
+        elif exc.status == 413:  # aiohttp's text says what the limit is, its reason does not
+            response = error_response(413, exc.text or exc.reason)
         elif exc.status >= 400:
             response = error_response(exc.status, exc.reason)
         else:
