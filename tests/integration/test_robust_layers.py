@@ -53,6 +53,10 @@ def wrong_diff_id() -> images.TestImage:
     return images.TestImage("wrong-diff-id", "latest", config, good.layers, manifest)
 
 
+def tampered_image() -> images.TestImage:
+    return image_of("tampered", [file("data", b"the pushed bytes\n" * 64)])
+
+
 def bad_images(outside: Path) -> dict[str, images.TestImage]:
     up = "../" * 12
     return {
@@ -88,6 +92,14 @@ def registry(tmp_path_factory: pytest.TempPathFactory, outside: Path) -> Iterato
     with run_registry(tmp_path_factory.mktemp("bad-registry")) as server:
         for name, image in bad_images(outside).items():
             images.push_sync(image, server.url, repo=f"bad/{name}", tag="latest")
+        # A layer whose bytes changed in the registry's storage after the push: same
+        # size, another digest.
+        tampered = tampered_image()
+        images.push_sync(tampered, server.url, repo="bad/tampered", tag="latest")
+        blob = server.blob_data_path("bad/tampered", tampered.layer_digests[0])
+        data = bytearray(blob.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        blob.write_bytes(bytes(data))
         yield server
 
 
@@ -132,6 +144,7 @@ EXPECTED = {
     "truncated-gzip": "invalid layer: Compressed file ended before the end-of-stream marker "
     "was reached",
     "wrong-diff-id": f"diff id mismatch: expected sha256:{'1' * 64}, got sha256:",
+    "tampered": f"digest mismatch: expected {tampered_image().layer_digests[0]}, got sha256:",
 }
 
 
