@@ -12,6 +12,7 @@ import asyncio
 import dataclasses
 import os
 import re
+import socket
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import TracebackType
@@ -68,7 +69,13 @@ class _EndpointFailed(Exception):
 
 
 def _connection_error(method: str, url: str, exc: BaseException) -> errors.Unavailable:
-    if isinstance(exc, aiohttp.ClientConnectorError):
+    if isinstance(exc, aiohttp.ClientConnectorError) and isinstance(exc.os_error, socket.gaierror):
+        # A name that does not resolve (no DNS, no network): Go's words, not "errno -2".
+        gai = exc.os_error
+        unknown = gai.errno in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", None))
+        reason = "no such host" if unknown else (gai.strerror or str(gai)).lower()
+        detail = f"dial tcp: lookup {exc.host}: {reason}"
+    elif isinstance(exc, aiohttp.ClientConnectorError):
         number = exc.os_error.errno
         reason = os.strerror(number) if number else str(exc.os_error)
         detail = f"dial tcp {exc.host}:{exc.port}: connect: {reason.lower()}"
