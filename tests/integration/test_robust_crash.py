@@ -92,7 +92,6 @@ def test_killed_during_a_pull(daemon: Daemon, proxy: BreakingProxy, layer: int) 
     # (and, for the second layer, the first may be unpacking) when ketchd is killed.
     proxy.target, proxy.cut_after, proxy.mode = target, len(redis.layers[layer]) // 2, "stall"
     ref = f"{proxy.host_port}/crash/redis:latest"
-    api = api_of(daemon)
     pulling = subprocess.Popen(
         [KETCH, "pull", ref], env=dict(os.environ, KETCH_HOST=daemon.url),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -100,12 +99,14 @@ def test_killed_during_a_pull(daemon: Daemon, proxy: BreakingProxy, layer: int) 
     try:
         assert proxy.cut.wait(60), "the pull never reached the layer"
         partial = daemon.data_root / "content/ingest" / target.split(":", 1)[1]
-        while not partial.exists() or partial.stat().st_size == 0:
-            time.sleep(0.01)  # the bytes before the stall reach the ingest
+        # The bytes before the stall reach the ingest (bounded, should it never happen).
+        deadline = time.monotonic() + 30
+        while (not partial.exists() or partial.stat().st_size == 0) and time.monotonic() < deadline:
+            time.sleep(0.01)
         daemon.kill()
     finally:
         proxy.release()
-        _, err = pulling.communicate(timeout=60)
+        pulling.communicate(timeout=60)
     assert pulling.returncode != 0
     daemon.restart()
     api = api_of(daemon)
@@ -140,8 +141,10 @@ def test_killed_during_a_container_start(daemon: Daemon, registry: RegistryServe
     sock = post_without_waiting(daemon, f"/containers/{container}/start")
     try:
         # The shim exists: ketchd is inside the start (spawned, starting, or just done).
-        while not state_file.exists():
+        deadline = time.monotonic() + 30
+        while not state_file.exists() and time.monotonic() < deadline:
             time.sleep(0.001)
+        assert state_file.exists(), "no shim was spawned"
         daemon.kill()
     finally:
         sock.close()
