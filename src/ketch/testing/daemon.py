@@ -205,9 +205,15 @@ def _cgroup_dirs(parent: str) -> list[Path]:
     return dirs
 
 
+def _subdirectories(top: Path) -> list[Path]:
+    # os.walk, not rglob: shims remove their cgroups meanwhile, and rglob raises on a
+    # directory that vanished between listing and scanning; os.walk skips it.
+    return [Path(root) for root, _, _ in os.walk(top)]
+
+
 def _kill_cgroup_members(parent: str) -> None:
     for top in _cgroup_dirs(parent):
-        for procs in top.rglob("cgroup.procs"):
+        for procs in (directory / "cgroup.procs" for directory in _subdirectories(top)):
             with suppress(OSError):
                 for line in procs.read_text().split():
                     with suppress(ProcessLookupError, ValueError):
@@ -218,7 +224,7 @@ def _remove_cgroups(parent: str) -> None:
     for top in _cgroup_dirs(parent):
         # Children before parents; a cgroup dir is removed with rmdir only.
         for _ in range(50):
-            dirs = sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts))
+            dirs = sorted(_subdirectories(top)[1:], key=lambda p: -len(p.parts))
             with suppress(OSError):
                 for d in dirs:
                     d.rmdir()
