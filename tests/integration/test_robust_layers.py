@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -44,9 +45,13 @@ def truncated_gzip() -> images.TestImage:
     return images.TestImage("truncated", "latest", config, [cut], manifest)
 
 
+def wrong_diff_id_base() -> images.TestImage:
+    return image_of("shared", [file("data", b"good bytes\n" * 50_000)])
+
+
 def wrong_diff_id() -> images.TestImage:
     """A good layer whose config names another DiffID."""
-    good = image_of("wrong-diff-id", [file("data", b"good bytes\n")])
+    good = wrong_diff_id_base()
     config = {**good.config, "rootfs": {"type": "layers", "diff_ids": ["sha256:" + "1" * 64]}}
     raw = images.canonical_json(config)
     manifest = images.build_manifest(raw, good.layers, mediatypes.DOCKER_MANIFEST)
@@ -92,6 +97,9 @@ def registry(tmp_path_factory: pytest.TempPathFactory, outside: Path) -> Iterato
     with run_registry(tmp_path_factory.mktemp("bad-registry")) as server:
         for name, image in bad_images(outside).items():
             images.push_sync(image, server.url, repo=f"bad/{name}", tag="latest")
+        # The good image whose layer wrong-diff-id shares.
+        good = wrong_diff_id_base()
+        images.push_sync(good, server.url, repo="good/shared", tag="latest")
         # A layer whose bytes changed in the registry's storage after the push: same
         # size, another digest.
         tampered = tampered_image()
@@ -173,3 +181,24 @@ def test_a_bad_layer_fails_the_pull_and_leaves_nothing(
                 or path.stat().st_dev != Path("/etc/passwd").stat().st_dev
             ), path
     assert api.ping() is True
+
+
+def test_a_bad_pull_does_not_take_a_shared_blob_from_a_good_one(
+    ketchd: Daemon, api: docker.APIClient, registry: RegistryServer
+) -> None:
+    """wrong-diff-id shares its layer blob with good/shared: pulled at the same time,
+    the failing pull must not delete the blob under the good one."""
+    good = f"{registry.host_port}/good/shared"
+    bad = f"{registry.host_port}/bad/wrong-diff-id"
+    for _ in range(3):
+        with ThreadPoolExecutor(2) as pool:
+            results = list(
+                pool.map(
+                    lambda repo: list(api.pull(repo, tag="latest", stream=True, decode=True)),
+                    [bad, good],
+                )
+            )
+        assert "diff id mismatch" in results[0][-1].get("error", ""), results[0]
+        assert results[1][-1] == {"status": f"Status: Downloaded newer image for {good}:latest"}
+        assert api.inspect_image(f"{good}:latest")["Id"] == wrong_diff_id_base().id
+        api.remove_image(f"{good}:latest")

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import threading
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,6 +85,8 @@ class Puller:
         self.snapshots = snapshots
         # Two pulls sharing a blob must not write the same ingest at once.
         self._blob_locks: dict[str, asyncio.Lock] = {}
+        # How many pulls under way want each blob: a failed pull deletes only its own.
+        self._wanted: Counter[str] = Counter()
 
     async def pull(
         self,
@@ -102,6 +105,8 @@ class Puller:
         emit({"status": f"Pulling from {ref.path}", "id": ref.tag or ref.digest})
         blobs = [manifest.config, *manifest.layers]
         stored_before = {d.digest for d in blobs if self.content.has(d.digest)}
+        wanted = {d.digest for d in blobs}
+        self._wanted.update(wanted)
         chain: list[str] = []
         try:
             await self._fetch(client, ref, manifest.config, None, auth)
@@ -117,6 +122,9 @@ class Puller:
             # A cut connection is not this case: its partial download is kept to resume.
             self._forget(manifest, chain, stored_before)
             raise
+        finally:
+            self._wanted.subtract(wanted)
+            self._wanted = +self._wanted  # drop the zeros
         top = chain[-1] if chain else None
         size = sum(self.snapshots.layer_size(c) for c in chain)
         return Pulled(manifest, config, diff_ids, top, size)
@@ -128,7 +136,8 @@ class Puller:
             if i >= len(chain) or not self.snapshots.has_layer(chain[i]):
                 doomed.append(layer.digest)
         for digest in doomed:
-            if digest not in stored_before:
+            # Not a blob that was here before, nor one another pull under way wants.
+            if digest not in stored_before and self._wanted[digest] == 1:
                 with contextlib.suppress(errors.NotFound):
                     self.content.delete(digest)
 
