@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 from collections.abc import Iterator
@@ -179,6 +180,16 @@ def test_a_container_whose_log_fills_the_disk(
         assert leftovers == []
         api.kill(container)
         assert api.wait(container, timeout=60)["StatusCode"] == 137
+        # Not a byte left: creating a container fails in dockerd's words, leaving nothing.
+        fill(small_disk, leave=0)
+        before = sorted(p.name for p in (daemon.data_root / "containers").iterdir())
+        with pytest.raises(docker.errors.APIError) as caught:
+            api.create_container(busybox, ["true"])
+        assert caught.value.response.status_code == 500
+        assert re.fullmatch(r"(write|open|mkdir) /\S+: no space left on device",
+                            caught.value.explanation), caught.value.explanation  # fmt: skip
+        assert sorted(p.name for p in (daemon.data_root / "containers").iterdir()) == before
+        assert api.ping() is True and daemon.process.poll() is None
     finally:
         api.remove_container(container, force=True)
     # Its log went with it: the space is back and new containers run.

@@ -15,7 +15,7 @@ from aiohttp import web
 import ketch
 from ketch.api import versioning
 from ketch.api.backend import Backend
-from ketch.errors import InvalidArgument, KetchError, status_of
+from ketch.errors import InvalidArgument, KetchError, is_storage_error, status_of, storage_error
 
 log = logging.getLogger("ketch.api")
 
@@ -60,8 +60,12 @@ async def docker_middleware(request: web.Request, handler: Handler) -> web.Strea
     except (ConnectionResetError, BrokenPipeError):
         raise
     except Exception as exc:  # one bad request must not take the daemon down
-        log.exception("%s %s failed", request.method, request.path)
-        response = error_response(500, str(exc) or type(exc).__name__)
+        if is_storage_error(exc):  # a full disk, in dockerd's words: "write /x: no space..."
+            log.error("%s %s failed: %s", request.method, request.path, exc)
+            response = error_response(500, storage_error(exc).message)  # type: ignore[arg-type]
+        else:
+            log.exception("%s %s failed", request.method, request.path)
+            response = error_response(500, str(exc) or type(exc).__name__)
     return response
 
 

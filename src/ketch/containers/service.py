@@ -196,8 +196,10 @@ class ContainerService(ExecMixin, FilesMixin):
             self._write_etc_files(container)
             self._write_bundle(container, self._layer_dirs(chain_id))
             container.save()
-        except BaseException:
+        except BaseException as exc:
             shutil.rmtree(directory, ignore_errors=True)
+            if errors.is_storage_error(exc):  # say where: a failed write() names no file
+                raise errors.storage_error(exc, directory) from None  # type: ignore[arg-type]
             raise
         self._containers[container_id] = container
         self._by_name[stored_name] = container_id
