@@ -303,6 +303,21 @@ def test_program_remembered_by_content() -> None:
     assert seccomp_program({"linux": {}}) is None
 
 
+def test_fork_server_warms_the_program_ketchd_gives_a_default_container() -> None:
+    from ketch.containers.bundle import build_spec
+    from ketch.shim.forkserver import warm_seccomp
+
+    seccomp._compile_canonical.cache_clear()
+    warm_seccomp()
+    assert seccomp._compile_canonical.cache_info().misses == 1
+    config = build_spec(path="true", args=[], config={}, host_config={}, uid=0, gid=0,
+                        additional_gids=[], container_dir="/c", nofile_hard=4096,
+                        seccomp_profile=seccomp.default_profile())  # fmt: skip
+    assert seccomp_program(config) is not None
+    info = seccomp._compile_canonical.cache_info()
+    assert (info.hits, info.misses) == (1, 1)
+
+
 def _syscall_results(program: bytes, calls: list[tuple[int, ...]]) -> list[int]:
     """Load `program` in a forked child (no_new_privs: no privilege needed), make each raw
     syscall there and return the errno each failed with (0 for success)."""

@@ -22,7 +22,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from ketch.runtime import syscalls as sc
+from ketch.runtime.caps import DOCKER_DEFAULT_CAPS
 from ketch.runtime.init import seccomp_program
+from ketch.runtime.seccomp import default_profile, profile_to_spec
 from ketch.shim.server import run_shim, set_process_name
 from ketch.shim.spec import ShimSpec
 
@@ -40,6 +42,17 @@ def prepare(spec: ShimSpec) -> tuple[dict[str, Any] | None, bytes | None]:
         return config, seccomp_program(config)
     except Exception:
         return None, None
+
+
+def warm_seccomp() -> None:
+    """Build now, while nothing waits, the program ketchd's default container gets (Docker's
+    default profile, Docker's default capabilities), so the first container does not pay."""
+    try:
+        linux_seccomp = profile_to_spec(default_profile(), list(DOCKER_DEFAULT_CAPS))
+        if linux_seccomp is not None:
+            seccomp_program({"linux": {"seccomp": linux_seccomp}})
+    except Exception:
+        pass  # the container that needs it will report the error
 
 
 def spawn(spec: ShimSpec, closeables: list[socket.socket]) -> dict[str, Any]:
@@ -108,6 +121,7 @@ def serve(socket_path: str) -> None:
         listener.close()
     conn.settimeout(None)
     os.unlink(socket_path)
+    warm_seccomp()
     with conn:
         for line in _lines(conn):
             try:
