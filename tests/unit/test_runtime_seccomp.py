@@ -104,6 +104,8 @@ def test_no_enosys_stub_when_the_default_allows() -> None:
     program = compile_rules([{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}], "SCMP_ACT_ALLOW")
     assert run_bpf(program, nr("getrandom")) == ALLOW
     assert run_bpf(program, nr("mkdir")) == EPERM
+    # Nothing named, nothing newer: every syscall gets the default.
+    assert run_bpf(compile_rules([]), nr("getrandom")) == EPERM
     # No architectures: the native one only; 32-bit syscalls are then a bad arch.
     assert run_bpf(program, nr("mkdir", "x86"), arch=AUDIT_ARCH_I386) == KILL
 

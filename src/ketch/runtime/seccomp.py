@@ -324,7 +324,8 @@ def compile_filter(seccomp: dict[str, Any]) -> bytes:
         stub = b""
         permissive = (SECCOMP_RET_ALLOW, SECCOMP_RET_LOG, SECCOMP_RET_ERRNO | ENOSYS)
         if default not in permissive and default & 0xFFFF0000 != SECCOMP_RET_TRACE:
-            stub = _enosys_stub(_highest_syscalls(seccomp, arches or [libseccomp.native_arch()]))
+            highest = _highest_syscalls(seccomp, arches or [libseccomp.native_arch()])
+            stub = _enosys_stub(highest) if highest else b""
     except libseccomp.LibseccompError as error:
         raise SeccompError(str(error)) from None
     length = (len(stub) + len(program)) // 8
