@@ -209,8 +209,11 @@ def test_mounts_are_private_and_gone_after_exit(box: Box) -> None:
     time.sleep(0.1)
     with open("/proc/self/mountinfo") as f:
         after = f.read()
+    # The overlay was mounted inside the container's mount namespace only: the
+    # host never saw a mount under this test's root (a machine-wide count would
+    # also see other runs' mounts).
+    assert str(box.root) not in before
     assert str(box.root) not in after
-    assert before.count(" - overlay ") == after.count(" - overlay ")
 
 
 def test_root_keeps_dockers_default_capabilities(box: Box) -> None:
