@@ -66,6 +66,9 @@ def main() -> None:
             other = os.environ.get("BENCH_DOCKER_HOST")
             if other:
                 denv = dict(os.environ, DOCKER_HOST=other)
+                saved = subprocess.run([docker, "save", "hello-world"], env=env,
+                                       check=True, capture_output=True).stdout  # fmt: skip
+                subprocess.run([docker, "load", "-q"], env=denv, input=saved, check=True)
                 dd = report("docker run --rm hello-world (dockerd)", time_runs(
                     [docker, "run", "--rm", "hello-world"], denv, args.n))  # fmt: skip
                 print(f"ratio dockerd/ketchd (docker CLI): {dd / d:.2f}")

@@ -1,0 +1,98 @@
+"""Memory per running container: the monitor process each container costs.
+
+Starts its own registry and ketchd, runs N `busybox sleep` containers, and
+sums the proportional set size (PSS, shared pages split fairly) of their
+ketch shims. With BENCH_DOCKER_HOST set (e.g. from bench/dockerd.sh) the same
+N containers run under dockerd and its containerd shims are measured too.
+
+    sudo .venv/bin/python bench/memory_per_container.py [-n 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from ketch.testing import images
+from ketch.testing.daemon import run_daemon
+from ketch.testing.registry import run_registry
+
+
+def pss_kib(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/smaps_rollup") as f:
+                total += sum(int(line.split()[1]) for line in f if line.startswith("Pss:"))
+        except FileNotFoundError:
+            continue
+    return total
+
+
+def pids_named(comm: str) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/comm") as f:
+                    if f.read().strip() == comm:
+                        found.append(int(entry))
+            except OSError:
+                continue
+    return found
+
+
+def run_sleepers(docker: str, env: dict[str, str], n: int, prefix: str) -> list[str]:
+    names = [f"{prefix}{i}" for i in range(n)]
+    for name in names:
+        subprocess.run([docker, "run", "-d", "--name", name, "busybox", "sleep", "600"],
+                       env=env, check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+    time.sleep(1)
+    return names
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("-n", type=int, default=10)
+    args = parser.parse_args()
+    docker = shutil.which("docker") or "docker"
+    prefix = f"mem{os.getpid()}-"
+    with tempfile.TemporaryDirectory() as tmp, run_registry(Path(tmp)) as registry:
+        images.push_sync(images.busybox(), registry.url, repo="library/busybox")
+        daemon = run_daemon(Path(tmp), mirrors=[registry.url])
+        try:
+            env = dict(os.environ, DOCKER_HOST=daemon.url, DOCKER_CONFIG=str(Path(tmp) / "c"))
+            subprocess.run([docker, "pull", "-q", "busybox"], env=env, check=True)
+            before = set(pids_named("ketch-shim"))
+            run_sleepers(docker, env, args.n, prefix)
+            shims = [p for p in pids_named("ketch-shim") if p not in before]
+            ketch = pss_kib(shims) / len(shims)
+            print(f"ketch shim:      {ketch / 1024:5.2f} MiB PSS per container ({len(shims)})")
+            other = os.environ.get("BENCH_DOCKER_HOST")
+            if other:
+                denv = dict(os.environ, DOCKER_HOST=other)
+                saved = subprocess.run([docker, "save", "busybox"], env=env,
+                                       check=True, capture_output=True).stdout  # fmt: skip
+                subprocess.run([docker, "load", "-q"], env=denv, input=saved, check=True)
+                before = set(pids_named("containerd-shim"))
+                names = run_sleepers(docker, denv, args.n, prefix)
+                try:
+                    theirs = [p for p in pids_named("containerd-shim") if p not in before]
+                    docker_shim = pss_kib(theirs) / max(len(theirs), 1)
+                    print(f"containerd shim: {docker_shim / 1024:5.2f} MiB PSS per container "
+                          f"({len(theirs)})")  # fmt: skip
+                    print(f"ratio containerd-shim/ketch-shim: {docker_shim / ketch:.2f}")
+                finally:
+                    subprocess.run([docker, "rm", "-f", *names], env=denv,
+                                   stdout=subprocess.DEVNULL, check=False)  # fmt: skip
+        finally:
+            daemon.stop()
+
+
+if __name__ == "__main__":
+    main()
