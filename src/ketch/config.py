@@ -31,6 +31,7 @@ FILE_KEYS: dict[str, str] = {
     "cgroup-parent": "cgroup_parent",
     "log-opts": "log_opts",
     "seccomp-profile": "seccomp_profile",
+    "init-path": "init_path",
 }
 
 # argparse destination -> the daemon.json key the same setting has
@@ -43,6 +44,7 @@ FLAG_TO_KEY: dict[str, str] = {
     "debug": "debug",
     "cgroup_parent": "cgroup-parent",
     "seccomp_profile": "seccomp-profile",
+    "init_path": "init-path",
 }
 
 
@@ -59,6 +61,9 @@ class DaemonConfig:
     # dockerd's seccomp-profile: a Docker-format profile file for every container,
     # "unconfined", or empty / "builtin": Docker's default profile.
     seccomp_profile: str = ""
+    # dockerd's init-path: the init binary `run --init` puts in front of the
+    # command; empty means the first of INIT_CANDIDATES found.
+    init_path: str = ""
 
     @property
     def api_hosts(self) -> list[str]:
@@ -160,7 +165,7 @@ def _set(config: DaemonConfig, attr: str, value: Any, key: str) -> None:
     elif attr == "debug":
         if not isinstance(value, bool):
             raise InvalidArgument(f"invalid value for {key}: {value!r}")
-    elif attr == "seccomp_profile":
+    elif attr in ("seccomp_profile", "init_path"):
         if not isinstance(value, str):
             raise InvalidArgument(f"invalid value for {key}: {value!r}")
     elif attr == "cgroup_parent":

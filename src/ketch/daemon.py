@@ -71,6 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
         "or 'unconfined'",
     )
     parser.add_argument(
+        "--init-path",
+        dest="init_path",
+        default=None,
+        help="path to the init binary of `run --init` (default: tini-static or docker-init)",
+    )
+    parser.add_argument(
         "--cgroup-parent",
         dest="cgroup_parent",
         default=None,
@@ -194,6 +200,28 @@ async def serve(cfg: Any) -> None:
         await backend.close()
 
 
+# What dockerd's docker-init is on Debian: tini, static so it runs in any image.
+INIT_CANDIDATES = ("/usr/bin/tini-static", "docker-init", "tini-static")
+
+
+def find_init(setting: str) -> str | None:
+    """The init binary for `run --init`: the configured one, else the first found."""
+    import os
+    import shutil
+
+    from ketch.errors import InvalidArgument
+
+    if setting:
+        if not os.access(setting, os.X_OK):
+            raise InvalidArgument(f"init-path {setting}: not an executable file")
+        return os.path.abspath(setting)
+    for candidate in INIT_CANDIDATES:
+        found = shutil.which(candidate)
+        if found:
+            return found
+    return None
+
+
 def load_seccomp_profile(setting: str) -> dict[str, Any] | None:
     """The default profile for containers, as dockerd's seccomp-profile: unset or "builtin"
     is Docker's default profile, "unconfined" none, else a file; a bad file stops ketchd,
@@ -232,7 +260,6 @@ def daemon_id(data_root: Path) -> str:
 async def build_backend(cfg: Any) -> Any:
     """Construct the services, restore containers, and say how to close them."""
     import asyncio
-    import logging
 
     from ketch.api.backend import Backend
     from ketch.containers.service import ContainerService
@@ -241,7 +268,6 @@ async def build_backend(cfg: Any) -> Any:
     from ketch.registry import RegistryConfig
     from ketch.snapshots import SnapshotStore
 
-    log = logging.getLogger("ketchd")
     for root in (cfg.data_root, cfg.exec_root):
         root.mkdir(parents=True, exist_ok=True, mode=0o711)
     backend = Backend(config=cfg, daemon_id=daemon_id(cfg.data_root))
@@ -250,12 +276,9 @@ async def build_backend(cfg: Any) -> Any:
     registry_config = RegistryConfig(
         mirrors=list(cfg.registry_mirrors), insecure=list(cfg.insecure_registries)
     )
-    try:
-        from ketch.images.service import ImageService
-    except ImportError:
-        log.warning("this build has no image service: pulls and image routes answer 501")
-    else:
-        backend.images = ImageService(cfg.data_root / "images", content, snapshots, registry_config)
+    from ketch.images.service import ImageService
+
+    backend.images = ImageService(cfg.data_root / "images", content, snapshots, registry_config)
     shims = ShimBackend(cfg.exec_root)
     seccomp = load_seccomp_profile(cfg.seccomp_profile)
     containers = ContainerService(
@@ -268,6 +291,7 @@ async def build_backend(cfg: Any) -> Any:
         log_max_size=cfg.log_max_size,
         log_max_files=cfg.log_max_file,
         seccomp_profile=seccomp,
+        init_path=find_init(cfg.init_path),
     )
     backend.containers = containers
     if backend.images is not None:

@@ -127,6 +127,9 @@ def user_mounts(host_config: dict[str, Any]) -> list[dict[str, Any]]:
     return mounts
 
 
+INIT_IN_CONTAINER = "/sbin/docker-init"
+
+
 def build_spec(
     *,
     path: str,
@@ -139,6 +142,7 @@ def build_spec(
     container_dir: str,
     nofile_hard: int,
     seccomp_profile: dict[str, Any] | None = None,
+    init_path: str | None = None,
 ) -> dict[str, Any]:
     """config.json (runtime-spec 1.2) as Docker would write it for this container."""
     nofile = min(DEFAULT_NOFILE, nofile_hard)
@@ -148,8 +152,19 @@ def build_spec(
         for name, dest in ETC_FILES
     ]  # fmt: skip
     binds += user_mounts(host_config)
+    command = [path, *args]
+    if host_config.get("Init"):
+        # As dockerd: the init is bind-mounted read-only and reaps and forwards
+        # signals for the command, which it runs as its child.
+        if not init_path:
+            raise NotImplementedYet(
+                "--init: no init binary found on the daemon's host (install tini)"
+            )
+        binds.append({"destination": INIT_IN_CONTAINER, "type": "bind",
+                      "source": init_path, "options": ["bind", "ro"]})  # fmt: skip
+        command = [INIT_IN_CONTAINER, "--", *command]
     spec = default_spec(
-        [path, *args],
+        command,
         env=list(config.get("Env") or []),
         cwd=config.get("WorkingDir") or "/",
         tty=bool(config.get("Tty")),

@@ -43,8 +43,6 @@ def validate(host_config: dict[str, Any]) -> None:
     log_type = (host_config.get("LogConfig") or {}).get("Type") or "json-file"
     if log_type not in ("json-file", "none"):
         raise NotImplementedYet(f"logging driver {log_type!r} is not supported by ketch yet")
-    if host_config.get("Init"):
-        raise NotImplementedYet("--init is not supported by ketch yet")
     for key, what in (("NetworkMode", "network mode"), ("PidMode", "pid mode"),
                       ("IpcMode", "ipc mode"), ("UTSMode", "uts mode")):  # fmt: skip
         value = host_config.get(key) or ""

@@ -52,6 +52,7 @@ class ContainerService(ExecMixin, FilesMixin):
         log_max_size: int = 10 * 1024 * 1024,
         log_max_files: int = 3,
         seccomp_profile: dict[str, Any] | None = None,
+        init_path: str | None = None,
     ) -> None:
         self.root = root
         self.exec_root = exec_root
@@ -62,6 +63,7 @@ class ContainerService(ExecMixin, FilesMixin):
         self.log_max_size = log_max_size
         self.log_max_files = log_max_files
         self.seccomp_profile = seccomp_profile
+        self.init_path = init_path
         self.root.mkdir(parents=True, exist_ok=True)
         self.events = EventBus()
         self._containers: dict[str, Container] = {}
@@ -245,6 +247,7 @@ class ContainerService(ExecMixin, FilesMixin):
             container_dir=str(container.directory),
             nofile_hard=nofile_hard_limit(),
             seccomp_profile=self.seccomp_profile,
+            init_path=self.init_path,
         )
         container.bundle.mkdir(exist_ok=True)
         (container.bundle / "rootfs").mkdir(exist_ok=True)
