@@ -208,11 +208,12 @@ async def info(request: web.Request) -> web.Response:
         },
         "LiveRestoreEnabled": True,
         "Isolation": "",
-        "InitBinary": "",  # no --init yet: nothing to name
+        "InitBinary": "docker-init",  # its name inside containers, as dockerd reports it
         # ketch's shim and ketch-runtime do containerd's and runc's parts: their version
         "ContainerdCommit": {"ID": build_commit() or ketch.__version__, "Expected": ""},
         "RuncCommit": {"ID": build_commit() or ketch.__version__, "Expected": ""},
-        "InitCommit": {"ID": "", "Expected": ""},
+        "InitCommit": {"ID": "tini" if getattr(backend.containers, "init_path", None) else "",
+                       "Expected": ""},  # fmt: skip
         "SecurityOptions": [f"name=seccomp,profile={cfg.seccomp_profile or 'builtin'}"],
         "Warnings": [],
     }
