@@ -76,11 +76,15 @@ def is_storage_error(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno in STORAGE_ERRNOS
 
 
-def storage_error(exc: OSError, path: object = None, op: str = "write") -> Internal:
+class StorageError(Internal):
+    """The host's storage failed (a full disk, a read-only or broken filesystem)."""
+
+
+def storage_error(exc: OSError, path: object = None, op: str = "write") -> StorageError:
     """An OSError in Go's words, as dockerd reports it: "write /x: no space left on device"."""
     reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
     where = exc.filename or path
-    return Internal(f"{op} {where}: {reason}" if where else reason)
+    return StorageError(f"{op} {where}: {reason}" if where else reason)
 
 
 def status_of(error: BaseException) -> int:

@@ -84,7 +84,12 @@ class Ingest:
                 f"blob {self.digest} is larger than expected: {got} > {self.expected_size} bytes"
             )
         try:
-            self._file.write(chunk)
+            # An unbuffered write may be short (the disk filling up mid-chunk): write
+            # the rest, so the file holds exactly the bytes that were hashed, and
+            # the next write's ENOSPC is the error.
+            rest = memoryview(chunk)
+            while rest:
+                rest = rest[self._file.write(rest) :]
         except OSError as exc:
             if not errors.is_storage_error(exc):
                 raise
@@ -112,6 +117,12 @@ class Ingest:
             raise errors.InvalidArgument(
                 f"digest mismatch: expected {self.digest}, got {actual}: "
                 "the content is not what was asked for"
+            )
+        on_disk = os.fstat(self._file.fileno()).st_size
+        if on_disk != self.offset:
+            self.abort()
+            raise errors.Internal(
+                f"blob {self.digest}: {on_disk} bytes on disk where {self.offset} were written"
             )
         self._file.flush()
         os.fsync(self._file.fileno())
@@ -215,6 +226,23 @@ class ContentStore:
                 except errors.InvalidArgument:
                     continue  # a stray file is not content
                 yield digest
+
+    def drop_ingest(self, digest: str) -> bool:
+        """Remove the partial download of `digest` unless a writer holds it."""
+        partial = self.root / "ingest" / digests.encoded(digests.validate(digest))
+        try:
+            fd = os.open(partial, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        else:
+            partial.unlink(missing_ok=True)
+            return True
+        finally:
+            os.close(fd)
 
     def prune_ingests(self, older_than: float) -> list[str]:
         """Remove partial downloads untouched for `older_than` seconds; returns their digests.

@@ -122,6 +122,13 @@ class Puller:
             # A cut connection is not this case: its partial download is kept to resume.
             self._forget(manifest, chain, stored_before)
             raise
+        except errors.StorageError:
+            # A full disk: the partial downloads this pull left (its other layers,
+            # cut short) give their space back to what already runs.
+            for digest in wanted:
+                if self._wanted[digest] == 1:
+                    self.content.drop_ingest(digest)
+            raise
         finally:
             self._wanted.subtract(wanted)
             self._wanted = +self._wanted  # drop the zeros

@@ -151,8 +151,12 @@ class LayerUnpacker:
         try:
             source = tar.extractfile(member)
             if source is not None:
-                with open(fd, "wb", closefd=False, buffering=0) as target:
-                    shutil.copyfileobj(source, target, COPY_CHUNK)
+                while chunk := source.read(COPY_CHUNK):
+                    # A write may be short when the disk fills: finish it, so the
+                    # next write's ENOSPC is the error, never a silently cut file.
+                    rest = memoryview(chunk)
+                    while rest:
+                        rest = rest[os.write(fd, rest) :]
             self._apply_fd_metadata(fd, member)
         finally:
             os.close(fd)
