@@ -58,7 +58,13 @@ async def docker_middleware(request: web.Request, handler: Handler) -> web.Strea
             web.Response(status=304) if status == 304 else error_response(status, exc.message)
         )
     except (ConnectionResetError, BrokenPipeError):
-        raise
+        # The client left mid-answer (an interrupted `docker logs -f`, a closed pipe):
+        # nobody to answer and nothing wrong here. Closing the transport makes
+        # aiohttp drop this response quietly instead of logging a traceback.
+        log.debug("%s %s: the client went away", request.method, request.path)
+        if request.transport is not None:
+            request.transport.close()
+        return web.Response(status=500)
     except Exception as exc:  # one bad request must not take the daemon down
         if is_storage_error(exc):  # a full disk, in dockerd's words: "write /x: no space..."
             log.error("%s %s failed: %s", request.method, request.path, exc)
