@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import functools
 import json
-import platform
+import os
 import struct
-from importlib import resources
 from typing import Any
 
 from ketch.runtime import libseccomp
@@ -95,7 +94,10 @@ def _arch_known(name: str) -> bool:
 
 @functools.cache
 def _default_profile_text() -> str:
-    return resources.files("ketch.runtime").joinpath("profiles/default.json").read_text()
+    # A plain read of the package file: importlib.resources would bring tempfile, shutil and
+    # random into the fork server, which imports this module.
+    with open(os.path.join(os.path.dirname(__file__), "profiles", "default.json")) as f:
+        return f.read()
 
 
 def default_profile() -> dict[str, Any]:
@@ -104,7 +106,7 @@ def default_profile() -> dict[str, Any]:
 
 
 def _kernel_version() -> tuple[int, ...]:
-    release = platform.release().split("-")[0]
+    release = os.uname().release.split("-")[0]
     return tuple(int(part) for part in release.split(".")[:2] if part.isdigit())
 
 
@@ -154,7 +156,7 @@ def profile_to_spec(
     None for a profile with neither a default action nor syscalls, which Docker ignores."""
     if not profile.get("defaultAction") and not profile.get("syscalls"):
         return None
-    machine = machine or platform.machine()
+    machine = machine or os.uname().machine
     arch = _DOCKER_ARCH.get(machine, machine)
     caps = set(capabilities)
     syscalls = []

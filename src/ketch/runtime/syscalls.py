@@ -7,14 +7,15 @@ so they all live here, each raising OSError with errno like the os module.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import fcntl
 import os
-import platform
 import socket
 import struct
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+# glibc's soname, named directly: ctypes.util.find_library runs ldconfig in a subprocess and
+# imports subprocess, threading, tempfile and random into the fork server, whose every module
+# (and every at-fork hook they register) each container's shim then pays for.
+_libc = ctypes.CDLL("libc.so.6", use_errno=True)
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWCGROUP = 0x02000000
@@ -147,9 +148,10 @@ def umount2(target: str, flags: int = 0) -> None:
 
 
 def pivot_root(new_root: str, put_old: str) -> None:
-    number = _PIVOT_ROOT_NR.get(platform.machine())
+    machine = os.uname().machine
+    number = _PIVOT_ROOT_NR.get(machine)
     if number is None:
-        raise OSError(38, f"pivot_root: unknown syscall number for {platform.machine()}")
+        raise OSError(38, f"pivot_root: unknown syscall number for {machine}")
     result = _libc.syscall(
         ctypes.c_long(number), ctypes.c_char_p(_b(new_root)), ctypes.c_char_p(_b(put_old))
     )

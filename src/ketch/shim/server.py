@@ -18,7 +18,6 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, NoReturn
 
 from ketch.runtime import cgroups
@@ -187,7 +186,7 @@ class Shim(Requests):
             state["init_start_time"] = self.shim_state_cache.get("init_start_time")
         self.shim_state_cache = state
         try:
-            write_atomic(Path(self.spec.state_dir) / STATE_FILE, state)
+            write_atomic(os.path.join(self.spec.state_dir, STATE_FILE), state)
         except OSError:
             # A full disk: the file keeps its last state; clients get this one over the
             # socket, and the next write (once there is room) catches the file up.
@@ -567,10 +566,15 @@ def report_exception() -> None:
 def set_process_name(name: str) -> None:
     """The name `ps -o comm` and `top` show, so a shim is not mistaken for the fork server."""
     try:
-        with open("/proc/self/comm", "w") as f:
-            f.write(name)
+        fd = os.open("/proc/self/comm", os.O_WRONLY | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        os.write(fd, name.encode())
     except OSError:
         pass
+    finally:
+        os.close(fd)
 
 
 def run_shim(
@@ -586,10 +590,10 @@ def run_shim(
     code = 0
     shim: Shim | None = None
     try:
-        Path(spec.state_dir).mkdir(parents=True, exist_ok=True)
+        os.makedirs(spec.state_dir, exist_ok=True)
         null = os.open("/dev/null", os.O_RDWR)
         log_fd = os.open(
-            str(Path(spec.state_dir) / "shim.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640
+            os.path.join(spec.state_dir, "shim.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640
         )
         os.dup2(null, 0)
         os.dup2(log_fd, 1)
@@ -601,7 +605,8 @@ def run_shim(
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, signal.SIG_IGN)
         if config is None:
-            config = json.loads((Path(spec.bundle) / "config.json").read_text())
+            with open(os.path.join(spec.bundle, "config.json"), "rb") as f:
+                config = json.load(f)
         shim = Shim(spec, config, seccomp_filter)
         try:
             shim.create()

@@ -29,16 +29,27 @@ def is_same_process(pid: int | None, start_time: int | None) -> bool:
     return bool(pid) and start_time is not None and proc_start_time(pid) == start_time
 
 
-def write_atomic(path: Path, data: dict[str, Any]) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
+def write_atomic(path: str | os.PathLike[str], data: dict[str, Any]) -> None:
+    """Temp file, fsync, rename. Plain os calls and json's C encoder (no indent, which would
+    run the pure-Python one): every page of code and data the shim touches becomes a private
+    copy of the fork server's, so its steady path stays short."""
+    path = os.fspath(path)
+    temporary = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp")
+    payload = memoryview(json.dumps(data, sort_keys=True).encode() + b"\n")
     try:
-        with open(temporary, "w") as f:
-            json.dump(data, f, indent=1, sort_keys=True)
-            f.flush()
-            os.fsync(f.fileno())
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        try:
+            while payload:
+                payload = payload[os.write(fd, payload) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(temporary, path)
     except BaseException:
-        temporary.unlink(missing_ok=True)  # a full disk leaves no stray temp file
+        try:
+            os.unlink(temporary)  # a full disk leaves no stray temp file
+        except FileNotFoundError:
+            pass
         raise
 
 
