@@ -3,7 +3,7 @@
 Every module in the fork server is heap every shim maps, and a module that
 registers an at-fork hook (threading, random) runs Python code in each new
 shim, whose pages then become private copies: measured, the imports below
-cost each shim ~0.4 MiB. Checked in a fresh interpreter, as the daemon starts it.
+cost each shim ~0.5 MiB. Checked in a fresh interpreter, as the daemon starts it.
 """
 
 from __future__ import annotations
@@ -13,10 +13,13 @@ import subprocess
 import sys
 
 # Each was pulled in once by a convenience (ctypes.util.find_library, platform,
-# importlib.resources) and is not needed by the runtime or the shim.
+# importlib.resources, dataclasses) and is not needed by the runtime or the shim.
 NOT_IN_FORK_SERVER = {
     "asyncio",
     "aiohttp",
+    "ast",
+    "dataclasses",
+    "inspect",
     "importlib.resources",
     "platform",
     "random",

@@ -10,15 +10,13 @@ from __future__ import annotations
 import errno
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 V1_CONTROLLERS_WITH_LIMITS = ("memory", "cpu", "pids")
 
 
-@dataclass(frozen=True)
-class Layout:
+class Layout(NamedTuple):  # not a dataclass: the fork server must not import dataclasses
     version: int  # 1 or 2
     # v1: hierarchy key (its controllers joined by ",", or "name=systemd") -> mount point.
     v1_mounts: dict[str, str]

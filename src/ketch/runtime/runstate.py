@@ -10,32 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from ketch.errors import Conflict, InvalidArgument, NotFound
+from ketch.runtime.procinfo import is_running
+from ketch.runtime.procinfo import proc_start_time as proc_start_time  # for ketch-runtime's modules
 
 DEFAULT_ROOT = Path("/run/ketch-runtime")
 STATE_FILE = "state.json"
 START_FIFO = "exec.fifo"
 _VALID_ID = re.compile(r"^[\w+\-.]+$")
-
-
-def _stat_fields(pid: int) -> list[bytes] | None:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-    except OSError:
-        return None
-    # Fields after the command name, which may hold spaces and parentheses; [0] is the state.
-    return stat[stat.rindex(b")") + 2 :].split()
-
-
-def proc_start_time(pid: int) -> int | None:
-    fields = _stat_fields(pid)
-    return int(fields[19]) if fields else None
-
-
-def is_running(pid: int, start_time: int | None) -> bool:
-    """The process exists, is the one started at `start_time`, and is not a zombie."""
-    fields = _stat_fields(pid)
-    return bool(fields) and fields[0] != b"Z" and start_time == int(fields[19])
 
 
 @dataclass

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 
 class ExecLookupError(Exception):
@@ -20,11 +20,13 @@ class ExecLookupError(Exception):
         self.exit_code = exit_code
 
 
-@dataclass(frozen=True)
-class ResolvedUser:
+class ResolvedUser(NamedTuple):
+    """Immutable; a NamedTuple, not a dataclass: the fork server must not import dataclasses
+    (inspect, ast, dis...: ~1.3 MiB of heap every shim maps)."""
+
     uid: int
     gid: int
-    additional_gids: list[int] = field(default_factory=list)
+    additional_gids: list[int] = []  # noqa: RUF012 (read-only, like the tuple it is)
     home: str = "/"
 
 

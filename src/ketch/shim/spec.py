@@ -1,35 +1,81 @@
-"""What the daemon asks of a shim: the container to run, an exec to add, and exits reported."""
+"""What the daemon asks of a shim: the container to run, an exec to add, and exits reported.
+
+Plain classes, not dataclasses: the fork server imports this, and dataclasses
+(with inspect, ast, dis) would be ~1.3 MiB more heap that every shim maps.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from ketch.shim.jsonlog import DEFAULT_MAX_FILES, DEFAULT_MAX_SIZE
 
 
-@dataclass
-class ShimSpec:
-    id: str
-    bundle: Path
-    rootfs_mounts: list[dict[str, Any]]
-    state_dir: Path
-    socket_path: Path
-    tty: bool = False
-    open_stdin: bool = False
-    stdin_once: bool = False
-    log_path: Path | None = None
-    log_max_size: int = DEFAULT_MAX_SIZE
-    log_max_files: int = DEFAULT_MAX_FILES
-    cgroup_parent: str = "ketch"
-    # runtime-spec linux.resources; None: take config.json's.
-    resources: dict[str, Any] | None = None
-    # How long an exited container's shim waits for a client before it cleans up and exits.
-    linger_seconds: float = 10.0
+class _Record:
+    """Equality, repr and a dict of the fields named in `_fields`, as a dataclass gives."""
+
+    _fields: tuple[str, ...] = ()
+
+    def _values(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self._fields}
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        assert isinstance(other, _Record)
+        return self._values() == other._values()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as a dataclass with eq
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={v!r}" for k, v in self._values().items())
+        return f"{type(self).__name__}({fields})"
+
+
+class ShimSpec(_Record):
+    _fields = (
+        "id", "bundle", "rootfs_mounts", "state_dir", "socket_path", "tty", "open_stdin",
+        "stdin_once", "log_path", "log_max_size", "log_max_files", "cgroup_parent", "resources",
+        "linger_seconds",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        id: str,
+        bundle: Path,
+        rootfs_mounts: list[dict[str, Any]],
+        state_dir: Path,
+        socket_path: Path,
+        tty: bool = False,
+        open_stdin: bool = False,
+        stdin_once: bool = False,
+        log_path: Path | None = None,
+        log_max_size: int = DEFAULT_MAX_SIZE,
+        log_max_files: int = DEFAULT_MAX_FILES,
+        cgroup_parent: str = "ketch",
+        # runtime-spec linux.resources; None: take config.json's.
+        resources: dict[str, Any] | None = None,
+        # How long an exited container's shim waits for a client before it cleans up and exits.
+        linger_seconds: float = 10.0,
+    ) -> None:
+        self.id = id
+        self.bundle = bundle
+        self.rootfs_mounts = rootfs_mounts
+        self.state_dir = state_dir
+        self.socket_path = socket_path
+        self.tty = tty
+        self.open_stdin = open_stdin
+        self.stdin_once = stdin_once
+        self.log_path = log_path
+        self.log_max_size = log_max_size
+        self.log_max_files = log_max_files
+        self.cgroup_parent = cgroup_parent
+        self.resources = resources
+        self.linger_seconds = linger_seconds
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = self._values()
         for key in ("bundle", "state_dir", "socket_path", "log_path"):
             if data[key] is not None:
                 data[key] = str(data[key])
@@ -44,29 +90,40 @@ class ShimSpec:
         return cls(**values)
 
 
-@dataclass
-class ExecSpec:
-    id: str
-    args: list[str]
-    # The whole environment of the process; empty: the container's own.
-    env: list[str] = field(default_factory=list)
-    # Docker's --user forms ("", "name", "uid:gid"); empty: the container's user.
-    user: str = ""
-    cwd: str = ""
-    tty: bool = False
-    stdin: bool = False
-    privileged: bool = False
+class ExecSpec(_Record):
+    _fields = ("id", "args", "env", "user", "cwd", "tty", "stdin", "privileged")
+
+    def __init__(
+        self,
+        id: str,
+        args: list[str],
+        # The whole environment of the process; empty: the container's own.
+        env: list[str] | None = None,
+        # Docker's --user forms ("", "name", "uid:gid"); empty: the container's user.
+        user: str = "",
+        cwd: str = "",
+        tty: bool = False,
+        stdin: bool = False,
+        privileged: bool = False,
+    ) -> None:
+        self.id = id
+        self.args = args
+        self.env = env if env is not None else []
+        self.user = user
+        self.cwd = cwd
+        self.tty = tty
+        self.stdin = stdin
+        self.privileged = privileged
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return self._values()
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ExecSpec:
         return cls(**data)
 
 
-@dataclass(frozen=True)
-class ExitStatus:
+class ExitStatus(NamedTuple):
     code: int
     oom_killed: bool
     finished_at: str

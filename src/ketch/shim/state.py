@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ketch.runtime.runstate import proc_start_time
+from ketch.runtime.procinfo import proc_start_time
 
 __all__ = [
     "STATE_FILE",
