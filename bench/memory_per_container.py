@@ -23,15 +23,29 @@ from ketch.testing.daemon import run_daemon
 from ketch.testing.registry import run_registry
 
 
-def pss_kib(pids: list[int]) -> int:
+def rollup_kib(pids: list[int], field: str = "Pss") -> int:
+    """The sum of one smaps_rollup field (Pss, Private_Dirty...) over `pids`."""
     total = 0
     for pid in pids:
         try:
             with open(f"/proc/{pid}/smaps_rollup") as f:
-                total += sum(int(line.split()[1]) for line in f if line.startswith("Pss:"))
+                total += sum(int(line.split()[1]) for line in f if line.startswith(f"{field}:"))
         except FileNotFoundError:
             continue
     return total
+
+
+def pss_kib(pids: list[int]) -> int:
+    return rollup_kib(pids, "Pss")
+
+
+def report(label: str, pids: list[int]) -> float:
+    """Prints PSS and private dirty per process; returns PSS per process in KiB."""
+    n = max(len(pids), 1)
+    pss, private = rollup_kib(pids, "Pss") / n, rollup_kib(pids, "Private_Dirty") / n
+    print(f"{label} {pss / 1024:5.2f} MiB PSS, {private / 1024:5.2f} MiB private dirty "
+          f"per container ({len(pids)})")  # fmt: skip
+    return pss
 
 
 def pids_named(comm: str) -> list[int]:
@@ -71,8 +85,7 @@ def main() -> None:
             before = set(pids_named("ketch-shim"))
             run_sleepers(docker, env, args.n, prefix)
             shims = [p for p in pids_named("ketch-shim") if p not in before]
-            ketch = pss_kib(shims) / len(shims)
-            print(f"ketch shim:      {ketch / 1024:5.2f} MiB PSS per container ({len(shims)})")
+            ketch = report("ketch shim:     ", shims)
             other = os.environ.get("BENCH_DOCKER_HOST")
             if other:
                 denv = dict(os.environ, DOCKER_HOST=other)
@@ -83,9 +96,7 @@ def main() -> None:
                 names = run_sleepers(docker, denv, args.n, prefix)
                 try:
                     theirs = [p for p in pids_named("containerd-shim") if p not in before]
-                    docker_shim = pss_kib(theirs) / max(len(theirs), 1)
-                    print(f"containerd shim: {docker_shim / 1024:5.2f} MiB PSS per container "
-                          f"({len(theirs)})")  # fmt: skip
+                    docker_shim = report("containerd shim:", theirs)
                     print(f"ratio containerd-shim/ketch-shim: {docker_shim / ketch:.2f}")
                 finally:
                     subprocess.run([docker, "rm", "-f", *names], env=denv,
