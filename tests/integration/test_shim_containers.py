@@ -968,3 +968,39 @@ def test_fork_server_goes_when_its_daemon_dies_before_connecting(tmp_path: Path)
     if Path(f"/proc/{server_pid}").exists():
         os.kill(server_pid, signal.SIGKILL)  # leave nothing behind, then fail
         pytest.fail("the fork server outlived its daemon")
+
+
+def _proc_status(pid: int) -> dict[str, str]:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
+    except FileNotFoundError:
+        return {}
+
+
+def test_shims_are_forked_once_and_reaped_while_the_fork_server_runs(box: Box) -> None:
+    """One fork per shim (a middle process's dirtied pages would be left to the shim), so a
+    shim is the fork server's child: the fork server ignores SIGCHLD so the kernel reaps an
+    exited shim at once, and the shim itself must not keep that setting."""
+
+    async def main() -> tuple[dict[str, str], int, dict[str, str]]:
+        assert box.forkserver is not None
+        conn, spec = await box.create(["true"])
+        shim_pid = (read_state(spec.state_dir) or {})["shim_pid"]
+        running = _proc_status(shim_pid)
+        await conn.start()
+        await conn.wait()
+        await conn.shutdown()
+        await conn.close()
+        # The fork server is still up here: an unreaped shim would stay a zombie.
+        deadline = time.monotonic() + 10
+        while _proc_status(shim_pid) and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        return running, box.forkserver.process.pid, _proc_status(shim_pid)
+
+    running, forkserver_pid, after = run(box, main)
+    assert running["Name"] == "ketch-shim"
+    assert int(running["PPid"]) == forkserver_pid
+    sigchld_bit = 1 << (signal.SIGCHLD - 1)
+    assert not int(running["SigIgn"], 16) & sigchld_bit
+    assert after == {}, f"shim left as {after.get('State')}"

@@ -63,6 +63,9 @@ def spawn(spec: ShimSpec, closeables: list[socket.socket]) -> dict[str, Any]:
     # are reparented when this process exits.
     if os.fork() == 0:
         try:
+            # The fork server's SIGCHLD setting is its own: with it ignored, the shim could
+            # not wait for its children.
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             for sock in closeables:
                 sock.close()
             os.close(ready_r)
@@ -145,8 +148,7 @@ def main() -> None:
     # closing the connection instead. Shims reset this for the containers they start.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Shims are this process's children until it exits; nobody waits for them here, so the
-    # kernel reaps them. Each shim sets its own SIGCHLD handler, and the processes it forks
-    # restore the default before they exec.
+    # kernel reaps them. A shim restores the default as soon as it is forked (spawn).
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     # When the daemon dies this process goes too, even before it has connected; shims are
     # not affected (the setting is not inherited across fork).
