@@ -21,6 +21,7 @@ from ketch.runtime import caps as capabilities
 from ketch.runtime import console as consoles
 from ketch.runtime import mounts, seccomp
 from ketch.runtime import syscalls as sc
+from ketch.runtime.cgroups import detect_layout
 from ketch.runtime.users import ExecLookupError, lookup_executable, path_from_env, resolve_user
 
 START_BYTE = b"s"
@@ -297,6 +298,8 @@ def container_init(
         linux = spec.get("linux") or {}
         new = _enter_namespaces(list(linux.get("namespaces") or []), frozenset({"cgroup"}))
         cgroup_mounts: list[dict[str, Any]] = []
+        # Read while /proc/self/mountinfo still shows the host's cgroup hierarchies.
+        layout = detect_layout()
         if "mount" in new:
             cgroup_mounts = _build_root(bundle, spec, rootfs_mounts, console_socket)
         elif console_socket is not None:
@@ -311,7 +314,7 @@ def container_init(
             # The namespace's root is the cgroup the process is in now: its own.
             sc.unshare(sc.CLONE_NEWCGROUP)
         for entry in cgroup_mounts:
-            mounts.mount_entry("/", entry)
+            mounts.mount_entry("/", entry, layout)
     except Exception as error:
         _fail(status_fd, f"container init: {error}", 126)
     if start_fifo is not None:

@@ -11,7 +11,7 @@ import stat
 from typing import Any
 
 from ketch.runtime import syscalls as sc
-from ketch.runtime.cgroups import detect_layout
+from ketch.runtime.cgroups import Layout, detect_layout
 
 _FLAG_OPTIONS: dict[str, tuple[bool, int]] = {
     # option -> (clear?, flag)
@@ -131,9 +131,9 @@ def mount_rootfs(rootfs: str, rootfs_mounts: list[dict[str, Any]]) -> None:
             sc.mount(entry.get("source") or kind, rootfs, kind, flags, data or None)
 
 
-def _mount_cgroup_v1(target: str, flags: int) -> None:
+def _mount_cgroup_v1(target: str, flags: int, layout: Layout) -> None:
     sc.mount("tmpfs", target, "tmpfs", sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC, "mode=755")
-    for key in detect_layout().v1_mounts:
+    for key in layout.v1_mounts:
         sub = os.path.join(target, key.replace("name=", ""))
         os.makedirs(sub, exist_ok=True)
         try:
@@ -145,8 +145,12 @@ def _mount_cgroup_v1(target: str, flags: int) -> None:
     )
 
 
-def mount_entry(rootfs: str, entry: dict[str, Any]) -> None:
-    """One config.json mount, with runc's fallbacks when a namespace is shared with the host."""
+def mount_entry(rootfs: str, entry: dict[str, Any], layout: Layout | None = None) -> None:
+    """One config.json mount, with runc's fallbacks when a namespace is shared with the host.
+
+    `layout` is the host's cgroup layout, read before pivot_root: after it,
+    /proc/self/mountinfo shows the container's mounts, not the host's hierarchies.
+    """
     kind = entry.get("type") or ""
     source = entry.get("source") or kind
     flags, propagation, data = parse_options(list(entry.get("options") or []))
@@ -159,11 +163,11 @@ def mount_entry(rootfs: str, entry: dict[str, Any]) -> None:
             sc.mount(None, target, None, flags | sc.MS_BIND | sc.MS_REMOUNT)
     elif kind == "cgroup":
         _make_target(target, False)
-        layout = detect_layout()
+        layout = layout or detect_layout()
         if layout.version == 2 and layout.v2_mount:
             sc.mount("cgroup", target, "cgroup2", flags)
         else:
-            _mount_cgroup_v1(target, flags)
+            _mount_cgroup_v1(target, flags, layout)
     else:
         _make_target(target, False)
         try:
