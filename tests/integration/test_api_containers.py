@@ -88,9 +88,14 @@ def test_lifecycle_states_and_shapes(client: docker.DockerClient) -> None:
     assert "container is running: stop the container before removing or force remove" in str(
         caught.value.explanation
     )
-    deadline = time.monotonic() + 10
-    while container.logs(stdout=True, stderr=False) != b"out\n" and time.monotonic() < deadline:
-        time.sleep(0.05)
+    # stdout and stderr come through two pipes: wait for both lines to be logged.
+    assert wait_until(
+        lambda: (
+            container.logs(stdout=True, stderr=False) == b"out\n"
+            and container.logs(stdout=False, stderr=True) == b"err\n"
+        ),
+        timeout=10,
+    )
     assert container.logs(stdout=True, stderr=False) == b"out\n"
     assert container.logs(stdout=False, stderr=True) == b"err\n"
     stamped = container.logs(timestamps=True, tail=1).decode()

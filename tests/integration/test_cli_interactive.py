@@ -149,11 +149,15 @@ def test_attach_to_a_running_container(env: dict[str, str]) -> None:
 
 def test_kill_with_a_signal(env: dict[str, str]) -> None:
     name = f"cli-kill-{uuid.uuid4().hex[:8]}"
-    started = ketch(env, "run", "-d", "--name", name, "busybox", "sh", "-c",
-                    "trap 'exit 12' USR1; while true; do sleep 0.1; done")  # fmt: skip
+    script = "trap 'exit 12' USR1; echo trapped; while true; do sleep 0.1; done"
+    started = ketch(env, "run", "-d", "--name", name, "busybox", "sh", "-c", script)
     assert started.returncode == 0, started.stderr.decode()
     try:
-        time.sleep(0.5)
+        # Signal only once the trap is set: before it, USR1 would kill the shell.
+        deadline = time.monotonic() + 20
+        while b"trapped" not in ketch(env, "logs", name).stdout:
+            assert time.monotonic() < deadline, "the trap was never set"
+            time.sleep(0.05)
         assert ketch(env, "kill", "-s", "USR1", name).stdout.decode().strip() == name
         assert ketch(env, "wait", name).stdout == b"12\n"
     finally:
