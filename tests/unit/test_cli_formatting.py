@@ -246,7 +246,8 @@ def test_pull_progress_lines_off_a_terminal() -> None:
     assert message_line(downloading, terminal=False) is None
     assert message_line(downloading, terminal=True).startswith("abc: Downloading [=====")
     assert message_line({"status": "Digest: sha256:x"}, False) == "Digest: sha256:x"
-    assert progress_bar(10, 10).startswith("[" + "=" * 49 + ">]")
+    # moby's JSONProgress, the same bar the daemon sends: 50 ticks, then the arrow
+    assert progress_bar(10, 10) == "[" + "=" * 50 + ">]      10B/10B"
 
 
 class Sink:
@@ -277,3 +278,12 @@ def test_pull_error_message_raises() -> None:
     display = ProgressDisplay(Sink(), terminal=False)
     with pytest.raises(Exception, match="manifest unknown"):
         display.show({"error": "manifest unknown", "errorDetail": {"message": "manifest unknown"}})
+
+
+def test_status_ages_round_hours_as_go_does() -> None:
+    # Go's Duration.Round(time.Hour) takes 2.5 h to 3 hours; Python's round() to 2.
+    from ketch.containers.status import status_text
+
+    state = {"Running": True, "StartedAt": "2026-01-01T00:00:00Z"}
+    two_and_a_half_hours = 1767225600 + 9000  # 2026-01-01T00:00:00Z + 2.5 h
+    assert status_text(state, now=two_and_a_half_hours) == "Up 3 hours"

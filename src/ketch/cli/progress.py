@@ -9,23 +9,8 @@ from __future__ import annotations
 
 from typing import Any, TextIO
 
-from ketch.cli.units import human_size
 from ketch.client.errors import api_error
-
-BAR_WIDTH = 50
-
-
-def progress_bar(current: int, total: int) -> str:
-    """`[=====>      ]  1.2MB/4.5MB` as docker's JSONProgress draws it."""
-    if total <= 0:
-        return f"{human_size(current)}".rjust(8)
-    filled = min(BAR_WIDTH, int(BAR_WIDTH * current / total))
-    arrow = ">" if filled < BAR_WIDTH else ""
-    bar = "=" * filled + arrow
-    if filled == BAR_WIDTH:
-        bar = "=" * (BAR_WIDTH - 1) + ">"
-    numbers = f"{human_size(current)}/{human_size(total)}"
-    return f"[{bar:<{BAR_WIDTH}}] {numbers:>18}"
+from ketch.units import progress_bar
 
 
 def message_line(message: dict[str, Any], terminal: bool) -> str | None:

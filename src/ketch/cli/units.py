@@ -1,51 +1,20 @@
-"""Docker's human units (go-units): durations, sizes, and sizes typed by users."""
+"""Docker's human units as the CLI shows and reads them: ages, sizes, sizes typed by users."""
 
 from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
 
-_DECIMAL_UNITS = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"]
+from ketch import units
+from ketch.units import human_duration
+
 _BINARY_MULTIPLIERS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 _RAM_PATTERN = re.compile(r"^(\d+(?:\.\d+)?) ?([kmgtp]?)(?:i?b)?$", re.IGNORECASE)
 
 
-def human_duration(seconds: float) -> str:
-    """As go-units HumanDuration: "Less than a second", "About a minute", "2 hours"."""
-    whole = int(seconds)
-    if whole < 1:
-        return "Less than a second"
-    if whole == 1:
-        return "1 second"
-    if whole < 60:
-        return f"{whole} seconds"
-    minutes = whole // 60
-    if minutes == 1:
-        return "About a minute"
-    if minutes < 60:
-        return f"{minutes} minutes"
-    # Go's Duration.Round(time.Hour) rounds halves away from zero.
-    hours = int((seconds + 1800) // 3600)
-    if hours == 1:
-        return "About an hour"
-    if hours < 48:
-        return f"{hours} hours"
-    if hours < 24 * 7 * 2:
-        return f"{hours // 24} days"
-    if hours < 24 * 30 * 2:
-        return f"{hours // 24 // 7} weeks"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24 // 30} months"
-    return f"{int(seconds // 3600) // 24 // 365} years"
-
-
 def human_size(size: float, precision: int = 3) -> str:
-    """As go-units HumanSizeWithPrecision: decimal units, "4.26MB"."""
-    index = 0
-    while size >= 1000 and index < len(_DECIMAL_UNITS) - 1:
-        size /= 1000
-        index += 1
-    return f"{size:.{precision}g}{_DECIMAL_UNITS[index]}"
+    """The docker CLI's sizes: go-units with three significant digits, "4.26MB"."""
+    return units.human_size(size, precision)
 
 
 def ram_in_bytes(text: str) -> int:

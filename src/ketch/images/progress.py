@@ -10,32 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ketch.units import human_size, progress_bar
+
+__all__ = ["human_size", "progress_bar"]  # as the daemon's messages use them
+
 Progress = Callable[[dict[str, Any]], None]
-
-SIZE_UNITS = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
-BAR_TICKS = 50
-
-
-def human_size(size: float) -> str:
-    """go-units HumanSize: decimal units, four significant digits (`2.479kB`)."""
-    unit = 0
-    while size >= 1000 and unit < len(SIZE_UNITS) - 1:
-        size /= 1000
-        unit += 1
-    return f"{size:.4g}{SIZE_UNITS[unit]}"
-
-
-def progress_bar(current: int, total: int) -> str:
-    """The `progress` string: `[=====>     ]  1.2MB/3.4MB`."""
-    if current <= 0 and total <= 0:
-        return ""
-    if total <= 0:
-        return f"{human_size(current):>8}"
-    ticks = min(int(current / total * 100) // 2, BAR_TICKS)
-    bar = f"[{'=' * ticks}>{' ' * (BAR_TICKS - ticks)}] "
-    if current > total:
-        return bar + f"{human_size(current):>8}"
-    return bar + f"{human_size(current):>8}/{human_size(total)}"
 
 
 def status(text: str, layer_id: str | None = None) -> dict[str, Any]:
