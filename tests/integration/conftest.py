@@ -56,3 +56,12 @@ def docker_env(ketchd: Daemon, tmp_path: Path) -> dict[str, str]:
     env["DOCKER_CONFIG"] = str(tmp_path / "docker-config")
     env.pop("DOCKER_CONTEXT", None)
     return env
+
+
+@pytest.fixture
+def env(ketchd: Daemon, tmp_path: Path) -> dict[str, str]:
+    """Environment for the ketch CLI pointed at ketchd, with its own config dir."""
+    environ = dict(os.environ)
+    environ["KETCH_HOST"] = ketchd.url
+    environ["DOCKER_CONFIG"] = str(tmp_path / "docker-config")
+    return environ

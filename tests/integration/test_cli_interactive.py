@@ -3,38 +3,17 @@
 from __future__ import annotations
 
 import fcntl
-import os
-import shutil
 import signal
 import struct
 import subprocess
-import sys
 import termios
 import time
 import uuid
 from pathlib import Path
 
-import pytest
-
-from ketch.testing.daemon import Daemon
+from ketch.testing.commands import KETCH, ketch
 from ketch.testing.registry import run_registry
 from ketch.testing.terminal import PseudoTerminal
-
-KETCH = shutil.which("ketch", path=os.path.dirname(sys.executable)) or "ketch"
-
-
-@pytest.fixture
-def env(ketchd: Daemon, tmp_path: Path) -> dict[str, str]:
-    environ = dict(os.environ)
-    environ["KETCH_HOST"] = ketchd.url
-    environ["DOCKER_CONFIG"] = str(tmp_path / "docker-config")
-    return environ
-
-
-def ketch(env: dict[str, str], *args: str, input: bytes | None = None, timeout: float = 60):
-    return subprocess.run(
-        [KETCH, *args], env=env, input=input, capture_output=True, timeout=timeout
-    )
 
 
 def set_window_size(fd: int, rows: int, columns: int) -> None:

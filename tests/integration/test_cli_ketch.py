@@ -4,37 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import sys
 import time
-import uuid
 from pathlib import Path
 
-import pytest
-
-from ketch.testing.daemon import Daemon
+from ketch.testing.commands import KETCH, ketch, unique
 from ketch.testing.terminal import PseudoTerminal
-
-KETCH = shutil.which("ketch", path=os.path.dirname(sys.executable)) or "ketch"
-
-
-@pytest.fixture
-def env(ketchd: Daemon, tmp_path: Path) -> dict[str, str]:
-    environ = dict(os.environ)
-    environ["KETCH_HOST"] = ketchd.url
-    environ["DOCKER_CONFIG"] = str(tmp_path / "docker-config")
-    return environ
-
-
-def ketch(env: dict[str, str], *args: str, input: bytes | None = None, timeout: float = 60):
-    return subprocess.run(
-        [KETCH, *args], env=env, input=input, capture_output=True, timeout=timeout
-    )
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 def test_run_hello_world_pulls_then_runs_in_dockers_order(env: dict[str, str]) -> None:

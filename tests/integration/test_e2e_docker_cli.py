@@ -3,23 +3,9 @@
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import uuid
 
+from ketch.testing.commands import DOCKER, docker, unique
 from ketch.testing.terminal import PseudoTerminal
-
-DOCKER = shutil.which("docker") or "/usr/local/bin/docker"
-
-
-def docker(env: dict[str, str], *args: str, input: bytes | None = None, timeout: float = 60):
-    return subprocess.run(
-        [DOCKER, *args], env=env, input=input, capture_output=True, timeout=timeout
-    )
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 def test_run_rm_hello_world_pulls_then_prints(docker_env: dict[str, str]) -> None:

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import subprocess
-
-
-def docker(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["docker", *args], env=env, capture_output=True, timeout=60)
+from ketch.testing.commands import docker
 
 
 def test_init_is_pid_1_and_the_command_its_child(docker_env: dict[str, str]) -> None:

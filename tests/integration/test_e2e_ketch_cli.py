@@ -2,29 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from ketch.testing.daemon import Daemon
+from ketch.testing.commands import KETCH, ketch
 from ketch.testing.terminal import PseudoTerminal
 
-KETCH = str(Path(sys.executable).with_name("ketch"))
 REDIS_PROMPT = b"127.0.0.1:6379> "
-
-
-@pytest.fixture
-def env(ketchd: Daemon, tmp_path: Path) -> dict[str, str]:
-    return dict(os.environ, KETCH_HOST=ketchd.url, DOCKER_CONFIG=str(tmp_path / "cfg"))
-
-
-def ketch(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([KETCH, *args], env=env, capture_output=True, timeout=timeout)
 
 
 @pytest.fixture

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import subprocess
-
-
-def docker(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["docker", *args], env=env, capture_output=True, timeout=120)
+from ketch.testing.commands import docker
 
 
 def test_limits_reach_the_containers_cgroups(docker_env: dict[str, str]) -> None:
