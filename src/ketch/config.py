@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ketch.errors import InvalidArgument
+from ketch.units import parse_size
 
 DEFAULT_CONFIG_FILE = Path("/etc/ketch/daemon.json")
 DEFAULT_DATA_ROOT = Path("/var/lib/ketch")
@@ -77,25 +78,6 @@ class DaemonConfig:
     def log_max_file(self) -> int:
         raw = self.log_opts.get("max-file")
         return int(raw) if raw else DEFAULT_LOG_MAX_FILE
-
-
-def parse_size(text: str | None) -> int | None:
-    """Docker's human sizes: "10m", "1g", "512k", "100" (bytes)."""
-    if not text:
-        return None
-    units = {"b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
-    raw = text.strip().lower().removesuffix("b") if len(text.strip()) > 1 else text.strip()
-    unit = 1
-    if raw and raw[-1] in units:
-        unit = units[raw[-1]]
-        raw = raw[:-1]
-    try:
-        value = float(raw)
-    except ValueError:
-        raise InvalidArgument(f"invalid size: '{text}'") from None
-    if value < 0:
-        raise InvalidArgument(f"invalid size: '{text}'")
-    return int(value * unit)
 
 
 def load_file(path: Path, explicit: bool) -> dict[str, Any]:

@@ -8,7 +8,11 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ketch.api.backend import Backend
+    from ketch.config import DaemonConfig
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -257,53 +261,58 @@ def daemon_id(data_root: Path) -> str:
         return value
 
 
-async def build_backend(cfg: Any) -> Any:
+async def build_backend(cfg: DaemonConfig) -> Backend:
     """Construct the services, restore containers, and say how to close them."""
     import asyncio
 
     from ketch.api.backend import Backend
+    from ketch.containers.bundle import BundleSettings
+    from ketch.containers.events import EventBus
     from ketch.containers.service import ContainerService
     from ketch.containers.shims import ShimBackend
+    from ketch.containers.supervisor import RunSettings
     from ketch.content import ContentStore
+    from ketch.images.service import ImageService
     from ketch.registry import RegistryConfig
     from ketch.snapshots import SnapshotStore
 
     for root in (cfg.data_root, cfg.exec_root):
         root.mkdir(parents=True, exist_ok=True, mode=0o711)
-    backend = Backend(config=cfg, daemon_id=daemon_id(cfg.data_root))
     content = ContentStore(cfg.data_root / "content")
     snapshots = SnapshotStore(cfg.data_root / "snapshots")
     registry_config = RegistryConfig(
         mirrors=list(cfg.registry_mirrors), insecure=list(cfg.insecure_registries)
     )
-    from ketch.images.service import ImageService
-
-    backend.images = ImageService(cfg.data_root / "images", content, snapshots, registry_config)
+    images = ImageService(cfg.data_root / "images", content, snapshots, registry_config)
     shims = ShimBackend(cfg.exec_root)
-    seccomp = load_seccomp_profile(cfg.seccomp_profile)
+    events = EventBus()
     containers = ContainerService(
         cfg.data_root / "containers",
-        cfg.exec_root,
-        backend.images,
+        images,
         snapshots,
         shims,
-        cgroup_parent=cfg.cgroup_parent,
-        log_max_size=cfg.log_max_size,
-        log_max_files=cfg.log_max_file,
-        seccomp_profile=seccomp,
-        init_path=find_init(cfg.init_path),
+        events=events,
+        run=RunSettings(cfg.cgroup_parent, cfg.log_max_size, cfg.log_max_file),
+        bundle=BundleSettings(load_seccomp_profile(cfg.seccomp_profile), find_init(cfg.init_path)),
     )
-    backend.containers = containers
-    if backend.images is not None:
-        backend.images.image_in_use = containers.image_user
-        backend.images.image_running = containers.image_running_user
+    images.image_in_use = containers.image_user
+    images.image_running = containers.image_running_user
     await containers.restore()
-    backend.closers.append(containers.close)
+    backend = Backend(
+        config=cfg,
+        daemon_id=daemon_id(cfg.data_root),
+        images=images,
+        containers=containers,
+        execs=containers.execs,
+        files=containers.files,
+        events=events,
+        init_path=containers.init_path,
+        closers=[containers.close],
+    )
     # Warm the fork server now, off the first `run`'s path; a failure shows at that run.
     warm = asyncio.ensure_future(shims.forkserver())
     warm.add_done_callback(lambda task: task.cancelled() or task.exception())
     return backend
-
 
 if __name__ == "__main__":
     sys.exit(main())

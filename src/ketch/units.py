@@ -7,6 +7,8 @@ exactly as Docker shows them.
 
 from __future__ import annotations
 
+from ketch.errors import InvalidArgument
+
 DECIMAL_UNITS = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
 PROGRESS_BAR_TICKS = 50
 
@@ -61,3 +63,22 @@ def progress_bar(current: int, total: int) -> str:
     if current > total:  # a wonky total is hidden, as Docker does
         return bar + f"{human_size(current):>8}"
     return bar + f"{human_size(current):>8}/{human_size(total)}"
+
+
+def parse_size(text: str | None) -> int | None:
+    """Docker's human sizes: "10m", "1g", "512k", "100" (bytes)."""
+    if not text:
+        return None
+    units = {"b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+    raw = text.strip().lower().removesuffix("b") if len(text.strip()) > 1 else text.strip()
+    unit = 1
+    if raw and raw[-1] in units:
+        unit = units[raw[-1]]
+        raw = raw[:-1]
+    try:
+        value = float(raw)
+    except ValueError:
+        raise InvalidArgument(f"invalid size: '{text}'") from None
+    if value < 0:
+        raise InvalidArgument(f"invalid size: '{text}'")
+    return int(value * unit)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from ketch import config
+from ketch import config, units
 from ketch.daemon import load_config
 from ketch.errors import InvalidArgument
 
@@ -86,7 +86,7 @@ def test_repeatable_flags_collect(tmp_path: Path) -> None:
     [("100", 100), ("10k", 10240), ("10m", 10 * 1024**2), ("1g", 1024**3), ("2MB", 2 * 1024**2)],
 )
 def test_parse_size(text: str, size: int) -> None:
-    assert config.parse_size(text) == size
+    assert units.parse_size(text) == size
 
 
 def test_bad_mirror_is_refused() -> None:

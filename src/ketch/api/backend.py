@@ -1,34 +1,209 @@
-"""What the API handlers see of the daemon: its config and its services."""
+"""What the API handlers see of the daemon: its config and its services, each through a
+Protocol of exactly what the route modules call (moby's per-router backends are the
+model). The daemon wires the real services in; the type checker holds them to these."""
 
 from __future__ import annotations
 
+import asyncio
+import builtins
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import IO, Any, BinaryIO, Protocol
 
 from ketch.config import DaemonConfig
-from ketch.errors import NotImplementedYet
+from ketch.containers.attach import AttachSession
+from ketch.containers.entry import ExecRecord
+from ketch.containers.events import EventBus
+from ketch.containers.record import Container
+from ketch.images.model import Image
+from ketch.images.progress import Progress
+
+
+class ContainersBackend(Protocol):
+    """api/containers.py's lifecycle routes (and the counts /info and /system/df show)."""
+
+    async def create(
+        self,
+        name: str | None,
+        config: dict[str, Any],
+        host_config: dict[str, Any] | None = None,
+        networking_config: dict[str, Any] | None = None,
+    ) -> tuple[str, list[str]]: ...
+
+    def get(self, name_or_id: str) -> Container: ...
+
+    def list(
+        self,
+        all: bool = False,
+        filters: dict[str, Any] | None = None,
+        limit: int | None = None,
+        size: bool = False,
+    ) -> builtins.list[dict[str, Any]]: ...
+
+    def inspect(self, name_or_id: str, size: bool = False) -> dict[str, Any]: ...
+
+    def counts(self) -> dict[str, int]: ...
+
+    def image_in_use(self, image_id: str) -> builtins.list[str]: ...
+
+    async def start(self, name_or_id: str) -> None: ...
+
+    async def stop(
+        self, name_or_id: str, timeout: int | None = None, signal: str | None = None
+    ) -> None: ...
+
+    async def restart(
+        self, name_or_id: str, timeout: int | None = None, signal: str | None = None
+    ) -> None: ...
+
+    async def kill(self, name_or_id: str, signal: str | int | None = None) -> None: ...
+
+    def wait_for(self, name_or_id: str, condition: str = ...) -> asyncio.Future[Any]: ...
+
+    async def remove(self, name_or_id: str, force: bool = False, volumes: bool = False) -> None:
+        ...
+
+    async def resize(self, name_or_id: str, height: int, width: int) -> None: ...
+
+    def logs(
+        self,
+        name_or_id: str,
+        *,
+        stdout: bool = True,
+        stderr: bool = True,
+        follow: bool = False,
+        tail: int | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        timestamps: bool = False,
+    ) -> tuple[Container, AsyncIterator[tuple[int, bytes]]]: ...
+
+    async def attach(
+        self, name_or_id: str, *, stdin: bool, stdout: bool, stderr: bool
+    ) -> tuple[Container, AttachSession]: ...
+
+    async def pause(self, name_or_id: str) -> None: ...
+
+    async def unpause(self, name_or_id: str) -> None: ...
+
+    def rename(self, name_or_id: str, new_name: str) -> None: ...
+
+    async def prune(self, filters: dict[str, Any] | None = None) -> dict[str, Any]: ...
+
+    def top(self, name_or_id: str, ps_args: str = "") -> dict[str, Any]: ...
+
+    def stats(
+        self, name_or_id: str, stream: bool, one_shot: bool = False
+    ) -> AsyncIterator[dict[str, Any]]: ...
+
+    async def update(self, name_or_id: str, changes: dict[str, Any]) -> builtins.list[str]: ...
+
+
+class FilesBackend(Protocol):
+    """api/containers.py's routes over a container's files: cp, export, diff, commit."""
+
+    async def commit(
+        self,
+        name_or_id: str,
+        *,
+        repo: str | None,
+        tag: str | None,
+        comment: str = "",
+        author: str = "",
+        config: dict[str, Any] | None = None,
+        pause: bool = True,
+    ) -> str: ...
+
+    async def archive_stat(self, name_or_id: str, path: str) -> dict[str, Any]: ...
+
+    async def archive_get(self, name_or_id: str, path: str, out: IO[bytes]) -> dict[str, Any]:
+        ...
+
+    async def archive_put(
+        self, name_or_id: str, path: str, source: IO[bytes], copy_owner: bool = False
+    ) -> None: ...
+
+    async def export(self, name_or_id: str, out: IO[bytes]) -> None: ...
+
+    def changes(self, name_or_id: str) -> list[dict[str, Any]]: ...
+
+
+class ExecBackend(Protocol):
+    """api/exec.py's routes."""
+
+    def exec_create(self, name_or_id: str, config: dict[str, Any]) -> str: ...
+
+    def exec_check_startable(self, exec_id: str) -> ExecRecord: ...
+
+    async def exec_start(
+        self, exec_id: str, *, detach: bool = False
+    ) -> tuple[ExecRecord, AttachSession | None]: ...
+
+    async def exec_resize(self, exec_id: str, height: int, width: int) -> None: ...
+
+    def exec_inspect(self, exec_id: str) -> dict[str, Any]: ...
+
+
+class ImagesBackend(Protocol):
+    """api/images.py's routes, and /auth."""
+
+    async def pull(
+        self,
+        ref_text: str,
+        progress: Progress,
+        auth: Any = None,
+        platform: dict[str, Any] | None = None,
+    ) -> Image: ...
+
+    async def push(
+        self, name: str, tag: str | None, progress: Progress, auth: Any = None
+    ) -> list[str]: ...
+
+    async def login(self, auth: dict[str, Any]) -> str: ...
+
+    async def import_rootfs(
+        self,
+        source: Path,
+        repo: str | None = None,
+        tag: str | None = None,
+        container_config: dict[str, Any] | None = None,
+        message: str = "",
+    ) -> Image: ...
+
+    async def save(self, names: list[str], out: BinaryIO) -> None: ...
+
+    async def load(self, archive_path: Path, progress: Progress) -> list[str]: ...
+
+    def get(self, name_or_id: str) -> Image: ...
+
+    def list(self) -> list[Image]: ...
+
+    def tag(self, src: str, repo: str, tag: str | None = None) -> Image: ...
+
+    def remove(
+        self, name: str, force: bool = False, prune: bool = True
+    ) -> builtins.list[dict[str, str]]: ...
+
+    def prune(self, dangling_only: bool = True) -> dict[str, Any]: ...
+
+    def inspect(self, name: str) -> dict[str, Any]: ...
+
+    def history(self, name: str) -> builtins.list[dict[str, Any]]: ...
 
 
 @dataclass
 class Backend:
     config: DaemonConfig
     daemon_id: str
-    images: Any = None  # ketch.images.ImageService, once wired
-    containers: Any = None  # ketch.containers.ContainerService
-    closers: list[Any] = field(default_factory=list)
-
-    def image_service(self) -> Any:
-        if self.images is None:
-            raise NotImplementedYet("images are not available in this build of ketchd")
-        return self.images
-
-    def container_service(self) -> Any:
-        if self.containers is None:
-            raise NotImplementedYet("containers are not available in this build of ketchd")
-        return self.containers
+    images: ImagesBackend
+    containers: ContainersBackend
+    execs: ExecBackend
+    files: FilesBackend
+    events: EventBus
+    init_path: str | None = None  # docker-init for `run --init`, if the daemon has one
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def close(self) -> None:
         for close in reversed(self.closers):
-            result = close()
-            if hasattr(result, "__await__"):
-                await result
+            await close()

@@ -11,15 +11,19 @@ from typing import Any
 from aiohttp import web
 
 from ketch.api import streams
+from ketch.api.backend import ContainersBackend, FilesBackend
 from ketch.api.detach import DetachWatcher, parse_keys
 from ketch.api.hijack import hijack
 from ketch.api.server import backend_of, json_response, query_bool, query_int, query_json, read_json
-from ketch.containers.shims import log_driver
 from ketch.errors import InvalidArgument, NotImplementedYet
 
 
-def service(request: web.Request) -> Any:
-    return backend_of(request).container_service()
+def service(request: web.Request) -> ContainersBackend:
+    return backend_of(request).containers
+
+
+def files(request: web.Request) -> FilesBackend:
+    return backend_of(request).files
 
 
 async def create(request: web.Request) -> web.Response:
@@ -173,7 +177,7 @@ async def attach(request: web.Request) -> web.StreamResponse:
         )
     conn = await hijack(request, tty)
     try:
-        if want_logs and (stdout or stderr) and log_driver(container) != "none":
+        if want_logs and (stdout or stderr) and container.log_driver != "none":
             _, chunks = svc.logs(container.id, stdout=stdout, stderr=stderr)
             async for stream, data in chunks:
                 await conn.write(streams.encode(stream, data, tty))
@@ -279,7 +283,7 @@ async def commit(request: web.Request) -> web.Response:
     if request.query.getall("changes", []):
         raise NotImplementedYet("commit --change is not supported by ketch yet")
     body = await read_json(request)
-    image_id = await service(request).commit(
+    image_id = await files(request).commit(
         container,
         repo=request.query.get("repo") or None,
         tag=request.query.get("tag") or None,
@@ -315,7 +319,7 @@ async def archive_head(request: web.Request) -> web.Response:
     path = request.query.get("path", "")
     if not path:
         raise InvalidArgument("path is required")
-    found = await service(request).archive_stat(request.match_info["id"], path)
+    found = await files(request).archive_stat(request.match_info["id"], path)
     return web.Response(headers={"X-Docker-Container-Path-Stat": encode_stat(found)})
 
 
@@ -327,9 +331,8 @@ async def archive_get(request: web.Request) -> web.StreamResponse:
     path = request.query.get("path", "")
     if not path:
         raise InvalidArgument("path is required")
-    svc = service(request)
     with tempfile.TemporaryFile(dir=backend_of(request).config.data_root) as spool:
-        found = await svc.archive_get(request.match_info["id"], path, spool)
+        found = await files(request).archive_get(request.match_info["id"], path, spool)
         spool.seek(0)
         response = web.StreamResponse(headers={
             "Content-Type": "application/x-tar",
@@ -352,7 +355,7 @@ async def archive_put(request: web.Request) -> web.Response:
         async for chunk in request.content.iter_chunked(1024 * 1024):
             await asyncio.to_thread(spool.write, chunk)
         spool.seek(0)
-        await service(request).archive_put(
+        await files(request).archive_put(
             request.match_info["id"], path, spool, copy_owner=query_bool(request, "copyUIDGID")
         )
     return web.Response(status=200)
@@ -362,7 +365,7 @@ async def export(request: web.Request) -> web.StreamResponse:
     import tempfile
 
     with tempfile.TemporaryFile(dir=backend_of(request).config.data_root) as spool:
-        await service(request).export(request.match_info["id"], spool)
+        await files(request).export(request.match_info["id"], spool)
         spool.seek(0)
         response = web.StreamResponse(headers={"Content-Type": "application/x-tar"})
         await response.prepare(request)
@@ -373,7 +376,7 @@ async def export(request: web.Request) -> web.StreamResponse:
 
 
 async def changes(request: web.Request) -> web.Response:
-    return json_response(service(request).changes(request.match_info["id"]))
+    return json_response(files(request).changes(request.match_info["id"]))
 
 
 async def update(request: web.Request) -> web.Response:

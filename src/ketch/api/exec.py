@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 
 from aiohttp import web
 
+from ketch.api.backend import ExecBackend
 from ketch.api.containers import pump
 from ketch.api.detach import parse_keys
 from ketch.api.hijack import hijack
@@ -17,8 +17,8 @@ from ketch.errors import KetchError
 log = logging.getLogger("ketch.api.exec")
 
 
-def service(request: web.Request) -> Any:
-    return backend_of(request).container_service()
+def service(request: web.Request) -> ExecBackend:
+    return backend_of(request).execs
 
 
 async def create(request: web.Request) -> web.Response:

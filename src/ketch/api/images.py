@@ -14,13 +14,15 @@ from typing import Any
 
 from aiohttp import web
 
+from ketch.api.backend import Backend, ImagesBackend
 from ketch.api.server import backend_of, json_response, query_bool, query_json
 from ketch.errors import InvalidArgument, KetchError, NotImplementedYet
+from ketch.images.model import Image
 from ketch.oci import reference as oci_reference
 
 
-def service(request: web.Request) -> Any:
-    return backend_of(request).image_service()
+def service(request: web.Request) -> ImagesBackend:
+    return backend_of(request).images
 
 
 def registry_auth(request: web.Request) -> dict[str, Any] | None:
@@ -120,9 +122,6 @@ async def create(request: web.Request) -> web.StreamResponse:
 def image_event(request: web.Request, action: str, name: str, image: Any = None) -> None:
     """As dockerd logs them: a pull's actor is the familiar reference (`busybox:latest`,
     name `busybox`); a tag's name is the familiar new tag."""
-    containers = backend_of(request).containers
-    if containers is None:
-        return
     actor_id = image.id if image is not None else name
     if action in ("pull", "tag"):
         try:
@@ -133,10 +132,10 @@ def image_event(request: web.Request, action: str, name: str, image: Any = None)
             name = ref.familiar_name if action == "pull" else ref.familiar()
             if action == "pull":
                 actor_id = ref.familiar()
-    containers.events.publish("image", action, actor_id, {"name": name})
+    backend_of(request).events.publish("image", action, actor_id, {"name": name})
 
 
-async def import_rootfs(request: web.Request, images: Any) -> web.StreamResponse:
+async def import_rootfs(request: web.Request, images: ImagesBackend) -> web.StreamResponse:
     if request.query["fromSrc"] != "-":
         raise NotImplementedYet("importing from a URL is not supported by ketch yet")
     path = await save_body(request)
@@ -243,13 +242,10 @@ async def list_images(request: web.Request) -> web.Response:
     return json_response(image_filters.apply(rows, filters, created_of))
 
 
-def summary(image: Any, backend: Any) -> dict[str, Any]:
+def summary(image: Image, backend: Backend) -> dict[str, Any]:
     from ketch.images.views import summary_view
 
-    users = -1
-    if backend.containers is not None:
-        users = len(backend.containers.image_in_use(image.id))
-    return summary_view(image, users)
+    return summary_view(image, len(backend.containers.image_in_use(image.id)))
 
 
 async def inspect(request: web.Request) -> web.Response:

@@ -140,15 +140,8 @@ def cgroup_version() -> str:
 async def info(request: web.Request) -> web.Response:
     backend = backend_of(request)
     cfg = backend.config
-    counts = {
-        "Containers": 0,
-        "ContainersRunning": 0,
-        "ContainersPaused": 0,
-        "ContainersStopped": 0,
-    }
-    if backend.containers is not None:
-        counts = backend.containers.counts()
-    images = len(backend.images.list()) if backend.images is not None else 0
+    counts = backend.containers.counts()
+    images = len(backend.images.list())
     uname = os.uname()
     body = {
         "ID": backend.daemon_id,
@@ -212,7 +205,7 @@ async def info(request: web.Request) -> web.Response:
         # ketch's shim and ketch-runtime do containerd's and runc's parts: their version
         "ContainerdCommit": {"ID": build_commit() or ketch.__version__, "Expected": ""},
         "RuncCommit": {"ID": build_commit() or ketch.__version__, "Expected": ""},
-        "InitCommit": {"ID": "tini" if getattr(backend.containers, "init_path", None) else "",
+        "InitCommit": {"ID": "tini" if backend.init_path else "",
                        "Expected": ""},  # fmt: skip
         "SecurityOptions": [f"name=seccomp,profile={cfg.seccomp_profile or 'builtin'}"],
         "Warnings": [],
@@ -249,11 +242,8 @@ def registry_config(mirrors: list[str], insecure: list[str]) -> dict[str, Any]:
 
 async def auth(request: web.Request) -> web.Response:
     body = await read_json(request)
-    backend = backend_of(request)
-    if backend.images is not None and hasattr(backend.images, "login"):
-        token = await backend.images.login(body)
-        return json_response({"Status": "Login Succeeded", "IdentityToken": token or ""})
-    return json_response({"Status": "Login Succeeded", "IdentityToken": ""})
+    token = await backend_of(request).images.login(body)
+    return json_response({"Status": "Login Succeeded", "IdentityToken": token or ""})
 
 
 async def events(request: web.Request) -> web.StreamResponse:
@@ -262,7 +252,7 @@ async def events(request: web.Request) -> web.StreamResponse:
     from ketch.containers.filters import normalise_filters
 
     backend = backend_of(request)
-    bus = backend.container_service().events
+    bus = backend.events
     filters = normalise_filters(query_json(request, "filters"))
     since = _time_param(request.query.get("since"))
     until = _time_param(request.query.get("until"))
@@ -315,8 +305,8 @@ async def disk_usage(request: web.Request) -> web.Response:
     from ketch.images.views import summary_view
 
     backend = backend_of(request)
-    images = backend.image_service()
-    containers = backend.container_service()
+    images = backend.images
+    containers = backend.containers
     rows = []
     for image in images.list():
         row = summary_view(image, len(containers.image_in_use(image.id)))

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import os
+import resource
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from ketch.containers import users as container_users
+from ketch.containers.record import Container, write_json_atomically
 from ketch.errors import InvalidArgument, NotImplementedYet
 from ketch.runtime.caps import CAPABILITIES, names_of
 from ketch.runtime.seccomp import SeccompError, default_profile, profile_to_spec
@@ -285,3 +290,32 @@ def security_options(options: list[str]) -> dict[str, Any]:
 def _cap_name(cap: str) -> str:
     upper = cap.upper()
     return upper if upper.startswith("CAP_") else f"CAP_{upper}"
+
+
+@dataclass(frozen=True)
+class BundleSettings:
+    """The daemon's defaults that go into every container's config.json."""
+
+    seccomp_profile: dict[str, Any] | None = None
+    init_path: str | None = None
+
+
+def write_bundle(container: Container, layer_dirs: list[Path], settings: BundleSettings) -> None:
+    """The container's bundle: rootfs (mounted at start) and config.json, written atomically."""
+    uid, gid, extra_gids = container_users.resolve(container.config.get("User", ""), layer_dirs)
+    spec = build_spec(
+        path=container.path,
+        args=container.args,
+        config=container.config,
+        host_config=container.host_config,
+        uid=uid,
+        gid=gid,
+        additional_gids=extra_gids,
+        container_dir=str(container.directory),
+        nofile_hard=resource.getrlimit(resource.RLIMIT_NOFILE)[1],
+        seccomp_profile=settings.seccomp_profile,
+        init_path=settings.init_path,
+    )
+    container.bundle.mkdir(exist_ok=True)
+    (container.bundle / "rootfs").mkdir(exist_ok=True)
+    write_json_atomically(container.bundle / "config.json", spec)

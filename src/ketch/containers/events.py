@@ -8,6 +8,8 @@ import time
 from collections import deque
 from typing import Any
 
+from ketch.containers.record import Container
+
 HISTORY = 1024
 
 
@@ -46,6 +48,17 @@ class EventBus:
 
     def unsubscribe(self, queue: asyncio.Queue[dict[str, Any]]) -> None:
         self.listeners.discard(queue)
+
+
+def publish_container(bus: EventBus, container: Container, action: str, **extra: str) -> None:
+    """A container's event, with its labels, image and name as dockerd attributes them."""
+    attributes = {
+        **{str(k): str(v) for k, v in (container.config.get("Labels") or {}).items()},
+        "image": container.image_name,
+        "name": container.name.lstrip("/"),
+        **extra,
+    }
+    bus.publish("container", action, container.id, attributes)
 
 
 def matches(event: dict[str, Any], filters: dict[str, list[str]]) -> bool:

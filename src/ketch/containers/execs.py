@@ -1,44 +1,27 @@
-"""`docker exec`: processes added to a running container through its shim.
-
-A mixin of ContainerService: it uses the service's lookup (get), its shims
-and its exec table.
-"""
+"""`docker exec`: processes added to a running container through its shim."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass, field
 from typing import Any
 
 from ketch import errors
 from ketch.containers import merge, names, schema
 from ketch.containers.attach import AttachSession
+from ketch.containers.contracts import Shim
+from ketch.containers.entry import Entry, ExecRecord
+from ketch.containers.table import ContainerTable
 
 
-@dataclass
-class ExecRecord:
-    id: str
-    container_id: str
-    config: dict[str, Any]
-    running: bool = False
-    exit_code: int | None = None
-    pid: int = 0
-    shim_exec_id: str | None = None
-    done: asyncio.Event = field(default_factory=asyncio.Event)
-    task: asyncio.Task[None] | None = None
-    # A size asked for before the process exists (ConsoleSize, an early resize).
-    pending_size: tuple[int, int] | None = None
-
-
-class ExecMixin:
-    _execs: dict[str, ExecRecord]
-    shims: Any
-    get: Any
+class ExecService:
+    def __init__(self, table: ContainerTable) -> None:
+        self.table = table
 
     def exec_create(self, name_or_id: str, config: dict[str, Any]) -> str:
         schema.check("ExecConfig", config, schema.EXEC_CONFIG)
-        container = self.get(name_or_id)
+        entry = self.table.get(name_or_id)
+        container = entry.container
         if not container.running:
             raise errors.Conflict(f"Container {container.id} is not running")
         if container.state.get("Paused"):
@@ -65,35 +48,28 @@ class ExecMixin:
         }
         record = ExecRecord(exec_id, container.id, record_config)
         record.pending_size = merge.console_size(config.get("ConsoleSize"))
-        self._execs[exec_id] = record
-        container.execs.append(exec_id)
+        entry.execs[exec_id] = record
         return exec_id
-
-    def _exec(self, exec_id: str) -> ExecRecord:
-        record = self._execs.get(exec_id)
-        if record is None:
-            raise errors.no_such_exec(exec_id)
-        return record
 
     async def exec_start(
         self, exec_id: str, *, detach: bool = False
     ) -> tuple[ExecRecord, AttachSession | None]:
         """Start an exec; returns the record and, unless detached, its stream session."""
-        record = self.exec_check_startable(exec_id)
-        container = self.get(record.container_id)
+        entry, record = self._startable(exec_id)
+        shim = _running_shim(entry)
         record.running = True
         try:
-            process = await self.shims.exec(container, exec_id, record.config, detach=detach)
+            process = await shim.exec(exec_id, record.config, detach=detach)
         except BaseException:
             record.running = False
             record.exit_code = 126
             record.done.set()
             raise
         record.pid = process.pid
-        record.shim_exec_id = process.shim_exec_id
+        record.process = process
         if record.pending_size and record.config["Tty"]:
             with contextlib.suppress(errors.KetchError, ConnectionError):
-                await self.shims.exec_resize(container, process.shim_exec_id, *record.pending_size)
+                await shim.exec_resize(process.shim_exec_id, *record.pending_size)
         session = None
         if process.streams is not None:
             cfg = record.config
@@ -115,16 +91,18 @@ class ExecMixin:
 
     def exec_check_startable(self, exec_id: str) -> ExecRecord:
         """The exec, if it may start now; Docker's errors otherwise."""
-        record = self._exec(exec_id)
+        return self._startable(exec_id)[1]
+
+    def _startable(self, exec_id: str) -> tuple[Entry, ExecRecord]:
+        entry, record = self.table.find_exec(exec_id)
         if record.running or record.exit_code is not None:
             raise errors.Conflict(f"exec {exec_id} has already been started")
-        container = self.get(record.container_id)
-        if not container.running:
-            raise errors.Conflict(f"Container {container.id} is not running")
-        return record
+        if not entry.container.running:
+            raise errors.Conflict(f"Container {entry.id} is not running")
+        return entry, record
 
     def exec_inspect(self, exec_id: str) -> dict[str, Any]:
-        record = self._exec(exec_id)
+        _, record = self.table.find_exec(exec_id)
         cfg = record.config
         return {
             "ID": record.id,
@@ -147,11 +125,16 @@ class ExecMixin:
         }
 
     async def exec_resize(self, exec_id: str, height: int, width: int) -> None:
-        record = self._exec(exec_id)
-        container = self.get(record.container_id)
-        if record.shim_exec_id is None:
+        entry, record = self.table.find_exec(exec_id)
+        if record.process is None:
             record.pending_size = (height, width)  # applied as the process starts
             return
         if not record.running:
             return
-        await self.shims.exec_resize(container, record.shim_exec_id, height, width)
+        await _running_shim(entry).exec_resize(record.process.shim_exec_id, height, width)
+
+
+def _running_shim(entry: Entry) -> Shim:
+    if entry.shim is None or not entry.container.running:
+        raise errors.Conflict(f"Container {entry.id} is not running")
+    return entry.shim

@@ -1,9 +1,5 @@
-"""A container's files: its root reached safely for `docker cp`, its writable layer for
-commit and sizes.
-
-A mixin of ContainerService: it uses the service's lookup, locks, snapshots,
-images and events.
-"""
+"""A container's files: its root reached safely for `docker cp` and export, its writable
+layer for commit, diff and sizes."""
 
 from __future__ import annotations
 
@@ -14,26 +10,45 @@ import os
 import stat
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, Protocol
 
 from ketch import errors
 from ketch.containers import views
-from ketch.containers.record import Container, now_rfc3339
+from ketch.containers.contracts import Images, Snapshotter
+from ketch.containers.entry import Entry
+from ketch.containers.events import EventBus, publish_container
+from ketch.containers.record import now_rfc3339
+from ketch.containers.table import ContainerTable
+from ketch.snapshots.mounts import Mount
 
 MS_BIND = 4096
 MNT_DETACH = 2
 
 
-class FilesMixin:
-    root: Path
-    images: Any
-    snapshots: Any
-    get: Any
-    _lock: Any
-    _event: Any
-    pause: Any
-    unpause: Any
-    _layer_dirs: Any
+class Pauser(Protocol):
+    """The lifecycle's pause, which commit uses to take a still picture."""
+
+    async def pause(self, name_or_id: str) -> None: ...
+
+    async def unpause(self, name_or_id: str) -> None: ...
+
+
+class FileService:
+    def __init__(
+        self,
+        root: Path,
+        table: ContainerTable,
+        snapshots: Snapshotter,
+        images: Images,
+        pauser: Pauser,
+        events: EventBus,
+    ) -> None:
+        self.root = root
+        self.table = table
+        self.snapshots = snapshots
+        self.images = images
+        self.pauser = pauser
+        self.events = events
 
     async def commit(
         self,
@@ -52,7 +67,8 @@ class FilesMixin:
         from ketch.containers.commit import write_layer
         from ketch.oci import reference
 
-        container = self.get(name_or_id)
+        entry = self.table.get(name_or_id)
+        container = entry.container
         parent = self.images.get(container.image_id)
         image_config = json.loads(json.dumps(parent.config))
         run_config = {k: v for k, v in container.config.items() if k not in ("Hostname", "Image")}
@@ -69,11 +85,10 @@ class FilesMixin:
         if repo:
             target = reference.parse_repository(repo)
             tags.append(str(target.with_tag(tag or "latest")))
-        mounts = self.snapshots.prepare(container.id, container.chain_id)
-        upper = upper_dir(mounts)
+        upper = upper_dir(self._mounts(entry))
         paused_here = False
         if pause and container.running and not container.state.get("Paused"):
-            await self.pause(container.id)
+            await self.pauser.pause(container.id)
             paused_here = True
         try:
             with tempfile.TemporaryDirectory(dir=self.root) as scratch:
@@ -83,14 +98,20 @@ class FilesMixin:
                                                        tags=tags)  # fmt: skip
         finally:
             if paused_here:
-                await self.unpause(container.id)
-        self._event(container, "commit")
+                await self.pauser.unpause(container.id)
+        publish_container(self.events, container, "commit")
         return image.id
 
-    def size_rw(self, container: Container) -> int:
+    def _mounts(self, entry: Entry) -> list[Mount]:
+        try:
+            return self.snapshots.mounts(entry.id)
+        except errors.NotFound:  # a record from before snapshots were made at create
+            return self.snapshots.prepare(entry.id, entry.container.chain_id)
+
+    def size_rw(self, entry: Entry) -> int:
         """Bytes in the container's writable layer (its snapshot's upper directory)."""
         try:
-            upper = upper_dir(self.snapshots.prepare(container.id, container.chain_id))
+            upper = upper_dir(self._mounts(entry))
         except errors.KetchError:
             return 0
         total = 0
@@ -101,9 +122,10 @@ class FilesMixin:
         return total
 
     @contextlib.asynccontextmanager
-    async def _root(self, container: Container) -> AsyncIterator[int]:
+    async def _root(self, entry: Entry) -> AsyncIterator[int]:
         """A descriptor of the container's root: the live one, or its snapshot mounted
         for the moment (held under the container's lock so start waits)."""
+        container = entry.container
         if container.running and container.state.get("Pid"):
             fd = os.open(f"/proc/{container.state['Pid']}/root",
                          os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)  # fmt: skip
@@ -114,8 +136,8 @@ class FilesMixin:
             return
         from ketch.runtime import syscalls
 
-        async with self._lock(container.id):
-            mounts = self.snapshots.prepare(container.id, container.chain_id)
+        async with entry.lock:
+            mounts = self._mounts(entry)
             target = container.directory / "cp-root"
             target.mkdir(exist_ok=True)
             mount = mounts[0]
@@ -137,44 +159,44 @@ class FilesMixin:
     async def archive_stat(self, name_or_id: str, path: str) -> dict[str, Any]:
         from ketch.containers import archive
 
-        container = self.get(name_or_id)
-        async with self._root(container) as root:
+        entry = self.table.get(name_or_id)
+        async with self._root(entry) as root:
             return await asyncio.to_thread(archive.path_stat, root, path)
 
-    async def archive_get(self, name_or_id: str, path: str, out: Any) -> dict[str, Any]:
+    async def archive_get(self, name_or_id: str, path: str, out: IO[bytes]) -> dict[str, Any]:
         """Write a tar of `path` into the file `out`; returns the path's stat."""
         from ketch.containers import archive
 
-        container = self.get(name_or_id)
-        async with self._root(container) as root:
+        entry = self.table.get(name_or_id)
+        async with self._root(entry) as root:
             found = await asyncio.to_thread(archive.path_stat, root, path)
             await asyncio.to_thread(archive.write_tar, root, path, out)
         return found
 
     async def archive_put(
-        self, name_or_id: str, path: str, source: Any, copy_owner: bool = False
+        self, name_or_id: str, path: str, source: IO[bytes], copy_owner: bool = False
     ) -> None:
         from ketch.containers import archive
 
-        container = self.get(name_or_id)
-        if container.host_config.get("ReadonlyRootfs"):
+        entry = self.table.get(name_or_id)
+        if entry.container.host_config.get("ReadonlyRootfs"):
             raise errors.Forbidden("container rootfs is marked read-only")
-        async with self._root(container) as root:
+        async with self._root(entry) as root:
             await asyncio.to_thread(archive.extract_tar, root, path, source, copy_owner)
 
-    async def export(self, name_or_id: str, out: Any) -> None:
+    async def export(self, name_or_id: str, out: IO[bytes]) -> None:
         """`docker export`: the container's whole root filesystem as one tar."""
         from ketch.containers import archive
 
-        container = self.get(name_or_id)
-        async with self._root(container) as root:
+        entry = self.table.get(name_or_id)
+        async with self._root(entry) as root:
             await asyncio.to_thread(archive.write_tar, root, "/", out, True)
 
     def changes(self, name_or_id: str) -> list[dict[str, Any]]:
         """`docker diff`: Kind 0 changed, 1 added, 2 deleted, from the writable layer."""
-        container = self.get(name_or_id)
-        upper = upper_dir(self.snapshots.prepare(container.id, container.chain_id))
-        lowers = self._layer_dirs(container.chain_id)
+        entry = self.table.get(name_or_id)
+        upper = upper_dir(self._mounts(entry))
+        lowers = self.snapshots.layer_dirs(entry.container.chain_id)
         found: list[dict[str, Any]] = []
         for directory, dirnames, filenames in os.walk(upper):
             dirnames.sort()
@@ -190,7 +212,7 @@ class FilesMixin:
         return found
 
 
-def upper_dir(mounts: list[Any]) -> Path:
+def upper_dir(mounts: list[Mount]) -> Path:
     """The writable directory of a snapshot, from its mount description."""
     mount = mounts[0]
     if mount.type == "bind":

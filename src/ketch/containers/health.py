@@ -13,6 +13,7 @@ from typing import Any
 
 from ketch.containers import names
 from ketch.containers.attach import AttachSession
+from ketch.containers.contracts import ExecProcess
 from ketch.containers.record import Container, now_rfc3339
 
 log = logging.getLogger("ketch.containers.health")
@@ -48,7 +49,7 @@ class HealthMonitor:
     def __init__(
         self,
         container: Container,
-        run_exec: Callable[[Container, str, dict[str, Any]], Awaitable[Any]],
+        run_exec: Callable[[Container, str, dict[str, Any]], Awaitable[ExecProcess]],
         on_change: Callable[[Container, str], None],
     ) -> None:
         self.container = container
@@ -116,7 +117,7 @@ class HealthMonitor:
         except TimeoutError:
             with contextlib.suppress(Exception):
                 # The probe overran: kill it, as dockerd does.
-                await process.connection.request("kill", id=process.shim_exec_id, signal=9)
+                await process.kill(9)
             code = -1
             text = f"Health check exceeded timeout ({self.timeout:g}s)"
         finally:

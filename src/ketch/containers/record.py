@@ -77,7 +77,6 @@ class Container:
     shim_start_time: int = 0
     has_been_started: bool = False
     manually_stopped: bool = False
-    execs: list[str] = field(default_factory=list)
 
     @property
     def short_id(self) -> str:
@@ -90,6 +89,15 @@ class Container:
     @property
     def running(self) -> bool:
         return bool(self.state.get("Running"))
+
+    @property
+    def image_name(self) -> str:
+        """The image as the user named it (Docker shows that, not the id)."""
+        return str(self.config.get("Image") or self.image_id)
+
+    @property
+    def log_driver(self) -> str:
+        return (self.host_config.get("LogConfig") or {}).get("Type") or "json-file"
 
     @property
     def log_path(self) -> Path:

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+from ketch.containers.entry import Entry
+from ketch.containers.record import parse_time
 from ketch.errors import InvalidArgument
 
 POLICIES = ("", "no", "always", "unless-stopped", "on-failure")
@@ -48,3 +53,34 @@ def next_delay(previous: float, ran_for: float) -> float:
     if ran_for >= RESET_AFTER or previous <= 0:
         return BACKOFF_START
     return min(previous * 2, BACKOFF_MAX)
+
+
+class RestartScheduler:
+    """Restarts after dockerd's backoff: a timer per waiting container, kept in its record,
+    not a task sleeping per container."""
+
+    def __init__(self, restart: Callable[[Entry], Awaitable[None]]) -> None:
+        self._restart = restart
+
+    def schedule(self, entry: Entry) -> None:
+        container = entry.container
+        started = parse_time(container.state.get("StartedAt")) or 0.0
+        finished = parse_time(container.state.get("FinishedAt")) or time.time()
+        entry.restart_delay = next_delay(entry.restart_delay, finished - started)
+        container.state.update(Restarting=True, Status="restarting")
+        container.save()
+        loop = asyncio.get_running_loop()
+        entry.cancel_restart_timer()
+        entry.restart_timer = loop.call_later(entry.restart_delay, self._fire, entry)
+
+    def _fire(self, entry: Entry) -> None:
+        entry.restart_timer = None
+        task = asyncio.ensure_future(self._restart(entry))
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+
+    def cancel(self, entry: Entry) -> None:
+        """No restart after all (a start, a stop or a removal by the user)."""
+        entry.cancel_restart_timer()
+        if entry.container.state.get("Restarting"):
+            entry.container.state.update(Restarting=False, Status="exited")
+            entry.container.save()

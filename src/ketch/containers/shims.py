@@ -1,7 +1,9 @@
 """The containers service's side of the shim protocol: spawn, reconnect, signal, attach, exec.
 
 One place knows the shim client's calls, so the service reads as Docker's
-lifecycle and the protocol can change underneath it.
+lifecycle and the protocol can change underneath it. `ShimBackend` is the
+service's `ShimManager` and `ShimHandle` its `Shim`; the handle of a container
+lives in the service's record of that container, not here.
 """
 
 from __future__ import annotations
@@ -9,20 +11,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ketch import errors
+from ketch.containers.contracts import Exit, Streams
+from ketch.containers.record import Container
+from ketch.units import parse_size
+
+if TYPE_CHECKING:
+    from ketch.shim.client import ForkServer, ShimConnection
 
 log = logging.getLogger("ketch.containers.shims")
-
-
-@dataclass(frozen=True)
-class Exit:
-    code: int
-    oom_killed: bool
-    finished_at: str
 
 
 class ShimHandle:
@@ -30,7 +31,7 @@ class ShimHandle:
 
     def __init__(
         self,
-        connection: Any,
+        connection: ShimConnection,
         shim_pid: int,
         shim_start_time: int,
         pid: int,
@@ -40,7 +41,7 @@ class ShimHandle:
         self.shim_pid = shim_pid
         self.shim_start_time = shim_start_time
         self.pid = pid
-        self.exited = exited  # set when the shim had already seen the container exit
+        self.exited = exited
 
     async def start(self) -> None:
         self.pid = await self.connection.start()
@@ -49,47 +50,106 @@ class ShimHandle:
         status = await self.connection.wait()
         return Exit(int(status.code), bool(status.oom_killed), status.finished_at or "")
 
-    async def attach(
-        self, stdin: bool, stdout: bool, stderr: bool
-    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    async def state(self) -> dict[str, Any]:
+        return await self.connection.state()
+
+    async def attach(self, stdin: bool, stdout: bool, stderr: bool) -> Streams:
         return await self.connection.attach(stdin, stdout, stderr)
 
+    async def resize(self, height: int, width: int) -> None:
+        await self.connection.resize(height, width)
 
-class ExecProcess:
-    def __init__(self, connection: Any, shim_exec_id: str, pid: int, streams: Any) -> None:
+    async def kill(self, signal: int) -> None:
+        await self.connection.kill(signal)
+
+    async def pause(self) -> None:
+        await self.connection.pause()
+
+    async def resume(self) -> None:
+        await self.connection.resume()
+
+    async def exec(self, exec_id: str, config: dict[str, Any], *, detach: bool) -> ShimExec:
+        """Create, attach (unless detached) and start an exec in the container's shim."""
+        from ketch.shim.spec import ExecSpec
+
+        spec = ExecSpec(
+            id=exec_id,
+            args=list(config["Cmd"]),
+            env=list(config["Env"]),
+            user=config["User"],
+            cwd=config["WorkingDir"],
+            tty=config["Tty"],
+            stdin=config["AttachStdin"],
+            privileged=config["Privileged"],
+        )
+        shim_exec_id = await self.connection.exec(spec)
+        streams = None
+        if not detach:
+            streams = await self.connection.exec_attach(
+                shim_exec_id,
+                stdin=config["AttachStdin"],
+                stdout=config["AttachStdout"],
+                stderr=config["AttachStderr"],
+            )
+        pid = await self.connection.exec_start(shim_exec_id)
+        return ShimExec(self.connection, shim_exec_id, pid, streams)
+
+    async def exec_resize(self, shim_exec_id: str, height: int, width: int) -> None:
+        await self.connection.exec_resize(shim_exec_id, height, width)
+
+    async def shutdown(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.connection.shutdown(force=True)
+        await self.close()
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.connection.close()
+
+
+class ShimExec:
+    """An exec process inside a container, through its shim."""
+
+    def __init__(
+        self, connection: ShimConnection, shim_exec_id: str, pid: int, streams: Streams | None
+    ) -> None:
         self.connection = connection
         self.shim_exec_id = shim_exec_id
         self.pid = pid
-        self.streams = streams  # (reader, writer) of frames, or None when detached
+        self.streams = streams
 
     async def wait(self) -> int:
         return int((await self.connection.exec_wait(self.shim_exec_id)).code)
 
+    async def kill(self, signal: int) -> None:
+        await self.connection.request("kill", id=self.shim_exec_id, signal=signal)
+
 
 class ShimBackend:
+    """Shims from one fork server, started lazily and replaced if it dies."""
+
     def __init__(self, exec_root: Path) -> None:
         self.exec_root = exec_root
-        self._forkserver: Any = None
+        self._forkserver: ForkServer | None = None
         self._forkserver_lock = asyncio.Lock()
-        self._handles: dict[str, ShimHandle] = {}
 
     def socket_path(self, container_id: str) -> Path:
         # Unix socket paths are limited to 107 bytes: keep them short.
         return self.exec_root / "s" / f"{container_id[:16]}.sock"
 
-    async def forkserver(self) -> Any:
+    async def forkserver(self) -> ForkServer:
         async with self._forkserver_lock:
             if self._forkserver is None:
                 from ketch.shim.client import ForkServer
 
-                self._forkserver = await _maybe_await(ForkServer.start(self.exec_root))
+                self._forkserver = await ForkServer.start(self.exec_root)
             return self._forkserver
 
     async def spawn(
         self,
-        container: Any,
+        container: Container,
         *,
-        rootfs_mounts: list[dict[str, Any]],
+        rootfs_mounts: Sequence[dict[str, Any]],
         cgroup_parent: str,
         log_max_size: int,
         log_max_files: int,
@@ -103,7 +163,7 @@ class ShimBackend:
         spec = ShimSpec(
             id=container.id,
             bundle=container.bundle,
-            rootfs_mounts=rootfs_mounts,
+            rootfs_mounts=list(rootfs_mounts),
             state_dir=container.directory,
             socket_path=socket_path,
             tty=container.tty,
@@ -111,8 +171,8 @@ class ShimBackend:
             # As dockerd: StdinOnce closes stdin when the client's ends, but never on a TTY
             # (detaching from `run -it` leaves the shell running).
             stdin_once=bool(container.config.get("StdinOnce")) and not container.tty,
-            log_path=None if log_driver(container) == "none" else container.log_path,
-            log_max_size=_size(log_config.get("max-size")) or log_max_size,
+            log_path=None if container.log_driver == "none" else container.log_path,
+            log_max_size=parse_size(log_config.get("max-size")) or log_max_size,
             log_max_files=int(log_config.get("max-file") or log_max_files),
             cgroup_parent=cgroup_parent,
         )
@@ -128,25 +188,10 @@ class ShimBackend:
                 if self._forkserver is forkserver:
                     self._forkserver = None
             await (await self.forkserver()).spawn(spec)
-        connection = await ShimConnection.connect(socket_path)
-        handle = await self._handle_for(container, connection)
-        self._handles[container.id] = handle
-        return handle
+        return await _handle_for(await ShimConnection.connect(socket_path))
 
-    async def _handle_for(self, container: Any, connection: Any) -> ShimHandle:
-        from ketch.shim.state import proc_start_time
-
-        state = await connection.state()
-        shim_pid = int(state.get("shim_pid") or 0)
-        start_time = int(state.get("shim_start_time") or proc_start_time(shim_pid) or 0)
-        exited = None
-        if state.get("status") in ("exited", "stopped") and state.get("exit_code") is not None:
-            exited = Exit(int(state["exit_code"]), bool(state.get("oom_killed")),
-                          state.get("finished_at") or "")  # fmt: skip
-        return ShimHandle(connection, shim_pid, start_time, int(state.get("init_pid") or 0), exited)
-
-    async def reconnect(self, container: Any) -> ShimHandle | None:
-        """The live shim of a container found running at restore, or None if it is gone."""
+    async def reconnect(self, container: Container) -> ShimHandle | None:
+        """The live shim of a container found at restore, or None if it is gone."""
         from ketch.shim.client import ShimConnection
         from ketch.shim.state import is_same_process, read_state
 
@@ -160,11 +205,9 @@ class ShimBackend:
         except (OSError, errors.KetchError) as exc:
             log.warning("shim of %s is alive but unreachable: %s", container.id[:12], exc)
             return None
-        handle = await self._handle_for(container, connection)
-        self._handles[container.id] = handle
-        return handle
+        return await _handle_for(connection)
 
-    def exit_from_state_file(self, container: Any) -> Exit:
+    def exit_from_state_file(self, container: Container) -> Exit:
         from ketch.shim.state import read_state
 
         state = read_state(container.directory) or {}
@@ -174,103 +217,23 @@ class ShimBackend:
         return Exit(int(state["exit_code"]), bool(state.get("oom_killed")),
                     state.get("finished_at") or "")  # fmt: skip
 
-    def _handle(self, container: Any) -> ShimHandle:
-        handle = self._handles.get(container.id)
-        if handle is None:
-            raise errors.Conflict(f"Container {container.id} is not running")
-        return handle
-
-    async def call(self, container: Any, method: str) -> None:
-        """A request without arguments on the container's shim (pause, resume)."""
-        await getattr(self._handle(container).connection, method)()
-
-    async def kill(self, container: Any, signal: int) -> None:
-        await self._handle(container).connection.kill(signal)
-
-    async def attach(
-        self, container: Any, stdin: bool, stdout: bool, stderr: bool
-    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        return await self._handle(container).attach(stdin, stdout, stderr)
-
-    async def resize(self, container: Any, height: int, width: int) -> None:
-        await self._handle(container).connection.resize(height, width)
-
-    async def exec(
-        self, container: Any, exec_id: str, config: dict[str, Any], *, detach: bool
-    ) -> ExecProcess:
-        """Create, attach (unless detached) and start an exec in the container's shim."""
-        from ketch.shim.spec import ExecSpec
-
-        spec = ExecSpec(
-            id=exec_id,
-            args=list(config["Cmd"]),
-            env=list(config["Env"]),
-            user=config["User"],
-            cwd=config["WorkingDir"],
-            tty=config["Tty"],
-            stdin=config["AttachStdin"],
-            privileged=config["Privileged"],
-        )
-        connection = self._handle(container).connection
-        shim_exec_id = await connection.exec(spec)
-        streams = None
-        if not detach:
-            streams = await connection.exec_attach(
-                shim_exec_id,
-                stdin=config["AttachStdin"],
-                stdout=config["AttachStdout"],
-                stderr=config["AttachStderr"],
-            )
-        pid = await connection.exec_start(shim_exec_id)
-        return ExecProcess(connection, shim_exec_id, pid, streams)
-
-    async def exec_resize(self, container: Any, exec_id: str, height: int, width: int) -> None:
-        await self._handle(container).connection.exec_resize(exec_id, height, width)
-
-    async def discard(self, container: Any) -> None:
-        """Tell a shim whose container never ran to clean up and exit now."""
-        handle = self._handles.pop(container.id, None)
-        if handle is None:
-            return
-        with contextlib.suppress(Exception):
-            await handle.connection.shutdown(force=True)
-        with contextlib.suppress(Exception):
-            await handle.connection.close()
-
-    def forget(self, container: Any) -> None:
-        handle = self._handles.pop(container.id, None)
-        if handle is not None:
-            with contextlib.suppress(Exception):
-                result = handle.connection.close()
-                if asyncio.iscoroutine(result):
-                    asyncio.ensure_future(result)
-
     async def close(self) -> None:
-        for container_id in list(self._handles):
-            handle = self._handles.pop(container_id)
-            with contextlib.suppress(Exception):
-                await _maybe_await(handle.connection.close())
+        """The fork server exits; the shims, and so the containers, keep running."""
         if self._forkserver is not None:
             with contextlib.suppress(Exception):
-                await _maybe_await(self._forkserver.stop())
+                await self._forkserver.close()
             self._forkserver = None
 
 
-def log_driver(container: Any) -> str:
-    return (container.host_config.get("LogConfig") or {}).get("Type") or "json-file"
+async def _handle_for(connection: ShimConnection) -> ShimHandle:
+    from ketch.shim.state import proc_start_time
 
+    state = await connection.state()
+    shim_pid = int(state.get("shim_pid") or 0)
+    start_time = int(state.get("shim_start_time") or proc_start_time(shim_pid) or 0)
+    exited = None
+    if state.get("status") in ("exited", "stopped") and state.get("exit_code") is not None:
+        exited = Exit(int(state["exit_code"]), bool(state.get("oom_killed")),
+                      state.get("finished_at") or "")  # fmt: skip
+    return ShimHandle(connection, shim_pid, start_time, int(state.get("init_pid") or 0), exited)
 
-async def _maybe_await(value: Any) -> Any:
-    if asyncio.iscoroutine(value) or isinstance(value, asyncio.Future):
-        return await value
-    return value
-
-
-def _size(text: str | None) -> int | None:
-    if not text:
-        return None
-    units = {"k": 1024, "m": 1024**2, "g": 1024**3}
-    lowered = text.strip().lower().removesuffix("b")
-    if lowered and lowered[-1] in units:
-        return int(float(lowered[:-1]) * units[lowered[-1]])
-    return int(lowered)

@@ -123,7 +123,10 @@ def command_line(container: Container) -> str:
 
 
 def inspect_view(
-    container: Container, image_name: str, graph_driver: dict[str, Any] | None = None
+    container: Container,
+    image_name: str,
+    graph_driver: dict[str, Any] | None = None,
+    exec_ids: list[str] | None = None,
 ) -> dict[str, Any]:
     state = dict(container.state)
     state.pop("RemovalInProgress", None)
@@ -148,7 +151,7 @@ def inspect_view(
         "MountLabel": "",
         "ProcessLabel": "",
         "AppArmorProfile": "",
-        "ExecIDs": list(container.execs) or None,
+        "ExecIDs": exec_ids or None,
         "HostConfig": host_config,
         "GraphDriver": graph_driver or {"Name": "overlay2", "Data": {}},
         "Mounts": mounts_view(container.host_config),

@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
+from typing import Any, BinaryIO, Concatenate, ParamSpec, TypeVar
 
 from ketch import errors
 from ketch.content import ContentStore
@@ -36,6 +36,7 @@ from ketch.snapshots import SnapshotStore, chain_ids
 # Returns the ID of a container using the image, or None.
 ContainerLookup = Callable[[str], "str | None"]
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 def truncate_id(image_id: str) -> str:
@@ -65,12 +66,14 @@ def is_single_reference(refs: list[Reference]) -> bool:
     return len(canonical) == 1 and single.name in canonical
 
 
-def adds_layers(method: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+def adds_layers(
+    method: Callable[Concatenate[ImageService, P], Awaitable[T]],
+) -> Callable[Concatenate[ImageService, P], Coroutine[Any, Any, T]]:
     """Marks an operation that unpacks layers before an image record names them,
     so layer collection waits for a quiet moment instead of taking them."""
 
     @functools.wraps(method)
-    async def counted(self: ImageService, *args: Any, **kwargs: Any) -> T:
+    async def counted(self: ImageService, *args: P.args, **kwargs: P.kwargs) -> T:
         self._adding_layers += 1
         try:
             return await method(self, *args, **kwargs)

@@ -191,13 +191,28 @@ class SnapshotStore:
     # -- container snapshots -------------------------------------------------
 
     def prepare(self, key: str, chain_id: str | None) -> list[Mount]:
-        """Make a writable snapshot on a chain and describe how to mount it."""
+        """Make a writable snapshot on a chain (again: a no-op) and describe how to mount it."""
         directory = self._containers / valid_key(key)
-        lowers = self._chain(chain_id)
         upper, work = directory / "upper", directory / "work"
         upper.mkdir(parents=True, exist_ok=True)
         work.mkdir(exist_ok=True)
-        write_json_atomically(directory / "snapshot.json", {"parent": chain_id})
+        record = directory / "snapshot.json"
+        if not record.exists() or self.snapshot_parent(key) != chain_id:
+            write_json_atomically(directory / "snapshot.json", {"parent": chain_id})
+        return self._describe(directory, chain_id)
+
+    def mounts(self, key: str) -> list[Mount]:
+        """How to mount an existing snapshot, changing nothing; NotFound if there is none."""
+        parent = self.snapshot_parent(key)
+        return self._describe(self._containers / valid_key(key), parent)
+
+    def layer_dirs(self, chain_id: str | None) -> list[Path]:
+        """The unpacked layers of a chain, top first."""
+        return [self.layer_path(c) for c in self._chain(chain_id)]
+
+    def _describe(self, directory: Path, chain_id: str | None) -> list[Mount]:
+        lowers = self._chain(chain_id)
+        upper, work = directory / "upper", directory / "work"
         if not lowers:
             return [Mount(type="bind", source=str(upper), destination="/", options=["rbind", "rw"])]
         for chain_id_ in lowers:

@@ -1,0 +1,293 @@
+"""Runs a container under its shim and watches it to the end of each run: the start, the
+exit report, the health checks, the restart policy, and finding running containers again
+after the daemon restarts.
+
+Every running container has one watcher task awaiting its shim's exit report; there are
+no threads per container. Containers outlive the daemon.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ketch import errors
+from ketch.containers import merge, restart
+from ketch.containers.contracts import ExecProcess, Exit, Shim, ShimManager, Snapshotter
+from ketch.containers.entry import WAIT_CONDITIONS, Entry
+from ketch.containers.events import EventBus, publish_container
+from ketch.containers.health import HealthMonitor, fresh_health, probe_command
+from ketch.containers.record import Container, now_rfc3339
+from ketch.containers.table import ContainerTable
+
+log = logging.getLogger("ketch.containers")
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """The daemon's settings for every container's shim."""
+
+    cgroup_parent: str = "ketch"
+    log_max_size: int = 10 * 1024 * 1024
+    log_max_files: int = 3
+
+
+class Supervisor:
+    def __init__(
+        self,
+        table: ContainerTable,
+        snapshots: Snapshotter,
+        shims: ShimManager,
+        events: EventBus,
+        settings: RunSettings,
+        auto_remove: Callable[[Entry], Awaitable[None]],
+    ) -> None:
+        self.table = table
+        self.snapshots = snapshots
+        self.shims = shims
+        self.events = events
+        self.settings = settings
+        self._auto_remove = auto_remove
+        self.restarts = restart.RestartScheduler(self._restart_now)
+
+    # -- a run -----------------------------------------------------------------------
+
+    async def run(self, entry: Entry) -> None:
+        """Spawn the shim, join the waiting attaches, start; the caller holds the lock."""
+        container = entry.container
+        begun = time.monotonic()
+        entry.forget_finished_execs()
+        try:
+            mounts = self.snapshots.mounts(container.id)
+        except errors.NotFound:  # a record from before snapshots were made at create
+            mounts = self.snapshots.prepare(container.id, container.chain_id)
+        try:
+            shim = await self.shims.spawn(
+                container,
+                rootfs_mounts=[m.to_dict() for m in mounts],
+                cgroup_parent=self.settings.cgroup_parent,
+                log_max_size=self.settings.log_max_size,
+                log_max_files=self.settings.log_max_files,
+            )
+        except errors.KetchError as exc:
+            self._record_failed_start(entry, exc.message)
+            raise
+        except Exception as exc:
+            self._record_failed_start(entry, str(exc))
+            raise errors.Internal(f"failed to create task for container: {exc}") from exc
+        spawned = time.monotonic()
+        entry.shim = shim
+        sessions, entry.pending_attaches = entry.pending_attaches, []
+        try:
+            for session in sessions:
+                reader, writer = await shim.attach(
+                    session.want_stdin, session.want_stdout, session.want_stderr
+                )
+                await session.connect(reader, writer)
+            size = entry.pending_size or merge.console_size(
+                container.host_config.get("ConsoleSize")
+            )
+            entry.pending_size = None
+            if size and container.tty:
+                with contextlib.suppress(errors.KetchError, ConnectionError):
+                    await shim.resize(*size)
+            await shim.start()
+        except errors.KetchError as exc:
+            for session in sessions:
+                session.close()
+                session.end()
+            entry.shim = None
+            await shim.shutdown()
+            await self._fail_start(entry, exc)
+            raise start_error(exc) from None
+        self._mark_running(entry, shim, now_rfc3339())
+        publish_container(self.events, container, "start")
+        log.debug("started %s: spawn %.1f ms, attach and start %.1f ms", container.short_id,
+                  (spawned - begun) * 1000, (time.monotonic() - spawned) * 1000)  # fmt: skip
+        self._watch(entry, shim, fresh_health=True)
+
+    def _mark_running(self, entry: Entry, shim: Shim, started_at: str) -> None:
+        container = entry.container
+        container.shim_pid = shim.shim_pid
+        container.shim_start_time = shim.shim_start_time
+        container.has_been_started = True
+        container.state.update(
+            Status="running", Running=True, Paused=False, Restarting=False, OOMKilled=False,
+            Dead=False, Pid=shim.pid, ExitCode=0, Error="", StartedAt=started_at,
+        )  # fmt: skip
+        container.save()
+
+    def _record_failed_start(self, entry: Entry, message: str) -> None:
+        code = 127 if "no such file" in message.lower() or "not found" in message else 128
+        entry.container.state.update(Error=message, ExitCode=code, Status="created")
+        entry.container.save()
+        entry.end_pending_attaches()
+
+    async def _fail_start(self, entry: Entry, exc: errors.KetchError) -> None:
+        """Record why start failed, wake the waiters, and honour --rm as dockerd does."""
+        code = getattr(exc, "exit_code", None) or 128
+        entry.container.state.update(Error=exc.message, ExitCode=int(code), Status="created")
+        entry.container.save()
+        entry.wake(("not-running", "next-exit"))
+        if entry.container.host_config.get("AutoRemove"):
+            with contextlib.suppress(errors.KetchError):
+                await self._auto_remove(entry)
+
+    def _watch(self, entry: Entry, shim: Shim, fresh_health: bool) -> None:
+        entry.shim = shim
+        entry.watcher = asyncio.create_task(self._await_exit(entry, shim))
+        self._start_health(entry, fresh=fresh_health)
+
+    async def _await_exit(self, entry: Entry, shim: Shim) -> None:
+        """Await the shim's exit report and record it."""
+        try:
+            status = await shim.wait()
+        except Exception as exc:  # the shim vanished: treat as a dead container
+            log.warning("lost the shim of %s: %s", entry.container.short_id, exc)
+            status = self.shims.exit_from_state_file(entry.container)
+        entry.watcher = None
+        await self.record_exit(entry, status)
+
+    async def record_exit(self, entry: Entry, status: Exit) -> None:
+        container = entry.container
+        container.state.update(
+            Status="exited", Running=False, Paused=False, Pid=0, ExitCode=int(status.code),
+            OOMKilled=bool(status.oom_killed), FinishedAt=status.finished_at or now_rfc3339(),
+        )  # fmt: skip
+        container.shim_pid = 0
+        try:
+            container.save()
+        except OSError as exc:
+            # A full disk: the exit is known here and told to waiters all the same; the
+            # record on disk catches up at its next save (a restart asks the shim's state).
+            log.error("cannot record the exit of %s: %s", container.short_id, exc)
+        entry.stop_health()
+        await entry.let_go_of_shim()
+        publish_container(self.events, container, "die", exitCode=str(int(status.code)))
+        entry.wake(("not-running", "next-exit"))
+        if container.host_config.get("AutoRemove"):
+            with contextlib.suppress(errors.KetchError):
+                await self._auto_remove(entry)
+            return
+        if restart.should_restart(
+            container.host_config, int(status.code), container.restart_count,
+            container.manually_stopped,
+        ):  # fmt: skip
+            self.restarts.schedule(entry)
+
+    async def _restart_now(self, entry: Entry) -> None:
+        container = entry.container
+        if entry not in self.table or not container.state.get("Restarting"):
+            return
+        async with entry.lock:
+            if container.running:
+                return
+            container.restart_count += 1
+            try:
+                await self.run(entry)
+            except errors.KetchError as exc:
+                log.warning("restart of %s failed: %s", container.short_id, exc.message)
+                container.state.update(Restarting=False, Status="exited")
+                container.save()
+
+    # -- health -----------------------------------------------------------------------
+
+    def _start_health(self, entry: Entry, fresh: bool) -> None:
+        container = entry.container
+        if probe_command(container.config.get("Healthcheck")) is None:
+            return
+        if fresh:
+            container.state["Health"] = fresh_health()
+
+        async def run_probe(_: Container, exec_id: str, config: dict[str, Any]) -> ExecProcess:
+            if entry.shim is None:
+                raise errors.Conflict(f"Container {entry.id} is not running")
+            return await entry.shim.exec(exec_id, config, detach=False)
+
+        def changed(_: Container, status: str) -> None:
+            publish_container(self.events, container, f"health_status: {status}")
+
+        entry.health = HealthMonitor(container, run_probe, changed)
+        entry.health.start()
+
+    # -- after a daemon restart -------------------------------------------------------
+
+    async def restore(self, entry: Entry) -> None:
+        """Reconnect a container's live shim; settle one that died or ended meanwhile."""
+        container = entry.container
+        shim = await self.shims.reconnect(container)
+        if not container.running:
+            if shim is not None:
+                await self._settle_interrupted_start(entry, shim)
+            elif container.host_config.get("AutoRemove") and container.has_been_started:
+                await self._auto_remove(entry)
+            elif container.state.get("Restarting") or (
+                container.has_been_started
+                and restart.should_restart(
+                    container.host_config, int(container.state.get("ExitCode") or 0),
+                    container.restart_count, container.manually_stopped,
+                )
+            ):  # fmt: skip
+                self.restarts.schedule(entry)
+            return
+        if shim is None:
+            await self.record_exit(entry, self.shims.exit_from_state_file(container))
+        elif shim.exited is not None:
+            # It exited while we were away; its shim lingers: settle it now.
+            entry.shim = shim
+            await self.record_exit(entry, shim.exited)
+        else:
+            self._watch(entry, shim, fresh_health=False)
+
+    async def _settle_interrupted_start(self, entry: Entry, shim: Shim) -> None:
+        """A live shim for a container the record says is not running: ketchd was killed
+        inside a start, after the spawn and before the record said "running". The record
+        is made to tell the truth: a process that was started is adopted (its exit then
+        recorded if it is already over); one that never ran is discarded with its shim."""
+        container = entry.container
+        state = await shim.state()
+        started = state.get("status") in ("running", "paused")
+        ended_unrecorded = state.get("status") == "exited" and container.state.get("Status") in (
+            "created",
+            "",
+        )
+        if not started and not ended_unrecorded:
+            if shim.exited is not None:
+                await shim.close()  # an earlier run's shim, lingering: let it go
+            else:
+                await shim.shutdown()
+            return
+        self._mark_running(entry, shim, state.get("started_at") or now_rfc3339())
+        log.info("adopted %s, started as ketchd went down", container.short_id)
+        if shim.exited is not None:
+            entry.shim = shim
+            await self.record_exit(entry, shim.exited)
+            return
+        self._watch(entry, shim, fresh_health=False)
+
+    async def close(self) -> None:
+        """Stop watching; the shims and their containers keep running."""
+        for entry in self.table:
+            entry.stop_health()
+            entry.cancel_restart_timer()
+            if entry.watcher is not None:
+                entry.watcher.cancel()
+                entry.watcher = None
+            await entry.let_go_of_shim()
+        await self.shims.close()
+
+
+def start_error(exc: errors.KetchError) -> errors.KetchError:
+    """Docker's wording; a command that cannot run is the caller's mistake (400)."""
+    message = f"failed to create task for container: {exc.message}: unknown"
+    if getattr(exc, "kind", "") == "start":
+        return errors.InvalidArgument(message)
+    return type(exc)(message) if type(exc) is not errors.KetchError else exc
+
+
+__all__ = ["WAIT_CONDITIONS", "RunSettings", "Supervisor", "start_error"]
