@@ -8,7 +8,11 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ketch.api.backend import Backend
+    from ketch.config import DaemonConfig
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -85,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def load_config(argv: list[str] | None = None) -> Any:
+def load_config(argv: list[str] | None = None) -> DaemonConfig:
     from ketch import config
 
     args = build_parser().parse_args(argv)
@@ -175,7 +179,7 @@ class PidLock:
         os.close(self.fd)
 
 
-async def serve(cfg: Any) -> None:
+async def serve(cfg: DaemonConfig) -> None:
     """Wire services, restore containers, serve the API until SIGTERM/SIGINT."""
     import asyncio
     import logging
@@ -257,7 +261,7 @@ def daemon_id(data_root: Path) -> str:
         return value
 
 
-async def build_backend(cfg: Any) -> Any:
+async def build_backend(cfg: DaemonConfig) -> Backend:
     """Construct the services, restore containers, and say how to close them."""
     import asyncio
 
