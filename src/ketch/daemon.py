@@ -89,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def load_config(argv: list[str] | None = None) -> Any:
+def load_config(argv: list[str] | None = None) -> DaemonConfig:
     from ketch import config
 
     args = build_parser().parse_args(argv)
@@ -179,7 +179,7 @@ class PidLock:
         os.close(self.fd)
 
 
-async def serve(cfg: Any) -> None:
+async def serve(cfg: DaemonConfig) -> None:
     """Wire services, restore containers, serve the API until SIGTERM/SIGINT."""
     import asyncio
     import logging

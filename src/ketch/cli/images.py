@@ -39,7 +39,7 @@ def _split_tag(repo_tag: str) -> tuple[str, str]:
 
 def image_rows(image: dict[str, Any], truncate: bool) -> list[dict[str, Any]]:
     """One row per tag (docker's layout); an untagged image is one <none> row."""
-    digests = {}
+    digests: dict[str, str] = {}
     for repo_digest in image.get("RepoDigests") or []:
         repo, _, digest = repo_digest.partition("@")
         digests.setdefault(repo, digest)

@@ -24,7 +24,8 @@ def find_object(cli: Cli, name: str, kind: str | None, size: bool) -> dict[str, 
     for each in kinds:
         params = {"size": True} if size and each == "container" else None
         try:
-            return cli.client.get(_ENDPOINTS[each].format(name), params)
+            found: dict[str, Any] = cli.client.get(_ENDPOINTS[each].format(name), params)
+            return found
         except errors.NotFound:
             continue
     if kind:

@@ -52,7 +52,7 @@ def render_rows(
     return render_table(table)
 
 
-class _HeaderRow(dict):
+class _HeaderRow(dict[str, str]):
     """Evaluates `{{.ID}}` to the column header ("CONTAINER ID") for the table's first row."""
 
     def __init__(self, headers: dict[str, str]) -> None:

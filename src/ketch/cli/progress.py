@@ -15,7 +15,7 @@ from ketch.units import progress_bar
 
 def message_line(message: dict[str, Any], terminal: bool) -> str | None:
     """The text of one message, or None when docker would not print it here."""
-    status = message.get("status", "")
+    status: str = message.get("status", "")
     identifier = message.get("id")
     detail = message.get("progressDetail") or {}
     text = status

@@ -48,7 +48,9 @@ def format_ports(ports: list[dict[str, Any]] | None) -> str:
     return ", ".join(shown)
 
 
-def container_row(container: dict[str, Any], truncate: bool, now: float | None = None) -> dict:
+def container_row(
+    container: dict[str, Any], truncate: bool, now: float | None = None
+) -> dict[str, Any]:
     """The fields docker's container formatter offers to `--format`."""
     from datetime import UTC, datetime
 

@@ -44,7 +44,7 @@ def pull_image(cli: Cli, image: str, parsed: Parsed) -> None:
     pull(cli, image, platform=parsed.platform, quiet=parsed.quiet, out=cli.stderr)
 
 
-def create_container(cli: Cli, parsed: Parsed, query: dict[str, Any], body: dict) -> str:
+def create_container(cli: Cli, parsed: Parsed, query: dict[str, Any], body: dict[str, Any]) -> str:
     """POST /containers/create, pulling the image first when it is missing (or --pull always)."""
     image = body["Image"]
     policy = parsed.pull or "missing"
@@ -68,7 +68,8 @@ def create_container(cli: Cli, parsed: Parsed, query: dict[str, Any], body: dict
         response = cli.client.post("/containers/create", query, body)
     for warning in response.get("Warnings") or []:
         cli.err(f"WARNING: {warning}")
-    return response["Id"]
+    container_id: str = response["Id"]
+    return container_id
 
 
 def create(cli: Cli, parsed: Parsed) -> int:

@@ -7,6 +7,7 @@ would send them, so it can be checked against a table of docker command lines.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any
 
 from ketch.cli import units
@@ -83,9 +84,10 @@ RUN_ONLY_FLAGS: list[Flag] = [
 _STREAMS = ("stdin", "stdout", "stderr")
 
 
-def env_values(items: list[str], environ: dict[str, str] | None = None) -> list[str]:
+def env_values(items: list[str], environ: Mapping[str, str] | None = None) -> list[str]:
     """`-e NAME` takes NAME's value from the caller's environment, as docker does."""
-    environ = os.environ if environ is None else environ
+    if environ is None:
+        environ = os.environ
     values = []
     for item in items:
         name, has_value, _ = item.partition("=")
@@ -103,14 +105,16 @@ def read_env_file(path: str) -> list[str]:
         with open(path, encoding="utf-8") as handle:
             lines = handle.read().splitlines()
     except OSError as error:
-        raise UsageError(f"open {path}: {error.strerror.lower()}") from None
+        raise UsageError(f"open {path}: {(error.strerror or str(error)).lower()}") from None
     return [line.lstrip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
 
 
-def parse_ports(specs: list[str]) -> tuple[dict[str, dict], dict[str, list[dict]]]:
+def parse_ports(
+    specs: list[str],
+) -> tuple[dict[str, dict[str, Any]], dict[str, list[dict[str, str]]]]:
     """`-p [ip:][hostPort:]containerPort[/proto]` -> (ExposedPorts, PortBindings)."""
-    exposed: dict[str, dict] = {}
-    bindings: dict[str, list[dict]] = {}
+    exposed: dict[str, dict[str, Any]] = {}
+    bindings: dict[str, list[dict[str, str]]] = {}
     for spec in specs:
         rest, _, proto = spec.partition("/")
         proto = proto or "tcp"
@@ -156,11 +160,11 @@ def _port_range(text: str, spec: str) -> list[int]:
     return list(range(start, end + 1))
 
 
-def parse_volumes(specs: list[str]) -> tuple[list[str], dict[str, dict]]:
+def parse_volumes(specs: list[str]) -> tuple[list[str], dict[str, dict[str, Any]]]:
     """`-v src:dst[:mode]` binds go to HostConfig.Binds; a bare `-v /dst` is an anonymous
     volume in Config.Volumes, as the docker CLI splits them."""
     binds: list[str] = []
-    anonymous: dict[str, dict] = {}
+    anonymous: dict[str, dict[str, Any]] = {}
     for spec in specs:
         if ":" in spec:
             binds.append(spec)

@@ -158,7 +158,7 @@ def render(source: str, data: Any) -> str:
 
 
 def _tokenize(text: str) -> list[tuple[str, str]]:
-    tokens = []
+    tokens: list[tuple[str, str]] = []
     position = 0
     text = text.rstrip()
     while position < len(text):
@@ -234,13 +234,13 @@ def _parse(source: str) -> list[Any]:
         if body.startswith("/*"):
             continue
         if keyword == "if":
-            node = _If(_parse_pipeline(rest))
-            stack[-1][1].append(node)
-            stack.append((node, node.then))
+            if_node = _If(_parse_pipeline(rest))
+            stack[-1][1].append(if_node)
+            stack.append((if_node, if_node.then))
         elif keyword == "range":
-            node = _Range(_parse_pipeline(rest))
-            stack[-1][1].append(node)
-            stack.append((node, node.body))
+            range_node = _Range(_parse_pipeline(rest))
+            stack[-1][1].append(range_node)
+            stack.append((range_node, range_node.body))
         elif keyword == "else":
             owner, _ = stack.pop()
             if not isinstance(owner, _If):

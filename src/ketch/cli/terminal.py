@@ -9,6 +9,10 @@ import termios
 import tty
 from collections.abc import Callable, Iterator
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from types import FrameType
+
 
 def is_terminal(fd: int) -> bool:
     try:
@@ -50,6 +54,17 @@ def on_resize(callback: Callable[[], None]) -> Iterator[None]:
         signal.signal(signal.SIGWINCH, previous)
 
 
+def _forwarder(
+    forward: Callable[[str], None], name: str
+) -> Callable[[int, FrameType | None], None]:
+    """A signal handler passing the signal on, by name, instead of acting on it."""
+
+    def handler(_signum: int, _frame: FrameType | None) -> None:
+        forward(name)
+
+    return handler
+
+
 @contextlib.contextmanager
 def forwarding_signals(forward: Callable[[str], None]) -> Iterator[None]:
     """Pass SIGINT/SIGTERM/SIGHUP/SIGQUIT to the container instead of dying (--sig-proxy)."""
@@ -61,7 +76,7 @@ def forwarding_signals(forward: Callable[[str], None]) -> Iterator[None]:
     }
     previous = {}
     for number, name in names.items():
-        previous[number] = signal.signal(number, lambda _signum, _frame, name=name: forward(name))
+        previous[number] = signal.signal(number, _forwarder(forward, name))
     try:
         yield
     finally:

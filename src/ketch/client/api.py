@@ -82,7 +82,7 @@ class Response:
         body = self.read()
         return json.loads(body) if body.strip() else None
 
-    def json_messages(self) -> Iterator[dict]:
+    def json_messages(self) -> Iterator[dict[str, Any]]:
         return streams.json_messages(self.chunks())
 
     def close(self) -> None:

@@ -50,6 +50,5 @@ def _message_of(body: bytes) -> str:
         decoded = json.loads(text)
     except ValueError:
         return text
-    if isinstance(decoded, dict) and isinstance(decoded.get("message"), str):
-        return decoded["message"]
-    return text
+    message = decoded.get("message") if isinstance(decoded, dict) else None
+    return message if isinstance(message, str) else text

@@ -13,6 +13,10 @@ SYSTEMERR = 3
 
 _HEADER = struct.Struct(">BxxxL")
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 
 class FrameDemuxer:
     """Splits a multiplexed stream into (stream type, payload) frames.
@@ -53,7 +57,7 @@ def demux(chunks: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
         yield from demuxer.feed(chunk)
 
 
-def json_messages(chunks: Iterable[bytes]) -> Iterator[dict]:
+def json_messages(chunks: Iterable[bytes]) -> Iterator[dict[str, Any]]:
     """Decode a stream of concatenated JSON values (newline separated or not)."""
     decoder = json.JSONDecoder()
     buffer = ""

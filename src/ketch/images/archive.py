@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from ketch import errors
-from ketch.content import ContentStore
+from ketch.images.needs import Blobs
 from ketch.oci import mediatypes
 from ketch.oci.digest import sha256_digest
 from ketch.oci.reference import Reference
@@ -65,7 +65,7 @@ def bad_archive(why: str) -> errors.InvalidArgument:
 
 
 class ArchiveReader:
-    def __init__(self, tar: tarfile.TarFile, content: ContentStore) -> None:
+    def __init__(self, tar: tarfile.TarFile, content: Blobs) -> None:
         self.tar = tar
         self.content = content
         self.members = {m.name.removeprefix("./"): m for m in tar.getmembers() if m.isfile()}
@@ -107,7 +107,7 @@ class ArchiveReader:
         return digest, member.size, compression_of(head)
 
 
-def read_archive(archive: Path, content: ContentStore) -> list[ArchiveImage]:
+def read_archive(archive: Path, content: Blobs) -> list[ArchiveImage]:
     """Put an archive's blobs in the content store and list its images."""
     try:
         with tarfile.open(archive, mode="r:*") as tar:
@@ -211,7 +211,7 @@ def read_oci_descriptor(
     return [ArchiveImage(config_digest, diff_ids, layers, tags, manifest_digest, str(media_type))]
 
 
-def store_file(content: ContentStore, path: Path) -> tuple[str, int, str]:
+def store_file(content: Blobs, path: Path) -> tuple[str, int, str]:
     """Copy a layer file into the content store: (digest, size, OCI layer media type)."""
     hasher = hashlib.sha256()
     head = b""
@@ -251,7 +251,7 @@ def add_directory(tar: tarfile.TarFile, name: str) -> None:
     tar.addfile(info)
 
 
-def uncompressed_layer(content: ContentStore, layer: dict[str, Any], diff_id: str) -> BinaryIO:
+def uncompressed_layer(content: Blobs, layer: dict[str, Any], diff_id: str) -> BinaryIO:
     """The layer as an uncompressed tar in a temporary file, checked against its DiffID."""
     if not content.has(layer["digest"]):
         raise errors.NotImplementedYet(f"layer blob {layer['digest']} is not stored locally")
@@ -269,7 +269,7 @@ def uncompressed_layer(content: ContentStore, layer: dict[str, Any], diff_id: st
     return spool
 
 
-def write_archive(out: BinaryIO, images: list[SavedImage], content: ContentStore) -> None:
+def write_archive(out: BinaryIO, images: list[SavedImage], content: Blobs) -> None:
     """Write `images` as one tar stream to `out` (which need not be seekable)."""
     written: set[str] = set()
     docker_manifest: list[dict[str, Any]] = []
@@ -321,7 +321,9 @@ def write_archive(out: BinaryIO, images: list[SavedImage], content: ContentStore
                 "digest": manifest_digest,
                 "size": len(manifest),
             }
-            for ref in image.refs or [None]:
+            # An image saved by ID alone still gets its one index entry.
+            named: list[Reference | None] = [*image.refs] or [None]
+            for ref in named:
                 entry = dict(descriptor)
                 if ref is not None:
                     entry["annotations"] = {

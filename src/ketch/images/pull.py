@@ -13,18 +13,19 @@ import contextlib
 import json
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from ketch import errors
-from ketch.content import ContentStore
 from ketch.images import progress as messages
+from ketch.images.needs import Blobs, Layers, Registry
 from ketch.images.progress import Progress
 from ketch.oci import mediatypes
 from ketch.oci.manifest import Descriptor, Manifest
 from ketch.oci.reference import Reference
-from ketch.registry import RegistryClient
-from ketch.snapshots import SnapshotStore, chain_ids
+from ketch.registry import Auth, ProgressCallback
+from ketch.snapshots import chain_ids
 
 MAX_CONCURRENT_DOWNLOADS = 3
 # Progress lines at most this often per layer; the first and last always go out.
@@ -63,7 +64,7 @@ def parse_config(raw: bytes, manifest: Manifest) -> tuple[dict[str, Any], list[s
 class Throttle:
     """Lets a progress line through at most every PROGRESS_INTERVAL seconds."""
 
-    def __init__(self, clock: Any) -> None:
+    def __init__(self, clock: Callable[[], float]) -> None:
         self._clock = clock
         self._last = -PROGRESS_INTERVAL
         self._finished = False
@@ -80,7 +81,7 @@ class Throttle:
 
 
 class Puller:
-    def __init__(self, content: ContentStore, snapshots: SnapshotStore) -> None:
+    def __init__(self, content: Blobs, snapshots: Layers) -> None:
         self.content = content
         self.snapshots = snapshots
         # Two pulls sharing a blob must not write the same ingest at once.
@@ -90,12 +91,12 @@ class Puller:
 
     async def pull(
         self,
-        client: RegistryClient,
+        client: Registry,
         ref: Reference,
         emit: Progress,
-        auth: Any = None,
+        auth: Auth = None,
         platform: dict[str, Any] | None = None,
-        known: Any = None,
+        known: Callable[[str], bool] | None = None,
     ) -> Pulled:
         """Fetch and unpack `ref`. `known(image_id)` says the image is already whole here,
         in which case no layer is looked at (dockerd prints no layer lines then)."""
@@ -150,11 +151,11 @@ class Puller:
 
     async def _fetch(
         self,
-        client: RegistryClient,
+        client: Registry,
         ref: Reference,
         desc: Descriptor,
-        on_progress: Any,
-        auth: Any,
+        on_progress: ProgressCallback | None,
+        auth: Auth,
     ) -> None:
         lock = self._blob_locks.setdefault(desc.digest, asyncio.Lock())
         async with lock:
@@ -162,13 +163,13 @@ class Puller:
 
     async def _layers(
         self,
-        client: RegistryClient,
+        client: Registry,
         ref: Reference,
         layers: list[Descriptor],
         diff_ids: list[str],
         chain: list[str],
         emit: Progress,
-        auth: Any,
+        auth: Auth,
     ) -> None:
         loop = asyncio.get_running_loop()
         needed = [i for i, c in enumerate(chain) if not self.snapshots.has_layer(c)]

@@ -9,23 +9,22 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
 
 from ketch import errors
-from ketch.content import ContentStore
 from ketch.images import progress as messages
+from ketch.images.needs import Blobs, Registry
 from ketch.images.progress import Progress
 from ketch.images.records import ImageRecord
 from ketch.oci import mediatypes
 from ketch.oci.manifest import Descriptor
 from ketch.oci.reference import Reference
-from ketch.registry import RegistryClient
+from ketch.registry import Auth
 
 # dockerd's default max-concurrent-uploads.
 MAX_CONCURRENT_UPLOADS = 5
 
 
-def manifest_for(record: ImageRecord, content: ContentStore) -> tuple[bytes, str]:
+def manifest_for(record: ImageRecord, content: Blobs) -> tuple[bytes, str]:
     """The manifest to push: the pulled one when kept, else schema2 built from the blobs."""
     missing = [layer["digest"] for layer in record.layers if not content.has(layer["digest"])]
     if missing:
@@ -59,12 +58,12 @@ def manifest_for(record: ImageRecord, content: ContentStore) -> tuple[bytes, str
 
 
 async def push_tag(
-    client: RegistryClient,
-    content: ContentStore,
+    client: Registry,
+    content: Blobs,
     record: ImageRecord,
     ref: Reference,
     emit: Progress,
-    auth: Any = None,
+    auth: Auth = None,
 ) -> tuple[str, int]:
     """Push one tag's blobs and manifest; returns (manifest digest, manifest size)."""
     raw, media_type = manifest_for(record, content)

@@ -7,6 +7,7 @@ to image IDs, so a reader can `cat` it. Written atomically on every change.
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import uuid
@@ -66,7 +67,7 @@ class TagStore:
             if target == image_id
         ]
 
-    def image_ids(self) -> set[str]:
+    def image_ids(self) -> builtins.set[str]:
         return set(self._refs.values())
 
     def _save(self) -> None:

@@ -10,6 +10,7 @@ layers in the snapshot store, shared between images by ChainID.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import functools
 import json
 from collections.abc import Awaitable, Callable, Coroutine
@@ -18,10 +19,10 @@ from pathlib import Path
 from typing import Any, BinaryIO, Concatenate, ParamSpec, TypeVar
 
 from ketch import errors
-from ketch.content import ContentStore
 from ketch.images import archive, views
 from ketch.images.archive import store_file
 from ketch.images.model import Image
+from ketch.images.needs import Blobs, Layers
 from ketch.images.progress import Progress
 from ketch.images.pull import Puller
 from ketch.images.push import push_tag
@@ -30,8 +31,8 @@ from ketch.images.references import TagStore
 from ketch.oci import reference
 from ketch.oci.platform import host_platform
 from ketch.oci.reference import Reference
-from ketch.registry import RegistryClient, RegistryConfig
-from ketch.snapshots import SnapshotStore, chain_ids
+from ketch.registry import Auth, RegistryClient, RegistryConfig
+from ketch.snapshots import chain_ids
 
 # Returns the ID of a container using the image, or None.
 ContainerLookup = Callable[[str], "str | None"]
@@ -73,7 +74,7 @@ def adds_layers(
     so layer collection waits for a quiet moment instead of taking them."""
 
     @functools.wraps(method)
-    async def counted(self: ImageService, *args: P.args, **kwargs: P.kwargs) -> T:
+    async def counted(self: ImageService, /, *args: P.args, **kwargs: P.kwargs) -> T:
         self._adding_layers += 1
         try:
             return await method(self, *args, **kwargs)
@@ -91,8 +92,8 @@ class ImageService:
     def __init__(
         self,
         root: Path,
-        content: ContentStore,
-        snapshots: SnapshotStore,
+        content: Blobs,
+        snapshots: Layers,
         registry_config: RegistryConfig | None = None,
         image_in_use: ContainerLookup | None = None,
         image_running: ContainerLookup | None = None,
@@ -118,7 +119,7 @@ class ImageService:
         self,
         ref_text: str,
         progress: Progress,
-        auth: Any = None,
+        auth: Auth = None,
         platform: dict[str, Any] | None = None,
     ) -> Image:
         """Pull `ref_text` from its registry, reporting Docker's progress messages."""
@@ -130,7 +131,7 @@ class ImageService:
             raise
 
     async def _pull(
-        self, ref_text: str, progress: Progress, auth: Any, platform: dict[str, Any] | None
+        self, ref_text: str, progress: Progress, auth: Auth, platform: dict[str, Any] | None
     ) -> Image:
         ref = reference.parse(ref_text)
         async with RegistryClient(self.registry_config) as client:
@@ -164,7 +165,7 @@ class ImageService:
         return self.get(image_id)
 
     async def push(
-        self, name: str, tag: str | None, progress: Progress, auth: Any = None
+        self, name: str, tag: str | None, progress: Progress, auth: Auth = None
     ) -> list[str]:
         """`docker push`: one tag, or every tag of the repository when `tag` is empty.
         Returns the manifest digests pushed."""
@@ -291,7 +292,7 @@ class ImageService:
         except errors.InvalidArgument:
             bare = None
         if bare is not None and bare.tag is None and bare.digest is None:
-            tagged = [
+            tagged: list[tuple[str, Reference | None]] = [
                 (image_id, ref)
                 for image_id in sorted(self.tags.image_ids())
                 for ref in self.tags.references_to(image_id)
@@ -365,10 +366,13 @@ class ImageService:
         return self._image(self._resolve(name_or_id))
 
     def list(self) -> list[Image]:
+        """Every image, newest first."""
         images = [self._image(image_id) for image_id in self.records.ids()]
         return sorted(images, key=lambda image: image.created, reverse=True)
 
     def snapshot_for(self, image: Image) -> str | None:
+        """The ChainID a container's snapshot of `image` sits on, for
+        `SnapshotStore.prepare`; None for an image without layers."""
         return image.chain_id
 
     def _resolve(self, name: str) -> str:
@@ -443,7 +447,9 @@ class ImageService:
 
     # -- remove ------------------------------------------------------------------
 
-    def remove(self, name: str, force: bool = False, prune: bool = True) -> list[dict[str, str]]:
+    def remove(
+        self, name: str, force: bool = False, prune: bool = True
+    ) -> builtins.list[dict[str, str]]:
         """`docker rmi`: untag, and delete the image once nothing names it (dockerd's rules).
 
         Pulled images have no parent images, so `prune` has nothing more to remove.
@@ -451,7 +457,7 @@ class ImageService:
         del prune
         image_id = self._resolve(name)
         refs = self.tags.references_to(image_id)
-        removed: list[dict[str, str]] = []
+        removed: builtins.list[dict[str, str]] = []
         if not is_id_prefix(image_id, name):
             if not force and is_single_reference(refs):
                 user = self._user(image_id)
@@ -492,7 +498,7 @@ class ImageService:
         """`POST /images/prune`: untagged images (or, with `dangling_only=False`, all)
         that no container uses; reports what went and the bytes of layers freed."""
         layer_sizes = {c: self.snapshots.layer_size(c) for c in self.snapshots.layers()}
-        deleted: list[dict[str, str]] = []
+        deleted: builtins.list[dict[str, str]] = []
         for image in self.list():
             if dangling_only and image.repo_tags:
                 continue
@@ -503,7 +509,7 @@ class ImageService:
         reclaimed = sum(layer_sizes.get(item.get("Deleted", ""), 0) for item in deleted)
         return {"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
 
-    def collect_layers(self) -> list[str]:
+    def collect_layers(self) -> builtins.list[str]:
         """Remove unpacked layers no image names and no container snapshot sits on
         (left by `rmi -f` of an image a container used, once that container is gone).
         Does nothing while a pull, load or commit is unpacking. Returns the ChainIDs."""
@@ -515,7 +521,7 @@ class ImageService:
             if (record := self.records.get(image_id)) is not None
             for chain in chain_ids(record.diff_ids)
         }
-        removed: list[str] = []
+        removed: builtins.list[str] = []
         progress = True
         while progress:  # a layer's parent becomes free once the layer is gone
             progress = False
@@ -559,7 +565,7 @@ class ImageService:
                 "must be forced", f"image is being used by stopped container {truncate_id(user)}"
             )
 
-    def _delete_image(self, image_id: str) -> list[str]:
+    def _delete_image(self, image_id: str) -> builtins.list[str]:
         """Forget the image; free its layers and blobs that no other image uses."""
         record = self.records.get(image_id)
         if record is None:
@@ -573,7 +579,7 @@ class ImageService:
             if o
             for digest in [o.id, o.manifest_digest, *(layer["digest"] for layer in o.layers)]
         }
-        deleted_layers: list[str] = []
+        deleted_layers: builtins.list[str] = []
         for chain_id in reversed(chain_ids(record.diff_ids)):
             if chain_id in others_chains or not self.snapshots.has_layer(chain_id):
                 break  # shared from here down (ChainIDs share prefixes)
@@ -598,9 +604,9 @@ class ImageService:
         """One entry of `GET /images/json`."""
         return views.summary_view(image)
 
-    def history(self, name: str) -> list[dict[str, Any]]:
+    def history(self, name: str) -> builtins.list[dict[str, Any]]:
         image = self.get(name)
-        sizes = [self.snapshots.layer(c).size for c in chain_ids(image.diff_ids)]
+        sizes = [self.snapshots.layer_size(c) for c in chain_ids(image.diff_ids)]
         return views.history_view(image, sizes)
 
     def _graph_driver(self, image: Image) -> dict[str, Any]:

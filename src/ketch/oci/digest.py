@@ -17,10 +17,11 @@ def sha256_digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def validate(digest: str) -> str:
-    """Return `digest` unchanged if well formed, else raise InvalidArgument."""
-    match = _DIGEST_RE.fullmatch(digest) if isinstance(digest, str) else None
-    if match is None:
+def validate(digest: object) -> str:
+    """Return `digest` unchanged if well formed, else raise InvalidArgument.
+
+    Any value is accepted, so a parsed JSON field can be checked as it came."""
+    if not isinstance(digest, str) or (match := _DIGEST_RE.fullmatch(digest)) is None:
         raise errors.InvalidArgument(f"invalid digest format: {digest!r}")
     algorithm, encoded = match.groups()
     length = _HEX_LENGTHS.get(algorithm)

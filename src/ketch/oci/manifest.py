@@ -86,9 +86,8 @@ def parse_descriptor(value: Any, what: str = "descriptor") -> Descriptor:
     media_type = value.get("mediaType")
     if not isinstance(media_type, str) or not media_type:
         raise _bad(f"{what} has no mediaType")
-    digest = value.get("digest")
     try:
-        digests.validate(digest)
+        digest = digests.validate(value.get("digest"))
     except errors.InvalidArgument as exc:
         raise _bad(f"{what} digest: {exc.message}") from None
     size = value.get("size")

@@ -85,8 +85,9 @@ def _token_error_text(status: int, body: bytes) -> str:
     except (ValueError, UnicodeDecodeError):
         doc = None
     if isinstance(doc, dict):
-        if isinstance(doc.get("details"), str):
-            return doc["details"]
+        details = doc.get("details")
+        if isinstance(details, str):
+            return details
         errs = doc.get("errors")
         if isinstance(errs, list) and errs and isinstance(errs[0], dict):
             return str(errs[0].get("message") or errs[0].get("code"))
@@ -158,7 +159,7 @@ async def _fetch_token(
         }
         if scopes:
             form["scope"] = " ".join(scopes)
-        request = session.post(realm, data=form, ssl=None if ssl else False)
+        request = session.post(realm, data=form, ssl=ssl)
     else:
         query: list[tuple[str, str]] = [("service", service)] if service else []
         query += [("scope", s) for s in scopes]
@@ -168,7 +169,7 @@ async def _fetch_token(
             headers["Authorization"] = basic_header(auth["username"], auth.get("password", ""))
         if offline:
             query += [("offline_token", "true"), ("client_id", CLIENT_ID)]
-        request = session.get(realm, params=query, headers=headers, ssl=None if ssl else False)
+        request = session.get(realm, params=query, headers=headers, ssl=ssl)
     try:
         async with request as resp:
             body = await resp.read()

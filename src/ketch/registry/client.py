@@ -13,10 +13,10 @@ import dataclasses
 import os
 import re
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
@@ -41,6 +41,7 @@ _PULL = ("pull",)
 _PUSH = ("pull", "push")
 # Downloads under way in this process, by (content store, digest).
 _IN_FLIGHT: dict[tuple[int, str], asyncio.Future[None]] = {}
+T = TypeVar("T")
 
 
 class BlobWriter(Protocol):
@@ -139,9 +140,9 @@ class RegistryClient:
     async def _on_endpoints(
         self,
         domain: str,
-        attempt: Callable[[Endpoint], Awaitable[Any]],
+        attempt: Callable[[Endpoint], Awaitable[T]],
         use_mirrors: bool = True,
-    ) -> Any:
+    ) -> T:
         """Run `attempt` on each endpoint in turn until one gives an answer.
 
         A connection failure moves on; on a mirror any error moves on (dockerd
@@ -200,7 +201,7 @@ class RegistryClient:
         scopes: list[str],
         auth: Auth,
         headers: dict[str, str] | None = None,
-        body: Callable[[], Any] | None = None,
+        body: Callable[[], bytes | BinaryIO] | None = None,
     ) -> aiohttp.ClientResponse:
         """Send one request, answering one auth challenge; the caller releases the response.
 
@@ -208,7 +209,6 @@ class RegistryClient:
         Connection failures raise _EndpointFailed.
         """
         url = path_or_url if "://" in path_or_url else endpoint.url + path_or_url
-        ssl = None if endpoint.verify_tls else False
         for attempt in range(2):
             request_headers = dict(headers or {})
             authorization = await self._authorization(endpoint, scopes, auth)
@@ -220,7 +220,7 @@ class RegistryClient:
                     url,
                     headers=request_headers,
                     data=body() if body else None,
-                    ssl=ssl,
+                    ssl=endpoint.verify_tls,
                     allow_redirects=True,
                 )
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
@@ -293,8 +293,13 @@ class RegistryClient:
 
     @staticmethod
     def _verified_manifest(
-        ref: Reference, locator: str, raw: bytes, content_type: str | None, headers: Any
+        ref: Reference,
+        locator: str,
+        raw: bytes,
+        content_type: str | None,
+        headers: Mapping[str, str],
     ) -> manifests.Manifest | manifests.Index:
+        expected: str | None
         if locator.count(":") == 1 and locator.split(":", 1)[0] in ("sha256", "sha384", "sha512"):
             expected = locator
         else:
@@ -500,13 +505,13 @@ class RegistryClient:
         if isinstance(data_or_path, bytes | bytearray):
             size = len(data_or_path)
 
-            def body() -> Any:
+            def body() -> bytes | BinaryIO:
                 return bytes(data_or_path)
         else:
             file_path = Path(data_or_path)
             size = file_path.stat().st_size
 
-            def body() -> Any:
+            def body() -> bytes | BinaryIO:
                 return file_path.open("rb")
 
         async def attempt(endpoint: Endpoint) -> str:
@@ -572,7 +577,7 @@ class RegistryClient:
 
         async def attempt(endpoint: Endpoint) -> dict[str, str]:
             url = endpoint.url + "/v2/"
-            ssl = None if endpoint.verify_tls else False
+            ssl = endpoint.verify_tls
             try:
                 async with self.session.get(url, ssl=ssl) as probe:
                     await probe.read()

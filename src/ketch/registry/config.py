@@ -109,7 +109,7 @@ async def is_insecure(domain: str, config: RegistryConfig) -> bool:
         )
     except (TimeoutError, OSError):
         return False
-    return any(_in_networks(info[4][0], config) for info in infos)
+    return any(_in_networks(str(info[4][0]), config) for info in infos)
 
 
 async def endpoints_for(

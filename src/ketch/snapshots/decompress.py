@@ -7,8 +7,9 @@ registries and tools do not always label layers truthfully.
 from __future__ import annotations
 
 import hashlib
+import io
 from collections.abc import Callable
-from typing import Any, BinaryIO, Protocol
+from typing import IO, TYPE_CHECKING, Protocol, cast
 
 import zstandard
 
@@ -17,12 +18,21 @@ try:  # isal's gzip is ~2.5x zlib's; the stdlib stays the fallback.
 except ImportError:  # pragma: no cover - isal is a declared dependency
     import gzip as gzip_module  # type: ignore[no-redef]
 
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
+
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 
 class Readable(Protocol):
     def read(self, size: int = -1, /) -> bytes: ...
+
+
+class Blob(Readable, Protocol):
+    """A blob open for reading, positioned at its start: what the decompressors use."""
+
+    def seek(self, offset: int, whence: int = 0, /) -> int: ...
 
 
 def compression_of(head: bytes) -> str:
@@ -34,7 +44,7 @@ def compression_of(head: bytes) -> str:
     return "none"
 
 
-def open_uncompressed(raw: Any, kind: str | None = None) -> Readable:
+def open_uncompressed(raw: Blob, kind: str | None = None) -> Readable:
     """Wrap a binary file positioned at the blob's start in a decompressing reader.
 
     `kind` is sniffed from the first bytes unless the caller already did.
@@ -46,7 +56,9 @@ def open_uncompressed(raw: Any, kind: str | None = None) -> Readable:
     if kind == "gzip":
         return gzip_module.GzipFile(fileobj=raw, mode="rb")
     if kind == "zstd":
-        return zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
+        # zstandard only ever calls `read`; its stub asks for a whole IO.
+        source = cast(IO[bytes], raw)
+        return zstandard.ZstdDecompressor().stream_reader(source, read_across_frames=True)
     return raw
 
 
@@ -77,7 +89,7 @@ class HashingReader:
 class CountingReader:
     """A blob file that reports how many bytes were read, for `Extracting` progress."""
 
-    def __init__(self, raw: BinaryIO, on_read: Callable[[int], None]) -> None:
+    def __init__(self, raw: io.BufferedIOBase, on_read: Callable[[int], None]) -> None:
         self._raw = raw
         self._on_read = on_read
         self.count = 0
@@ -88,7 +100,7 @@ class CountingReader:
         self._on_read(self.count)
         return data
 
-    def readinto(self, buffer: Any, /) -> int:
+    def readinto(self, buffer: WriteableBuffer, /) -> int:
         read = self._raw.readinto(buffer)
         self.count += read or 0
         self._on_read(self.count)

@@ -255,9 +255,10 @@ class SnapshotStore:
     def snapshot_parent(self, key: str) -> str | None:
         path = self._containers / valid_key(key) / "snapshot.json"
         try:
-            return json.loads(path.read_text())["parent"]
+            parent: str | None = json.loads(path.read_text())["parent"]
         except FileNotFoundError:
             raise errors.NotFound(f"snapshot does not exist: {key}") from None
+        return parent
 
     # -- internals -----------------------------------------------------------
 

@@ -18,7 +18,7 @@ import tarfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ketch.oci import mediatypes
 from ketch.oci.digest import sha256_digest
@@ -29,6 +29,10 @@ try:  # the same fast gzip ketch reads layers with
     from isal import igzip as gzip_module
 except ImportError:  # pragma: no cover
     import gzip as gzip_module  # type: ignore[no-redef]
+
+if TYPE_CHECKING:
+    from ketch.oci.reference import Reference
+    from ketch.registry import RegistryClient
 
 # Every file and every config carries this time, so digests never change.
 EPOCH = 1_700_000_000
@@ -422,7 +426,7 @@ def registry_domain(registry_url: str) -> str:
 
 
 async def _push_blobs_and_manifest(
-    client: Any, reference: Any, image: TestImage, media_type: str, locator: str
+    client: RegistryClient, reference: Reference, image: TestImage, media_type: str, locator: str
 ) -> tuple[str, int]:
     from ketch.oci.reference import Reference
 

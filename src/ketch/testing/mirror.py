@@ -27,7 +27,7 @@ SEED = {"hello-world": images.hello_world, "busybox": images.busybox, "redis": i
 def answers(url: str) -> bool:
     try:
         with urllib.request.urlopen(url + "/v2/", timeout=1) as resp:
-            return resp.status == 200
+            return bool(resp.status == 200)
     except (urllib.error.URLError, OSError):
         return False
 

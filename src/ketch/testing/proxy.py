@@ -14,8 +14,17 @@ import socket
 import threading
 from collections.abc import Callable
 from contextlib import suppress
+from dataclasses import dataclass
 
 from ketch.testing.registry import free_port
+
+
+@dataclass
+class _Watch:
+    """One connection's count of the chosen blob's bytes sent down it so far."""
+
+    counting: bool = False
+    sent: int = 0
 
 
 class BreakingProxy:
@@ -65,31 +74,31 @@ class BreakingProxy:
                 continue
             with self._lock:
                 self._sockets += [client, upstream]
-            state = {"counting": False, "sent": 0}
+            state = _Watch()
             threading.Thread(target=self._up, args=(client, upstream, state), daemon=True).start()
             threading.Thread(target=self._down, args=(upstream, client, state), daemon=True).start()
 
-    def _up(self, client: socket.socket, upstream: socket.socket, state: dict) -> None:
+    def _up(self, client: socket.socket, upstream: socket.socket, state: _Watch) -> None:
         with suppress(OSError):
             while data := client.recv(65536):
                 self.requests.append(data)
                 if self.target and f"/blobs/{self.target}".encode() in data:
-                    state["counting"], state["sent"] = True, 0
+                    state.counting, state.sent = True, 0
                 upstream.sendall(data)
         with suppress(OSError):
             upstream.shutdown(socket.SHUT_WR)
 
-    def _down(self, upstream: socket.socket, client: socket.socket, state: dict) -> None:
+    def _down(self, upstream: socket.socket, client: socket.socket, state: _Watch) -> None:
         with suppress(OSError):
             while data := upstream.recv(65536):
-                if state["counting"] and self.target:
-                    room = self.cut_after - state["sent"]
+                if state.counting and self.target:
+                    room = self.cut_after - state.sent
                     if room <= len(data):
                         client.sendall(data[:room])
-                        state["counting"] = False
+                        state.counting = False
                         self._break(client, upstream)
                         return
-                    state["sent"] += len(data)
+                    state.sent += len(data)
                 client.sendall(data)
         with suppress(OSError):
             client.shutdown(socket.SHUT_WR)

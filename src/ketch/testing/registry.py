@@ -20,6 +20,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ketch.testing.tokenserver import TokenServer
 
@@ -58,7 +59,8 @@ class RegistryServer:
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 def _config(
@@ -67,8 +69,8 @@ def _config(
     token: TokenServer | None,
     cert: Path | None,
     htpasswd: Path | None,
-) -> dict:
-    config: dict = {
+) -> dict[str, Any]:
+    config: dict[str, Any] = {
         "version": 0.1,
         "log": {"level": "warn", "accesslog": {"disabled": True}},
         "storage": {"filesystem": {"rootdirectory": str(storage)}, "delete": {"enabled": True}},
@@ -91,7 +93,7 @@ def _config(
 def _answers(url: str) -> bool:
     try:
         with urllib.request.urlopen(url + "/v2/", timeout=1) as resp:
-            return resp.status == 200
+            return bool(resp.status == 200)
     except urllib.error.HTTPError as exc:
         return exc.code == 401  # up, and asking for a token
     except OSError:
