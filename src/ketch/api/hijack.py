@@ -59,7 +59,7 @@ class _TakenOver(asyncio.Protocol):
     def resume_writing(self) -> None:
         self._can_write.set()
 
-    def connection_lost(self, exc: BaseException | None) -> None:
+    def connection_lost(self, exc: Exception | None) -> None:
         self.lost.set()
         self._can_write.set()
         self.parser.feed_eof()
@@ -130,7 +130,7 @@ def use_upgrade_aware_parser() -> None:
     """
     from aiohttp import http_parser, web_protocol
 
-    web_protocol.HttpRequestParser = http_parser.HttpRequestParserPy  # type: ignore[misc]
+    web_protocol.HttpRequestParser = http_parser.HttpRequestParserPy  # type: ignore[attr-defined]
 
 
 def wants_upgrade(request: web.Request) -> bool:

@@ -8,7 +8,7 @@ import binascii
 import json
 import os
 import tempfile
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from ketch.api.backend import Backend, ImagesBackend
 from ketch.api.server import backend_of, json_response, query_bool, query_json
 from ketch.errors import InvalidArgument, KetchError, NotImplementedYet
 from ketch.images.model import Image
+from ketch.images.progress import Progress
 from ketch.oci import reference as oci_reference
 
 
@@ -64,7 +65,7 @@ def pull_reference(from_image: str, tag: str) -> str:
 
 
 async def stream_progress(
-    request: web.Request, work: Callable[[Callable[[dict[str, Any]], None]], Awaitable[Any]]
+    request: web.Request, work: Callable[[Progress], Coroutine[Any, Any, Any]]
 ) -> web.StreamResponse:
     """Run `work(progress)` and stream its progress messages as JSON lines.
 
@@ -72,11 +73,12 @@ async def stream_progress(
     status, as dockerd answers it; once progress flows, errors go in the stream.
     """
     queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
-    task = asyncio.create_task(work(queue.put_nowait))
+    task: asyncio.Task[Any] = asyncio.create_task(work(queue.put_nowait))
     task.add_done_callback(lambda _: queue.put_nowait(None))
     first = await queue.get()
-    if first is None and task.exception() is not None:
-        raise task.exception()  # type: ignore[misc]
+    failure = task.exception() if first is None else None
+    if failure is not None:
+        raise failure
     response = web.StreamResponse(headers={"Content-Type": "application/json"})
     await response.prepare(request)
     try:
@@ -237,7 +239,7 @@ async def list_images(request: web.Request) -> web.Response:
         rows = [row for row in rows if row["RepoTags"] or row["RepoDigests"]] or rows
 
     def created_of(name: str) -> int:
-        return summary(images.get(name), backend)["Created"]
+        return int(summary(images.get(name), backend)["Created"])
 
     return json_response(image_filters.apply(rows, filters, created_of))
 

@@ -79,5 +79,5 @@ def _info(tar: tarfile.TarFile, path: Path, arcname: str) -> tarfile.TarInfo:
     except OSError:
         pass
     if xattrs:
-        info.pax_headers.update(xattrs)
+        info.pax_headers = {**info.pax_headers, **xattrs}
     return info

@@ -29,7 +29,7 @@ def status_text(state: dict[str, Any], now: float | None = None) -> str:
         return "Removal In Progress"
     if state.get("Dead"):
         return "Dead"
-    finished = parse_time(state.get("FinishedAt"))
-    if finished is None:
+    exited_at = parse_time(state.get("FinishedAt"))
+    if exited_at is None:
         return "Created"
-    return f"Exited ({state.get('ExitCode', 0)}) {human_duration(now - finished)} ago"
+    return f"Exited ({state.get('ExitCode', 0)}) {human_duration(now - exited_at)} ago"
