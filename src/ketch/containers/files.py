@@ -18,7 +18,8 @@ from typing import Any
 
 from ketch import errors
 from ketch.containers import views
-from ketch.containers.record import Container, now_rfc3339
+from ketch.containers.record import Container
+from ketch.timestamps import rfc3339_nano as now_rfc3339
 
 MS_BIND = 4096
 MNT_DETACH = 2

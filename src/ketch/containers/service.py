@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ketch import errors
+from ketch.atomicfile import write_json as write_json_atomically
 from ketch.containers import hostconfig, merge, names, restart, schema, views
 from ketch.containers import users as container_users
 from ketch.containers.attach import AttachSession
@@ -31,8 +32,9 @@ from ketch.containers.filters import matches_filters, normalise_filters
 from ketch.containers.filters import validate as validate_filters
 from ketch.containers.health import HealthMonitor, fresh_health, probe_command
 from ketch.containers.logs import read_logs
-from ketch.containers.record import Container, now_rfc3339, write_json_atomically
+from ketch.containers.record import Container
 from ketch.containers.shims import ShimBackend, log_driver
+from ketch.timestamps import rfc3339_nano as now_rfc3339
 
 log = logging.getLogger("ketch.containers")
 
@@ -487,7 +489,7 @@ class ContainerService(ExecMixin, FilesMixin):
 
     def _schedule_restart(self, container: Container) -> None:
         """Restart after dockerd's backoff; a timer, not a task sleeping per container."""
-        from ketch.containers.record import parse_time
+        from ketch.timestamps import parse_rfc3339 as parse_time
 
         started = parse_time(container.state.get("StartedAt")) or 0.0
         finished = parse_time(container.state.get("FinishedAt")) or time.time()
