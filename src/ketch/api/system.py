@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 
 import ketch
-from ketch.api.server import backend_of, json_response, query_json, read_json
+from ketch.api.http import backend_of, json_response, query_json, read_json
 from ketch.errors import InvalidArgument
 from ketch.timestamps import rfc3339_nano
 
