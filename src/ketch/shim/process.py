@@ -96,8 +96,8 @@ class Process:
         self.started_at = ""
         self.finished_at = ""
         self.reaped = False
-        self.attached: list[Client] = []
-        self.waiters: list[Client] = []
+        self.attached: list[Client[Process]] = []
+        self.waiters: list[Client[Process]] = []
         self.stdin_buffer = bytearray()
         self.stdin_closing = False
         # Set by the shim's loop: forget an fd before it is closed and its number reused.

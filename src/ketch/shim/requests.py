@@ -18,7 +18,7 @@ from ketch.shim.spec import ExecSpec
 from ketch.timestamps import rfc3339_nano
 
 if TYPE_CHECKING:
-    from ketch.shim.server import Shim
+    from ketch.shim.host import ShimHost as Shim  # not server.Shim: server.py imports this
 
 START_TIMEOUT = 30.0
 
