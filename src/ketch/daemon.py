@@ -8,7 +8,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ketch.content import ContentStore
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -257,6 +260,22 @@ def daemon_id(data_root: Path) -> str:
         return value
 
 
+# A partial download nobody resumed for this long is only disk spent: a pull resumes
+# its own partials within seconds, or on the next attempt, which is rarely a day away.
+STALE_INGEST_SECONDS = 24 * 3600
+
+
+def prune_partial_downloads(content: ContentStore) -> None:
+    """Drop day-old partial downloads; one a pull holds (locked) stays whatever its age."""
+    import logging
+
+    removed = content.prune_ingests(older_than=STALE_INGEST_SECONDS)
+    if removed:
+        logging.getLogger("ketchd").info(
+            "removed %d partial download(s) untouched for a day: %s", len(removed), removed
+        )
+
+
 async def build_backend(cfg: Any) -> Any:
     """Construct the services, restore containers, and say how to close them."""
     import asyncio
@@ -272,6 +291,7 @@ async def build_backend(cfg: Any) -> Any:
         root.mkdir(parents=True, exist_ok=True, mode=0o711)
     backend = Backend(config=cfg, daemon_id=daemon_id(cfg.data_root))
     content = ContentStore(cfg.data_root / "content")
+    prune_partial_downloads(content)
     snapshots = SnapshotStore(cfg.data_root / "snapshots")
     registry_config = RegistryConfig(
         mirrors=list(cfg.registry_mirrors), insecure=list(cfg.insecure_registries)

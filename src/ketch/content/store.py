@@ -263,6 +263,8 @@ class ContentStore:
             except BlockingIOError:
                 continue
             else:
+                if os.fstat(fd).st_mtime > cutoff:
+                    continue  # written between the look and the lock: a pull is resuming it
                 entry.unlink(missing_ok=True)
                 removed.append(
                     f"{_ALGORITHM_BY_LENGTH.get(len(entry.name), 'sha256')}:{entry.name}"
