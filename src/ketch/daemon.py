@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ketch.api.backend import Backend
     from ketch.config import DaemonConfig
+    from ketch.content import ContentStore
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -261,6 +262,22 @@ def daemon_id(data_root: Path) -> str:
         return value
 
 
+# A partial download nobody resumed for this long is only disk spent: a pull resumes
+# its own partials within seconds, or on the next attempt, which is rarely a day away.
+STALE_INGEST_SECONDS = 24 * 3600
+
+
+def prune_partial_downloads(content: ContentStore) -> None:
+    """Drop day-old partial downloads; one a pull holds (locked) stays whatever its age."""
+    import logging
+
+    removed = content.prune_ingests(older_than=STALE_INGEST_SECONDS)
+    if removed:
+        logging.getLogger("ketchd").info(
+            "removed %d partial download(s) untouched for a day: %s", len(removed), removed
+        )
+
+
 async def build_backend(cfg: DaemonConfig) -> Backend:
     """Construct the services, restore containers, and say how to close them."""
     import asyncio
@@ -279,6 +296,7 @@ async def build_backend(cfg: DaemonConfig) -> Backend:
     for root in (cfg.data_root, cfg.exec_root):
         root.mkdir(parents=True, exist_ok=True, mode=0o711)
     content = ContentStore(cfg.data_root / "content")
+    prune_partial_downloads(content)
     snapshots = SnapshotStore(cfg.data_root / "snapshots")
     registry_config = RegistryConfig(
         mirrors=list(cfg.registry_mirrors), insecure=list(cfg.insecure_registries)

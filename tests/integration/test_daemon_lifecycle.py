@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -143,3 +145,29 @@ def test_sigterm_with_open_streams_exits_promptly(daemon: Daemon) -> None:
     reader.join(5)
     assert not reader.is_alive()  # the client saw its stream end
     api.close()
+
+
+def test_start_drops_day_old_partial_downloads_but_not_fresh_or_held_ones(
+    daemon: Daemon,
+) -> None:
+    from ketch.content import ContentStore
+    from ketch.oci.digest import sha256_digest
+
+    store = ContentStore(daemon.data_root / "content")
+    old, fresh, held = (sha256_digest(name) for name in (b"old", b"fresh", b"held"))
+    for digest in (old, fresh, held):
+        with store.writer(digest) as ingest:
+            ingest.write(b"partial")
+    two_days_ago = time.time() - 2 * 24 * 3600
+    for digest in (old, held):
+        os.utime(store.root / "ingest" / digest.removeprefix("sha256:"), (two_days_ago,) * 2)
+    daemon.terminate()
+    pulling = store.writer(held)  # as a pull would hold it (here, from another process)
+    try:
+        daemon.restart()
+    finally:
+        pulling.close()
+    assert store.ingest_offset(old) == 0
+    assert store.ingest_offset(fresh) == len(b"partial")
+    assert store.ingest_offset(held) == len(b"partial")
+    assert "removed 1 partial download(s)" in daemon.log()

@@ -25,6 +25,7 @@ from ketch.oci.digest import sha256_digest
 from ketch.oci.manifest import Descriptor
 from ketch.registry import RegistryClient, RegistryConfig
 from ketch.registry.auth import basic_header
+from ketch.testing import manifests
 from ketch.testing.registry import RegistryServer, free_port, run_registry
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
@@ -78,7 +79,7 @@ def make_image(media_type: str, plat: dict[str, str] = HOST, tag: str = "x") -> 
     layer_type = mediatypes.DOCKER_LAYER_GZIP if docker else mediatypes.OCI_LAYER_GZIP
     descs = [Descriptor(layer_type, sha256_digest(b), len(b)) for b in layers]
     return BuiltImage(
-        config, layers, manifest.build_manifest(config_desc, descs, media_type), media_type
+        config, layers, manifests.build_manifest(config_desc, descs, media_type), media_type
     )
 
 
@@ -169,7 +170,7 @@ def test_index_resolves_to_host_platform(registry, store, index_type):
         Descriptor(inner, other_image.digest, len(other_image.manifest), platform=OTHER),
         Descriptor(inner, host_image.digest, len(host_image.manifest), platform=HOST),
     ]
-    index = manifest.build_index(entries, index_type)
+    index = manifests.build_index(entries, index_type)
 
     async def run() -> None:
         async with RegistryClient() as rc:
@@ -604,7 +605,7 @@ def test_large_index_is_read_whole(registry, store):
         for i in range(800)
     ]
     host = Descriptor(mediatypes.OCI_MANIFEST, image.digest, len(image.manifest), platform=HOST)
-    index = manifest.build_index([*filler, host])
+    index = manifests.build_index([*filler, host])
     assert len(index) > 200_000
 
     async def run() -> None:

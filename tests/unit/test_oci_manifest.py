@@ -5,6 +5,7 @@ import pytest
 from ketch import errors
 from ketch.oci import manifest, mediatypes
 from ketch.oci.digest import sha256_digest
+from ketch.testing import manifests
 
 CFG = {"mediaType": mediatypes.OCI_CONFIG, "digest": "sha256:" + "1" * 64, "size": 10}
 LAYER = {"mediaType": mediatypes.OCI_LAYER_GZIP, "digest": "sha256:" + "2" * 64, "size": 20}
@@ -112,12 +113,12 @@ def test_content_type_contradicting_document_refused():
 def test_build_round_trip():
     cfg = manifest.parse_descriptor(CFG)
     layer = manifest.parse_descriptor(LAYER)
-    raw = manifest.build_manifest(cfg, [layer], mediatypes.DOCKER_MANIFEST)
+    raw = manifests.build_manifest(cfg, [layer], mediatypes.DOCKER_MANIFEST)
     back = manifest.parse_manifest(raw)
     assert back.config == cfg and back.layers == [layer]
     plat = {"os": "linux", "architecture": "amd64"}
     entry = manifest.Descriptor(mediatypes.DOCKER_MANIFEST, back.digest, len(raw), platform=plat)
-    index = manifest.parse_index(manifest.build_index([entry]))
+    index = manifest.parse_index(manifests.build_index([entry]))
     assert index.manifests == [entry]
 
 

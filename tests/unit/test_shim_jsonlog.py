@@ -4,12 +4,6 @@ import json
 from pathlib import Path
 
 from ketch.shim.jsonlog import MAX_LINE, JsonFileLog, encode_line, split_lines
-from ketch.shim.timefmt import rfc3339_nano
-
-
-def test_time_has_nine_fraction_digits_in_utc() -> None:
-    assert rfc3339_nano(1_700_000_000_000_000_123) == "2023-11-14T22:13:20.000000123Z"
-    assert rfc3339_nano(0) == "1970-01-01T00:00:00.000000000Z"
 
 
 def test_line_is_dockers_json_file_format() -> None:

@@ -4,6 +4,7 @@ import json
 import os
 from pathlib import Path
 
+from ketch import atomicfile
 from ketch.shim.spec import ExecSpec, ShimSpec
 from ketch.shim.state import (
     STATE_FILE,
@@ -11,13 +12,12 @@ from ketch.shim.state import (
     proc_start_time,
     read_state,
     shim_alive,
-    write_atomic,
 )
 
 
 def test_state_is_written_whole_and_read_back(tmp_path: Path) -> None:
-    write_atomic(tmp_path / STATE_FILE, {"status": "running", "exit_code": None})
-    write_atomic(tmp_path / STATE_FILE, {"status": "exited", "exit_code": 3})
+    atomicfile.write_json(tmp_path / STATE_FILE, {"status": "running", "exit_code": None})
+    atomicfile.write_json(tmp_path / STATE_FILE, {"status": "exited", "exit_code": 3})
     assert read_state(tmp_path) == {"status": "exited", "exit_code": 3}
     assert [p.name for p in tmp_path.iterdir()] == [STATE_FILE]
     assert json.loads((tmp_path / STATE_FILE).read_text())["exit_code"] == 3

@@ -14,7 +14,7 @@ from ketch.api import streams
 from ketch.api.backend import ContainersBackend, FilesBackend
 from ketch.api.detach import DetachWatcher, parse_keys
 from ketch.api.hijack import hijack
-from ketch.api.server import backend_of, json_response, query_bool, query_int, query_json, read_json
+from ketch.api.http import backend_of, json_response, query_bool, query_int, query_json, read_json
 from ketch.errors import InvalidArgument, NotImplementedYet
 
 

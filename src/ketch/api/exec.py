@@ -11,7 +11,7 @@ from ketch.api.backend import ExecBackend
 from ketch.api.containers import pump
 from ketch.api.detach import parse_keys
 from ketch.api.hijack import hijack
-from ketch.api.server import backend_of, json_response, query_int, read_json
+from ketch.api.http import backend_of, json_response, query_int, read_json
 from ketch.errors import KetchError
 
 log = logging.getLogger("ketch.api.exec")

@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from ketch.api.backend import Backend, ImagesBackend
-from ketch.api.server import backend_of, json_response, query_bool, query_json
+from ketch.api.http import backend_of, json_response, query_bool, query_json
 from ketch.errors import InvalidArgument, KetchError, NotImplementedYet
 from ketch.images.model import Image
 from ketch.images.progress import Progress

@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ketch.api.server import json_response
+from ketch.api.http import json_response
 from ketch.containers.views import network_id
 from ketch.errors import NotFound
 

@@ -3,38 +3,25 @@
 from __future__ import annotations
 
 import ipaddress
-import json
 import logging
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 from aiohttp import web
 
 import ketch
-from ketch.api import versioning
+from ketch.api import containers, exec, images, networks, system, versioning, volumes
 from ketch.api.backend import Backend
+from ketch.api.hijack import use_upgrade_aware_parser
+from ketch.api.http import BACKEND, error_response
 from ketch.errors import InvalidArgument, KetchError, is_storage_error, status_of, storage_error
 
 log = logging.getLogger("ketch.api")
 
-BACKEND: web.AppKey[Backend] = web.AppKey("backend", Backend)
 SERVER_HEADER = f"Ketch/{ketch.__version__} (linux)"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def json_response(data: Any, status: int = 200) -> web.Response:
-    """JSON as dockerd sends it: the docker CLI reads an error body only when the
-    Content-Type is exactly "application/json" (no charset parameter)."""
-    return web.Response(
-        body=json.dumps(data).encode(), status=status, content_type="application/json"
-    )
-
-
-def error_response(status: int, message: str) -> web.Response:
-    return json_response({"message": message}, status=status)
 
 
 @web.middleware
@@ -90,9 +77,6 @@ def add_route(app: web.Application, method: str, path: str, handler: Handler) ->
 
 
 def make_app(backend: Backend) -> web.Application:
-    from ketch.api import containers, exec, images, networks, system, volumes
-    from ketch.api.hijack import use_upgrade_aware_parser
-
     use_upgrade_aware_parser()
     app = web.Application(middlewares=[docker_middleware], client_max_size=64 * 1024**2)
     app[BACKEND] = backend
@@ -101,52 +85,6 @@ def make_app(backend: Backend) -> web.Application:
         for method, path, handler in module.ROUTES:
             add_route(app, method, path, handler)
     return app
-
-
-def backend_of(request: web.Request) -> Backend:
-    return request.app[BACKEND]
-
-
-async def read_json(request: web.Request) -> dict[str, Any]:
-    """The JSON body, or {} for an empty one; a malformed body is a 400."""
-    raw = await request.read()
-    if not raw.strip():
-        return {}
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise InvalidArgument(f"invalid JSON: {exc}") from None
-    if not isinstance(value, dict):
-        raise InvalidArgument("invalid JSON: expected an object")
-    return value
-
-
-def query_bool(request: web.Request, name: str, default: bool = False) -> bool:
-    """Docker's boolean query values: 1/true/True/yes; 0/false/empty are false."""
-    raw = request.query.get(name)
-    if raw is None:
-        return default
-    return raw.strip().lower() not in ("", "0", "false", "no")
-
-
-def query_int(request: web.Request, name: str, default: int | None = None) -> int | None:
-    raw = request.query.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise InvalidArgument(f"invalid value for {name}: {raw}") from None
-
-
-def query_json(request: web.Request, name: str) -> Any:
-    raw = request.query.get(name)
-    if not raw:
-        return None
-    try:
-        return json.loads(raw)
-    except json.JSONDecodeError:
-        raise InvalidArgument(f"invalid {name} value: {raw}") from None
 
 
 class ApiServer:

@@ -15,8 +15,9 @@ from typing import Any
 from aiohttp import web
 
 import ketch
-from ketch.api.server import backend_of, json_response, query_json, read_json
+from ketch.api.http import backend_of, json_response, query_json, read_json
 from ketch.errors import InvalidArgument
+from ketch.timestamps import rfc3339_nano
 
 
 async def ping(request: web.Request) -> web.StreamResponse:
@@ -56,8 +57,8 @@ def build_commit() -> str:
 @cache
 def build_time() -> str:
     """When the installed sources were written, in Go's RFC3339Nano as dockerd sends it."""
-    mtime = Path(ketch.__file__).stat().st_mtime
-    return time.strftime("%Y-%m-%dT%H:%M:%S.000000000+00:00", time.gmtime(mtime))
+    mtime_ns = Path(ketch.__file__).stat().st_mtime_ns
+    return rfc3339_nano(mtime_ns).removesuffix("Z") + "+00:00"
 
 
 def version_info() -> dict[str, Any]:
@@ -167,7 +168,7 @@ async def info(request: web.Request) -> web.Response:
         "NFd": len(os.listdir("/proc/self/fd")),
         "OomKillDisable": False,
         "NGoroutines": len(asyncio.all_tasks()),
-        "SystemTime": time.strftime("%Y-%m-%dT%H:%M:%S.000000000Z", time.gmtime()),
+        "SystemTime": rfc3339_nano(),
         "LoggingDriver": "json-file",
         "CgroupDriver": "cgroupfs",
         "CgroupVersion": cgroup_version(),

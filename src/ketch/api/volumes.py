@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ketch.api.server import json_response
+from ketch.api.http import json_response
 from ketch.errors import NotFound, NotImplementedYet
 
 

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ketch import atomicfile
+
 # The key docker uses for Docker Hub in `auths`.
 DOCKER_HUB_SERVER = "https://index.docker.io/v1/"
 _HUB_ALIASES = {"docker.io", "index.docker.io", "registry-1.docker.io", DOCKER_HUB_SERVER}
@@ -91,11 +93,4 @@ def _write(path: Path, config: dict[str, Any]) -> None:
     # Written whole to a temporary file then renamed, so a crash never leaves
     # half a credentials file; 0600 because it holds passwords.
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(json.dumps(config, indent="\t"))
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.chmod(temporary, 0o600)
-    os.replace(temporary, path)
+    atomicfile.write_json(path, config, indent="\t", mode=0o600)

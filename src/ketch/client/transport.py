@@ -72,15 +72,6 @@ class HijackedConnection:
         self.close()
 
 
-class RawResponse:
-    """Status, headers and body of a non-upgraded answer to a hijack request."""
-
-    def __init__(self, status: int, headers: dict[str, str], body: bytes) -> None:
-        self.status = status
-        self.headers = headers
-        self.body = body
-
-
 def read_head(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
     """Read the status line and headers; returns what was read past them too."""
     buffer = b""

@@ -17,10 +17,10 @@ import os
 import stat
 import tarfile
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import IO, Any
 
 from ketch.errors import InvalidArgument, NotFound
+from ketch.timestamps import rfc3339_nano
 
 MAX_SYMLINKS = 40
 
@@ -114,7 +114,7 @@ def path_stat(root_fd: int, path: str) -> dict[str, Any]:
     finally:
         os.close(fd)
     name = os.path.basename(path.rstrip("/")) or "/"
-    mtime = datetime.fromtimestamp(st.st_mtime, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    mtime = rfc3339_nano(st.st_mtime_ns)
     return {"name": name, "size": st.st_size, "mode": go_mode(st.st_mode), "mtime": mtime,
             "linkTarget": link}  # fmt: skip
 

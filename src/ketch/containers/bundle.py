@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ketch import atomicfile
 from ketch.containers import users as container_users
-from ketch.containers.record import Container, write_json_atomically
+from ketch.containers.record import Container
 from ketch.errors import InvalidArgument, NotImplementedYet
 from ketch.runtime.caps import CAPABILITIES, names_of
 from ketch.runtime.seccomp import SeccompError, default_profile, profile_to_spec
@@ -318,4 +319,4 @@ def write_bundle(container: Container, layer_dirs: list[Path], settings: BundleS
     )
     container.bundle.mkdir(exist_ok=True)
     (container.bundle / "rootfs").mkdir(exist_ok=True)
-    write_json_atomically(container.bundle / "config.json", spec)
+    atomicfile.write_json(container.bundle / "config.json", spec)

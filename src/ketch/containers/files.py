@@ -17,9 +17,9 @@ from ketch.containers import views
 from ketch.containers.contracts import Images, Snapshotter
 from ketch.containers.entry import Entry
 from ketch.containers.events import EventBus, publish_container
-from ketch.containers.record import now_rfc3339
 from ketch.containers.table import ContainerTable
 from ketch.snapshots.mounts import Mount
+from ketch.timestamps import rfc3339_nano
 
 MS_BIND = 4096
 MNT_DETACH = 2
@@ -77,7 +77,7 @@ class FileService:
         if author:
             image_config["author"] = author
         history = list(image_config.get("history") or [])
-        history.append({"created": now_rfc3339(), "created_by": views.command_line(container),
+        history.append({"created": rfc3339_nano(), "created_by": views.command_line(container),
                         "comment": comment})  # fmt: skip
         image_config["history"] = history
         image_config.pop("created", None)

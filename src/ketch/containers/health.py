@@ -14,7 +14,8 @@ from typing import Any
 from ketch.containers import names
 from ketch.containers.attach import AttachSession
 from ketch.containers.contracts import ExecProcess
-from ketch.containers.record import Container, now_rfc3339
+from ketch.containers.record import Container
+from ketch.timestamps import rfc3339_nano
 
 log = logging.getLogger("ketch.containers.health")
 
@@ -94,7 +95,7 @@ class HealthMonitor:
             self.record(result, in_start_period)
 
     async def probe(self) -> dict[str, Any]:
-        begun = now_rfc3339()
+        begun = rfc3339_nano()
         config = {"Cmd": self.command, "Env": list(self.container.config.get("Env") or []),
                   "User": self.container.config.get("User") or "", "WorkingDir": "",
                   "Tty": False, "AttachStdin": False, "AttachStdout": True,
@@ -122,7 +123,7 @@ class HealthMonitor:
             text = f"Health check exceeded timeout ({self.timeout:g}s)"
         finally:
             session.close()
-        return {"Start": begun, "End": now_rfc3339(), "ExitCode": code, "Output": text}
+        return {"Start": begun, "End": rfc3339_nano(), "ExitCode": code, "Output": text}
 
     def record(self, result: dict[str, Any], in_start_period: bool) -> None:
         health = self.container.state.setdefault("Health", fresh_health())

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import BinaryIO
 
-from ketch.containers.record import parse_time
+from ketch.timestamps import parse_rfc3339
 
 STREAM_NUMBERS = {"stdin": 0, "stdout": 1, "stderr": 2}
 FOLLOW_POLL_SECONDS = 0.05
@@ -36,7 +36,7 @@ def parse_line(raw: bytes) -> tuple[int, bytes, str] | None:
 def _wanted(stamp: str, since: float | None, until: float | None) -> bool:
     if since is None and until is None:
         return True
-    moment = parse_time(stamp) or 0.0
+    moment = parse_rfc3339(stamp) or 0.0
     if since is not None and moment < since:
         return False
     return not (until is not None and moment > until)

@@ -3,42 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-ZERO_TIME = "0001-01-01T00:00:00Z"
-
-
-def now_rfc3339() -> str:
-    """RFC 3339 with nanoseconds, as Docker stamps times."""
-    moment = datetime.now(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond:06d}000Z"
-
-
-def parse_time(text: str | None) -> float | None:
-    """Seconds since the epoch for an RFC 3339 stamp; None for the zero time."""
-    if not text or text.startswith("0001-"):
-        return None
-    head, _, frac = text.rstrip("Z").partition(".")
-    seconds = datetime.strptime(head, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC).timestamp()
-    return seconds + (float("0." + frac[:9]) if frac else 0.0)
-
-
-def write_json_atomically(path: Path, value: Any) -> None:
-    temp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
-    try:
-        with open(temp, "w") as out:
-            json.dump(value, out, indent=1)
-            out.flush()
-            os.fsync(out.fileno())
-        os.rename(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)  # a full disk leaves the old file and no stray temp
-        raise
+from ketch import atomicfile
+from ketch.timestamps import ZERO_TIME
 
 
 def fresh_state() -> dict[str, Any]:
@@ -155,7 +125,7 @@ class Container:
         )
 
     def save(self) -> None:
-        write_json_atomically(self.directory / "config.v2.json", self.to_disk())
+        atomicfile.write_json(self.directory / "config.v2.json", self.to_disk(), indent=1)
 
     @classmethod
     def load(cls, directory: Path) -> Container:

@@ -8,8 +8,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ketch.containers.entry import Entry
-from ketch.containers.record import parse_time
 from ketch.errors import InvalidArgument
+from ketch.timestamps import parse_rfc3339
 
 POLICIES = ("", "no", "always", "unless-stopped", "on-failure")
 # dockerd's backoff: 100 ms doubling per restart, reset once a run lasted 10 s.
@@ -64,8 +64,8 @@ class RestartScheduler:
 
     def schedule(self, entry: Entry) -> None:
         container = entry.container
-        started = parse_time(container.state.get("StartedAt")) or 0.0
-        finished = parse_time(container.state.get("FinishedAt")) or time.time()
+        started = parse_rfc3339(container.state.get("StartedAt")) or 0.0
+        finished = parse_rfc3339(container.state.get("FinishedAt")) or time.time()
         entry.restart_delay = next_delay(entry.restart_delay, finished - started)
         container.state.update(Restarting=True, Status="restarting")
         container.save()

@@ -30,9 +30,10 @@ from ketch.containers.files import FileService
 from ketch.containers.filters import matches_filters, normalise_filters
 from ketch.containers.filters import validate as validate_filters
 from ketch.containers.logs import read_logs
-from ketch.containers.record import Container, now_rfc3339
+from ketch.containers.record import Container
 from ketch.containers.supervisor import RunSettings, Supervisor
 from ketch.containers.table import ContainerTable
+from ketch.timestamps import rfc3339_nano
 
 UPDATABLE = ("Memory", "MemorySwap", "MemoryReservation", "NanoCpus", "CpuQuota", "CpuPeriod",
              "CpuShares", "CpusetCpus", "CpusetMems", "PidsLimit", "RestartPolicy")  # fmt: skip
@@ -135,7 +136,7 @@ class ContainerService:
         container = Container(
             id=container_id,
             name=stored_name,
-            created=now_rfc3339(),
+            created=rfc3339_nano(),
             path=path,
             args=args,
             config=merged,
@@ -463,10 +464,10 @@ class ContainerService:
         before: dict[str, Any] | None = None
         before_at = zero_time
         if not stream and not one_shot and container.running:
-            before, before_at = stats.sample(paths), stats.now_stamp()
+            before, before_at = stats.sample(paths), rfc3339_nano()
             await asyncio.sleep(1)
         while True:
-            now_at = stats.now_stamp()
+            now_at = rfc3339_nano()
             now = stats.sample(paths) if container.running else None
             if now is None:
                 now = {"cpu_stats": {"cpu_usage": {"total_usage": 0}}, "memory_stats": {},

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -43,11 +42,6 @@ def system_cpu_usage() -> int:
             ticks = sum(int(v) for v in line.split()[1:8])
             return ticks * 1_000_000_000 // CLOCK_TICKS
     return 0
-
-
-def _now() -> str:
-    moment = datetime.now(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond:06d}000Z"
 
 
 class CgroupPaths:
@@ -158,7 +152,3 @@ def stats_body(
         "storage_stats": {},
         "networks": {},
     }  # fmt: skip
-
-
-def now_stamp() -> str:
-    return _now()

@@ -5,14 +5,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from ketch.containers.record import parse_time
+from ketch.timestamps import parse_rfc3339
 from ketch.units import human_duration
 
 
 def status_text(state: dict[str, Any], now: float | None = None) -> str:
     now = time.time() if now is None else now
     if state.get("Running"):
-        started = parse_time(state.get("StartedAt")) or now
+        started = parse_rfc3339(state.get("StartedAt")) or now
         text = f"Up {human_duration(now - started)}"
         if state.get("Paused"):
             return text + " (Paused)"
@@ -23,13 +23,13 @@ def status_text(state: dict[str, Any], now: float | None = None) -> str:
             return f"{text} ({health})"
         return text
     if state.get("Restarting"):
-        finished = parse_time(state.get("FinishedAt")) or now
+        finished = parse_rfc3339(state.get("FinishedAt")) or now
         return f"Restarting ({state.get('ExitCode', 0)}) {human_duration(now - finished)} ago"
     if state.get("RemovalInProgress"):
         return "Removal In Progress"
     if state.get("Dead"):
         return "Dead"
-    exited_at = parse_time(state.get("FinishedAt"))
+    exited_at = parse_rfc3339(state.get("FinishedAt"))
     if exited_at is None:
         return "Created"
     return f"Exited ({state.get('ExitCode', 0)}) {human_duration(now - exited_at)} ago"

@@ -22,8 +22,9 @@ from ketch.containers.contracts import ExecProcess, Exit, Shim, ShimManager, Sna
 from ketch.containers.entry import WAIT_CONDITIONS, Entry
 from ketch.containers.events import EventBus, publish_container
 from ketch.containers.health import HealthMonitor, fresh_health, probe_command
-from ketch.containers.record import Container, now_rfc3339
+from ketch.containers.record import Container
 from ketch.containers.table import ContainerTable
+from ketch.timestamps import rfc3339_nano
 
 log = logging.getLogger("ketch.containers")
 
@@ -105,7 +106,7 @@ class Supervisor:
             await shim.shutdown()
             await self._fail_start(entry, exc)
             raise start_error(exc) from None
-        self._mark_running(entry, shim, now_rfc3339())
+        self._mark_running(entry, shim, rfc3339_nano())
         publish_container(self.events, container, "start")
         log.debug("started %s: spawn %.1f ms, attach and start %.1f ms", container.short_id,
                   (spawned - begun) * 1000, (time.monotonic() - spawned) * 1000)  # fmt: skip
@@ -157,7 +158,7 @@ class Supervisor:
         container = entry.container
         container.state.update(
             Status="exited", Running=False, Paused=False, Pid=0, ExitCode=int(status.code),
-            OOMKilled=bool(status.oom_killed), FinishedAt=status.finished_at or now_rfc3339(),
+            OOMKilled=bool(status.oom_killed), FinishedAt=status.finished_at or rfc3339_nano(),
         )  # fmt: skip
         container.shim_pid = 0
         try:
@@ -262,7 +263,7 @@ class Supervisor:
             else:
                 await shim.shutdown()
             return
-        self._mark_running(entry, shim, state.get("started_at") or now_rfc3339())
+        self._mark_running(entry, shim, state.get("started_at") or rfc3339_nano())
         log.info("adopted %s, started as ketchd went down", container.short_id)
         if shim.exited is not None:
             entry.shim = shim

@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from ketch.containers.record import Container, parse_time
+from ketch.containers.record import Container
 from ketch.containers.status import status_text
 from ketch.runtime.spec import MASKED_PATHS, READONLY_PATHS
+from ketch.timestamps import parse_rfc3339
 
 DEFAULT_HOST_CONFIG: dict[str, Any] = {
     "Binds": None,
@@ -206,7 +207,7 @@ def network_settings(network: str) -> dict[str, Any]:
 
 
 def list_view(container: Container, image_name: str, now: float | None = None) -> dict[str, Any]:
-    created = parse_time(container.created) or 0.0
+    created = parse_rfc3339(container.created) or 0.0
     network = network_of(container.host_config)
     return {
         "Id": container.id,

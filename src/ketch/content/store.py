@@ -18,20 +18,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 
-from ketch import errors
+from ketch import atomicfile, errors
 from ketch.oci import digest as digests
 
 _READ_CHUNK = 1 << 20
 # Partials are named by the digest's hex alone; its length says the algorithm.
 _ALGORITHM_BY_LENGTH = {64: "sha256", 96: "sha384", 128: "sha512"}
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class Ingest:
@@ -130,7 +122,7 @@ class Ingest:
         target.parent.mkdir(parents=True, exist_ok=True)
         os.chmod(self.partial_path, 0o444)
         os.rename(self.partial_path, target)
-        _fsync_dir(target.parent)
+        atomicfile.fsync_directory(target.parent)
         self._close_file()
         return self.digest
 
@@ -263,6 +255,8 @@ class ContentStore:
             except BlockingIOError:
                 continue
             else:
+                if os.fstat(fd).st_mtime > cutoff:
+                    continue  # written between the look and the lock: a pull is resuming it
                 entry.unlink(missing_ok=True)
                 removed.append(
                     f"{_ALGORITHM_BY_LENGTH.get(len(entry.name), 'sha256')}:{entry.name}"

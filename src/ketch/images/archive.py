@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import shutil
 import tarfile
 import tempfile
 from dataclasses import dataclass, field
@@ -347,9 +346,3 @@ def write_archive(out: BinaryIO, images: list[SavedImage], content: Blobs) -> No
         add_bytes(tar, "oci-layout", json.dumps({"imageLayoutVersion": "1.0.0"}).encode())
         if repositories:
             add_bytes(tar, "repositories", json.dumps(repositories).encode())
-
-
-def copy_stream(source: BinaryIO, target: Path) -> None:
-    """Spool a request body (or any stream) to a file `load` can seek in."""
-    with open(target, "wb") as out:
-        shutil.copyfileobj(source, out, COPY_CHUNK)

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ketch.images.references import write_json_atomically
+from ketch import atomicfile
 
 
 @dataclass
@@ -42,7 +42,7 @@ class RecordStore:
             return None
 
     def put(self, record: ImageRecord) -> None:
-        write_json_atomically(self._path(record.id), asdict(record))
+        atomicfile.write_json(self._path(record.id), asdict(record), indent=1, sort_keys=True)
 
     def delete(self, image_id: str) -> None:
         self._path(image_id).unlink(missing_ok=True)

@@ -9,29 +9,10 @@ from __future__ import annotations
 
 import builtins
 import json
-import os
-import uuid
 from pathlib import Path
 
+from ketch import atomicfile
 from ketch.oci import reference
-
-
-def write_json_atomically(path: Path, value: object) -> None:
-    temp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
-    try:
-        with open(temp, "w") as out:
-            json.dump(value, out, indent=1, sort_keys=True)
-            out.flush()
-            os.fsync(out.fileno())
-        os.rename(temp, path)
-    finally:
-        temp.unlink(missing_ok=True)
-    # The rename itself must survive a crash: sync the directory too.
-    directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
 
 
 class TagStore:
@@ -75,4 +56,4 @@ class TagStore:
         for text, image_id in self._refs.items():
             ref = reference.parse(text, default_tag=False)
             repositories.setdefault(ref.familiar_name, {})[ref.familiar()] = image_id
-        write_json_atomically(self.path, {"Repositories": repositories})
+        atomicfile.write_json(self.path, {"Repositories": repositories}, indent=1, sort_keys=True)

@@ -14,7 +14,6 @@ import builtins
 import functools
 import json
 from collections.abc import Awaitable, Callable, Coroutine
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, Concatenate, ParamSpec, TypeVar
 
@@ -33,6 +32,7 @@ from ketch.oci.platform import host_platform
 from ketch.oci.reference import Reference
 from ketch.registry import Auth, RegistryClient, RegistryConfig
 from ketch.snapshots import chain_ids
+from ketch.timestamps import ZERO_TIME, rfc3339_nano
 
 # Returns the ID of a container using the image, or None.
 ContainerLookup = Callable[[str], "str | None"]
@@ -82,10 +82,6 @@ def adds_layers(
             self._adding_layers -= 1
 
     return counted
-
-
-def now_rfc3339() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 class ImageService:
@@ -235,7 +231,7 @@ class ImageService:
         platform = host_platform()
         full.setdefault("architecture", platform["architecture"])
         full.setdefault("os", platform["os"])
-        full.setdefault("created", now_rfc3339())
+        full.setdefault("created", rfc3339_nano())
         full["rootfs"] = {"type": "layers", "diff_ids": diff_ids}
         image_id = self.content.put_bytes(json.dumps(full, separators=(",", ":")).encode())
         size = sum(self.snapshots.layer_size(c) for c in chain_ids(diff_ids))
@@ -255,7 +251,7 @@ class ImageService:
         message: str = "",
     ) -> Image:
         """`docker import`: one layer from a root filesystem tar (any compression)."""
-        created = now_rfc3339()
+        created = rfc3339_nano()
         config = {
             "created": created,
             "config": dict(container_config or {}),
@@ -418,7 +414,7 @@ class ImageService:
             config=config,
             chain_id=record.chain_id,
             size=record.size,
-            created=config.get("created") or views.ZERO_TIME,
+            created=config.get("created") or ZERO_TIME,
             diff_ids=list(record.diff_ids),
             layers=list(record.layers),
             last_tag_time=record.last_tag_time,
@@ -441,7 +437,7 @@ class ImageService:
         self.tags.set(target, image_id)
         record = self.records.get(image_id)
         if record is not None:
-            record.last_tag_time = now_rfc3339()
+            record.last_tag_time = rfc3339_nano()
             self.records.put(record)
         return self._image(image_id)
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from ketch.images.model import Image
+from ketch.timestamps import ZERO_TIME, parse_rfc3339
 
 # Docker's image inspect fills every container-config field, zero values included.
 CONFIG_DEFAULTS: dict[str, Any] = {
@@ -27,25 +27,19 @@ CONFIG_DEFAULTS: dict[str, Any] = {
     "OnBuild": None,
     "Labels": None,
 }
-ZERO_TIME = "0001-01-01T00:00:00Z"
+
+# Go's zero time in unix seconds: what Docker reports as an image's Created when it has none.
+ZERO_UNIX = -62135596800
 
 
 def unix_time(rfc3339: str | None) -> int:
     if not rfc3339:
         return 0
-    text = rfc3339.strip()
-    if text.endswith("Z"):
-        text = text[:-1] + "+00:00"
-    # Go writes nanoseconds; Python parses at most microseconds.
-    if "." in text:
-        head, _, rest = text.partition(".")
-        digits = "".join(c for c in rest if c.isdigit())
-        zone = rest[len(digits) :]
-        text = f"{head}.{digits[:6]}{zone}"
     try:
-        return int(datetime.fromisoformat(text).timestamp())
+        seconds = parse_rfc3339(rfc3339)
     except ValueError:
         return 0
+    return ZERO_UNIX if seconds is None else int(seconds)
 
 
 def inspect_view(image: Image, graph_driver: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -190,22 +190,3 @@ def parse_index(raw: bytes, content_type: str | None = None, digest: str | None 
     if not isinstance(parsed, Index):
         raise _bad(f"expected an index, got {parsed.media_type}")
     return parsed
-
-
-def build_manifest(
-    config: Descriptor, layers: list[Descriptor], media_type: str = mediatypes.OCI_MANIFEST
-) -> bytes:
-    """Serialise an image manifest (for push and for tests), in the spec's field order."""
-    doc: dict[str, Any] = {"schemaVersion": 2, "mediaType": media_type}
-    doc["config"] = config.to_dict()
-    doc["layers"] = [layer.to_dict() for layer in layers]
-    return json.dumps(doc, indent=3).encode()
-
-
-def build_index(manifests: list[Descriptor], media_type: str = mediatypes.OCI_INDEX) -> bytes:
-    doc = {
-        "schemaVersion": 2,
-        "mediaType": media_type,
-        "manifests": [m.to_dict() for m in manifests],
-    }
-    return json.dumps(doc, indent=3).encode()

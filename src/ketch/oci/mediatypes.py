@@ -27,7 +27,6 @@ MANIFESTS = frozenset({DOCKER_MANIFEST, OCI_MANIFEST})
 INDEXES = frozenset({DOCKER_MANIFEST_LIST, OCI_INDEX})
 # What a client sends in Accept when it asks a registry for a manifest.
 ACCEPTED_MANIFESTS = (OCI_INDEX, DOCKER_MANIFEST_LIST, OCI_MANIFEST, DOCKER_MANIFEST)
-CONFIGS = frozenset({DOCKER_CONFIG, OCI_CONFIG})
 
 LAYERS_TAR = frozenset({OCI_LAYER_TAR, OCI_LAYER_NONDIST_TAR})
 LAYERS_GZIP = frozenset(
@@ -35,15 +34,6 @@ LAYERS_GZIP = frozenset(
 )
 LAYERS_ZSTD = frozenset({OCI_LAYER_ZSTD, OCI_LAYER_NONDIST_ZSTD})
 LAYERS = LAYERS_TAR | LAYERS_GZIP | LAYERS_ZSTD
-# Layers a registry may legitimately not serve: their bytes come from `urls`.
-LAYERS_FOREIGN = frozenset(
-    {
-        DOCKER_LAYER_FOREIGN_GZIP,
-        OCI_LAYER_NONDIST_TAR,
-        OCI_LAYER_NONDIST_GZIP,
-        OCI_LAYER_NONDIST_ZSTD,
-    }
-)
 
 
 def layer_compression(media_type: str) -> str:

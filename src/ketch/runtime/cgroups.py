@@ -13,8 +13,6 @@ import time
 from pathlib import Path
 from typing import Any, NamedTuple
 
-V1_CONTROLLERS_WITH_LIMITS = ("memory", "cpu", "pids")
-
 
 class Layout(NamedTuple):  # not a dataclass: the fork server must not import dataclasses
     version: int  # 1 or 2

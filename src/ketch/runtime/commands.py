@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ketch import atomicfile
 from ketch.errors import Conflict, Internal, InvalidArgument, KetchError
 from ketch.runtime import cgroups, console
 from ketch.runtime import syscalls as sc
@@ -25,6 +26,7 @@ from ketch.runtime.init import (
     seccomp_program,
 )
 from ketch.runtime.runstate import START_FIFO, ContainerState, ensure_new, proc_start_time
+from ketch.timestamps import rfc3339_nano
 
 DEFAULT_CGROUP_PARENT = "ketch-runtime"
 
@@ -54,12 +56,6 @@ def _read_report(fd: int) -> dict[str, Any] | None:
             return None if not data else {"error": data.decode(errors="replace")}
         data += chunk
     return json.loads(data)
-
-
-def _rfc3339_now() -> str:
-    now = time.time_ns()
-    seconds, nanos = divmod(now, 1_000_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{nanos:09d}Z"
 
 
 def _connect_console(path: str | None) -> socket.socket | None:
@@ -105,14 +101,14 @@ def create(
             rootfs=str(bundle / (config.get("root") or {}).get("path", "rootfs")),
             pid=pid,
             pid_start_time=proc_start_time(pid),
-            created=_rfc3339_now(),
+            created=rfc3339_nano(),
             cgroup_parent=parent,
             cgroup_name=name,
             annotations=dict(config.get("annotations") or {}),
         )
         state.save(root)
         if pid_file:
-            _write_pid_file(pid_file, pid)
+            atomicfile.write_text(pid_file, str(pid))
         return state
     except BaseException:
         if cgroup is not None:
@@ -120,13 +116,6 @@ def create(
             cgroup.remove()
         shutil.rmtree(directory, ignore_errors=True)
         raise
-
-
-def _write_pid_file(path: str, pid: int) -> None:
-    temporary = f"{path}.tmp"
-    with open(temporary, "w") as f:
-        f.write(str(pid))
-    os.replace(temporary, path)
 
 
 def _fork_init(
@@ -379,7 +368,7 @@ def exec_in(
     if report is not None:
         raise StartError(report.get("error", "exec failed"), int(report.get("exit_code", 126)))
     if pid_file:
-        _write_pid_file(pid_file, child)
+        atomicfile.write_text(pid_file, str(child))
     if detach:
         return 0
     while True:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ketch import atomicfile
 from ketch.errors import Conflict, InvalidArgument, NotFound
 from ketch.runtime.procinfo import is_running
 from ketch.runtime.procinfo import proc_start_time as proc_start_time  # for ketch-runtime's modules
@@ -38,13 +38,7 @@ class ContainerState:
         return Path(root) / container_id
 
     def save(self, root: Path) -> None:
-        directory = self.directory(root, self.id)
-        temporary = directory / f".{STATE_FILE}.tmp"
-        with open(temporary, "w") as f:
-            json.dump(asdict(self), f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temporary, directory / STATE_FILE)
+        atomicfile.write_json(self.directory(root, self.id) / STATE_FILE, asdict(self))
 
     @classmethod
     def load(cls, root: Path, container_id: str) -> ContainerState:

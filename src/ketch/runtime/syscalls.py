@@ -34,16 +34,6 @@ NAMESPACE_FLAGS: dict[str, int] = {
     "pid": CLONE_NEWPID,
     "network": CLONE_NEWNET,
 }
-# The names of /proc/<pid>/ns/* for each runtime-spec namespace type.
-NAMESPACE_PROC_NAMES: dict[str, str] = {
-    "mount": "mnt",
-    "cgroup": "cgroup",
-    "uts": "uts",
-    "ipc": "ipc",
-    "user": "user",
-    "pid": "pid",
-    "network": "net",
-}
 
 MS_RDONLY = 1
 MS_NOSUID = 2

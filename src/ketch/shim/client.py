@@ -195,12 +195,6 @@ class ShimConnection:
         writer.close()
         return ExitStatus.from_dict(reply)
 
-    async def exec_state(self, exec_id: str) -> dict[str, Any]:
-        """{status: created|running|exited, pid, exit_code, oom_killed, finished_at}."""
-        reply = await self.request("state", id=exec_id)
-        reply.pop("ok", None)
-        return reply
-
     async def shutdown(self, force: bool = False) -> None:
         """Let the shim clean up (cgroup, socket) and exit; shim-state.json stays."""
         await self.request("shutdown", force=force)

@@ -7,10 +7,9 @@ import os
 import select
 import socket
 import time
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from ketch.shim import frames
-from ketch.shim.process import Process
 
 
 class RequestError(Exception):
@@ -23,14 +22,19 @@ class RequestError(Exception):
         self.exit_code = exit_code
 
 
-class Client:
+# The process a client attaches to or waits on (process.Process): a type parameter,
+# because process.py keeps its clients and so imports this module.
+P = TypeVar("P")
+
+
+class Client(Generic[P]):
     """One connection to the shim socket: control requests, then maybe attach or a wait."""
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self.decoder = frames.FrameDecoder()
         self.outbuf = bytearray()
-        self.process: Process | None = None
+        self.process: P | None = None
         self.streams: set[str] = set()
         self.has_stdin = False
         self.closing = False

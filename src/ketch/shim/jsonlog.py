@@ -13,7 +13,7 @@ import json
 import os
 import time
 
-from ketch.shim.timefmt import rfc3339_nano
+from ketch.timestamps import rfc3339_nano
 
 MAX_LINE = 16 * 1024
 DEFAULT_MAX_SIZE = 10 * 1024 * 1024

@@ -20,11 +20,6 @@ if TYPE_CHECKING:
 HIGH_WATER = 1024 * 1024
 
 
-def set_nonblocking(fd: int) -> None:
-    flags = fcntl.fcntl(fd, fcntl.F_GETFL)
-    fcntl.fcntl(fd, fcntl.F_SETFL, flags | os.O_NONBLOCK)
-
-
 def set_winsize(fd: int, height: int, width: int) -> None:
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
 
@@ -96,8 +91,8 @@ class Process:
         self.started_at = ""
         self.finished_at = ""
         self.reaped = False
-        self.attached: list[Client] = []
-        self.waiters: list[Client] = []
+        self.attached: list[Client[Process]] = []
+        self.waiters: list[Client[Process]] = []
         self.stdin_buffer = bytearray()
         self.stdin_closing = False
         # Set by the shim's loop: forget an fd before it is closed and its number reused.

@@ -15,10 +15,10 @@ from ketch.shim import frames
 from ketch.shim.connection import Client, RequestError, read_status_line
 from ketch.shim.process import Process, Stdio, reset_signals_in_child, set_winsize
 from ketch.shim.spec import ExecSpec
-from ketch.shim.timefmt import rfc3339_nano
+from ketch.timestamps import rfc3339_nano
 
 if TYPE_CHECKING:
-    from ketch.shim.server import Shim
+    from ketch.shim.host import ShimHost as Shim  # not server.Shim: server.py imports this
 
 START_TIMEOUT = 30.0
 

@@ -20,6 +20,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any, NoReturn
 
+from ketch import atomicfile
 from ketch.runtime import cgroups
 from ketch.runtime import syscalls as sc
 from ketch.runtime.console import receive_fd
@@ -34,8 +35,8 @@ from ketch.shim.jsonlog import JsonFileLog
 from ketch.shim.process import HIGH_WATER, Process, Stdio, reset_signals_in_child, set_winsize
 from ketch.shim.requests import START_TIMEOUT, Requests
 from ketch.shim.spec import ShimSpec
-from ketch.shim.state import STATE_FILE, proc_start_time, write_atomic
-from ketch.shim.timefmt import rfc3339_nano
+from ketch.shim.state import STATE_FILE, proc_start_time
+from ketch.timestamps import rfc3339_nano
 
 # After a process is reaped, how long its output may stay open (held by an orphan) before
 # the exit is reported anyway.
@@ -186,7 +187,9 @@ class Shim(Requests):
             state["init_start_time"] = self.shim_state_cache.get("init_start_time")
         self.shim_state_cache = state
         try:
-            write_atomic(os.path.join(self.spec.state_dir, STATE_FILE), state)
+            atomicfile.write_json(
+                os.path.join(self.spec.state_dir, STATE_FILE), state, sort_keys=True
+            )
         except OSError:
             # A full disk: the file keeps its last state; clients get this one over the
             # socket, and the next write (once there is room) catches the file up.

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from ketch import errors
+from ketch import atomicfile, errors
 from ketch.snapshots import chain
 from ketch.snapshots.decompress import (
     CountingReader,
@@ -69,15 +69,6 @@ def valid_key(key: str) -> str:
     if not key or key in (".", "..") or "/" in key or "\0" in key:
         raise errors.InvalidArgument(f"invalid snapshot key {key!r}")
     return key
-
-
-def write_json_atomically(path: Path, value: object) -> None:
-    temp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
-    with open(temp, "w") as out:
-        json.dump(value, out, indent=1, sort_keys=True)
-        out.flush()
-        os.fsync(out.fileno())
-    os.rename(temp, path)
 
 
 class SnapshotStore:
@@ -160,7 +151,7 @@ class SnapshotStore:
                 if self.has_layer(chain_id):
                     return chain_id, actual_diff_id, self.layer(chain_id).size
                 info = LayerInfo(chain_id, actual_diff_id, parent_chain_id, size, new_link())
-                write_json_atomically(temp / "layer.json", asdict(info))
+                atomicfile.write_json(temp / "layer.json", asdict(info), indent=1, sort_keys=True)
                 os.rename(temp, self._layer_dir(chain_id))
                 self._ensure_link(info)
                 return chain_id, actual_diff_id, size
@@ -198,7 +189,9 @@ class SnapshotStore:
         work.mkdir(exist_ok=True)
         record = directory / "snapshot.json"
         if not record.exists() or self.snapshot_parent(key) != chain_id:
-            write_json_atomically(directory / "snapshot.json", {"parent": chain_id})
+            atomicfile.write_json(
+                directory / "snapshot.json", {"parent": chain_id}, indent=1, sort_keys=True
+            )
         return self._describe(directory, chain_id)
 
     def mounts(self, key: str) -> list[Mount]:
