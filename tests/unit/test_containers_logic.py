@@ -50,6 +50,20 @@ def test_env_request_wins_per_key_and_path_defaults() -> None:
     assert merge.merge_env(None, ["A=1"])[0].startswith("PATH=/usr/local/sbin")
 
 
+def test_a_tty_gets_term_xterm_unless_its_env_names_term() -> None:
+    tty = merge.merge_config(IMAGE, {"Tty": True})
+    assert merge.process_env(tty) == ["TERM=xterm", "PATH=/usr/bin:/bin", "LANG=C", "KEEP=image"]
+    assert "TERM=xterm" not in tty["Env"]  # the stored Config (inspect) keeps no TERM
+    assert merge.process_env(merge.merge_config(IMAGE, {})) == ["PATH=/usr/bin:/bin", "LANG=C",
+                                                                "KEEP=image"]  # fmt: skip
+    own = merge.merge_config(IMAGE, {"Tty": True, "Env": ["TERM=vt100"]})
+    assert [e for e in merge.process_env(own) if e.startswith("TERM=")] == ["TERM=vt100"]
+    from_image = merge.merge_config({"Env": ["TERM=linux"]}, {"Tty": True})
+    assert [e for e in merge.process_env(from_image) if e.startswith("TERM=")] == ["TERM=linux"]
+    empty = merge.merge_config(IMAGE, {"Tty": True, "Env": ["TERM="]})
+    assert "TERM=" in merge.process_env(empty) and "TERM=xterm" not in merge.process_env(empty)
+
+
 def test_workdir_user_labels_stopsignal_come_from_the_image_unless_given() -> None:
     config = merge.merge_config(IMAGE, {"Labels": {"both": "request"}, "User": "0:0"})
     assert config["WorkingDir"] == "/data"
@@ -149,6 +163,7 @@ def test_bundle_is_valid_runtime_spec_with_dockers_defaults(
     assert spec["ociVersion"].startswith("1.2")
     assert spec["process"]["args"] == ["/docker-entrypoint.sh", "redis-server"]
     assert spec["process"]["terminal"] is True
+    assert spec["process"]["env"][0] == "TERM=xterm"
     assert spec["process"]["user"] == {"uid": 999, "gid": 998, "additionalGids": [1234]}
     assert spec["process"]["cwd"] == "/data"
     assert spec["hostname"] == "abc123"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from ketch.containers.merge import process_env
 from ketch.errors import InvalidArgument, NotImplementedYet
 from ketch.runtime.caps import CAPABILITIES, names_of
 from ketch.runtime.seccomp import SeccompError, default_profile, profile_to_spec
@@ -165,7 +166,7 @@ def build_spec(
         command = [INIT_IN_CONTAINER, "--", *command]
     spec = default_spec(
         command,
-        env=list(config.get("Env") or []),
+        env=process_env(config),
         cwd=config.get("WorkingDir") or "/",
         tty=bool(config.get("Tty")),
         hostname=config.get("Hostname") or "",
