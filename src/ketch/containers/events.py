@@ -47,6 +47,11 @@ class EventBus:
     def unsubscribe(self, queue: asyncio.Queue[dict[str, Any]]) -> None:
         self.listeners.discard(queue)
 
+    @property
+    def listener_count(self) -> int:
+        """Streams open now (`docker info`'s NEventsListener)."""
+        return len(self.listeners)
+
 
 def matches(event: dict[str, Any], filters: dict[str, list[str]]) -> bool:
     """Docker's event filters: type, event (action), container, image, label."""
