@@ -5,7 +5,7 @@ sums the proportional set size (PSS, shared pages split fairly) of their
 ketch shims. With BENCH_DOCKER_HOST set (e.g. from bench/dockerd.sh) the same
 N containers run under dockerd and its containerd shims are measured too.
 
-    sudo .venv/bin/python bench/memory_per_container.py [-n 10]
+    .venv/bin/python bench/memory_per_container.py [-n 10]    # as root
 """
 
 from __future__ import annotations

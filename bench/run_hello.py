@@ -6,7 +6,7 @@ the medians and their ratio. With BENCH_DOCKER_HOST set (a running dockerd
 with hello-world cached), the docker CLI against dockerd is timed too and the
 ratio against it printed.
 
-    sudo .venv/bin/python bench/run_hello.py [-n 20]
+    .venv/bin/python bench/run_hello.py [-n 20]    # as root
 """
 
 from __future__ import annotations

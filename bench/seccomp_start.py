@@ -7,7 +7,7 @@ median wall time and the median of what ketchd's debug log says the start
 took (spawn: fork server, shim, init ready; start: attach and start, which
 includes the init's last steps up to execve), then the time of N `exec`s.
 
-    sudo .venv/bin/python bench/seccomp_start.py [-n 20]
+    .venv/bin/python bench/seccomp_start.py [-n 20]    # as root
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """ketchd's answers checked against the Docker Engine API spec (v1.45).
 
-The spec is Swagger 2.0; its definitions become JSON Schema here (refs
-resolved, `x-nullable` honoured) and real responses from a real ketchd, over
-raw HTTP on its socket, are validated against them.
+The spec is Swagger 2.0 (tests/data holds the part of it these tests read); its
+definitions become JSON Schema here (refs resolved, `x-nullable` honoured) and real
+responses from a real ketchd, over raw HTTP on its socket, are validated against them.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import yaml
 from ketch.testing.daemon import Daemon
 from ketch.testing.registry import RegistryServer
 
-SPEC_PATH = Path("/work/shared/specs/docker-engine-api/v1.45.yaml")
+SPEC_PATH = Path(__file__).resolve().parents[1] / "data" / "docker-engine-api" / "v1.45.yaml"
 API = "/v1.45"
 # Keys of Swagger 2.0 (and Docker's x- extensions) that JSON Schema does not know.
 DROPPED = {"discriminator", "readOnly", "example", "externalDocs", "xml", "format"}

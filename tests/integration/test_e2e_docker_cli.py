@@ -112,3 +112,16 @@ def test_images_pull_inspect_rmi(docker_env: dict[str, str]) -> None:
     missing = docker(docker_env, "image", "inspect", "redis")
     assert missing.returncode == 1
     assert b"No such image: redis" in missing.stderr
+
+
+def test_a_tty_container_gets_term_xterm(docker_env: dict[str, str]) -> None:
+    """As on Docker: TERM=xterm with -t, none without, and -e TERM wins."""
+
+    def term_of(*args: str) -> list[str]:
+        run = docker(docker_env, "run", "--rm", *args, "busybox", "env")
+        assert run.returncode == 0, run.stderr.decode()
+        return [line for line in run.stdout.decode().splitlines() if line.startswith("TERM=")]
+
+    assert term_of("-t") == ["TERM=xterm"]
+    assert term_of() == []
+    assert term_of("-t", "-e", "TERM=vt100") == ["TERM=vt100"]

@@ -90,3 +90,12 @@ def test_run_it_busybox_sh_is_isolated(env: dict[str, str]) -> None:
     pids = int(run.output.split(b"pids=")[-1].split()[0])
     assert pids < 8
     assert b"tty=/dev/pts/0" in run.output
+
+
+def test_run_t_env_shows_term_xterm(env: dict[str, str]) -> None:
+    tty = ketch(env, "run", "--rm", "-t", "busybox", "env")
+    assert tty.returncode == 0, tty.stderr.decode()
+    assert "TERM=xterm" in tty.stdout.decode().splitlines()
+    plain = ketch(env, "run", "--rm", "busybox", "env")
+    assert plain.returncode == 0, plain.stderr.decode()
+    assert not [line for line in plain.stdout.decode().splitlines() if line.startswith("TERM=")]

@@ -9,10 +9,11 @@ import io
 import json
 import os
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
 from ketch import errors
@@ -69,15 +70,31 @@ def load(service: ImageService, archive: Path) -> tuple[list[str], list[dict[str
     return asyncio.run(service.load(archive, messages.append)), messages
 
 
-def test_save_writes_docker_and_oci_layouts(tmp_path: Path, registry: RegistryServer) -> None:
+def test_save_writes_docker_and_oci_layouts(
+    tmp_path: Path,
+    registry: RegistryServer,
+    image_spec_validator: Callable[[str], jsonschema.Draft4Validator],
+) -> None:
     service = make_service(tmp_path / "a")
     app = pull(service, f"{registry.host_port}/app:v1")
     archive = save(service, [f"{registry.host_port}/app:v1"], tmp_path / "app.tar")
     with tarfile.open(archive) as tar:
         names = set(tar.getnames())
-        manifest = json.load(tar.extractfile("manifest.json"))  # type: ignore[arg-type]
-        index = json.load(tar.extractfile("index.json"))  # type: ignore[arg-type]
+
+        def read_json(name: str) -> Any:
+            return json.load(tar.extractfile(name))  # type: ignore[arg-type]
+
+        manifest = read_json("manifest.json")
+        index = read_json("index.json")
         layers = [tar.extractfile(name).read() for name in manifest[0]["Layers"]]  # type: ignore[union-attr]
+        # The OCI side is what the image-spec says it is, blob by blob.
+        image_spec_validator("image-layout-schema.json").validate(read_json("oci-layout"))
+        image_spec_validator("image-index-schema.json").validate(index)
+        oci_manifest = read_json(f"blobs/sha256/{index['manifests'][0]['digest'].split(':')[1]}")
+        image_spec_validator("image-manifest-schema.json").validate(oci_manifest)
+        config = read_json(f"blobs/sha256/{oci_manifest['config']['digest'].split(':')[1]}")
+        image_spec_validator("config-schema.json").validate(config)
+    assert [layer["digest"] for layer in oci_manifest["layers"]] == app.diff_ids
     assert {"oci-layout", "repositories", "index.json", "manifest.json"} <= names
     assert manifest[0]["RepoTags"] == [f"{registry.host_port}/app:v1"]
     assert manifest[0]["Config"] == f"blobs/sha256/{app.id.split(':')[1]}"

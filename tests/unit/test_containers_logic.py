@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import jsonschema
@@ -10,9 +9,6 @@ from ketch.containers import merge, names, status
 from ketch.containers.bundle import build_spec
 from ketch.containers.users import resolve
 from ketch.errors import InvalidArgument
-
-REPO = Path(__file__).resolve().parents[2]
-SCHEMA_DIR = REPO.parent / "shared" / "specs" / "oci-runtime-spec-v1.2.1"
 
 IMAGE = {
     "Env": ["PATH=/usr/bin:/bin", "LANG=C", "KEEP=image"],
@@ -52,6 +48,20 @@ def test_env_request_wins_per_key_and_path_defaults() -> None:
     config = merge.merge_config(IMAGE, {"Env": ["KEEP=request", "NEW=1", "UNSET"]})
     assert config["Env"] == ["PATH=/usr/bin:/bin", "LANG=C", "KEEP=request", "NEW=1"]
     assert merge.merge_env(None, ["A=1"])[0].startswith("PATH=/usr/local/sbin")
+
+
+def test_a_tty_gets_term_xterm_unless_its_env_names_term() -> None:
+    tty = merge.merge_config(IMAGE, {"Tty": True})
+    assert merge.process_env(tty) == ["TERM=xterm", "PATH=/usr/bin:/bin", "LANG=C", "KEEP=image"]
+    assert "TERM=xterm" not in tty["Env"]  # the stored Config (inspect) keeps no TERM
+    assert merge.process_env(merge.merge_config(IMAGE, {})) == ["PATH=/usr/bin:/bin", "LANG=C",
+                                                                "KEEP=image"]  # fmt: skip
+    own = merge.merge_config(IMAGE, {"Tty": True, "Env": ["TERM=vt100"]})
+    assert [e for e in merge.process_env(own) if e.startswith("TERM=")] == ["TERM=vt100"]
+    from_image = merge.merge_config({"Env": ["TERM=linux"]}, {"Tty": True})
+    assert [e for e in merge.process_env(from_image) if e.startswith("TERM=")] == ["TERM=linux"]
+    empty = merge.merge_config(IMAGE, {"Tty": True, "Env": ["TERM="]})
+    assert "TERM=" in merge.process_env(empty) and "TERM=xterm" not in merge.process_env(empty)
 
 
 def test_workdir_user_labels_stopsignal_come_from_the_image_unless_given() -> None:
@@ -124,28 +134,17 @@ def test_user_resolves_from_the_topmost_layer_that_has_the_file(tmp_path: Path) 
         resolve("nobody", layers)
 
 
-def validator() -> jsonschema.Draft4Validator:
-    from referencing import Registry, Resource
-    from referencing.jsonschema import DRAFT4
-
-    schema = json.loads((SCHEMA_DIR / "config-schema.json").read_text())
-    resources = []
-    for path in SCHEMA_DIR.glob("*.json"):
-        resource = Resource.from_contents(
-            json.loads(path.read_text()), default_specification=DRAFT4
-        )
-        resources.append((f"file://{SCHEMA_DIR}/{path.name}", resource))
-    registry = Registry().with_resources(resources)
-    schema = {**schema, "id": f"file://{SCHEMA_DIR}/config-schema.json"}
-    return jsonschema.Draft4Validator(schema, registry=registry)
-
-
-def test_schema_check_catches_a_bad_bundle() -> None:
+def test_schema_check_catches_a_bad_bundle(
+    runtime_spec_validator: jsonschema.Draft4Validator,
+) -> None:
     with pytest.raises(jsonschema.ValidationError):
-        validator().validate({"ociVersion": "1.2.0", "process": {"cwd": "/", "user": {"uid": "x"}}})
+        bad_user = {"cwd": "/", "user": {"uid": "x"}}
+        runtime_spec_validator.validate({"ociVersion": "1.2.0", "process": bad_user})
 
 
-def test_bundle_is_valid_runtime_spec_with_dockers_defaults() -> None:
+def test_bundle_is_valid_runtime_spec_with_dockers_defaults(
+    runtime_spec_validator: jsonschema.Draft4Validator,
+) -> None:
     config = merge.merge_config(IMAGE, {"Hostname": "abc123", "Tty": True})
     path, args = merge.command_of(config)
     host_config = {
@@ -160,10 +159,11 @@ def test_bundle_is_valid_runtime_spec_with_dockers_defaults() -> None:
         path=path, args=args, config=config, host_config=host_config, uid=999, gid=998,
         additional_gids=[1234], container_dir="/var/lib/ketch/containers/x", nofile_hard=20000,
     )  # fmt: skip
-    validator().validate(spec)
+    runtime_spec_validator.validate(spec)
     assert spec["ociVersion"].startswith("1.2")
     assert spec["process"]["args"] == ["/docker-entrypoint.sh", "redis-server"]
     assert spec["process"]["terminal"] is True
+    assert spec["process"]["env"][0] == "TERM=xterm"
     assert spec["process"]["user"] == {"uid": 999, "gid": 998, "additionalGids": [1234]}
     assert spec["process"]["cwd"] == "/data"
     assert spec["hostname"] == "abc123"
@@ -196,7 +196,9 @@ def test_bundle_is_valid_runtime_spec_with_dockers_defaults() -> None:
     assert "/proc/sys" in spec["linux"]["readonlyPaths"]
 
 
-def test_binds_tmpfs_and_mounts_become_runtime_spec_mounts(tmp_path: Path) -> None:
+def test_binds_tmpfs_and_mounts_become_runtime_spec_mounts(
+    tmp_path: Path, runtime_spec_validator: jsonschema.Draft4Validator
+) -> None:
     from ketch.containers.bundle import user_mounts
 
     host_config = {
@@ -213,7 +215,7 @@ def test_binds_tmpfs_and_mounts_become_runtime_spec_mounts(tmp_path: Path) -> No
     config = merge.merge_config({}, {"Cmd": ["true"]})
     spec = build_spec(path="true", args=[], config=config, host_config=host_config, uid=0, gid=0,
                       additional_gids=[], container_dir="/c", nofile_hard=1024)  # fmt: skip
-    validator().validate(spec)
+    runtime_spec_validator.validate(spec)
 
 
 @pytest.mark.parametrize(
@@ -314,7 +316,9 @@ def test_commit_layer_turns_overlay_marks_into_image_whiteouts(tmp_path: Path) -
     assert not any("overlay" in key for m in members.values() for key in m.pax_headers)
 
 
-def test_security_options_privileged_ulimits_and_seccomp() -> None:
+def test_security_options_privileged_ulimits_and_seccomp(
+    runtime_spec_validator: jsonschema.Draft4Validator,
+) -> None:
     from ketch.containers.bundle import security_options
 
     profile = {"defaultAction": "SCMP_ACT_ALLOW",
@@ -332,7 +336,7 @@ def test_security_options_privileged_ulimits_and_seccomp() -> None:
                           seccomp_profile=default)  # fmt: skip
 
     confined = spec_for({"Ulimits": [{"Name": "nproc", "Soft": 10, "Hard": 20}]}, profile)
-    validator().validate(confined)
+    runtime_spec_validator.validate(confined)
     assert confined["linux"]["seccomp"]["syscalls"] == [{"names": ["mkdir"],
                                                          "action": "SCMP_ACT_ERRNO"}]  # fmt: skip
     assert {"type": "RLIMIT_NPROC", "hard": 20, "soft": 10} in confined["process"]["rlimits"]

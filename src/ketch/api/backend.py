@@ -18,6 +18,7 @@ from ketch.containers.events import EventBus
 from ketch.containers.record import Container
 from ketch.images.model import Image
 from ketch.images.progress import Progress
+from ketch.images.usage import LayerUsage
 
 
 class ContainersBackend(Protocol):
@@ -190,6 +191,8 @@ class ImagesBackend(Protocol):
     def inspect(self, name: str) -> dict[str, Any]: ...
 
     def history(self, name: str) -> builtins.list[dict[str, Any]]: ...
+
+    def layer_usage(self) -> LayerUsage: ...
 
 
 @dataclass

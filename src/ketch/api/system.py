@@ -17,6 +17,7 @@ from aiohttp import web
 import ketch
 from ketch.api.http import backend_of, json_response, query_json, read_json
 from ketch.errors import InvalidArgument
+from ketch.snapshots.backing import backing_filesystem
 from ketch.timestamps import rfc3339_nano
 
 
@@ -138,20 +139,32 @@ def cgroup_version() -> str:
     return "1"
 
 
+def ipv4_forwarding(path: Path = Path("/proc/sys/net/ipv4/ip_forward")) -> bool:
+    """Whether the host forwards IPv4, as dockerd reads it (it sets nothing itself)."""
+    try:
+        return path.read_text().strip() == "1"
+    except OSError:
+        return False
+
+
 async def info(request: web.Request) -> web.Response:
     backend = backend_of(request)
     cfg = backend.config
     counts = backend.containers.counts()
     images = len(backend.images.list())
+    listeners = backend.events.listener_count
     uname = os.uname()
     body = {
         "ID": backend.daemon_id,
         **counts,
         "Images": images,
         "Driver": "overlay2",
-        "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"]],
+        "DriverStatus": [
+            ["Backing Filesystem", backing_filesystem(cfg.data_root / "snapshots")],
+            ["Supports d_type", "true"],
+        ],
         "Plugins": {
-            "Volume": ["local"],
+            "Volume": [],  # volumes are refused: no driver serves them yet
             "Network": ["host", "null"],  # no bridge driver yet
             "Authorization": None,
             "Log": ["json-file"],
@@ -163,7 +176,7 @@ async def info(request: web.Request) -> web.Response:
         "CPUShares": True,
         "CPUSet": True,
         "PidsLimit": True,
-        "IPv4Forwarding": True,
+        "IPv4Forwarding": ipv4_forwarding(),
         "Debug": cfg.debug,
         "NFd": len(os.listdir("/proc/self/fd")),
         "OomKillDisable": False,
@@ -172,7 +185,7 @@ async def info(request: web.Request) -> web.Response:
         "LoggingDriver": "json-file",
         "CgroupDriver": "cgroupfs",
         "CgroupVersion": cgroup_version(),
-        "NEventsListener": 0,
+        "NEventsListener": listeners,
         "KernelVersion": uname.release,
         "OperatingSystem": os_release(),
         "OSVersion": "",
@@ -247,6 +260,16 @@ async def auth(request: web.Request) -> web.Response:
     return json_response({"Status": "Login Succeeded", "IdentityToken": token or ""})
 
 
+# How often a quiet event stream looks whether its client is still there: aiohttp
+# tells a GET handler nothing when the client hangs up, and until the stream ends
+# its listener would still be counted (NEventsListener) and fed.
+CLIENT_CHECK = 1.0
+
+
+def client_gone(request: web.Request) -> bool:
+    return request.transport is None or request.transport.is_closing()
+
+
 async def events(request: web.Request) -> web.StreamResponse:
     """Docker's event stream: history since `since`, then live events until `until`."""
     from ketch.containers.events import matches
@@ -273,13 +296,15 @@ async def events(request: web.Request) -> web.StreamResponse:
                 ):
                     await send(event)
         while True:
-            timeout = None if until is None else until - time.time()
-            if timeout is not None and timeout <= 0:
+            timeout = CLIENT_CHECK if until is None else min(CLIENT_CHECK, until - time.time())
+            if timeout <= 0:
                 break
             try:
                 event = await asyncio.wait_for(queue.get(), timeout)
             except TimeoutError:
-                break
+                if client_gone(request):
+                    break
+                continue
             await send(event)
     finally:
         bus.unsubscribe(queue)
@@ -302,23 +327,23 @@ def _time_param(value: str | None) -> float | None:
 
 
 async def disk_usage(request: web.Request) -> web.Response:
-    """`docker system df`: images, containers and the bytes they hold."""
+    """`docker system df`: images, containers and the bytes they hold, each measured.
+    Volumes and the build cache are empty lists because ketch has neither yet."""
     from ketch.images.views import summary_view
 
     backend = backend_of(request)
     images = backend.images
     containers = backend.containers
+    usage = images.layer_usage()
     rows = []
     for image in images.list():
         row = summary_view(image, len(containers.image_in_use(image.id)))
-        row["SharedSize"] = 0
+        row["SharedSize"] = usage.shared_size.get(image.id, 0)
         rows.append(row)
-    container_rows = containers.list(all=True, size=True)
-    layers = sum(row["Size"] for row in rows)
     return json_response({
-        "LayersSize": layers,
+        "LayersSize": usage.layers_size,
         "Images": rows,
-        "Containers": container_rows,
+        "Containers": containers.list(all=True, size=True),
         "Volumes": [],
         "BuildCache": [],
     })  # fmt: skip

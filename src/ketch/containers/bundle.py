@@ -10,6 +10,7 @@ from typing import Any
 
 from ketch import atomicfile
 from ketch.containers import users as container_users
+from ketch.containers.merge import process_env
 from ketch.containers.record import Container
 from ketch.errors import InvalidArgument, NotImplementedYet
 from ketch.runtime.caps import CAPABILITIES, names_of
@@ -171,7 +172,7 @@ def build_spec(
         command = [INIT_IN_CONTAINER, "--", *command]
     spec = default_spec(
         command,
-        env=list(config.get("Env") or []),
+        env=process_env(config),
         cwd=config.get("WorkingDir") or "/",
         tty=bool(config.get("Tty")),
         hostname=config.get("Hostname") or "",

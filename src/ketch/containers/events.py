@@ -49,6 +49,11 @@ class EventBus:
     def unsubscribe(self, queue: asyncio.Queue[dict[str, Any]]) -> None:
         self.listeners.discard(queue)
 
+    @property
+    def listener_count(self) -> int:
+        """Streams open now (`docker info`'s NEventsListener)."""
+        return len(self.listeners)
+
 
 def publish_container(bus: EventBus, container: Container, action: str, **extra: str) -> None:
     """A container's event, with its labels, image and name as dockerd attributes them."""

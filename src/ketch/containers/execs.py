@@ -34,9 +34,11 @@ class ExecService:
         if not cmd:
             raise errors.InvalidArgument("No exec command specified")
         exec_id = names.new_id()
+        env = merge.merge_env(container.config.get("Env"), config.get("Env"))
         record_config = {
             "Cmd": list(cmd),
-            "Env": merge.merge_env(container.config.get("Env"), config.get("Env")),
+            # As dockerd, a tty exec gets TERM=xterm unless its env names one.
+            "Env": merge.process_env({"Tty": config.get("Tty"), "Env": env}),
             "User": config.get("User") or container.config.get("User") or "",
             "WorkingDir": config.get("WorkingDir") or container.config.get("WorkingDir") or "/",
             "Tty": bool(config.get("Tty")),

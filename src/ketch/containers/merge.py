@@ -25,6 +25,18 @@ def merge_env(image_env: list[str] | None, request_env: list[str] | None) -> lis
     return list(merged.values())
 
 
+def process_env(config: dict[str, Any]) -> list[str]:
+    """The environment the container's process starts with: the Config's Env, and
+    TERM=xterm for a tty unless Env sets TERM (dockerd's CreateDaemonEnvironment).
+
+    The daemon's defaults come first and Env replaces or follows them; Config.Env
+    itself stays as created, so `inspect` shows no TERM, as on Docker."""
+    merged = {"TERM": "TERM=xterm"} if config.get("Tty") else {}
+    for entry in config.get("Env") or []:
+        merged[entry.partition("=")[0]] = entry  # in the default's place, or after them
+    return list(merged.values())
+
+
 def merge_config(image_config: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
     """The container's Config: the request's fields, filled in from the image's."""
     config = copy.deepcopy(request)

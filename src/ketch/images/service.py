@@ -27,6 +27,7 @@ from ketch.images.pull import Puller
 from ketch.images.push import push_tag
 from ketch.images.records import ImageRecord, RecordStore
 from ketch.images.references import TagStore
+from ketch.images.usage import LayerUsage, layer_usage
 from ketch.oci import reference
 from ketch.oci.platform import host_platform
 from ketch.oci.reference import Reference
@@ -504,6 +505,17 @@ class ImageService:
         deleted.extend({"Deleted": chain} for chain in self.collect_layers())
         reclaimed = sum(layer_sizes.get(item.get("Deleted", ""), 0) for item in deleted)
         return {"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
+
+    def layer_usage(self) -> LayerUsage:
+        """`system df`'s LayersSize and each image's SharedSize, from the unpacked layers."""
+
+        def size(chain: str) -> int:
+            try:
+                return self.snapshots.layer_size(chain)
+            except errors.NotFound:  # removed since the images were listed
+                return 0
+
+        return layer_usage({image.id: chain_ids(image.diff_ids) for image in self.list()}, size)
 
     def collect_layers(self) -> builtins.list[str]:
         """Remove unpacked layers no image names and no container snapshot sits on
