@@ -10,17 +10,15 @@ import signal
 from typing import TYPE_CHECKING, Any
 
 from ketch.runtime.caps import CAPABILITIES
-from ketch.runtime.init import START_BYTE, exec_process, open_namespaces
+from ketch.runtime.launch import START_TIMEOUT, LaunchError, exec_into
 from ketch.shim import frames
-from ketch.shim.connection import Client, RequestError, read_status_line
+from ketch.shim.connection import Client, RequestError
 from ketch.shim.process import Process, Stdio, reset_signals_in_child, set_winsize
 from ketch.shim.spec import ExecSpec
 from ketch.shim.timefmt import rfc3339_nano
 
 if TYPE_CHECKING:
     from ketch.shim.server import Shim
-
-START_TIMEOUT = 30.0
 
 
 class Requests:
@@ -44,18 +42,19 @@ class Requests:
 
     def op_start(self: Shim, client: Client, request: dict[str, Any]) -> dict[str, Any]:
         init = self.init
-        if init.status != "created" or init.reaped:
+        waiting = self.waiting_init
+        if init.status != "created" or init.reaped or waiting is None:
             raise RequestError("container already started", "conflict")
-        os.write(self.sync_w, START_BYTE)
-        os.close(self.sync_w)
-        report = read_status_line(self.status_r, START_TIMEOUT)
-        os.close(self.status_r)
-        if report is not None:
-            self.start_error = report.get("error", "start failed")
+        self.waiting_init = None
+        try:
+            waiting.start(START_TIMEOUT)
+        except LaunchError as error:
+            self.start_error = error.message
             # The init exits with this code; `wait` reports it once reaped.
             init.status = "stopped"
             self.write_state()
-            raise RequestError(self.start_error, "start", report.get("exit_code", 126))
+            code = 126 if error.exit_code is None else error.exit_code
+            raise RequestError(self.start_error, "start", code) from None
         init.status = "running"
         init.started_at = rfc3339_nano()
         self.write_state()
@@ -151,41 +150,30 @@ class Requests:
         if not self._running():
             raise RequestError(f"Container {self.spec.id} is not running", "conflict")
         assert self.init.pid is not None and self.cgroup is not None
-        namespace_fds = open_namespaces(self.init.pid)
-        status_r, status_w = os.pipe()
-        procs = self.cgroup.procs_files
         try:
-            pid = os.fork()
-            if pid == 0:
-                reset_signals_in_child()
-                exec_process(
-                    proc.spec["process"],
-                    proc.spec["user"] or None,
-                    proc.stdio.child_fds,
-                    namespace_fds,
-                    status_fd=status_w,
-                    cgroup_procs=procs,
-                    # As runc exec: the container's filter, even for a privileged exec.
-                    seccomp_filter=self.seccomp_filter,
-                )
+            launched = exec_into(
+                self.init.pid,
+                proc.spec["process"],
+                self.cgroup,
+                user=proc.spec["user"] or None,
+                stdio_fds=proc.stdio.child_fds,
+                # As runc exec: the container's filter, even for a privileged exec.
+                seccomp_filter=self.seccomp_filter,
+                in_child=reset_signals_in_child,
+            )
         finally:
-            for _, fd in namespace_fds:
-                os.close(fd)
-            os.close(status_w)
-        proc.pid = pid
-        self.by_pid[pid] = proc
-        proc.stdio.close_child_ends()
+            proc.stdio.close_child_ends()
+        proc.pid = launched.pid
+        self.by_pid[launched.pid] = proc
         proc.status = "running"
         proc.started_at = rfc3339_nano()
         for fd in proc.stdio.outputs:
             self._update_process_fd(proc, fd)
         try:
-            report = read_status_line(status_r, START_TIMEOUT)
-        finally:
-            os.close(status_r)
-        if report is not None:
-            raise RequestError(report.get("error", "exec failed"), "start", report.get("exit_code"))
-        return {"pid": pid}
+            launched.wait_started(START_TIMEOUT)
+        except LaunchError as error:
+            raise RequestError(error.message, "start", error.exit_code) from None
+        return {"pid": launched.pid}
 
     def op_pause(self: Shim, client: Client, request: dict[str, Any]) -> dict[str, Any]:
         if not self._running() or self.paused:

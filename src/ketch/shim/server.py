@@ -23,16 +23,13 @@ from typing import Any, NoReturn
 from ketch.runtime import cgroups
 from ketch.runtime import syscalls as sc
 from ketch.runtime.console import receive_fd
-from ketch.runtime.init import (
-    CGROUP_JOINED_BYTE,
-    container_init,
-    seccomp_program,
-)
+from ketch.runtime.init import seccomp_program
+from ketch.runtime.launch import START_TIMEOUT, Init, LaunchError, create_init
 from ketch.shim import frames
-from ketch.shim.connection import Client, RequestError, read_status_line
+from ketch.shim.connection import Client, RequestError
 from ketch.shim.jsonlog import JsonFileLog
 from ketch.shim.process import HIGH_WATER, Process, Stdio, reset_signals_in_child, set_winsize
-from ketch.shim.requests import START_TIMEOUT, Requests
+from ketch.shim.requests import Requests
 from ketch.shim.spec import ShimSpec
 from ketch.shim.state import STATE_FILE, proc_start_time, write_atomic
 from ketch.shim.timefmt import rfc3339_nano
@@ -55,8 +52,8 @@ class Shim(Requests):
         self.execs: dict[str, Process] = {}
         self.cgroup: cgroups.Cgroup | None = None
         self.init: Process
-        self.sync_w = -1
-        self.status_r = -1
+        # The init until it is started (op_start): what it reports on then is read there.
+        self.waiting_init: Init | None = None
         self.start_error = ""
         self.exiting = False
         self.linger_deadline: float | None = None
@@ -83,67 +80,40 @@ class Shim(Requests):
         os.set_blocking(self._wake_r, False)
         signal.set_wakeup_fd(self._wake_w)
         signal.signal(signal.SIGCHLD, lambda *_: None)
-        for pid_ns in (ns for ns in linux.get("namespaces") or [] if ns.get("type") == "pid"):
-            if pid_ns.get("path"):
-                fd = os.open(pid_ns["path"], os.O_RDONLY | os.O_CLOEXEC)
-                sc.setns(fd, sc.CLONE_NEWPID)
-                os.close(fd)
-            else:
-                sc.unshare(sc.CLONE_NEWPID)
         log = None
         if spec.log_path is not None:
             log = JsonFileLog(str(spec.log_path), spec.log_max_size, spec.log_max_files)
         stdio = Stdio(spec.tty, spec.open_stdin)
         self.init = Process("", stdio, spec.stdin_once, log)
         self.init.before_close = self._forget_fd
-        sync_r, self.sync_w = os.pipe()
-        self.status_r, status_w = os.pipe()
         console_shim, console_init = (
             socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM) if spec.tty else (None, None)
         )
-        pid = os.fork()
-        if pid == 0:
-            reset_signals_in_child()
-            container_init(
-                spec.bundle,
-                spec.rootfs_mounts,
-                stdio.child_fds,
-                sync_r,
-                status_fd=status_w,
-                cgroup_procs=[],
-                console_socket=console_init.fileno() if console_init is not None else None,
-                spec=self.config,
-                seccomp_filter=self.seccomp_filter,
-            )
-        self.init.pid = pid
-        self.by_pid[pid] = self.init
-        stdio.close_child_ends()
-        os.close(sync_r)
-        os.close(status_w)
-        # Moving a task into v1 cgroups waits for an RCU grace period (~10 ms here): do it
-        # while the init builds its root, not before.
         try:
-            self.cgroup.add(pid)
-            os.write(self.sync_w, CGROUP_JOINED_BYTE)
-        except OSError as error:
-            # Most likely the init failed first (gone: ESRCH); its own report says why.
-            try:
-                early = read_status_line(self.status_r, 1.0)
-            except RequestError:
-                early = None
-            message = (early or {}).get("error") or f"cannot move the init into its cgroup: {error}"
-            raise RequestError(message, "internal", (early or {}).get("exit_code")) from None
-        if console_shim is not None and console_init is not None:
-            console_init.close()
+            self.waiting_init = create_init(
+                spec.bundle,
+                self.config,
+                self.cgroup,
+                stdio_fds=stdio.child_fds,
+                rootfs_mounts=spec.rootfs_mounts,
+                console_socket=console_init,
+                seccomp_filter=self.seccomp_filter,
+                in_child=reset_signals_in_child,
+                timeout=START_TIMEOUT,
+            )
+        except LaunchError as error:
+            raise RequestError(error.message, "internal", error.exit_code) from None
+        finally:
+            stdio.close_child_ends()
+        self.init.pid = self.waiting_init.pid
+        self.by_pid[self.init.pid] = self.init
+        if console_shim is not None:
+            # Sent before the init reported ready: waiting in the socket by now.
             console_shim.settimeout(START_TIMEOUT)
             with console_shim:
                 master = receive_fd(console_shim)
             if master is not None:
                 stdio.adopt_master(master)
-        report = read_status_line(self.status_r, START_TIMEOUT)
-        if report is None or "error" in report:
-            message = (report or {}).get("error", "container init exited during setup")
-            raise RequestError(message, "internal", (report or {}).get("exit_code"))
         for fd in stdio.outputs:
             self.sel.register(fd, selectors.EVENT_READ, ("proc", self.init))
         self.sel.register(self._wake_r, selectors.EVENT_READ, ("signal", None))
