@@ -38,4 +38,3 @@ class Client:
 
     def reply(self, message: dict[str, Any]) -> None:
         self.send(frames.CONTROL, json.dumps(message).encode())
-

@@ -29,6 +29,7 @@ from ketch.shim import frames
 from ketch.shim.connection import Client, RequestError
 from ketch.shim.jsonlog import JsonFileLog
 from ketch.shim.process import HIGH_WATER, Process, Stdio, reset_signals_in_child, set_winsize
+from ketch.shim.proctitle import set_process_name, set_title
 from ketch.shim.requests import Requests
 from ketch.shim.spec import ShimSpec
 from ketch.shim.state import STATE_FILE, proc_start_time, write_atomic
@@ -533,20 +534,6 @@ def report_exception() -> None:
         pass
 
 
-def set_process_name(name: str) -> None:
-    """The name `ps -o comm` and `top` show, so a shim is not mistaken for the fork server."""
-    try:
-        fd = os.open("/proc/self/comm", os.O_WRONLY | os.O_CLOEXEC)
-    except OSError:
-        return
-    try:
-        os.write(fd, name.encode())
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def run_shim(
     spec: ShimSpec,
     ready_fd: int,
@@ -572,6 +559,8 @@ def run_shim(
         os.close(log_fd)
         sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
         set_process_name("ketch-shim")
+        # As containerd-shim's `-id`: which container this shim holds, for ps and pgrep.
+        set_title(f"ketch-shim -id {spec.id}")
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, signal.SIG_IGN)
         if config is None:
