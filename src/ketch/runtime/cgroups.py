@@ -143,14 +143,19 @@ class Cgroup:
             _write(directory / "cgroup.freeze", "1" if frozen else "0")
             wanted = f"frozen {1 if frozen else 0}"
             events = directory / "cgroup.events"
-            check = lambda: wanted in _read(events).splitlines()  # noqa: E731
+
+            def check() -> bool:
+                return wanted in _read(events).splitlines()
         else:
-            directory = _dir_for(self, "freezer")
-            if directory is None:
+            freezer = _dir_for(self, "freezer")
+            if freezer is None:
                 raise OSError(errno.ENOTSUP, "no freezer cgroup hierarchy")
             state = "FROZEN" if frozen else "THAWED"
-            _write(directory / "freezer.state", state)
-            check = lambda: _read(directory / "freezer.state").strip() == state  # noqa: E731
+            _write(freezer / "freezer.state", state)
+
+            def check() -> bool:
+                return _read(freezer / "freezer.state").strip() == state
+
         deadline = time.monotonic() + 5
         while not check():
             if time.monotonic() > deadline:

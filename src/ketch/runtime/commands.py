@@ -62,9 +62,12 @@ def _connect_console(path: str | None) -> socket.socket | None:
 
 def _load_config(bundle: Path) -> dict[str, Any]:
     try:
-        return json.loads((bundle / "config.json").read_text())
+        config = json.loads((bundle / "config.json").read_text())
     except FileNotFoundError:
         raise InvalidArgument(f"no config.json in bundle {bundle}") from None
+    if not isinstance(config, dict):
+        raise InvalidArgument(f"config.json in bundle {bundle} is not a JSON object")
+    return config
 
 
 def create(

@@ -186,9 +186,9 @@ def _switch_user(uid: int, gid: int, additional_gids: list[int], process: dict[s
     )
     sc.prctl(sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_CLEAR_ALL)
     for name in caps.get("ambient") or []:
-        number = capabilities.CAP_NUMBERS.get(capabilities.normalize(name))
-        if number is not None and number <= last and permitted >> number & 1:
-            sc.prctl(sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_RAISE, number)
+        ambient = capabilities.CAP_NUMBERS.get(capabilities.normalize(name))
+        if ambient is not None and ambient <= last and permitted >> ambient & 1:
+            sc.prctl(sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_RAISE, ambient)
 
 
 def seccomp_program(spec: dict[str, Any]) -> bytes | None:

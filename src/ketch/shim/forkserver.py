@@ -88,7 +88,8 @@ def spawn(spec: ShimSpec, closeables: list[socket.socket]) -> dict[str, Any]:
         os.close(ready_r)
     if not data:
         return {"error": "the shim exited before the container was created"}
-    return json.loads(data)
+    reply = json.loads(data)
+    return reply if isinstance(reply, dict) else {"error": f"the shim said {reply!r}"}
 
 
 def _lines(conn: socket.socket) -> Iterator[bytes]:

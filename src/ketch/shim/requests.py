@@ -7,22 +7,44 @@ from __future__ import annotations
 
 import os
 import signal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ketch.runtime.caps import CAPABILITIES
-from ketch.runtime.launch import START_TIMEOUT, LaunchError, exec_into
+from ketch.runtime.cgroups import Cgroup
+from ketch.runtime.launch import START_TIMEOUT, Init, LaunchError, exec_into
 from ketch.shim import frames
 from ketch.shim.connection import Client, RequestError
 from ketch.shim.process import Process, Stdio, reset_signals_in_child, set_winsize
-from ketch.shim.spec import ExecSpec
+from ketch.shim.spec import ExecSpec, ShimSpec
 from ketch.shim.timefmt import rfc3339_nano
-
-if TYPE_CHECKING:
-    from ketch.shim.server import Shim
 
 
 class Requests:
-    def _process(self: Shim, request: dict[str, Any]) -> Process:
+    # The state of the Shim (server.py) these requests are mixed into, which sets it.
+    spec: ShimSpec
+    config: dict[str, Any]
+    init: Process
+    execs: dict[str, Process]
+    by_pid: dict[int, Process]
+    cgroup: Cgroup | None
+    waiting_init: Init | None
+    seccomp_filter: bytes | None
+    start_error: str
+    paused: bool
+    exiting: bool
+    shim_state_cache: dict[str, Any]
+
+    # What the Shim does for them (server.py defines these).
+    def write_state(self) -> None:
+        raise NotImplementedError
+
+    def _forget_fd(self, fd: int) -> None:
+        raise NotImplementedError
+
+    def _update_process_fd(self, proc: Process, fd: int) -> None:
+        raise NotImplementedError
+
+    def _process(self, request: dict[str, Any]) -> Process:
         exec_id = request.get("id") or ""
         if not exec_id:
             return self.init
@@ -31,16 +53,16 @@ class Requests:
             raise RequestError(f"No such exec instance: {exec_id}", "not_found")
         return proc
 
-    def _running(self: Shim) -> bool:
+    def _running(self) -> bool:
         return self.init.status == "running" and not self.init.reaped
 
-    def op_state(self: Shim, client: Client, request: dict[str, Any]) -> dict[str, Any]:
+    def op_state(self, client: Client, request: dict[str, Any]) -> dict[str, Any]:
         if request.get("id"):
             proc = self._process(request)
             return {"status": proc.status, "pid": proc.pid, **proc.exit_info()}
         return dict(self.shim_state_cache)
 
-    def op_start(self: Shim, client: Client, request: dict[str, Any]) -> dict[str, Any]:
+    def op_start(self, client: Client, request: dict[str, Any]) -> dict[str, Any]:
         init = self.init
         waiting = self.waiting_init
         if init.status != "created" or init.reaped or waiting is None:
@@ -60,7 +82,7 @@ class Requests:
         self.write_state()
         return {"pid": init.pid}
 
-    def op_kill(self: Shim, client: Client, request: dict[str, Any]) -> dict[str, Any]:
+    def op_kill(self, client: Client, request: dict[str, Any]) -> dict[str, Any]:
         sig = int(request.get("signal", signal.SIGKILL))
         proc = self._process(request)
         if proc.pid is None or proc.reaped or proc.status != "running":
@@ -81,7 +103,7 @@ class Requests:
             self.write_state()
         return {}
 
-    def op_wait(self: Shim, client: Client, request: dict[str, Any]) -> dict[str, Any] | None:
+    def op_wait(self, client: Client, request: dict[str, Any]) -> dict[str, Any] | None:
         proc = self._process(request)
         if proc.status == "exited":
             return proc.exit_info()
@@ -91,7 +113,7 @@ class Requests:
 
     op_exec_wait = op_wait
 
-    def op_attach(self: Shim, client: Client, request: dict[str, Any]) -> dict[str, Any] | None:
+    def op_attach(self, client: Client, request: dict[str, Any]) -> dict[str, Any] | None:
         proc = self._process(request)
         client.process = proc
         client.streams = {s for s in ("stdout", "stderr") if request.get(s, True)}
@@ -106,7 +128,7 @@ class Requests:
 
     op_exec_attach = op_attach
 
-    def op_resize(self: Shim, client: Client, request: dict[str, Any]) -> dict[str, Any]:
+    def op_resize(self, client: Client, request: dict[str, Any]) -> dict[str, Any]:
         proc = self._process(request)
         master = proc.stdio.master
         if master is None:
@@ -117,7 +139,7 @@ class Requests:
 
     op_exec_resize = op_resize
 
-    def op_exec(self: Shim, client: Client, request: dict[str, Any]) -> dict[str, Any]:
+    def op_exec(self, client: Client, request: dict[str, Any]) -> dict[str, Any]:
         spec = ExecSpec.from_dict(request["spec"])
         if spec.id in self.execs:
             raise RequestError(f"exec {spec.id} exists", "conflict")
@@ -143,7 +165,7 @@ class Requests:
         self.execs[spec.id] = proc
         return {"id": spec.id}
 
-    def op_exec_start(self: Shim, client: Client, request: dict[str, Any]) -> dict[str, Any]:
+    def op_exec_start(self, client: Client, request: dict[str, Any]) -> dict[str, Any]:
         proc = self._process(request)
         if proc is self.init or proc.status != "created":
             raise RequestError("exec already started", "conflict")
@@ -175,7 +197,7 @@ class Requests:
             raise RequestError(error.message, "start", error.exit_code) from None
         return {"pid": launched.pid}
 
-    def op_pause(self: Shim, client: Client, request: dict[str, Any]) -> dict[str, Any]:
+    def op_pause(self, client: Client, request: dict[str, Any]) -> dict[str, Any]:
         if not self._running() or self.paused:
             raise RequestError(f"Container {self.spec.id} is not running", "conflict")
         assert self.cgroup is not None
@@ -184,7 +206,7 @@ class Requests:
         self.write_state()
         return {}
 
-    def op_resume(self: Shim, client: Client, request: dict[str, Any]) -> dict[str, Any]:
+    def op_resume(self, client: Client, request: dict[str, Any]) -> dict[str, Any]:
         if not self.paused:
             raise RequestError(f"Container {self.spec.id} is not paused", "conflict")
         assert self.cgroup is not None
@@ -193,7 +215,7 @@ class Requests:
         self.write_state()
         return {}
 
-    def op_shutdown(self: Shim, client: Client, request: dict[str, Any]) -> dict[str, Any]:
+    def op_shutdown(self, client: Client, request: dict[str, Any]) -> dict[str, Any]:
         if self.init.status != "exited":
             if not request.get("force"):
                 raise RequestError("container is running: stop it first", "conflict")

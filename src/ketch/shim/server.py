@@ -9,6 +9,7 @@ shim-state.json. See docs/interfaces.md (shim/) for the protocol.
 from __future__ import annotations
 
 import errno
+import functools
 import json
 import os
 import selectors
@@ -318,7 +319,7 @@ class Shim(Requests):
             proc.finished_at = rfc3339_nano()
             if proc is self.init and self.cgroup is not None:
                 proc.oom_killed = self.cgroup.oom_killed()
-            self.add_timer(DRAIN_TIMEOUT, lambda p=proc: self._force_finish(p))
+            self.add_timer(DRAIN_TIMEOUT, functools.partial(self._force_finish, proc))
             self._maybe_finish(proc)
 
     def _force_finish(self, proc: Process) -> None:
