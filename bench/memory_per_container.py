@@ -61,6 +61,19 @@ def pids_named(comm: str) -> list[int]:
     return found
 
 
+def shims_under(root: Path) -> list[int]:
+    """The ketch shims whose log (their stdout) is under `root`: this run's daemon's, not those
+    of other daemons on the machine."""
+    found = []
+    for pid in pids_named("ketch-shim"):
+        try:
+            if os.readlink(f"/proc/{pid}/fd/1").startswith(str(root)):
+                found.append(pid)
+        except OSError:
+            continue
+    return found
+
+
 def run_sleepers(docker: str, env: dict[str, str], n: int, prefix: str) -> list[str]:
     names = [f"{prefix}{i}" for i in range(n)]
     for name in names:
@@ -82,9 +95,8 @@ def main() -> None:
         try:
             env = dict(os.environ, DOCKER_HOST=daemon.url, DOCKER_CONFIG=str(Path(tmp) / "c"))
             subprocess.run([docker, "pull", "-q", "busybox"], env=env, check=True)
-            before = set(pids_named("ketch-shim"))
             run_sleepers(docker, env, args.n, prefix)
-            shims = [p for p in pids_named("ketch-shim") if p not in before]
+            shims = shims_under(Path(tmp))
             ketch = report("ketch shim:     ", shims)
             other = os.environ.get("BENCH_DOCKER_HOST")
             if other:

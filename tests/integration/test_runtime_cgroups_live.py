@@ -120,3 +120,74 @@ def test_cgroup2_mount_procs_freeze_and_remove(parent: str) -> None:
     cgroup = cgroups.create(parent, "c", None, unified)
     assert cgroup.procs_files == [f"{layout.v2_mount}/{parent}/c/cgroup.procs"]
     exercise(cgroup)
+
+
+def limit_files(cgroup: cgroups.Cgroup) -> dict[str, str]:
+    """The limit files docker update rewrites, as this host's layout names them."""
+
+    def read(controller: str, name: str) -> str:
+        directory = cgroups._dir_for(cgroup, controller)
+        assert directory is not None, controller
+        return (directory / name).read_text().strip()
+
+    if cgroup.layout.version == 2:
+        names = {"memory": "memory.max", "cpu": "cpu.max", "cpu.weight": "cpu.weight",
+                 "cpuset": "cpuset.cpus", "pids": "pids.max"}  # fmt: skip
+        return {key: read(key.split(".")[0], name) for key, name in names.items()}
+    memsw = cgroups._dir_for(cgroup, "memory")
+    assert memsw is not None
+    swap_file = memsw / "memory.memsw.limit_in_bytes"
+    return {
+        "memory": read("memory", "memory.limit_in_bytes"),
+        "memsw": swap_file.read_text().strip() if swap_file.exists() else "",
+        "quota": read("cpu", "cpu.cfs_quota_us"),
+        "period": read("cpu", "cpu.cfs_period_us"),
+        "shares": read("cpu", "cpu.shares"),
+        "cpuset": read("cpuset", "cpuset.cpus"),
+        "pids": read("pids", "pids.max"),
+    }
+
+
+def test_update_a_live_cgroup_as_docker_update_does(parent: str) -> None:
+    """load(parent, id).update(resources): raising memory and swap past the old swap limit
+    (v1 refuses a memory limit above memsw at any step), lowering both, cpu, cpuset, pids."""
+    layout = cgroups.detect_layout()
+    cpus = "0-1" if (os.cpu_count() or 1) > 1 else "0"
+    created = cgroups.create(parent, "c", {
+        "memory": {"limit": 64 << 20, "swap": 128 << 20},
+        "cpu": {"quota": 50000, "period": 100000, "shares": 512, "cpus": "0"},
+        "pids": {"limit": 50},
+        "devices": [{"allow": False, "access": "rwm"}],
+    }, layout)  # fmt: skip
+    child = BusyChild()
+    try:
+        created.add(child.pid)
+        cgroup = cgroups.load(parent, "c")
+        before = limit_files(cgroup)
+        cgroup.update({
+            "memory": {"limit": 256 << 20, "swap": 512 << 20},
+            "cpu": {"quota": 150000, "period": 200000, "shares": 1024, "cpus": cpus},
+            "pids": {"limit": 20},
+            "devices": [{"allow": False, "access": "rwm"}],
+        })  # fmt: skip
+        after = limit_files(cgroup)
+        if layout.version == 1:
+            assert before["memsw"] in ("", str(128 << 20))
+            assert after == {
+                "memory": str(256 << 20),
+                "memsw": str(512 << 20) if before["memsw"] else "",
+                "quota": "150000", "period": "200000", "shares": "1024",
+                "cpuset": cpus, "pids": "20",
+            }  # fmt: skip
+        else:
+            assert after["memory"] == str(256 << 20) and after["cpu"] == "150000 200000"
+            assert after["cpuset"] == cpus and after["pids"] == "20"
+        cgroup.update({"memory": {"limit": 32 << 20, "swap": 32 << 20}, "pids": {"limit": -1}})
+        lowered = limit_files(cgroup)
+        assert lowered["memory"] == str(32 << 20) and lowered["pids"] == "max"
+        if layout.version == 1 and before["memsw"]:
+            assert lowered["memsw"] == str(32 << 20)
+        assert cgroup.stats()["memory"]["limit"] == 32 << 20
+        assert cgroup.pids() == [child.pid]  # the process lived through it all
+    finally:
+        child.stop()

@@ -1004,3 +1004,26 @@ def test_shims_are_forked_once_and_reaped_while_the_fork_server_runs(box: Box) -
     sigchld_bit = 1 << (signal.SIGCHLD - 1)
     assert not int(running["SigIgn"], 16) & sigchld_bit
     assert after == {}, f"shim left as {after.get('State')}"
+
+
+def test_ps_shows_which_container_a_shim_holds(box: Box) -> None:
+    """Every shim is a fork of one interpreter: its command line says which container it holds,
+    as containerd-shim's `-id` does."""
+
+    def cmdline(pid: int) -> list[str]:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().decode().replace("\0", " ").split()
+
+    async def main() -> tuple[list[str], list[list[str]], list[str]]:
+        assert box.forkserver is not None
+        ids, shims = [], []
+        for _ in range(2):
+            conn, spec = await box.create(["true"])
+            await conn.close()
+            ids.append(spec.id)
+            shims.append(cmdline((read_state(spec.state_dir) or {})["shim_pid"]))
+        return ids, shims, cmdline(box.forkserver.process.pid)
+
+    ids, shims, forkserver = run(box, main)
+    assert [words[:3] for words in shims] == [["ketch-shim", "-id", i] for i in ids]
+    assert forkserver == ["ketch-forkserver", str(box.root / "run" / "forkserver.sock")]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from ketch.runtime import cgroups
@@ -91,12 +92,71 @@ def test_stats_and_update_on_v2(tmp_path: Path) -> None:
     (directory / "pids.max").write_text("max\n")
     assert cgroup.stats() == {
         "memory": {"usage": 4096, "stats": {"anon": 1024, "file": 2048}},
-        "cpu": {"usage_ns": 1_500_000},
+        "cpu": {"usage_ns": 1_500_000, "user_ns": 1_000_000, "system_ns": 0},
         "pids": {"current": 3, "limit": None},
     }
     cgroup.update({"pids": {"limit": 12}, "memory": {"limit": 1 << 20}})
     assert (directory / "pids.max").read_text() == "12"
     assert (directory / "memory.max").read_text() == str(1 << 20)
+
+
+def test_update_on_v2_rewrites_each_limit_given_and_keeps_the_rest(tmp_path: Path) -> None:
+    (tmp_path / "cgroup.controllers").write_text("cpuset cpu memory pids\n")
+    (tmp_path / "cgroup.subtree_control").write_text("")
+    layout = cgroups.Layout(2, {}, str(tmp_path))
+    cgroups.create("", "c", RESOURCES, layout)
+    directory = tmp_path / "c"
+    (directory / "memory.swap.max").write_text("0\n")  # a kernel with swap accounting
+    read = lambda name: (directory / name).read_text()  # noqa: E731
+    cgroup = cgroups.load("", "c", layout)
+    cgroup.update({"cpu": {"period": 50000}})
+    assert read("cpu.max") == "50000 50000"  # the quota kept
+    cgroup.update(
+        {
+            "memory": {"limit": 256 << 20, "swap": 512 << 20},
+            "cpu": {"quota": 150000, "period": 200000, "shares": 1024, "cpus": "0-1"},
+            "pids": {"limit": 20},
+            "devices": [{"allow": False, "access": "rwm"}],
+        }
+    )
+    assert read("memory.max") == str(256 << 20)
+    assert read("memory.swap.max") == str(256 << 20)  # v2 counts swap apart from memory
+    assert read("cpu.max") == "150000 200000"
+    assert read("cpu.weight") == str(1 + ((1024 - 2) * 9999) // 262142)
+    assert read("cpuset.cpus") == "0-1"
+    assert read("pids.max") == "20"
+    cgroup.update({"cpu": {"quota": -1}, "pids": {"limit": -1}, "memory": {"limit": -1}})
+    assert read("cpu.max") == "max 200000"
+    assert read("pids.max") == "max"
+    assert read("memory.max") == "max"
+
+
+def test_stats_on_v1_read_each_controllers_hierarchy(tmp_path: Path) -> None:
+    mounts = {key: str(tmp_path / key) for key in ("memory", "cpu,cpuacct", "pids")}
+    layout = cgroups.Layout(1, mounts, None)
+    cgroups.create("p", "c", None, layout)
+    files = {
+        "memory/p/c/memory.usage_in_bytes": "8192",
+        "memory/p/c/memory.limit_in_bytes": str((1 << 63) - 4096),  # no limit
+        "memory/p/c/memory.max_usage_in_bytes": "9000",
+        "memory/p/c/memory.failcnt": "2",
+        "memory/p/c/memory.stat": "cache 4096\nrss 4096\n",
+        "cpu,cpuacct/p/c/cpuacct.usage": "5000",
+        "cpu,cpuacct/p/c/cpuacct.usage_percpu": "3000 2000 \n",
+        "cpu,cpuacct/p/c/cpuacct.stat": "user 3\nsystem 1\n",
+        "pids/p/c/pids.current": "2",
+        "pids/p/c/pids.max": "max",
+    }
+    for name, text in files.items():
+        (tmp_path / name).write_text(text + "\n")
+    tick_ns = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
+    assert cgroups.load("p", "c", layout).stats() == {
+        "memory": {"usage": 8192, "max_usage": 9000, "failcnt": 2,
+                   "stats": {"cache": 4096, "rss": 4096}},
+        "cpu": {"usage_ns": 5000, "percpu_ns": [3000, 2000], "user_ns": 3 * tick_ns,
+                "system_ns": tick_ns},
+        "pids": {"current": 2, "limit": None},
+    }  # fmt: skip
 
 
 def test_v2_controllers_already_enabled_are_not_written_again(tmp_path: Path) -> None:

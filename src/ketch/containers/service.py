@@ -387,11 +387,8 @@ class ContainerService:
         if container.running:
             from ketch.runtime import cgroups
 
-            # create() on an existing cgroup writes the limits into it.
-            await asyncio.to_thread(
-                cgroups.create, self.run_settings.cgroup_parent, container.id,
-                resources_of(merged),
-            )  # fmt: skip
+            cgroup = cgroups.load(self.run_settings.cgroup_parent, container.id)
+            await asyncio.to_thread(cgroup.update, resources_of(merged))
         publish_container(self.events, container, "update")
         return []
 
@@ -459,16 +456,18 @@ class ContainerService:
 
         entry = self.table.get(name_or_id)
         container = entry.container
-        paths = stats.CgroupPaths(self.run_settings.cgroup_parent, container.id)
+        from ketch.runtime import cgroups
+
+        cgroup = cgroups.load(self.run_settings.cgroup_parent, container.id)
         zero_time = "0001-01-01T00:00:00Z"
         before: dict[str, Any] | None = None
         before_at = zero_time
         if not stream and not one_shot and container.running:
-            before, before_at = stats.sample(paths), rfc3339_nano()
+            before, before_at = stats.sample(cgroup), rfc3339_nano()
             await asyncio.sleep(1)
         while True:
             now_at = rfc3339_nano()
-            now = stats.sample(paths) if container.running else None
+            now = stats.sample(cgroup) if container.running else None
             if now is None:
                 now = {"cpu_stats": {"cpu_usage": {"total_usage": 0}}, "memory_stats": {},
                        "pids_stats": {}}  # fmt: skip

@@ -13,6 +13,9 @@ import time
 from pathlib import Path
 from typing import Any, NamedTuple
 
+# v1 memory.limit_in_bytes with no limit set reads as the largest page-aligned int64.
+V1_UNLIMITED = 1 << 62
+
 
 class Layout(NamedTuple):  # not a dataclass: the fork server must not import dataclasses
     version: int  # 1 or 2
@@ -139,14 +142,19 @@ class Cgroup:
             _write(directory / "cgroup.freeze", "1" if frozen else "0")
             wanted = f"frozen {1 if frozen else 0}"
             events = directory / "cgroup.events"
-            check = lambda: wanted in _read(events).splitlines()  # noqa: E731
+
+            def check() -> bool:
+                return wanted in _read(events).splitlines()
         else:
-            directory = _dir_for(self, "freezer")
-            if directory is None:
+            freezer = _dir_for(self, "freezer")
+            if freezer is None:
                 raise OSError(errno.ENOTSUP, "no freezer cgroup hierarchy")
             state = "FROZEN" if frozen else "THAWED"
-            _write(directory / "freezer.state", state)
-            check = lambda: _read(directory / "freezer.state").strip() == state  # noqa: E731
+            _write(freezer / "freezer.state", state)
+
+            def check() -> bool:
+                return _read(freezer / "freezer.state").strip() == state
+
         deadline = time.monotonic() + 5
         while not check():
             if time.monotonic() > deadline:
@@ -154,24 +162,33 @@ class Cgroup:
             time.sleep(0.001)
 
     def update(self, resources: dict[str, Any]) -> None:
-        """docker update: apply runtime-spec resources to the running container's cgroup."""
-        _apply(self, resources)
+        """docker update: apply runtime-spec resources (memory, cpu, cpuset, pids) to the
+        running container's cgroup. Devices are not updated, as by runc update: rewriting
+        them would drop, for a moment or for good, devices the container was given."""
+        _apply(self, {key: value for key, value in resources.items() if key != "devices"})
 
     def stats(self) -> dict[str, Any]:
-        """Raw counters for docker stats: memory (bytes), cpu (ns), pids; absent ones omitted."""
+        """Raw counters for docker stats: memory (bytes), cpu (ns), pids; absent ones omitted,
+        and so is a limit that is not set."""
         v2 = self.layout.version == 2
         result: dict[str, Any] = {}
         memory_dir = self._memory_dir()
         if memory_dir is not None:
             names = (
-                ("memory.current", "memory.max", "memory.peak")
+                ("memory.current", "memory.max", "memory.peak", None)
                 if v2
-                else ("memory.usage_in_bytes", "memory.limit_in_bytes", "memory.max_usage_in_bytes")
+                else (
+                    "memory.usage_in_bytes",
+                    "memory.limit_in_bytes",
+                    "memory.max_usage_in_bytes",
+                    "memory.failcnt",
+                )
             )
             memory: dict[str, Any] = {}
-            for key, name in zip(("usage", "limit", "max_usage"), names, strict=True):
-                value = _read_number(memory_dir / name)
-                if value is not None:
+            keys = ("usage", "limit", "max_usage", "failcnt")
+            for key, name in zip(keys, names, strict=True):
+                value = _read_number(memory_dir / name) if name else None
+                if value is not None and not (key == "limit" and value >= V1_UNLIMITED):
                     memory[key] = value
             memory["stats"] = _read_flat_keyed(memory_dir / "memory.stat")
             result["memory"] = memory
@@ -179,11 +196,24 @@ class Cgroup:
         if cpu_dir is not None:
             if v2:
                 usage = _read_flat_keyed(cpu_dir / "cpu.stat")
-                result["cpu"] = {"usage_ns": usage.get("usage_usec", 0) * 1000}
+                result["cpu"] = {
+                    "usage_ns": usage.get("usage_usec", 0) * 1000,
+                    "user_ns": usage.get("user_usec", 0) * 1000,
+                    "system_ns": usage.get("system_usec", 0) * 1000,
+                }
             else:
-                total = _read_number(cpu_dir / "cpuacct.usage")
-                percpu = (cpu_dir / "cpuacct.usage_percpu").read_text().split()
-                result["cpu"] = {"usage_ns": total or 0, "percpu_ns": [int(x) for x in percpu]}
+                try:
+                    percpu = [int(x) for x in _read(cpu_dir / "cpuacct.usage_percpu").split()]
+                except OSError:
+                    percpu = []
+                ticks = _read_flat_keyed(cpu_dir / "cpuacct.stat")  # in USER_HZ
+                tick_ns = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
+                result["cpu"] = {
+                    "usage_ns": _read_number(cpu_dir / "cpuacct.usage") or 0,
+                    "percpu_ns": percpu,
+                    "user_ns": ticks.get("user", 0) * tick_ns,
+                    "system_ns": ticks.get("system", 0) * tick_ns,
+                }
         pids_dir = _dir_for(self, "pids")
         if pids_dir is not None:
             result["pids"] = {
@@ -282,30 +312,21 @@ def _dir_for(cgroup: Cgroup, controller: str) -> Path | None:
 
 
 def _apply(cgroup: Cgroup, resources: dict[str, Any]) -> None:
+    """Write runtime-spec `linux.resources` into the cgroup's files; values not given are left
+    as they are, and -1 (memory, swap, cpu quota, pids) means no limit."""
     memory = resources.get("memory") or {}
     cpu = resources.get("cpu") or {}
     pids = resources.get("pids") or {}
     v2 = cgroup.layout.version == 2
     mem_dir = _dir_for(cgroup, "memory")
     if mem_dir is not None and memory.get("limit"):
-        limit = int(memory["limit"])
-        swap = memory.get("swap")
-        if v2:
-            _write(mem_dir / "memory.max", str(limit))
-            if swap is not None and (mem_dir / "memory.swap.max").exists():
-                _write(
-                    mem_dir / "memory.swap.max", "max" if swap < 0 else str(max(swap - limit, 0))
-                )
-        else:
-            _write(mem_dir / "memory.limit_in_bytes", str(limit))
-            if swap is not None and (mem_dir / "memory.memsw.limit_in_bytes").exists():
-                _write(mem_dir / "memory.memsw.limit_in_bytes", str(-1 if swap < 0 else swap))
+        _apply_memory(mem_dir, v2, int(memory["limit"]), memory.get("swap"))
     cpu_dir = _dir_for(cgroup, "cpu")
     if cpu_dir is not None:
         quota, period = cpu.get("quota"), cpu.get("period")
         if v2:
-            if quota:
-                _write(cpu_dir / "cpu.max", f"{quota} {period or 100000}")
+            if quota or period:
+                _write(cpu_dir / "cpu.max", _v2_cpu_max(cpu_dir, quota, period))
             if cpu.get("shares"):
                 # The conversion runc and crun use from v1 shares to v2 weight.
                 shares = int(cpu["shares"])
@@ -315,7 +336,7 @@ def _apply(cgroup: Cgroup, resources: dict[str, Any]) -> None:
             if period:
                 _write(cpu_dir / "cpu.cfs_period_us", str(period))
             if quota:
-                _write(cpu_dir / "cpu.cfs_quota_us", str(quota))
+                _write(cpu_dir / "cpu.cfs_quota_us", str(-1 if quota < 0 else quota))
             if cpu.get("shares"):
                 _write(cpu_dir / "cpu.shares", str(cpu["shares"]))
     if mem_dir is not None and memory.get("reservation"):
@@ -330,8 +351,47 @@ def _apply(cgroup: Cgroup, resources: dict[str, Any]) -> None:
     if devices_dir is not None and resources.get("devices") is not None:
         _apply_devices_v1(devices_dir, list(resources["devices"]))
     pids_dir = _dir_for(cgroup, "pids")
-    if pids_dir is not None and pids.get("limit") and int(pids["limit"]) > 0:
-        _write(pids_dir / "pids.max", str(pids["limit"]))
+    if pids_dir is not None and pids.get("limit"):
+        limit = int(pids["limit"])
+        _write(pids_dir / "pids.max", str(limit) if limit > 0 else "max")
+
+
+def _apply_memory(directory: Path, v2: bool, limit: int, swap: int | None) -> None:
+    """Memory and memory+swap limits; on v1 in the order the kernel takes on a live cgroup,
+    where the limit must stay at most memsw at every step (so raising both writes memsw
+    first, lowering both the limit first, as runc does)."""
+    if v2:
+        _write(directory / "memory.max", "max" if limit < 0 else str(limit))
+        if swap is not None and (directory / "memory.swap.max").exists():
+            unlimited = swap < 0 or limit < 0
+            _write(directory / "memory.swap.max", "max" if unlimited else str(max(swap - limit, 0)))
+        return
+    limit_file = directory / "memory.limit_in_bytes"
+    memsw_file = directory / "memory.memsw.limit_in_bytes"
+    writes = [(limit_file, -1 if limit < 0 else limit)]
+    if swap is not None and memsw_file.exists():
+        memsw = -1 if swap < 0 else swap
+        current = _read_number(limit_file)
+        if memsw == -1 or (current is not None and current < memsw):
+            writes.insert(0, (memsw_file, memsw))
+        else:
+            writes.append((memsw_file, memsw))
+    for path, value in writes:
+        _write(path, str(value))
+
+
+def _v2_cpu_max(directory: Path, quota: int | None, period: int | None) -> str:
+    """cpu.max's "<quota|max> <period>": what is not given is kept from the file."""
+    try:
+        current_quota, _, current_period = _read(directory / "cpu.max").partition(" ")
+    except OSError:
+        current_quota, current_period = "max", ""
+    if quota:
+        quota_text = "max" if quota < 0 else str(quota)
+    else:
+        quota_text = current_quota.strip() or "max"
+    period_text = str(period) if period else current_period.strip() or "100000"
+    return f"{quota_text} {period_text}"
 
 
 def exists(path: str) -> bool:

@@ -18,13 +18,8 @@ from ketch import atomicfile
 from ketch.errors import Conflict, Internal, InvalidArgument, KetchError
 from ketch.runtime import cgroups, console
 from ketch.runtime import syscalls as sc
-from ketch.runtime.init import (
-    START_BYTE,
-    container_init,
-    exec_process,
-    open_namespaces,
-    seccomp_program,
-)
+from ketch.runtime.init import START_BYTE, seccomp_program
+from ketch.runtime.launch import LaunchError, create_init, exec_into
 from ketch.runtime.runstate import START_FIFO, ContainerState, ensure_new, proc_start_time
 from ketch.timestamps import rfc3339_nano
 
@@ -38,6 +33,11 @@ class StartError(KetchError):
         super().__init__(message)
         self.exit_code = exit_code
 
+    @classmethod
+    def of(cls, error: LaunchError, default_exit_code: int) -> StartError:
+        code = default_exit_code if error.exit_code is None else error.exit_code
+        return cls(error.message, code)
+
 
 def cgroup_place(config: dict[str, Any], container_id: str) -> tuple[str, str]:
     """(parent, name) from linux.cgroupsPath's path form, as runc reads it."""
@@ -48,14 +48,6 @@ def cgroup_place(config: dict[str, Any], container_id: str) -> tuple[str, str]:
     return parent, name
 
 
-def _read_report(fd: int) -> dict[str, Any] | None:
-    data = b""
-    while not data.endswith(b"\n"):
-        chunk = os.read(fd, 4096)
-        if not chunk:
-            return None if not data else {"error": data.decode(errors="replace")}
-        data += chunk
-    return json.loads(data)
 
 
 def _connect_console(path: str | None) -> socket.socket | None:
@@ -68,9 +60,12 @@ def _connect_console(path: str | None) -> socket.socket | None:
 
 def _load_config(bundle: Path) -> dict[str, Any]:
     try:
-        return json.loads((bundle / "config.json").read_text())
+        config = json.loads((bundle / "config.json").read_text())
     except FileNotFoundError:
         raise InvalidArgument(f"no config.json in bundle {bundle}") from None
+    if not isinstance(config, dict):
+        raise InvalidArgument(f"config.json in bundle {bundle} is not a JSON object")
+    return config
 
 
 def create(
@@ -125,61 +120,20 @@ def _fork_init(
     start_fifo: str,
     console_path: str | None,
 ) -> int:
-    """Fork the init into a new PID namespace from a helper child, so this process keeps its own."""
-    status_r, status_w = os.pipe()
-    pid_r, pid_w = os.pipe()
-    console_sock = _connect_console(console_path)
-    helper = os.fork()
-    if helper == 0:
-        try:
-            namespaces = (config.get("linux") or {}).get("namespaces") or []
-            if any(ns.get("type") == "pid" and not ns.get("path") for ns in namespaces):
-                sc.unshare(sc.CLONE_NEWPID)
-            pid = os.fork()
-            if pid == 0:
-                container_init(
-                    bundle,
-                    [],
-                    (0, 1, 2),
-                    -1,
-                    status_fd=status_w,
-                    cgroup_procs=cgroup.procs_files,
-                    console_socket=console_sock.fileno() if console_sock else None,
-                    spec=config,
-                    start_fifo=start_fifo,
-                )
-            os.write(pid_w, f"{pid}\n".encode())
-        finally:
-            os._exit(0)
-    os.close(status_w)
-    os.close(pid_w)
-    if console_sock is not None:
-        console_sock.close()
-    os.waitpid(helper, 0)
+    """The init, set up and waiting for `start` on `start_fifo`; its pid."""
     try:
-        first = _read_pid_line(pid_r)
-        if first is None:
-            raise Internal("container init could not be forked")
-        report = _read_report(status_r)
-    finally:
-        os.close(status_r)
-        os.close(pid_r)
-    if report is None or "error" in report:
-        raise StartError(
-            (report or {}).get("error", "container init exited"),
-            int((report or {}).get("exit_code", 1)),
+        init = create_init(
+            bundle,
+            config,
+            cgroup,
+            console_socket=_connect_console(console_path),
+            start_fifo=start_fifo,
         )
-    return first
-
-
-def _read_pid_line(fd: int) -> int | None:
-    data = b""
-    while not data.endswith(b"\n"):
-        chunk = os.read(fd, 1)
-        if not chunk:
-            return None
-        data += chunk
-    return int(data)
+    except LaunchError as error:
+        raise StartError.of(error, 1) from None
+    # The start byte comes through the FIFO from `ketch-runtime start`, not from here.
+    init.close()
+    return init.pid
 
 
 def start(root: Path, container_id: str) -> None:
@@ -320,7 +274,6 @@ def exec_in(
         )
     if not detach:
         sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
-    ns_fds = open_namespaces(state.pid)
     stdio: tuple[int, int, int] = (0, 1, 2)
     slave = -1
     if process.get("terminal"):
@@ -331,42 +284,22 @@ def exec_in(
             console.send_fd(sock.fileno(), master)
         os.close(master)
         stdio = (slave, slave, slave)
-    status_r, status_w = os.pipe()
-    pid_r, pid_w = os.pipe()
-    helper = os.fork()
-    if helper == 0:
-        try:
-            pid_ns = os.open(f"/proc/{state.pid}/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
-            sc.setns(pid_ns, sc.CLONE_NEWPID)
-            child = os.fork()
-            if child == 0:
-                exec_process(
-                    process,
-                    None,
-                    stdio,
-                    ns_fds,
-                    status_fd=status_w,
-                    cgroup_procs=_cgroup(state).procs_files,
-                    seccomp_filter=seccomp_program(config),
-                )
-            os.write(pid_w, f"{child}\n".encode())
-        finally:
-            os._exit(0)
-    for _, fd in ns_fds:
-        os.close(fd)
-    os.close(status_w)
-    os.close(pid_w)
-    if slave >= 0:
-        os.close(slave)
-    os.waitpid(helper, 0)
-    child = _read_pid_line(pid_r)
-    os.close(pid_r)
-    report = _read_report(status_r)
-    os.close(status_r)
-    if child is None:
-        raise Internal("exec: the process could not be forked")
-    if report is not None:
-        raise StartError(report.get("error", "exec failed"), int(report.get("exit_code", 126)))
+    try:
+        launched = exec_into(
+            state.pid,
+            process,
+            _cgroup(state),
+            stdio_fds=stdio,
+            seccomp_filter=seccomp_program(config),
+        )
+    finally:
+        if slave >= 0:
+            os.close(slave)
+    child = launched.pid
+    try:
+        launched.wait_started()
+    except LaunchError as error:
+        raise StartError.of(error, 126) from None
     if pid_file:
         atomicfile.write_text(pid_file, str(child))
     if detach:

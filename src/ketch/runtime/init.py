@@ -1,10 +1,10 @@
 """The container's first process, and the setup an exec'd process shares with it.
 
-Both run in a child forked by the shim, already inside the container's PID
-namespace. They report to the shim on `status_fd` (close-on-exec): one JSON
-line, `{"ready": true}` when set up, or `{"error": ..., "exit_code": n}`; a
-successful execve closes the pipe, which is how the shim learns the command
-started.
+Both run in a child forked by runtime/launch.py (for the shim or ketch-runtime),
+already inside the container's PID namespace. They report to their parent on
+`status_fd` (close-on-exec): one JSON line, `{"ready": true}` when set up, or
+`{"error": ..., "exit_code": n}`; a successful execve closes the pipe, which is
+how the parent learns the command started.
 """
 
 from __future__ import annotations
@@ -186,9 +186,9 @@ def _switch_user(uid: int, gid: int, additional_gids: list[int], process: dict[s
     )
     sc.prctl(sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_CLEAR_ALL)
     for name in caps.get("ambient") or []:
-        number = capabilities.CAP_NUMBERS.get(capabilities.normalize(name))
-        if number is not None and number <= last and permitted >> number & 1:
-            sc.prctl(sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_RAISE, number)
+        ambient = capabilities.CAP_NUMBERS.get(capabilities.normalize(name))
+        if ambient is not None and ambient <= last and permitted >> ambient & 1:
+            sc.prctl(sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_RAISE, ambient)
 
 
 def seccomp_program(spec: dict[str, Any]) -> bytes | None:
@@ -263,7 +263,6 @@ def container_init(
     sync_fd: int,
     *,
     status_fd: int,
-    cgroup_procs: list[str],
     console_socket: int | None = None,
     spec: dict[str, Any] | None = None,
     start_fifo: str | None = None,
@@ -274,9 +273,9 @@ def container_init(
     The start byte comes on `sync_fd`, or with `start_fifo` (ketch-runtime
     create, whose process exits meanwhile) from whoever opens that FIFO.
 
-    With `cgroup_procs` the init joins its cgroup first; without, the parent
-    moves it (which takes a while on cgroup v1) while it builds its root, and
-    sends CGROUP_JOINED_BYTE on `sync_fd` when done. With `console_socket`
+    The parent moves the init into its cgroup (which takes a while on cgroup v1)
+    while it builds its root, and sends CGROUP_JOINED_BYTE on `sync_fd` when
+    done. With `console_socket`
     (process.terminal), stdio is a pty made inside the container whose master
     is sent over that socket; `stdio_fds` are then unused. `seccomp_filter` is the
     program of the spec's linux.seccomp if the caller built it already; else the init
@@ -293,8 +292,6 @@ def container_init(
             spec = json.loads((bundle / "config.json").read_text())
         if seccomp_filter is None:
             seccomp_filter = seccomp_program(spec)
-        if cgroup_procs:
-            _join_cgroup(cgroup_procs)
         linux = spec.get("linux") or {}
         new = _enter_namespaces(list(linux.get("namespaces") or []), frozenset({"cgroup"}))
         cgroup_mounts: list[dict[str, Any]] = []
@@ -308,7 +305,7 @@ def container_init(
             sc.sethostname(spec["hostname"])
         if "network" in new:
             sc.interface_up("lo")
-        if not cgroup_procs and os.read(sync_fd, 1) != CGROUP_JOINED_BYTE:
+        if os.read(sync_fd, 1) != CGROUP_JOINED_BYTE:
             os._exit(1)  # the shim went away
         if "cgroup" in new:
             # The namespace's root is the cgroup the process is in now: its own.
@@ -373,7 +370,7 @@ def exec_process(
 ) -> NoReturn:
     """A process joining a running container (docker exec): cgroup, namespaces, then as the init.
 
-    `namespace_fds` are (runtime-spec type, fd of /proc/<init>/ns/...) opened by the shim.
+    `namespace_fds` are (runtime-spec type, fd of /proc/<init>/ns/...) opened by the parent.
     """
     try:
         _close_on_exec_all_but_stdio()

@@ -25,4 +25,4 @@ def proc_start_time(pid: int) -> int | None:
 def is_running(pid: int, start_time: int | None) -> bool:
     """The process exists, is the one started at `start_time`, and is not a zombie."""
     fields = _stat_fields(pid)
-    return bool(fields) and fields[0] != b"Z" and start_time == int(fields[19])
+    return fields is not None and fields[0] != b"Z" and start_time == int(fields[19])

@@ -60,6 +60,9 @@ _BINARY_TREE_ABOVE = 32
 # Classic BPF opcodes of the -ENOSYS stub.
 _LD_W_ABS = 0x20
 _JA = 0x05
+# A BPF instruction before assembly: (code, jt, jf, k), where a jump's target may be a
+# label, resolved to an offset once every instruction has its place.
+_Instruction = tuple[int, "int | str", "int | str", "int | str"]
 _JGT_K = 0x25
 _JEQ_K = 0x15
 _JSET_K = 0x45
@@ -102,7 +105,8 @@ def _default_profile_text() -> str:
 
 def default_profile() -> dict[str, Any]:
     """Docker's default profile (dockerd's "builtin"), shipped with ketch; a fresh copy."""
-    return json.loads(_default_profile_text())
+    profile: dict[str, Any] = json.loads(_default_profile_text())
+    return profile
 
 
 def _kernel_version() -> tuple[int, ...]:
@@ -273,8 +277,8 @@ def _enosys_stub(highest: dict[int, dict[int, int]]) -> bytes:
     """BPF run before libseccomp's: ENOSYS for a syscall above the highest one named for its
     arch (and ABI, for x86_64 and x32), else on into the filter, which follows the stub."""
     x32 = libseccomp.resolve_arch("x32")
-    dispatch: list[tuple[int, Any, Any, Any]] = [(_LD_W_ABS, 0, 0, 4)]  # seccomp_data.arch
-    sections: list[Any] = []
+    dispatch: list[_Instruction] = [(_LD_W_ABS, 0, 0, 4)]  # seccomp_data.arch
+    sections: list[_Instruction | str] = []
     for audit, tops in highest.items():
         label = f"arch-{audit:x}"
         dispatch.append((_JEQ_K, label, 0, audit))
@@ -296,19 +300,17 @@ def _enosys_stub(highest: dict[int, dict[int, int]]) -> bytes:
         else:
             sections.append((_JGT_K, "enosys", "filter", tops[audit]))
     dispatch.append((_JA, 0, 0, "filter"))
-    items = dispatch + sections + ["enosys", (_RET_K, 0, 0, SECCOMP_RET_ERRNO | ENOSYS), "filter"]
+    items = [*dispatch, *sections, "enosys", (_RET_K, 0, 0, SECCOMP_RET_ERRNO | ENOSYS), "filter"]
     labels: dict[str, int] = {}
-    program = []
+    program: list[_Instruction] = []
     for item in items:
         if isinstance(item, str):
             labels[item] = len(program)
         else:
             program.append(item)
     out = []
-    for pc, (code, jt, jf, k) in enumerate(program):
-        jt = labels[jt] - pc - 1 if isinstance(jt, str) else jt
-        jf = labels[jf] - pc - 1 if isinstance(jf, str) else jf
-        k = labels[k] - pc - 1 if isinstance(k, str) else k
+    for pc, (code, *operands) in enumerate(program):
+        jt, jf, k = (labels[x] - pc - 1 if isinstance(x, str) else x for x in operands)
         out.append(struct.pack("=HBBI", code, jt, jf, k))
     return b"".join(out)
 

@@ -174,10 +174,11 @@ def capget() -> tuple[int, int, int]:
     header = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
     data = (_CapData * 2)()
     _check(_libc.capget(ctypes.byref(header), data), "capget")
-    return tuple(  # type: ignore[return-value]
-        data[0].__getattribute__(f) | (data[1].__getattribute__(f) << 32)
+    effective, permitted, inheritable = (
+        int(getattr(data[0], f)) | (int(getattr(data[1], f)) << 32)
         for f in ("effective", "permitted", "inheritable")
     )
+    return effective, permitted, inheritable
 
 
 def capset(effective: int, permitted: int, inheritable: int) -> None:

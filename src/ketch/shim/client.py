@@ -89,6 +89,8 @@ async def _request(
             raise ShimError("the shim closed the connection", "internal")
         if frame[0] == frames.CONTROL:
             reply = json.loads(frame[1])
+            if not isinstance(reply, dict):
+                raise ShimError(f"a reply that is not a JSON object: {reply!r}", "internal")
             break
     if not reply.get("ok"):
         raise ShimError(
@@ -173,7 +175,7 @@ class ShimConnection:
         await self.request("resize", h=height, w=width)
 
     async def exec(self, spec: ExecSpec) -> str:
-        return (await self.request("exec", spec=spec.to_dict()))["id"]
+        return str((await self.request("exec", spec=spec.to_dict()))["id"])
 
     async def exec_start(self, exec_id: str) -> int:
         """Start a created exec (attach first to see all of its output); returns its pid."""

@@ -1,12 +1,9 @@
-"""One connection to a shim's socket, the error a request ends with, and the init's report."""
+"""One connection to a shim's socket, and the error a request ends with."""
 
 from __future__ import annotations
 
 import json
-import os
-import select
 import socket
-import time
 from typing import Any, Generic, TypeVar
 
 from ketch.shim import frames
@@ -45,18 +42,3 @@ class Client(Generic[P]):
 
     def reply(self, message: dict[str, Any]) -> None:
         self.send(frames.CONTROL, json.dumps(message).encode())
-
-
-def read_status_line(fd: int, timeout: float) -> dict[str, Any] | None:
-    """The init's report: a JSON line, or None at end of file (execve closed the pipe)."""
-    data = b""
-    deadline = time.monotonic() + timeout
-    while not data.endswith(b"\n"):
-        remaining = deadline - time.monotonic()
-        if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
-            raise RequestError("timed out waiting for the container process", "internal")
-        chunk = os.read(fd, 4096)
-        if not chunk:
-            return None if not data else {"error": data.decode(errors="replace")}
-        data += chunk
-    return json.loads(data)

@@ -25,7 +25,8 @@ from ketch.runtime import syscalls as sc
 from ketch.runtime.caps import DOCKER_DEFAULT_CAPS
 from ketch.runtime.init import seccomp_program
 from ketch.runtime.seccomp import default_profile, profile_to_spec
-from ketch.shim.server import run_shim, set_process_name
+from ketch.shim.proctitle import set_process_name, set_title
+from ketch.shim.server import run_shim
 from ketch.shim.spec import ShimSpec
 
 SPAWN_TIMEOUT = 60.0
@@ -87,7 +88,8 @@ def spawn(spec: ShimSpec, closeables: list[socket.socket]) -> dict[str, Any]:
         os.close(ready_r)
     if not data:
         return {"error": "the shim exited before the container was created"}
-    return json.loads(data)
+    reply = json.loads(data)
+    return reply if isinstance(reply, dict) else {"error": f"the shim said {reply!r}"}
 
 
 def _lines(conn: socket.socket) -> Iterator[bytes]:
@@ -154,6 +156,8 @@ def main() -> None:
     # not affected (the setting is not inherited across fork).
     sc.prctl(sc.PR_SET_PDEATHSIG, signal.SIGKILL)
     set_process_name("ketch-forksrv")
+    # Also frees the room after argv for the shims' titles, once here for all of them.
+    set_title(f"ketch-forkserver {sys.argv[1]}")
     serve(sys.argv[1])
 
 

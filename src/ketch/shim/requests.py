@@ -7,24 +7,44 @@ from __future__ import annotations
 
 import os
 import signal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ketch.runtime.caps import CAPABILITIES
-from ketch.runtime.init import START_BYTE, exec_process, open_namespaces
+from ketch.runtime.cgroups import Cgroup
+from ketch.runtime.launch import START_TIMEOUT, Init, LaunchError, exec_into
 from ketch.shim import frames
-from ketch.shim.connection import Client, RequestError, read_status_line
+from ketch.shim.connection import Client, RequestError
 from ketch.shim.process import Process, Stdio, reset_signals_in_child, set_winsize
-from ketch.shim.spec import ExecSpec
+from ketch.shim.spec import ExecSpec, ShimSpec
 from ketch.timestamps import rfc3339_nano
-
-if TYPE_CHECKING:
-    from ketch.shim.host import ShimHost as Shim  # not server.Shim: server.py imports this
-
-START_TIMEOUT = 30.0
 
 
 class Requests:
-    def _process(self: Shim, request: dict[str, Any]) -> Process:
+    # The state of the Shim (server.py) these requests are mixed into, which sets it.
+    spec: ShimSpec
+    config: dict[str, Any]
+    init: Process
+    execs: dict[str, Process]
+    by_pid: dict[int, Process]
+    cgroup: Cgroup | None
+    waiting_init: Init | None
+    seccomp_filter: bytes | None
+    start_error: str
+    paused: bool
+    exiting: bool
+    shim_state_cache: dict[str, Any]
+
+    # What the Shim does for them (server.py defines these).
+    def write_state(self) -> None:
+        raise NotImplementedError
+
+    def _forget_fd(self, fd: int) -> None:
+        raise NotImplementedError
+
+    def _update_process_fd(self, proc: Process, fd: int) -> None:
+        raise NotImplementedError
+
+    def _process(self, request: dict[str, Any]) -> Process:
         exec_id = request.get("id") or ""
         if not exec_id:
             return self.init
@@ -33,35 +53,36 @@ class Requests:
             raise RequestError(f"No such exec instance: {exec_id}", "not_found")
         return proc
 
-    def _running(self: Shim) -> bool:
+    def _running(self) -> bool:
         return self.init.status == "running" and not self.init.reaped
 
-    def op_state(self: Shim, client: Client, request: dict[str, Any]) -> dict[str, Any]:
+    def op_state(self, client: Client[Process], request: dict[str, Any]) -> dict[str, Any]:
         if request.get("id"):
             proc = self._process(request)
             return {"status": proc.status, "pid": proc.pid, **proc.exit_info()}
         return dict(self.shim_state_cache)
 
-    def op_start(self: Shim, client: Client, request: dict[str, Any]) -> dict[str, Any]:
+    def op_start(self, client: Client[Process], request: dict[str, Any]) -> dict[str, Any]:
         init = self.init
-        if init.status != "created" or init.reaped:
+        waiting = self.waiting_init
+        if init.status != "created" or init.reaped or waiting is None:
             raise RequestError("container already started", "conflict")
-        os.write(self.sync_w, START_BYTE)
-        os.close(self.sync_w)
-        report = read_status_line(self.status_r, START_TIMEOUT)
-        os.close(self.status_r)
-        if report is not None:
-            self.start_error = report.get("error", "start failed")
+        self.waiting_init = None
+        try:
+            waiting.start(START_TIMEOUT)
+        except LaunchError as error:
+            self.start_error = error.message
             # The init exits with this code; `wait` reports it once reaped.
             init.status = "stopped"
             self.write_state()
-            raise RequestError(self.start_error, "start", report.get("exit_code", 126))
+            code = 126 if error.exit_code is None else error.exit_code
+            raise RequestError(self.start_error, "start", code) from None
         init.status = "running"
         init.started_at = rfc3339_nano()
         self.write_state()
         return {"pid": init.pid}
 
-    def op_kill(self: Shim, client: Client, request: dict[str, Any]) -> dict[str, Any]:
+    def op_kill(self, client: Client[Process], request: dict[str, Any]) -> dict[str, Any]:
         sig = int(request.get("signal", signal.SIGKILL))
         proc = self._process(request)
         if proc.pid is None or proc.reaped or proc.status != "running":
@@ -82,7 +103,7 @@ class Requests:
             self.write_state()
         return {}
 
-    def op_wait(self: Shim, client: Client, request: dict[str, Any]) -> dict[str, Any] | None:
+    def op_wait(self, client: Client[Process], request: dict[str, Any]) -> dict[str, Any] | None:
         proc = self._process(request)
         if proc.status == "exited":
             return proc.exit_info()
@@ -92,7 +113,7 @@ class Requests:
 
     op_exec_wait = op_wait
 
-    def op_attach(self: Shim, client: Client, request: dict[str, Any]) -> dict[str, Any] | None:
+    def op_attach(self, client: Client[Process], request: dict[str, Any]) -> dict[str, Any] | None:
         proc = self._process(request)
         client.process = proc
         client.streams = {s for s in ("stdout", "stderr") if request.get(s, True)}
@@ -107,7 +128,7 @@ class Requests:
 
     op_exec_attach = op_attach
 
-    def op_resize(self: Shim, client: Client, request: dict[str, Any]) -> dict[str, Any]:
+    def op_resize(self, client: Client[Process], request: dict[str, Any]) -> dict[str, Any]:
         proc = self._process(request)
         master = proc.stdio.master
         if master is None:
@@ -118,7 +139,7 @@ class Requests:
 
     op_exec_resize = op_resize
 
-    def op_exec(self: Shim, client: Client, request: dict[str, Any]) -> dict[str, Any]:
+    def op_exec(self, client: Client[Process], request: dict[str, Any]) -> dict[str, Any]:
         spec = ExecSpec.from_dict(request["spec"])
         if spec.id in self.execs:
             raise RequestError(f"exec {spec.id} exists", "conflict")
@@ -144,50 +165,39 @@ class Requests:
         self.execs[spec.id] = proc
         return {"id": spec.id}
 
-    def op_exec_start(self: Shim, client: Client, request: dict[str, Any]) -> dict[str, Any]:
+    def op_exec_start(self, client: Client[Process], request: dict[str, Any]) -> dict[str, Any]:
         proc = self._process(request)
         if proc is self.init or proc.status != "created":
             raise RequestError("exec already started", "conflict")
         if not self._running():
             raise RequestError(f"Container {self.spec.id} is not running", "conflict")
         assert self.init.pid is not None and self.cgroup is not None
-        namespace_fds = open_namespaces(self.init.pid)
-        status_r, status_w = os.pipe()
-        procs = self.cgroup.procs_files
         try:
-            pid = os.fork()
-            if pid == 0:
-                reset_signals_in_child()
-                exec_process(
-                    proc.spec["process"],
-                    proc.spec["user"] or None,
-                    proc.stdio.child_fds,
-                    namespace_fds,
-                    status_fd=status_w,
-                    cgroup_procs=procs,
-                    # As runc exec: the container's filter, even for a privileged exec.
-                    seccomp_filter=self.seccomp_filter,
-                )
+            launched = exec_into(
+                self.init.pid,
+                proc.spec["process"],
+                self.cgroup,
+                user=proc.spec["user"] or None,
+                stdio_fds=proc.stdio.child_fds,
+                # As runc exec: the container's filter, even for a privileged exec.
+                seccomp_filter=self.seccomp_filter,
+                in_child=reset_signals_in_child,
+            )
         finally:
-            for _, fd in namespace_fds:
-                os.close(fd)
-            os.close(status_w)
-        proc.pid = pid
-        self.by_pid[pid] = proc
-        proc.stdio.close_child_ends()
+            proc.stdio.close_child_ends()
+        proc.pid = launched.pid
+        self.by_pid[launched.pid] = proc
         proc.status = "running"
         proc.started_at = rfc3339_nano()
         for fd in proc.stdio.outputs:
             self._update_process_fd(proc, fd)
         try:
-            report = read_status_line(status_r, START_TIMEOUT)
-        finally:
-            os.close(status_r)
-        if report is not None:
-            raise RequestError(report.get("error", "exec failed"), "start", report.get("exit_code"))
-        return {"pid": pid}
+            launched.wait_started(START_TIMEOUT)
+        except LaunchError as error:
+            raise RequestError(error.message, "start", error.exit_code) from None
+        return {"pid": launched.pid}
 
-    def op_pause(self: Shim, client: Client, request: dict[str, Any]) -> dict[str, Any]:
+    def op_pause(self, client: Client[Process], request: dict[str, Any]) -> dict[str, Any]:
         if not self._running() or self.paused:
             raise RequestError(f"Container {self.spec.id} is not running", "conflict")
         assert self.cgroup is not None
@@ -196,7 +206,7 @@ class Requests:
         self.write_state()
         return {}
 
-    def op_resume(self: Shim, client: Client, request: dict[str, Any]) -> dict[str, Any]:
+    def op_resume(self, client: Client[Process], request: dict[str, Any]) -> dict[str, Any]:
         if not self.paused:
             raise RequestError(f"Container {self.spec.id} is not paused", "conflict")
         assert self.cgroup is not None
@@ -205,7 +215,7 @@ class Requests:
         self.write_state()
         return {}
 
-    def op_shutdown(self: Shim, client: Client, request: dict[str, Any]) -> dict[str, Any]:
+    def op_shutdown(self, client: Client[Process], request: dict[str, Any]) -> dict[str, Any]:
         if self.init.status != "exited":
             if not request.get("force"):
                 raise RequestError("container is running: stop it first", "conflict")

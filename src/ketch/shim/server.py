@@ -9,6 +9,7 @@ shim-state.json. See docs/interfaces.md (shim/) for the protocol.
 from __future__ import annotations
 
 import errno
+import functools
 import json
 import os
 import selectors
@@ -24,16 +25,14 @@ from ketch import atomicfile
 from ketch.runtime import cgroups
 from ketch.runtime import syscalls as sc
 from ketch.runtime.console import receive_fd
-from ketch.runtime.init import (
-    CGROUP_JOINED_BYTE,
-    container_init,
-    seccomp_program,
-)
+from ketch.runtime.init import seccomp_program
+from ketch.runtime.launch import START_TIMEOUT, Init, LaunchError, create_init
 from ketch.shim import frames
-from ketch.shim.connection import Client, RequestError, read_status_line
+from ketch.shim.connection import Client, RequestError
 from ketch.shim.jsonlog import JsonFileLog
 from ketch.shim.process import HIGH_WATER, Process, Stdio, reset_signals_in_child, set_winsize
-from ketch.shim.requests import START_TIMEOUT, Requests
+from ketch.shim.proctitle import set_process_name, set_title
+from ketch.shim.requests import Requests
 from ketch.shim.spec import ShimSpec
 from ketch.shim.state import STATE_FILE, proc_start_time
 from ketch.timestamps import rfc3339_nano
@@ -51,13 +50,13 @@ class Shim(Requests):
         self.config = config
         self.sel = selectors.DefaultSelector()
         self.timers: list[tuple[float, Callable[[], None]]] = []
-        self.clients: set[Client] = set()
+        self.clients: set[Client[Process]] = set()
         self.by_pid: dict[int, Process] = {}
         self.execs: dict[str, Process] = {}
         self.cgroup: cgroups.Cgroup | None = None
         self.init: Process
-        self.sync_w = -1
-        self.status_r = -1
+        # The init until it is started (op_start): what it reports on then is read there.
+        self.waiting_init: Init | None = None
         self.start_error = ""
         self.exiting = False
         self.linger_deadline: float | None = None
@@ -84,67 +83,40 @@ class Shim(Requests):
         os.set_blocking(self._wake_r, False)
         signal.set_wakeup_fd(self._wake_w)
         signal.signal(signal.SIGCHLD, lambda *_: None)
-        for pid_ns in (ns for ns in linux.get("namespaces") or [] if ns.get("type") == "pid"):
-            if pid_ns.get("path"):
-                fd = os.open(pid_ns["path"], os.O_RDONLY | os.O_CLOEXEC)
-                sc.setns(fd, sc.CLONE_NEWPID)
-                os.close(fd)
-            else:
-                sc.unshare(sc.CLONE_NEWPID)
         log = None
         if spec.log_path is not None:
             log = JsonFileLog(str(spec.log_path), spec.log_max_size, spec.log_max_files)
         stdio = Stdio(spec.tty, spec.open_stdin)
         self.init = Process("", stdio, spec.stdin_once, log)
         self.init.before_close = self._forget_fd
-        sync_r, self.sync_w = os.pipe()
-        self.status_r, status_w = os.pipe()
         console_shim, console_init = (
             socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM) if spec.tty else (None, None)
         )
-        pid = os.fork()
-        if pid == 0:
-            reset_signals_in_child()
-            container_init(
-                spec.bundle,
-                spec.rootfs_mounts,
-                stdio.child_fds,
-                sync_r,
-                status_fd=status_w,
-                cgroup_procs=[],
-                console_socket=console_init.fileno() if console_init is not None else None,
-                spec=self.config,
-                seccomp_filter=self.seccomp_filter,
-            )
-        self.init.pid = pid
-        self.by_pid[pid] = self.init
-        stdio.close_child_ends()
-        os.close(sync_r)
-        os.close(status_w)
-        # Moving a task into v1 cgroups waits for an RCU grace period (~10 ms here): do it
-        # while the init builds its root, not before.
         try:
-            self.cgroup.add(pid)
-            os.write(self.sync_w, CGROUP_JOINED_BYTE)
-        except OSError as error:
-            # Most likely the init failed first (gone: ESRCH); its own report says why.
-            try:
-                early = read_status_line(self.status_r, 1.0)
-            except RequestError:
-                early = None
-            message = (early or {}).get("error") or f"cannot move the init into its cgroup: {error}"
-            raise RequestError(message, "internal", (early or {}).get("exit_code")) from None
-        if console_shim is not None and console_init is not None:
-            console_init.close()
+            self.waiting_init = create_init(
+                spec.bundle,
+                self.config,
+                self.cgroup,
+                stdio_fds=stdio.child_fds,
+                rootfs_mounts=spec.rootfs_mounts,
+                console_socket=console_init,
+                seccomp_filter=self.seccomp_filter,
+                in_child=reset_signals_in_child,
+                timeout=START_TIMEOUT,
+            )
+        except LaunchError as error:
+            raise RequestError(error.message, "internal", error.exit_code) from None
+        finally:
+            stdio.close_child_ends()
+        self.init.pid = self.waiting_init.pid
+        self.by_pid[self.init.pid] = self.init
+        if console_shim is not None:
+            # Sent before the init reported ready: waiting in the socket by now.
             console_shim.settimeout(START_TIMEOUT)
             with console_shim:
                 master = receive_fd(console_shim)
             if master is not None:
                 stdio.adopt_master(master)
-        report = read_status_line(self.status_r, START_TIMEOUT)
-        if report is None or "error" in report:
-            message = (report or {}).get("error", "container init exited during setup")
-            raise RequestError(message, "internal", (report or {}).get("exit_code"))
         for fd in stdio.outputs:
             self.sel.register(fd, selectors.EVENT_READ, ("proc", self.init))
         self.sel.register(self._wake_r, selectors.EVENT_READ, ("signal", None))
@@ -350,7 +322,7 @@ class Shim(Requests):
             proc.finished_at = rfc3339_nano()
             if proc is self.init and self.cgroup is not None:
                 proc.oom_killed = self.cgroup.oom_killed()
-            self.add_timer(DRAIN_TIMEOUT, lambda p=proc: self._force_finish(p))
+            self.add_timer(DRAIN_TIMEOUT, functools.partial(self._force_finish, proc))
             self._maybe_finish(proc)
 
     def _force_finish(self, proc: Process) -> None:
@@ -402,11 +374,11 @@ class Shim(Requests):
             except BlockingIOError:
                 return
             sock.setblocking(False)
-            client = Client(sock)
+            client: Client[Process] = Client(sock)
             self.clients.add(client)
             self.sel.register(sock, selectors.EVENT_READ, ("client", client))
 
-    def _update_client(self, client: Client) -> None:
+    def _update_client(self, client: Client[Process]) -> None:
         if client.closed:
             return
         proc = client.process
@@ -424,7 +396,7 @@ class Shim(Requests):
         else:
             self.sel.modify(client.sock, events, ("client", client))
 
-    def _close_client(self, client: Client) -> None:
+    def _close_client(self, client: Client[Process]) -> None:
         if client.closed:
             return
         client.closed = True
@@ -448,7 +420,7 @@ class Shim(Requests):
             for fd in list(proc.stdio.outputs):
                 self._update_process_fd(proc, fd)
 
-    def _on_client(self, client: Client, mask: int) -> None:
+    def _on_client(self, client: Client[Process], mask: int) -> None:
         if mask & selectors.EVENT_WRITE and client.outbuf:
             try:
                 sent = client.sock.send(client.outbuf)
@@ -483,7 +455,7 @@ class Shim(Requests):
             if not client.closed:
                 self._update_client(client)
 
-    def _on_frame(self, client: Client, frame_type: int, payload: bytes) -> None:
+    def _on_frame(self, client: Client[Process], frame_type: int, payload: bytes) -> None:
         proc = client.process
         if frame_type == frames.CONTROL:
             self._on_request(client, payload)
@@ -498,7 +470,7 @@ class Shim(Requests):
             if proc.stdio.master is not None and proc.stdio.master in proc.stdio.outputs:
                 set_winsize(proc.stdio.master, height, width)
 
-    def _stdin_closed(self, client: Client) -> None:
+    def _stdin_closed(self, client: Client[Process]) -> None:
         client.has_stdin = False
         proc = client.process
         if proc is not None and (proc.stdin_once or proc is not self.init):
@@ -506,7 +478,7 @@ class Shim(Requests):
             if proc.stdio.stdin_w is not None:
                 self._update_process_fd(proc, proc.stdio.stdin_w)
 
-    def _on_request(self, client: Client, payload: bytes) -> None:
+    def _on_request(self, client: Client[Process], payload: bytes) -> None:
         try:
             request = json.loads(payload)
             handler = getattr(self, f"op_{request.get('op', '')}", None)
@@ -566,20 +538,6 @@ def report_exception() -> None:
         pass
 
 
-def set_process_name(name: str) -> None:
-    """The name `ps -o comm` and `top` show, so a shim is not mistaken for the fork server."""
-    try:
-        fd = os.open("/proc/self/comm", os.O_WRONLY | os.O_CLOEXEC)
-    except OSError:
-        return
-    try:
-        os.write(fd, name.encode())
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def run_shim(
     spec: ShimSpec,
     ready_fd: int,
@@ -605,6 +563,8 @@ def run_shim(
         os.close(log_fd)
         sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
         set_process_name("ketch-shim")
+        # As containerd-shim's `-id`: which container this shim holds, for ps and pgrep.
+        set_title(f"ketch-shim -id {spec.id}")
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, signal.SIG_IGN)
         if config is None:

@@ -24,13 +24,16 @@ STATE_FILE = "shim-state.json"
 
 
 def is_same_process(pid: int | None, start_time: int | None) -> bool:
-    return bool(pid) and start_time is not None and proc_start_time(pid) == start_time
+    if not pid or start_time is None:
+        return False
+    return proc_start_time(pid) == start_time
 
 
 def read_state(state_dir: Path) -> dict[str, Any] | None:
     try:
         with open(Path(state_dir) / STATE_FILE) as f:
-            return json.load(f)
+            state = json.load(f)
+        return state if isinstance(state, dict) else None
     except (OSError, ValueError):
         return None
 
