@@ -17,7 +17,7 @@ from aiohttp import web
 import ketch
 from ketch.api.http import backend_of, json_response, query_json, read_json
 from ketch.errors import InvalidArgument
-from ketch.snapshots.backing import backing_filesystem
+from ketch.snapshots.backing import backing_filesystem, supports_d_type
 from ketch.timestamps import rfc3339_nano
 
 
@@ -139,6 +139,14 @@ def cgroup_version() -> str:
     return "1"
 
 
+@cache
+def cgroup_capabilities() -> dict[str, bool]:
+    """The host's cgroup controllers do not change while the daemon runs: read them once."""
+    from ketch.runtime.cgroups import capabilities
+
+    return capabilities()
+
+
 def ipv4_forwarding(path: Path = Path("/proc/sys/net/ipv4/ip_forward")) -> bool:
     """Whether the host forwards IPv4, as dockerd reads it (it sets nothing itself)."""
     try:
@@ -161,7 +169,7 @@ async def info(request: web.Request) -> web.Response:
         "Driver": "overlay2",
         "DriverStatus": [
             ["Backing Filesystem", backing_filesystem(cfg.data_root / "snapshots")],
-            ["Supports d_type", "true"],
+            ["Supports d_type", str(supports_d_type(cfg.data_root / "snapshots")).lower()],
         ],
         "Plugins": {
             "Volume": [],  # volumes are refused: no driver serves them yet
@@ -169,17 +177,10 @@ async def info(request: web.Request) -> web.Response:
             "Authorization": None,
             "Log": ["json-file"],
         },
-        "MemoryLimit": True,
-        "SwapLimit": False,
-        "CpuCfsPeriod": True,
-        "CpuCfsQuota": True,
-        "CPUShares": True,
-        "CPUSet": True,
-        "PidsLimit": True,
+        **cgroup_capabilities(),
         "IPv4Forwarding": ipv4_forwarding(),
         "Debug": cfg.debug,
         "NFd": len(os.listdir("/proc/self/fd")),
-        "OomKillDisable": False,
         "NGoroutines": len(asyncio.all_tasks()),
         "SystemTime": rfc3339_nano(),
         "LoggingDriver": "json-file",

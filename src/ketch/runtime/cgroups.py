@@ -436,3 +436,43 @@ def _apply_devices_v1(directory: Path, entries: list[dict[str, Any]]) -> None:
     if not all(entry.get("allow") and (entry.get("type") or "a") == "a" for entry in entries):
         for rule in DEFAULT_ALLOWED_DEVICES:
             _write(directory / "devices.allow", rule)
+
+
+def capabilities(layout: Layout | None = None) -> dict[str, bool]:
+    """What this host's cgroups can limit, under the names `docker info` gives them: read
+    from the hierarchies' own control files, as dockerd's sysinfo does."""
+    layout = layout or detect_layout()
+    if layout.version == 2:
+        root = Path(layout.v2_mount or "/sys/fs/cgroup")
+        try:
+            controllers = set((root / "cgroup.controllers").read_text().split())
+        except OSError:
+            controllers = set()
+        swap = "memory" in controllers and Path("/proc/swaps").read_text().count("\n") > 1
+        return {
+            "MemoryLimit": "memory" in controllers,
+            "SwapLimit": swap,
+            "CpuCfsPeriod": "cpu" in controllers,
+            "CpuCfsQuota": "cpu" in controllers,
+            "CPUShares": "cpu" in controllers,
+            "CPUSet": "cpuset" in controllers,
+            "PidsLimit": "pids" in controllers,
+            "OomKillDisable": False,  # cgroup v2 has no such switch
+        }
+
+    def has(controller: str, control_file: str) -> bool:
+        for key, mount in layout.v1_mounts.items():
+            if controller in key.split(","):
+                return (Path(mount) / control_file).exists() if control_file else True
+        return False
+
+    return {
+        "MemoryLimit": has("memory", "memory.limit_in_bytes"),
+        "SwapLimit": has("memory", "memory.memsw.limit_in_bytes"),
+        "CpuCfsPeriod": has("cpu", "cpu.cfs_period_us"),
+        "CpuCfsQuota": has("cpu", "cpu.cfs_quota_us"),
+        "CPUShares": has("cpu", "cpu.shares"),
+        "CPUSet": has("cpuset", "cpuset.cpus"),
+        "PidsLimit": has("pids", ""),
+        "OomKillDisable": has("memory", "memory.oom_control"),
+    }

@@ -59,3 +59,44 @@ def backing_filesystem(path: str | os.PathLike[str]) -> str:
         return FS_NAMES.get(fs_magic(path), UNKNOWN)
     except OSError:
         return UNKNOWN
+
+
+class _Dirent(ctypes.Structure):
+    # glibc's struct dirent on 64-bit Linux (readdir is readdir64 there).
+    _fields_ = [
+        ("d_ino", ctypes.c_uint64),
+        ("d_off", ctypes.c_int64),
+        ("d_reclen", ctypes.c_ushort),
+        ("d_type", ctypes.c_ubyte),
+        ("d_name", ctypes.c_char * 256),
+    ]
+
+
+DT_UNKNOWN = 0
+
+
+@cache
+def supports_d_type(path: str | os.PathLike[str]) -> bool:
+    """Whether readdir(3) on the filesystem holding `path` says what each entry is (overlay
+    needs it): a file made in a scratch directory there and read back, as dockerd checks."""
+    import tempfile
+
+    libc = _libc()
+    libc.opendir.restype = ctypes.c_void_p
+    libc.opendir.argtypes = [ctypes.c_char_p]
+    libc.readdir.restype = ctypes.POINTER(_Dirent)
+    libc.readdir.argtypes = [ctypes.c_void_p]
+    libc.closedir.argtypes = [ctypes.c_void_p]
+    with tempfile.TemporaryDirectory(dir=path, prefix=".d_type-") as scratch:
+        open(os.path.join(scratch, "probe"), "w").close()
+        directory = libc.opendir(os.fsencode(scratch))
+        if not directory:
+            errno = ctypes.get_errno()
+            raise OSError(errno, os.strerror(errno), scratch)
+        try:
+            while entry := libc.readdir(directory):
+                if entry.contents.d_name == b"probe":
+                    return bool(entry.contents.d_type != DT_UNKNOWN)
+        finally:
+            libc.closedir(directory)
+    return False
