@@ -19,6 +19,7 @@ from ketch.containers.record import Container
 from ketch.images.model import Image
 from ketch.images.progress import Progress
 from ketch.images.usage import LayerUsage
+from ketch.registry import Auth
 
 
 class ContainersBackend(Protocol):
@@ -153,12 +154,12 @@ class ImagesBackend(Protocol):
         self,
         ref_text: str,
         progress: Progress,
-        auth: Any = None,
+        auth: Auth = None,
         platform: dict[str, Any] | None = None,
     ) -> Image: ...
 
     async def push(
-        self, name: str, tag: str | None, progress: Progress, auth: Any = None
+        self, name: str, tag: str | None, progress: Progress, auth: Auth = None
     ) -> list[str]: ...
 
     async def login(self, auth: dict[str, Any]) -> str: ...

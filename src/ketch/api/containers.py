@@ -6,15 +6,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from datetime import datetime
-from typing import Any
 
 from aiohttp import web
 
 from ketch.api import streams
 from ketch.api.backend import ContainersBackend, FilesBackend
 from ketch.api.detach import DetachWatcher, parse_keys
-from ketch.api.hijack import hijack
+from ketch.api.hijack import Hijacked, hijack
 from ketch.api.http import backend_of, json_response, query_bool, query_int, query_json, read_json
+from ketch.containers.attach import AttachSession
 from ketch.errors import InvalidArgument, NotImplementedYet
 
 
@@ -199,8 +199,8 @@ async def attach(request: web.Request) -> web.StreamResponse:
 
 
 async def pump(
-    conn: Any,
-    session: Any,
+    conn: Hijacked,
+    session: AttachSession,
     tty: bool,
     stdin: bool,
     close_stdin_on_eof: bool = True,
@@ -235,7 +235,12 @@ async def pump(
     # A client that leaves (detach keys, a killed CLI) ends the session at once,
     # even while the container prints nothing.
     watcher = asyncio.create_task(conn.wait_lost())
-    watcher.add_done_callback(lambda t: t.cancelled() or session.output.put_nowait(None))
+
+    def end_session(lost: asyncio.Task[None]) -> None:
+        if not lost.cancelled():
+            session.output.put_nowait(None)
+
+    watcher.add_done_callback(end_session)
     try:
         while True:
             item = await session.next_output()

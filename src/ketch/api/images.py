@@ -121,7 +121,7 @@ async def create(request: web.Request) -> web.StreamResponse:
     return await stream_progress(request, pull)
 
 
-def image_event(request: web.Request, action: str, name: str, image: Any = None) -> None:
+def image_event(request: web.Request, action: str, name: str, image: Image | None = None) -> None:
     """As dockerd logs them: a pull's actor is the familiar reference (`busybox:latest`,
     name `busybox`); a tag's name is the familiar new tag."""
     actor_id = image.id if image is not None else name
