@@ -11,6 +11,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import docker
 import pytest
 
 from ketch.testing import images
@@ -46,6 +47,16 @@ def ketchd(
         yield daemon
     finally:
         daemon.stop()
+
+
+@pytest.fixture
+def client(ketchd: Daemon) -> Iterator[docker.DockerClient]:
+    """The Docker SDK for Python pointed at ketchd (a module may define its own)."""
+    sdk = docker.DockerClient(base_url=ketchd.url, version="1.45", timeout=60)
+    try:
+        yield sdk
+    finally:
+        sdk.close()
 
 
 @pytest.fixture

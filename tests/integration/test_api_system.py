@@ -6,7 +6,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -19,15 +19,6 @@ from ketch.testing.commands import unique
 from ketch.testing.daemon import Daemon, run_daemon
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def client(ketchd: Daemon) -> Iterator[docker.DockerClient]:
-    client = docker.DockerClient(base_url=ketchd.url, version="1.45", timeout=60)
-    try:
-        yield client
-    finally:
-        client.close()
 
 
 def wait_for(read: Callable[[], Any], wanted: Any, timeout: float = 10.0) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import docker
@@ -17,16 +16,6 @@ from ketch.testing.daemon import Daemon
 pytestmark = pytest.mark.integration
 
 CYCLES = 200
-
-
-@pytest.fixture
-def client(ketchd: Daemon) -> Iterator[docker.DockerClient]:
-    c = docker.DockerClient(base_url=ketchd.url, version="1.45", timeout=60)
-    try:
-        c.images.pull("busybox", tag="latest")
-        yield c
-    finally:
-        c.close()
 
 
 def open_files(pid: int) -> int:
@@ -67,6 +56,7 @@ def one_cycle(client: docker.DockerClient, seen: set[str]) -> None:
 def test_nothing_grows_over_200_create_exec_remove_cycles(
     ketchd: Daemon, client: docker.DockerClient
 ) -> None:
+    client.images.pull("busybox", tag="latest")
     seen: set[str] = set()
     for _ in range(10):  # warm: the fork server, the image's caches, the API's first routes
         one_cycle(client, seen)

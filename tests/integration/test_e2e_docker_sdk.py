@@ -3,21 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import docker
 import pytest
-
-from ketch.testing.daemon import Daemon
-
-
-@pytest.fixture
-def client(ketchd: Daemon) -> Iterator[docker.DockerClient]:
-    client = docker.DockerClient(base_url=ketchd.url, version="1.45", timeout=60)
-    try:
-        yield client
-    finally:
-        client.close()
 
 
 def test_ping_version_info(client: docker.DockerClient) -> None:
