@@ -12,8 +12,16 @@ from aiohttp import web
 from ketch.api import streams
 from ketch.api.backend import ContainersBackend, FilesBackend
 from ketch.api.detach import DetachWatcher, parse_keys
+from ketch.api.filters import check_keys, query_filters
 from ketch.api.hijack import Hijacked, hijack
-from ketch.api.http import backend_of, json_response, query_bool, query_int, query_json, read_json
+from ketch.api.http import (
+    backend_of,
+    json_response,
+    query_bool,
+    query_int,
+    query_uint32,
+    read_json,
+)
 from ketch.containers.attach import AttachSession
 from ketch.errors import InvalidArgument, NotImplementedYet
 
@@ -40,7 +48,7 @@ async def create(request: web.Request) -> web.Response:
 async def list_containers(request: web.Request) -> web.Response:
     rows = service(request).list(
         all=query_bool(request, "all"),
-        filters=query_json(request, "filters"),
+        filters=query_filters(request),
         limit=query_int(request, "limit"),
         size=query_bool(request, "size"),
     )
@@ -109,8 +117,8 @@ async def remove(request: web.Request) -> web.Response:
 
 
 async def resize(request: web.Request) -> web.Response:
-    height = query_int(request, "h", 0) or 0
-    width = query_int(request, "w", 0) or 0
+    height = query_uint32(request, "h", "resize height")
+    width = query_uint32(request, "w", "resize width")
     await service(request).resize(request.match_info["id"], height, width)
     return web.Response(status=200)
 
@@ -271,8 +279,14 @@ async def rename(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+# What dockerd's container prune accepts; any other key is refused, not ignored.
+PRUNE_FILTERS = {"label", "label!", "until"}
+
+
 async def prune(request: web.Request) -> web.Response:
-    return json_response(await service(request).prune(query_json(request, "filters")))
+    filters = query_filters(request)
+    check_keys(filters, PRUNE_FILTERS)
+    return json_response(await service(request).prune(filters))
 
 
 async def top(request: web.Request) -> web.Response:
@@ -285,7 +299,7 @@ async def commit(request: web.Request) -> web.Response:
     container = request.query.get("container", "")
     if not container:
         raise InvalidArgument("container is required")
-    if request.query.getall("changes", []):
+    if any(request.query.getall("changes", [])):  # the empty value is no change
         raise NotImplementedYet("commit --change is not supported by ketch yet")
     body = await read_json(request)
     image_id = await files(request).commit(

@@ -11,10 +11,14 @@ from ketch.api.backend import ExecBackend
 from ketch.api.containers import pump
 from ketch.api.detach import parse_keys
 from ketch.api.hijack import hijack
-from ketch.api.http import backend_of, json_response, query_int, read_json
+from ketch.api.http import backend_of, json_response, query_uint32, read_json
+from ketch.containers import schema
 from ketch.errors import KetchError
 
 log = logging.getLogger("ketch.api.exec")
+
+# The start body's fields (Go's container.ExecStartRequest).
+EXEC_START = {"Detach": schema.BOOL, "Tty": schema.BOOL, "ConsoleSize": schema.LIST}
 
 
 def service(request: web.Request) -> ExecBackend:
@@ -30,6 +34,7 @@ async def create(request: web.Request) -> web.Response:
 
 async def start(request: web.Request) -> web.StreamResponse:
     body = await read_json(request)
+    schema.check("ExecStartRequest", body, EXEC_START)
     detach = bool(body.get("Detach"))
     svc = service(request)
     exec_id = request.match_info["id"]
@@ -63,7 +68,9 @@ async def start(request: web.Request) -> web.StreamResponse:
 
 async def resize(request: web.Request) -> web.Response:
     await service(request).exec_resize(
-        request.match_info["id"], query_int(request, "h", 0) or 0, query_int(request, "w", 0) or 0
+        request.match_info["id"],
+        query_uint32(request, "h", "resize height"),
+        query_uint32(request, "w", "resize width"),
     )
     return web.Response(status=201)
 

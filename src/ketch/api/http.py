@@ -4,6 +4,7 @@ JSON bodies and Docker's query values in, JSON and {"message": ...} errors out."
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from aiohttp import web
@@ -36,9 +37,19 @@ async def read_json(request: web.Request) -> dict[str, Any]:
     if not raw.strip():
         return {}
     try:
-        value = json.loads(raw)
+        # JSON is UTF-8 (RFC 8259); json.loads(bytes) would guess UTF-16 or -32 instead.
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidArgument(
+            f"invalid JSON: the body is not UTF-8 (byte 0x{raw[exc.start]:02x} at offset "
+            f"{exc.start})"
+        ) from None
+    try:
+        value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InvalidArgument(f"invalid JSON: {exc}") from None
+    except RecursionError:  # nesting deeper than the decoder goes; Go's words for its limit
+        raise InvalidArgument("invalid JSON: exceeded max depth") from None
     if not isinstance(value, dict):
         raise InvalidArgument("invalid JSON: expected an object")
     return value
@@ -52,21 +63,31 @@ def query_bool(request: web.Request, name: str, default: bool = False) -> bool:
     return raw.strip().lower() not in ("", "0", "false", "no")
 
 
+GO_INT = re.compile(r"[+-]?[0-9]+")  # what Go's strconv.Atoi reads: no spaces, "_" or "1e3"
+
+
 def query_int(request: web.Request, name: str, default: int | None = None) -> int | None:
+    """A Go int (64 bits): anything else is a 400, a huge number included."""
     raw = request.query.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise InvalidArgument(f"invalid value for {name}: {raw}") from None
+    if not GO_INT.fullmatch(raw):
+        raise InvalidArgument(f"invalid value for {name}: {raw}")
+    value = int(raw)
+    if not -(2**63) <= value < 2**63:
+        raise InvalidArgument(f"invalid value for {name}: {raw}: value out of range")
+    return value
 
 
-def query_json(request: web.Request, name: str) -> Any:
+def query_uint32(request: web.Request, name: str, what: str) -> int:
+    """A terminal dimension as dockerd reads it (0 when absent): 'invalid resize
+    height "-1": value out of range'."""
     raw = request.query.get(name)
-    if not raw:
-        return None
-    try:
-        return json.loads(raw)
-    except json.JSONDecodeError:
-        raise InvalidArgument(f"invalid {name} value: {raw}") from None
+    if raw is None:
+        return 0
+    digits = raw.removeprefix("-")
+    if not digits or not digits.isascii() or not digits.isdigit():
+        raise InvalidArgument(f'invalid {what} "{raw}": invalid syntax')
+    if raw.startswith("-") or int(digits) >= 2**32:
+        raise InvalidArgument(f'invalid {what} "{raw}": value out of range')
+    return int(digits)

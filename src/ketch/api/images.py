@@ -15,7 +15,9 @@ from typing import Any
 from aiohttp import web
 
 from ketch.api.backend import Backend, ImagesBackend
-from ketch.api.http import backend_of, json_response, query_bool, query_json
+from ketch.api.filters import bool_or_default, check_keys, query_filters
+from ketch.api.http import backend_of, json_response, query_bool
+from ketch.containers import schema
 from ketch.errors import InvalidArgument, KetchError, NotImplementedYet
 from ketch.images.model import Image
 from ketch.images.progress import Progress
@@ -26,6 +28,13 @@ def service(request: web.Request) -> ImagesBackend:
     return backend_of(request).images
 
 
+BAD_AUTH = "invalid X-Registry-Auth header"  # dockerd's prefix, for the /auth body too
+# registry.AuthConfig's fields, every one a string.
+AUTH_CONFIG = {name: schema.STR for name in (
+    "username", "password", "auth", "email", "serveraddress", "identitytoken", "registrytoken",
+)}  # fmt: skip
+
+
 def registry_auth(request: web.Request) -> dict[str, Any] | None:
     """X-Registry-Auth: base64url (padding optional) JSON AuthConfig."""
     header = request.headers.get("X-Registry-Auth")
@@ -33,12 +42,31 @@ def registry_auth(request: web.Request) -> dict[str, Any] | None:
         return None
     padded = header + "=" * (-len(header) % 4)
     try:
-        value = json.loads(base64.urlsafe_b64decode(padded))
+        decoded = base64.b64decode(padded, altchars=b"-_", validate=True)
     except (binascii.Error, ValueError):
-        raise InvalidArgument("invalid X-Registry-Auth header") from None
-    if not isinstance(value, dict):
-        raise InvalidArgument("invalid X-Registry-Auth header")
+        raise InvalidArgument(f"{BAD_AUTH}: must be a valid base64url-encoded string") from None
+    try:
+        value = json.loads(decoded.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        raise InvalidArgument(f"{BAD_AUTH}: invalid JSON") from None
+    if value is None:  # Go decodes null into an empty AuthConfig
+        return None
+    check_auth_config(value)
     return {k: v for k, v in value.items() if v} or None
+
+
+def check_auth_config(value: Any) -> None:
+    """dockerd's 400 for an AuthConfig of the wrong shape: 'invalid X-Registry-Auth header:
+    invalid JSON: json: cannot unmarshal number into Go struct field
+    AuthConfig.username of type string'."""
+    if not isinstance(value, dict):
+        raise InvalidArgument(f"{BAD_AUTH}: invalid JSON: json: cannot unmarshal "
+                              f"{schema.json_kind(value)} into Go value of type "
+                              "registry.AuthConfig")  # fmt: skip
+    try:
+        schema.check("AuthConfig", value, AUTH_CONFIG)
+    except InvalidArgument as exc:
+        raise InvalidArgument(f"{BAD_AUTH}: invalid JSON: {exc.message}") from None
 
 
 def parse_platform(text: str) -> dict[str, str] | None:
@@ -142,8 +170,7 @@ async def import_rootfs(request: web.Request, images: ImagesBackend) -> web.Stre
         raise NotImplementedYet("importing from a URL is not supported by ketch yet")
     path = await save_body(request)
     try:
-        changes = request.query.getall("changes", [])
-        if changes:
+        if any(request.query.getall("changes", [])):  # the empty value is no change
             raise NotImplementedYet("import --change is not supported by ketch yet")
         image = await images.import_rootfs(
             path,
@@ -216,12 +243,14 @@ async def load(request: web.Request) -> web.StreamResponse:
     return await stream_progress(request, work)
 
 
+# What dockerd's image prune accepts; any other key is refused, not ignored.
+PRUNE_FILTERS = {"dangling", "label", "label!", "until"}
+
+
 async def prune(request: web.Request) -> web.Response:
-    filters = query_json(request, "filters") or {}
-    dangling = filters.get("dangling", ["true"])
-    if isinstance(dangling, dict):
-        dangling = [k for k, v in dangling.items() if v]
-    dangling_only = not any(str(v).lower() in ("false", "0") for v in dangling)
+    filters = query_filters(request)
+    check_keys(filters, PRUNE_FILTERS)
+    dangling_only = bool_or_default(filters, "dangling", True)
     result = service(request).prune(dangling_only)
     if asyncio.iscoroutine(result):
         result = await result
@@ -233,7 +262,7 @@ async def list_images(request: web.Request) -> web.Response:
 
     backend = backend_of(request)
     images = service(request)
-    filters = image_filters.normalise(query_json(request, "filters"))
+    filters = image_filters.normalise(query_filters(request))
     rows = [summary(image, backend) for image in images.list()]
     if not query_bool(request, "all"):
         rows = [row for row in rows if row["RepoTags"] or row["RepoDigests"]] or rows

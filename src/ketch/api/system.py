@@ -15,7 +15,8 @@ from typing import Any
 from aiohttp import web
 
 import ketch
-from ketch.api.http import backend_of, json_response, query_json, read_json
+from ketch.api.filters import query_filters
+from ketch.api.http import backend_of, json_response, read_json
 from ketch.errors import InvalidArgument
 from ketch.snapshots.backing import backing_filesystem, supports_d_type
 from ketch.timestamps import rfc3339_nano
@@ -256,7 +257,11 @@ def registry_config(mirrors: list[str], insecure: list[str]) -> dict[str, Any]:
 
 
 async def auth(request: web.Request) -> web.Response:
+    from ketch.api.images import check_auth_config
+
     body = await read_json(request)
+    check_auth_config(body)
+    body = {k: v for k, v in body.items() if v is not None}  # Go's null: the zero value
     token = await backend_of(request).images.login(body)
     return json_response({"Status": "Login Succeeded", "IdentityToken": token or ""})
 
@@ -274,11 +279,10 @@ def client_gone(request: web.Request) -> bool:
 async def events(request: web.Request) -> web.StreamResponse:
     """Docker's event stream: history since `since`, then live events until `until`."""
     from ketch.containers.events import matches
-    from ketch.containers.filters import normalise_filters
 
     backend = backend_of(request)
     bus = backend.events
-    filters = normalise_filters(query_json(request, "filters"))
+    filters = query_filters(request)
     since = _time_param(request.query.get("since"))
     until = _time_param(request.query.get("until"))
     queue = bus.subscribe()

@@ -42,6 +42,8 @@ def _open_path(name: str, dir_fd: int) -> int:
 
 def resolve(root_fd: int, path: str, follow_final: bool = False) -> int:
     """An O_PATH descriptor for `path` inside root; the caller closes it."""
+    if "\x00" in path:  # no file has one in its name: the client's mistake, not ours
+        raise InvalidArgument(f"invalid path {path.replace(chr(0), '%00')}: a NUL byte in it")
     parts = [p for p in path.split("/") if p not in ("", ".")]
     stack = [os.dup(root_fd)]
     hops = 0
@@ -56,6 +58,10 @@ def resolve(root_fd: int, path: str, follow_final: bool = False) -> int:
                 fd = _open_path(part, stack[-1])
             except FileNotFoundError:
                 raise NotFound(f"Could not find the file {path} in container") from None
+            except OSError as exc:
+                if exc.errno == errno.ENAMETOOLONG:
+                    raise InvalidArgument(f"invalid path {path}: file name too long") from None
+                raise
             st = os.fstat(fd)
             if stat.S_ISLNK(st.st_mode) and (parts or follow_final):
                 target = os.readlink(part, dir_fd=stack[-1])
@@ -250,11 +256,20 @@ def extract_tar(root_fd: int, path: str, source: IO[bytes], copy_owner: bool) ->
                 if not parts:
                     continue
                 owner = (member.uid, member.gid) if copy_owner else (0, 0)
-                parent = _walk_to_parent(dest, parts, owner)
                 try:
-                    _extract_one(tar, member, parts[-1], parent, dest, owner)
-                finally:
-                    os.close(parent)
+                    parent = _walk_to_parent(dest, parts, owner)
+                    try:
+                        _extract_one(tar, member, parts[-1], parent, dest, owner)
+                    finally:
+                        os.close(parent)
+                except OSError as exc:
+                    if exc.errno == errno.ENAMETOOLONG:
+                        raise InvalidArgument(
+                            f"invalid archive entry {member.name}: file name too long"
+                        ) from None
+                    raise
+    except (tarfile.TarError, EOFError) as exc:  # the body is no tar, or a cut-off one
+        raise InvalidArgument(f"Error processing tar file: {exc}") from None
     finally:
         os.close(dest)
 

@@ -9,6 +9,10 @@ from ketch.containers.record import Container
 
 def normalise_filters(filters: dict[str, Any] | None) -> dict[str, list[str]]:
     """Docker's two filter shapes: {"k": ["v"]} and the old {"k": {"v": true}}."""
+    from ketch.errors import InvalidArgument
+
+    if filters is not None and not isinstance(filters, dict):
+        raise InvalidArgument("invalid filter")  # dockerd's words for a filter of no shape
     normal: dict[str, list[str]] = {}
     for key, value in (filters or {}).items():
         if isinstance(value, dict):

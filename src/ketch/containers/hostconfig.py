@@ -19,6 +19,24 @@ def validate(host_config: dict[str, Any]) -> None:
         raise InvalidArgument(
             "Minimum memoryswap limit should be larger than memory limit, see usage"
         )
+    reservation = host_config.get("MemoryReservation") or 0
+    if reservation < 0 or 0 < reservation < MIN_MEMORY:
+        raise InvalidArgument("Minimum memory reservation allowed is 6MB")
+    if memory > 0 and reservation > 0 and memory < reservation:
+        raise InvalidArgument(
+            "Minimum memory limit can not be less than memory reservation limit, see usage"
+        )
+    swappiness = host_config.get("MemorySwappiness")
+    if swappiness is not None and swappiness != -1 and not 0 <= swappiness <= 100:
+        raise InvalidArgument(
+            f"Invalid value: {swappiness}, valid memory swappiness range is 0-100"
+        )
+    shares = host_config.get("CpuShares") or 0
+    if shares < 0:  # the kernel refuses it later, as a start or update failure
+        raise InvalidArgument(f"invalid CPU shares ({shares}): value must be a positive integer")
+    blkio = host_config.get("BlkioWeight") or 0
+    if blkio and not 10 <= blkio <= 1000:
+        raise InvalidArgument("Range of blkio weight is from 10 to 1000")
     nano = host_config.get("NanoCpus") or 0
     if nano:
         if host_config.get("CpuQuota"):

@@ -62,7 +62,7 @@ _GO_NAMES = {STRS: "[]string", STRSLICE: "string", STRMAP: "map[string]string",
              OBJ: "struct", LIST: "slice"}  # fmt: skip
 
 
-def _json_kind(value: Any) -> str:
+def json_kind(value: Any) -> str:
     """The JSON type as Go's decoder names it in its errors."""
     if isinstance(value, bool):
         return "bool"
@@ -83,7 +83,7 @@ def _fits(value: Any, kind: str) -> bool:
     if kind == BOOL:
         return isinstance(value, bool)
     if kind == INT:
-        return isinstance(value, int) and not isinstance(value, bool)
+        return isinstance(value, int) and not isinstance(value, bool) and _in_int64(value)
     if kind == FLOAT:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     if kind == STRS:
@@ -99,13 +99,20 @@ def _fits(value: Any, kind: str) -> bool:
     raise AssertionError(f"unknown kind {kind}")
 
 
+def _in_int64(value: int) -> bool:
+    return -(2**63) <= value < 2**63
+
+
 def _wrong(value: Any, kind: str) -> str:
-    """What Go would say it found: the element for a list or map of strings."""
+    """What Go would say it found: the element for a list or map of strings; the number
+    itself when it does not fit ("number 1e+30")."""
+    if kind == INT and isinstance(value, int) and not isinstance(value, bool):
+        return f"number {value}"
     if kind in (STRS, STRSLICE) and isinstance(value, list):
-        return next(_json_kind(v) for v in value if not isinstance(v, str))
+        return next(json_kind(v) for v in value if not isinstance(v, str))
     if kind == STRMAP and isinstance(value, dict):
-        return next(_json_kind(v) for v in value.values() if not isinstance(v, str))
-    return _json_kind(value)
+        return next(json_kind(v) for v in value.values() if not isinstance(v, str))
+    return json_kind(value)
 
 
 def _go_name(kind: str) -> str:
@@ -118,7 +125,7 @@ def check(struct: str, value: Any, fields: dict[str, str]) -> None:
         return
     if not isinstance(value, dict):
         raise InvalidArgument(
-            f"json: cannot unmarshal {_json_kind(value)} into Go value of type container.{struct}"
+            f"json: cannot unmarshal {json_kind(value)} into Go value of type container.{struct}"
         )
     for name, kind in fields.items():
         field_value = value.get(name)

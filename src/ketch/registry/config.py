@@ -138,6 +138,18 @@ def login_domain(server: str) -> str:
     text = text.split("/", 1)[0]
     if text in DOCKER_HUB_ALIASES:
         return DOCKER_HUB_DOMAIN
-    if not text:
+    if not text or not _is_host(text):
         raise errors.InvalidArgument(f"invalid registry address: {server!r}")
     return text
+
+
+def _is_host(text: str) -> bool:
+    """host[:port] a connection can be made to: printable ASCII, DNS's label and name
+    lengths (beyond them the name cannot even be encoded to be looked up)."""
+    if not text.isascii() or not text.isprintable() or " " in text:
+        return False
+    if text.startswith("["):
+        return True  # an IPv6 address; the connection says whether it is one
+    host = text.rsplit(":", 1)[0] if text.count(":") == 1 else text
+    labels = host.split(".")
+    return len(host) <= 253 and all(0 < len(label) <= 63 for label in labels)
