@@ -51,6 +51,42 @@ def parse_rfc3339(text: str | None) -> float | None:
     return whole - offset + nanos / _NANOS
 
 
+# Go's time.ParseDuration units, in seconds.
+_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0,
+                   "h": 3600.0}  # fmt: skip
+
+
+def parse_go_duration(text: str) -> float:
+    """Seconds in a Go duration ("10m", "1h30m", "1.5s"); ValueError for anything else."""
+    if not text:
+        raise ValueError("empty duration")
+    total, rest = 0.0, text
+    while rest:
+        digits = len(rest) - len(rest.lstrip("0123456789."))
+        units = rest[digits:]
+        unit = next((u for u in ("ns", "us", "µs", "ms", "h", "m", "s") if units.startswith(u)),
+                    None)  # fmt: skip
+        if digits == 0 or unit is None:
+            raise ValueError(f"not a duration: {text!r}")
+        total += float(rest[:digits]) * _DURATION_UNITS[unit]
+        rest = units[len(unit):]
+    return total
+
+
+def parse_docker_time(text: str, now: float) -> float:
+    """A time as dockerd takes since/until: a Go duration before `now` ("10m", "24h"), Unix
+    seconds (with a fraction), or RFC 3339. ValueError for anything else."""
+    if text[-1:].isalpha() and not text[:1].isalpha() and "T" not in text:
+        return now - parse_go_duration(text)
+    try:
+        return float(text)
+    except ValueError:
+        seconds = parse_rfc3339(text)
+    if seconds is None:
+        raise ValueError(f"not a time: {text!r}")
+    return seconds
+
+
 def _split_zone(clock: str, text: str) -> tuple[str, int]:
     """(clock without its zone, the zone's offset east of UTC in seconds)."""
     if clock[-1:] in ("Z", "z"):

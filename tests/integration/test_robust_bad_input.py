@@ -315,3 +315,53 @@ def test_an_empty_change_is_no_change(ketchd: Daemon, running: dict[str, str]) -
     status, body = call(ketchd, "POST", url)
     assert status == 201, body
     assert call(ketchd, "DELETE", f"/images/{body['Id']}")[0] == 200
+
+
+def test_a_limit_the_kernel_refuses_is_a_400_and_nothing_of_the_update_is_kept(
+    ketchd: Daemon, running: dict[str, str]
+) -> None:
+    cid = running["container"]
+    log_from = len(ketchd.log())
+    answer = call(ketchd, "POST", f"/containers/{cid}/update", {"CpuQuota": 2**63 - 1})
+    message = f"Cannot update container {cid}: cpu.cfs_quota_us: Invalid argument"
+    expect_refused(ketchd, answer, 400, message, log_from)
+    status, view = call(ketchd, "GET", f"/containers/{cid}/json")
+    assert status == 200 and view["HostConfig"]["CpuQuota"] == 0
+
+
+def test_update_names_a_missing_container_first_and_reads_only_update_config(
+    ketchd: Daemon, running: dict[str, str]
+) -> None:
+    status, body = call(ketchd, "POST", "/containers/nope/update", {"Binds": ["/x:/y"]})
+    assert (status, body) == (404, {"message": "No such container: nope"})
+    # Keys outside UpdateConfig are not read, as dockerd's decoder does not read them.
+    cid = running["container"]
+    status, body = call(ketchd, "POST", f"/containers/{cid}/update",
+                        {"Binds": ["/x:/y"], "PidsLimit": 321})  # fmt: skip
+    assert (status, body) == (200, {"Warnings": []})
+    status, view = call(ketchd, "GET", f"/containers/{cid}/json")
+    assert view["HostConfig"]["PidsLimit"] == 321 and not view["HostConfig"]["Binds"]
+
+
+def test_prune_honours_until_and_label_not(ketchd: Daemon) -> None:
+    made = []
+    for labels in ({"keep": "1"}, {}, {}):
+        status, body = call(ketchd, "POST", "/containers/create",
+                            {"Image": "busybox", "Labels": labels})  # fmt: skip
+        assert status == 201, body
+        made.append(body["Id"])
+    kept, young, _ = made
+    try:
+        # Created just now: none is older than an hour.
+        status, body = call(ketchd, "POST", '/containers/prune?filters={"until":["1h"]}')
+        assert (status, body["ContainersDeleted"]) == (200, None)
+        status, body = call(ketchd, "POST",
+                            '/containers/prune?filters={"label!":["keep"],"until":["0s"]}')
+        assert status == 200 and kept not in body["ContainersDeleted"]
+        assert set(made[1:]) <= set(body["ContainersDeleted"])
+        assert call(ketchd, "GET", f"/containers/{kept}/json")[0] == 200
+        status, body = call(ketchd, "POST", '/containers/prune?filters={"until":["soon"]}')
+        assert (status, body) == (400, {"message": "invalid filter 'until=soon'"})
+    finally:
+        for cid in made:
+            call(ketchd, "DELETE", f"/containers/{cid}?force=1")

@@ -349,3 +349,26 @@ def test_security_options_privileged_ulimits_and_seccomp(
     assert privileged["linux"]["maskedPaths"] == []
     with pytest.raises(InvalidArgument, match="invalid ulimit"):
         spec_for({"Ulimits": [{"Name": "nofile", "Soft": 10, "Hard": 5}]})
+
+
+def test_prune_filters_label_label_not_and_until() -> None:
+    from ketch.containers.filters import prune_matches
+    from ketch.containers.record import Container
+
+    def made(created: str, labels: dict[str, str]) -> Container:
+        return Container(id="c" * 64, name="/c", created=created, path="/x", args=[],
+                         config={"Labels": labels}, host_config={}, image_id="sha256:x",
+                         directory=Path("/nonexistent"))  # fmt: skip
+
+    now = 1767323045.0  # 2026-01-02T03:04:05Z
+    old = made("2026-01-01T00:00:00.000000000Z", {"keep": "yes"})
+    new = made("2026-01-02T03:04:00.000000000Z", {"env": "dev"})
+    assert prune_matches(old, {"until": ["1h"]}, now)
+    assert not prune_matches(new, {"until": ["1h"]}, now)
+    assert not prune_matches(old, {"label!": ["keep"]}, now)
+    assert not prune_matches(old, {"label!": ["keep=yes"]}, now)
+    assert prune_matches(old, {"label!": ["keep=no"]}, now)
+    assert prune_matches(new, {"label": ["env=dev"], "label!": ["keep"]}, now)
+    assert not prune_matches(new, {"label": ["env=prod"]}, now)
+    with pytest.raises(InvalidArgument, match="invalid filter 'until=later'"):
+        prune_matches(old, {"until": ["later"]}, now)

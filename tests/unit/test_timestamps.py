@@ -7,7 +7,14 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from ketch.timestamps import ZERO_TIME, parse_rfc3339, rfc3339_from_seconds, rfc3339_nano
+from ketch.timestamps import (
+    ZERO_TIME,
+    parse_docker_time,
+    parse_go_duration,
+    parse_rfc3339,
+    rfc3339_from_seconds,
+    rfc3339_nano,
+)
 
 
 def test_time_has_nine_fraction_digits_in_utc() -> None:
@@ -69,3 +76,26 @@ def test_no_time_and_zero_time_are_none() -> None:
 def test_anything_else_is_refused(text: str) -> None:
     with pytest.raises(ValueError):
         parse_rfc3339(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("10m", 600.0), ("1h30m", 5400.0), ("1.5s", 1.5), ("250ms", 0.25), ("2h0m0s", 7200.0)],
+)
+def test_go_durations(text: str, seconds: float) -> None:
+    assert parse_go_duration(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("text", ["", "m", "10", "10x", "h1", "1h-2m"])
+def test_what_is_no_go_duration(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_go_duration(text)
+
+
+def test_docker_times_are_durations_before_now_unix_seconds_or_rfc3339() -> None:
+    now = 1_000_000.0
+    assert parse_docker_time("10m", now) == now - 600
+    assert parse_docker_time("1767323045.5", now) == 1767323045.5
+    assert parse_docker_time("2026-01-02T03:04:05Z", now) == 1767323045.0
+    with pytest.raises(ValueError):
+        parse_docker_time("soon", now)

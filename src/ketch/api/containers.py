@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import datetime
 
 from aiohttp import web
 
@@ -17,6 +16,7 @@ from ketch.api.hijack import Hijacked, hijack
 from ketch.api.http import (
     backend_of,
     json_response,
+    parse_time_param,
     query_bool,
     query_int,
     query_uint32,
@@ -121,20 +121,6 @@ async def resize(request: web.Request) -> web.Response:
     width = query_uint32(request, "w", "resize width")
     await service(request).resize(request.match_info["id"], height, width)
     return web.Response(status=200)
-
-
-def parse_time_param(value: str | None) -> float | None:
-    """Docker's since/until: unix seconds (with fraction) or RFC 3339."""
-    if not value:
-        return None
-    try:
-        number = float(value)
-    except ValueError:
-        try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-        except ValueError:
-            raise InvalidArgument(f"invalid time value: {value}") from None
-    return number if number > 0 else None
 
 
 async def logs(request: web.Request) -> web.StreamResponse:

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from typing import Any
 
 from aiohttp import web
 
 from ketch.api.backend import Backend
 from ketch.errors import InvalidArgument
+from ketch.timestamps import parse_docker_time
 
 BACKEND: web.AppKey[Backend] = web.AppKey("backend", Backend)
 
@@ -91,3 +93,15 @@ def query_uint32(request: web.Request, name: str, what: str) -> int:
     if raw.startswith("-") or int(digits) >= 2**32:
         raise InvalidArgument(f'invalid {what} "{raw}": value out of range')
     return int(digits)
+
+
+def parse_time_param(value: str | None) -> float | None:
+    """Docker's since/until: a duration before now, unix seconds (with fraction) or RFC 3339;
+    0 or none is no bound."""
+    if not value:
+        return None
+    try:
+        moment = parse_docker_time(value, time.time())
+    except ValueError:
+        raise InvalidArgument(f"invalid time value: {value}") from None
+    return moment if moment > 0 else None

@@ -16,8 +16,7 @@ from aiohttp import web
 
 import ketch
 from ketch.api.filters import query_filters
-from ketch.api.http import backend_of, json_response, read_json
-from ketch.errors import InvalidArgument
+from ketch.api.http import backend_of, json_response, parse_time_param, read_json
 from ketch.snapshots.backing import backing_filesystem, supports_d_type
 from ketch.timestamps import rfc3339_nano
 
@@ -283,8 +282,8 @@ async def events(request: web.Request) -> web.StreamResponse:
     backend = backend_of(request)
     bus = backend.events
     filters = query_filters(request)
-    since = _time_param(request.query.get("since"))
-    until = _time_param(request.query.get("until"))
+    since = parse_time_param(request.query.get("since"))
+    until = parse_time_param(request.query.get("until"))
     queue = bus.subscribe()
     response = web.StreamResponse(headers={"Content-Type": "application/json"})
     try:
@@ -315,20 +314,6 @@ async def events(request: web.Request) -> web.StreamResponse:
         bus.unsubscribe(queue)
     await response.write_eof()
     return response
-
-
-def _time_param(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        from datetime import datetime
-
-        try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-        except ValueError:
-            raise InvalidArgument(f"invalid time value: {value}") from None
 
 
 async def disk_usage(request: web.Request) -> web.Response:

@@ -126,9 +126,8 @@ class FileService:
         """A descriptor of the container's root: the live one, or its snapshot mounted
         for the moment (held under the container's lock so start waits)."""
         container = entry.container
-        if container.running and container.state.get("Pid"):
-            fd = os.open(f"/proc/{container.state['Pid']}/root",
-                         os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)  # fmt: skip
+        fd = live_root(container.state.get("Pid") or 0) if container.running else None
+        if fd is not None:
             try:
                 yield fd
             finally:
@@ -210,6 +209,17 @@ class FileService:
                     kind = 0 if any(os.path.lexists(lower / inside) for lower in lowers) else 1
                 found.append({"Path": "/" + str(inside), "Kind": kind})
         return found
+
+
+def live_root(pid: int) -> int | None:
+    """A descriptor of a running container's root, or None once its init is gone (it may
+    be exiting as we look: then its snapshot serves)."""
+    if pid <= 0:
+        return None
+    try:
+        return os.open(f"/proc/{pid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    except (FileNotFoundError, ProcessLookupError):
+        return None
 
 
 def upper_dir(mounts: list[Mount]) -> Path:

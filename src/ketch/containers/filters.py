@@ -72,3 +72,29 @@ def matches_filters(container: Container, filters: dict[str, list[str]]) -> bool
         ):
             return False
     return True
+
+
+def prune_matches(container: Container, filters: dict[str, list[str]], now: float) -> bool:
+    """`container prune`'s filters: label (has it), label! (has it not), until (created
+    before: a duration before now, Unix seconds or RFC 3339)."""
+    from ketch.errors import InvalidArgument
+    from ketch.timestamps import parse_docker_time, parse_rfc3339
+
+    labels = container.config.get("Labels") or {}
+
+    def has(wanted: str) -> bool:
+        k, sep, v = wanted.partition("=")
+        return k in labels and (not sep or labels[k] == v)
+
+    if not all(has(w) for w in filters.get("label", [])):
+        return False
+    if any(has(w) for w in filters.get("label!", [])):
+        return False
+    for value in filters.get("until", []):
+        try:
+            until = parse_docker_time(value, now)
+        except ValueError:
+            raise InvalidArgument(f"invalid filter 'until={value}'") from None
+        if (parse_rfc3339(container.created) or 0.0) >= until:
+            return False
+    return True

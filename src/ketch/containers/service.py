@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
+import errno
 import shutil
 import signal as signals
 import time
@@ -27,7 +28,7 @@ from ketch.containers.etcfiles import write_etc_files
 from ketch.containers.events import EventBus, publish_container
 from ketch.containers.execs import ExecService
 from ketch.containers.files import FileService
-from ketch.containers.filters import matches_filters, normalise_filters
+from ketch.containers.filters import matches_filters, normalise_filters, prune_matches
 from ketch.containers.filters import validate as validate_filters
 from ketch.containers.logs import read_logs
 from ketch.containers.record import Container
@@ -37,6 +38,16 @@ from ketch.timestamps import rfc3339_nano
 
 UPDATABLE = ("Memory", "MemorySwap", "MemoryReservation", "NanoCpus", "CpuQuota", "CpuPeriod",
              "CpuShares", "CpusetCpus", "CpusetMems", "PidsLimit", "RestartPolicy")  # fmt: skip
+# The Engine API's UpdateConfig: Resources and RestartPolicy. Other keys are not read, as
+# dockerd's decoder does not read them; Resources ketch cannot change yet are refused.
+UPDATE_CONFIG = frozenset({
+    "BlkioDeviceReadBps", "BlkioDeviceReadIOps", "BlkioDeviceWriteBps", "BlkioDeviceWriteIOps",
+    "BlkioWeight", "BlkioWeightDevice", "CgroupParent", "CpuCount", "CpuPercent", "CpuPeriod",
+    "CpuQuota", "CpuRealtimePeriod", "CpuRealtimeRuntime", "CpuShares", "CpusetCpus",
+    "CpusetMems", "DeviceCgroupRules", "DeviceRequests", "Devices", "IOMaximumBandwidth",
+    "IOMaximumIOps", "Init", "KernelMemoryTCP", "Memory", "MemoryReservation", "MemorySwap",
+    "MemorySwappiness", "NanoCpus", "OomKillDisable", "PidsLimit", "Ulimits", "RestartPolicy",
+})  # fmt: skip
 
 
 class ContainerService:
@@ -364,9 +375,9 @@ class ContainerService:
 
     async def update(self, name_or_id: str, changes: dict[str, Any]) -> builtins.list[str]:
         """`docker update`: new limits and restart policy, applied at once if running."""
-        schema.check("UpdateConfig", changes, {**schema.HOST_CONFIG, "RestartPolicy": schema.OBJ})
         container = self.get(name_or_id)
-        changes = dict(changes)
+        schema.check("UpdateConfig", changes, {**schema.HOST_CONFIG, "RestartPolicy": schema.OBJ})
+        changes = {k: v for k, v in changes.items() if k in UPDATE_CONFIG}
         if not (changes.get("RestartPolicy") or {}).get("Name"):
             changes.pop("RestartPolicy", None)  # the CLI sends an empty one: keep the old
         unknown = sorted(k for k, v in changes.items() if v and k not in UPDATABLE)
@@ -379,18 +390,31 @@ class ContainerService:
             merged.pop("CpuPeriod", None)
         hostconfig.validate(merged)
         restart.validate(merged)
+        if container.running:
+            await self._update_cgroup(container, merged)
         container.host_config = merged
         write_bundle(
             container, self.snapshots.layer_dirs(container.chain_id), self.bundle_settings
         )
         container.save()
-        if container.running:
-            from ketch.runtime import cgroups
-
-            cgroup = cgroups.load(self.run_settings.cgroup_parent, container.id)
-            await asyncio.to_thread(cgroup.update, resources_of(merged))
         publish_container(self.events, container, "update")
         return []
+
+    async def _update_cgroup(self, container: Container, host_config: dict[str, Any]) -> None:
+        """The new limits on the running container first: a value the kernel refuses is
+        the caller's mistake, and then nothing is kept of the update."""
+        from ketch.runtime import cgroups
+
+        cgroup = cgroups.load(self.run_settings.cgroup_parent, container.id)
+        try:
+            await asyncio.to_thread(cgroup.update, resources_of(host_config))
+        except OSError as exc:
+            if exc.errno not in (errno.EINVAL, errno.EBUSY, errno.ERANGE, errno.EPERM):
+                raise
+            where = Path(exc.filename).name if exc.filename else "its cgroup"
+            raise errors.InvalidArgument(
+                f"Cannot update container {container.id}: {where}: {exc.strerror}"
+            ) from None
 
     async def pause(self, name_or_id: str) -> None:
         entry = self.table.get(name_or_id)
@@ -432,14 +456,14 @@ class ContainerService:
     async def prune(self, filters: dict[str, Any] | None = None) -> dict[str, Any]:
         """Remove stopped containers; SpaceReclaimed is what their writable layers held."""
         normal = normalise_filters(filters)
-        labels = {k: v for k, v in normal.items() if k == "label"}
+        now = time.time()
         deleted: builtins.list[str] = []
         reclaimed = 0
         for entry in self.table:
             container = entry.container
             if container.running or container.state.get("Restarting"):
                 continue
-            if not matches_filters(container, labels):
+            if not prune_matches(container, normal, now):
                 continue
             size = await asyncio.to_thread(self.files.size_rw, entry)
             await self._remove(entry)

@@ -54,8 +54,13 @@ def detect_layout() -> Layout:
 
 
 def _write(path: Path, value: str) -> None:
-    with open(path, "w") as f:
-        f.write(value)
+    try:
+        with open(path, "w") as f:
+            f.write(value)
+    except OSError as exc:
+        if exc.filename is None:  # the kernel refused the value at write(): say where
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
+        raise
 
 
 def _read(path: Path) -> str:
