@@ -14,7 +14,7 @@ then a bounded number of seeded random mixes of the above. It starts its own
 registry and ketchd (cleaned up on exit) and keeps a running container, an exec
 and an image around to aim at.
 
-    sudo .venv/bin/python bench/fuzz_api.py SPEC.yaml [--seed 1] [--random 300] [--time 600]
+    .venv/bin/python bench/fuzz_api.py SPEC.yaml [--seed 1] [--random 300] [--time 600]
 """
 
 from __future__ import annotations

@@ -138,8 +138,9 @@ async def logs(request: web.Request) -> web.StreamResponse:
         stderr=query_bool(request, "stderr"),
         follow=query_bool(request, "follow"),
         tail=tail,
-        since=parse_time_param(request.query.get("since")),
-        until=parse_time_param(request.query.get("until")),
+        # A log's bound of 0 is no bound (the CLI sends until=0 when none is given).
+        since=parse_time_param(request.query.get("since")) or None,
+        until=parse_time_param(request.query.get("until")) or None,
         timestamps=query_bool(request, "timestamps"),
     )
     tty = container.tty

@@ -96,12 +96,11 @@ def query_uint32(request: web.Request, name: str, what: str) -> int:
 
 
 def parse_time_param(value: str | None) -> float | None:
-    """Docker's since/until: a duration before now, unix seconds (with fraction) or RFC 3339;
-    0 or none is no bound."""
+    """Docker's since/until: a duration before now, unix seconds (with fraction) or RFC 3339
+    (`since=0`: from the start of the events' history)."""
     if not value:
         return None
     try:
-        moment = parse_docker_time(value, time.time())
+        return parse_docker_time(value, time.time())
     except ValueError:
         raise InvalidArgument(f"invalid time value: {value}") from None
-    return moment if moment > 0 else None
