@@ -11,6 +11,7 @@ import asyncio
 import builtins
 import contextlib
 import errno
+import logging
 import shutil
 import signal as signals
 import time
@@ -35,6 +36,8 @@ from ketch.containers.record import Container
 from ketch.containers.supervisor import RunSettings, Supervisor
 from ketch.containers.table import ContainerTable
 from ketch.timestamps import rfc3339_nano
+
+log = logging.getLogger("ketch.containers")
 
 UPDATABLE = ("Memory", "MemorySwap", "MemoryReservation", "NanoCpus", "CpuQuota", "CpuPeriod",
              "CpuShares", "CpusetCpus", "CpusetMems", "PidsLimit", "RestartPolicy")  # fmt: skip
@@ -562,19 +565,14 @@ class ContainerService:
 
     async def restore(self) -> None:
         """Load every record; reconnect live shims; settle those that died meanwhile."""
-        import logging
-
         for directory in sorted(self.root.iterdir()):
             if not (directory / "config.v2.json").is_file():
                 continue
             try:
                 container = Container.load(directory)
-            except (OSError, ValueError, KeyError) as exc:
-                logging.getLogger("ketch.containers").warning(
-                    "skipping unreadable container %s: %s", directory.name, exc
-                )
-                continue
-            self.table.add(Entry(container))
+                self.table.add(Entry(container))
+            except (OSError, ValueError, KeyError, errors.Conflict) as exc:
+                log.warning("skipping container %s: %s", directory.name, exc)
         for entry in self.table:
             await self.supervisor.restore(entry)
 
