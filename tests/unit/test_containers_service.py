@@ -433,3 +433,21 @@ def test_events_reach_only_subscribed_listeners_and_unsubscribe_stops_them() -> 
         assert [queue.get_nowait()["Action"] for _ in range(queue.qsize())] == ["pull"]
 
     run(body)
+
+
+def test_restore_skips_records_it_cannot_take_and_keeps_the_rest(tmp_path: Path) -> None:
+    async def body() -> None:
+        service, shims = make_service(tmp_path)
+        first, _ = await service.create("one", {"Image": "hello"})
+        second, _ = await service.create("two", {"Image": "hello"})
+        broken, _ = await service.create("three", {"Image": "hello"})
+        record = tmp_path / "containers" / second / "config.v2.json"
+        record.write_text(record.read_text().replace('"/two"', '"/one"'))
+        (tmp_path / "containers" / broken / "config.v2.json").write_text("{not json")
+
+        again, _ = make_service(tmp_path, shims)
+        await again.restore()
+        # One of the two claiming "/one" (whichever is read first) and not the broken one.
+        assert len(again.table) == 1 and again.get("one").id in (first, second)
+
+    run(body)
