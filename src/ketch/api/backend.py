@@ -19,6 +19,7 @@ from ketch.containers.record import Container
 from ketch.images.model import Image
 from ketch.images.progress import Progress
 from ketch.images.usage import LayerUsage
+from ketch.network.model import Endpoint, Network
 from ketch.registry import Auth
 
 
@@ -194,6 +195,37 @@ class ImagesBackend(Protocol):
     def history(self, name: str) -> builtins.list[dict[str, Any]]: ...
 
     def layer_usage(self) -> LayerUsage: ...
+
+
+class NetworksBackend(Protocol):
+    """api/networks.py's routes (connect and disconnect go through the containers)."""
+
+    def create(
+        self,
+        name: str,
+        *,
+        driver: str = "bridge",
+        subnet: str = "",
+        gateway: str = "",
+        ip_range: str = "",
+        internal: bool = False,
+        attachable: bool = False,
+        labels: dict[str, str] | None = None,
+        options: dict[str, str] | None = None,
+    ) -> Network:
+        """Conflict "network with name x already exists"; InvalidArgument for a subnet that
+        overlaps another network's or the host's routes, a gateway outside it, ..."""
+        ...
+
+    def get(self, name_or_id: str) -> Network: ...
+
+    def list(self) -> builtins.list[Network]: ...
+
+    def remove(self, name_or_id: str) -> None:
+        """Forbidden for the predefined networks; Conflict while endpoints remain."""
+        ...
+
+    def endpoints_on(self, network_id: str) -> builtins.list[Endpoint]: ...
 
 
 @dataclass

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple, Protocol
 
 from ketch.containers.record import Container
 from ketch.images.model import Image
+from ketch.network.model import Endpoint, EndpointRequest, Network, PortBinding
 from ketch.snapshots.mounts import Mount
 
 Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
@@ -128,3 +129,35 @@ class ShimManager(Protocol):
     def exit_from_state_file(self, container: Container) -> Exit: ...
 
     async def close(self) -> None: ...
+
+
+class Networks(Protocol):
+    """The network part, as containers use it: endpoints in a container's namespace."""
+
+    def get(self, name_or_id: str) -> Network:
+        """A network by name, id or unique id prefix; NotFound "network x not found"."""
+        ...
+
+    async def attach(
+        self,
+        container_id: str,
+        container_name: str,
+        netns_path: str,
+        request: EndpointRequest,
+        ports: Sequence[PortBinding] = (),
+    ) -> Endpoint:
+        """Give the container (its network namespace at `netns_path`, e.g.
+        /proc/<init pid>/ns/net) an interface on the network: a veth made with its peer
+        in that namespace (eth0, eth1, ... in order), an address from IPAM, Docker's MAC,
+        the default route (first network), its names for the network's DNS, and `ports`
+        published. Nothing is left half set up when it fails (a port taken: Conflict)."""
+        ...
+
+    async def detach(self, container_id: str, network: str | None = None) -> None:
+        """Undo attach on one network, or on all of the container's when None; a no-op for
+        what is already gone (its namespace died with it)."""
+        ...
+
+    def endpoints(self, container_id: str) -> list[Endpoint]:
+        """The container's endpoints, in the order they were attached."""
+        ...
