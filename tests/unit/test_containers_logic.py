@@ -248,7 +248,6 @@ def test_duplicate_mount_points_are_refused(tmp_path: Path) -> None:
         ({"Memory": 64 * 2**20, "MemorySwap": 32 * 2**20}, "memoryswap limit should be larger"),
         ({"NanoCpus": 10**15}, "Range of CPUs is from 0.01 to"),
         ({"LogConfig": {"Type": "syslog"}}, "logging driver 'syslog' is not supported"),
-        ({"PortBindings": {"80/tcp": [{"HostPort": "8080"}]}}, "published ports"),
     ],
 )
 def test_host_config_checks_use_dockers_words(host_config: dict, message: str) -> None:

@@ -98,7 +98,8 @@ class FakeShim:
         self.container_id = container_id
         self.shim_pid = 1000
         self.shim_start_time = 1
-        self.pid = 0
+        self.pid = 4000  # the container's init, made (and waiting) when the shim is
+        self.started = False
         self.exited: Exit | None = None
         self.fail_start = fail_start
         self.signals: list[int] = []
@@ -115,13 +116,13 @@ class FakeShim:
     async def start(self) -> None:
         if self.fail_start is not None:
             raise self.fail_start
-        self.pid = 4000
+        self.started = True
 
     async def wait(self) -> Exit:
         return await asyncio.shield(self._exit)
 
     async def state(self) -> dict[str, Any]:
-        return {"status": "running" if self.pid else "created", "started_at": ""}
+        return {"status": "running" if self.started else "created", "started_at": ""}
 
     async def attach(self, stdin: bool, stdout: bool, stderr: bool) -> Streams:
         raise errors.NotImplementedYet("not in these tests")
@@ -287,7 +288,7 @@ def test_on_failure_restarts_with_backoff_up_to_the_maximum(tmp_path: Path) -> N
         cid, _ = await service.create(None, {"Image": "hello"}, policy)
         await service.start(cid)
         for run_number in range(3):
-            while len(shims.spawned) <= run_number or not shims.spawned[run_number].pid:
+            while len(shims.spawned) <= run_number or not shims.spawned[run_number].started:
                 await asyncio.sleep(0.01)
             shims.spawned[run_number].exit(1)
             await asyncio.sleep(0)
@@ -449,5 +450,123 @@ def test_restore_skips_records_it_cannot_take_and_keeps_the_rest(tmp_path: Path)
         await again.restore()
         # One of the two claiming "/one" (whichever is read first) and not the broken one.
         assert len(again.table) == 1 and again.get("one").id in (first, second)
+
+    run(body)
+
+
+class FakeNetworks:
+    """Networks by name; an attach records its request and hands out the next address."""
+
+    def __init__(self) -> None:
+        from ketch.network.model import Network
+
+        self.nets = {
+            name: Network(id=name[0] * 64, name=name, driver=driver, created="",
+                          subnet=subnet, gateway=gateway)  # fmt: skip
+            for name, driver, subnet, gateway in (
+                ("bridge", "bridge", "10.89.0.0/24", "10.89.0.1"),
+                ("appnet", "bridge", "10.89.1.0/24", "10.89.1.1"),
+                ("host", "host", "", ""), ("none", "null", "", ""),
+            )
+        }
+        self.attached: dict[str, list[Any]] = {}
+        self.taken_ports: set[int] = set()
+        self.netns: list[str] = []
+
+    def get(self, name_or_id: str) -> Any:
+        for network in self.nets.values():
+            if name_or_id in (network.name, network.id):
+                return network
+        raise errors.NotFound(f"network {name_or_id} not found")
+
+    async def attach(self, container_id: str, container_name: str, netns_path: str,
+                     request: Any, ports: Sequence[Any] = ()) -> Any:  # fmt: skip
+        from ketch.network.model import Endpoint
+
+        network = self.get(request.network)
+        for port in ports:
+            if port.host_port in self.taken_ports:
+                raise errors.Conflict(f"Bind for 0.0.0.0:{port.host_port} failed: port is "
+                                      "already allocated")  # fmt: skip
+        mine = self.attached.setdefault(container_id, [])
+        ip = network.gateway.rsplit(".", 1)[0] + f".{len(mine) + 2}"
+        endpoint = Endpoint(network.id, network.name, container_id, "e" * 64, ip, 24,
+                            network.gateway, "02:42:00:00:00:02", "veth0",
+                            [container_name, *request.aliases], list(ports))  # fmt: skip
+        mine.append(endpoint)
+        self.netns.append(netns_path)
+        return endpoint
+
+    async def detach(self, container_id: str, network: str | None = None) -> None:
+        kept = [e for e in self.attached.get(container_id, [])
+                if network is not None and e.network_id != network]  # fmt: skip
+        self.attached[container_id] = kept
+
+    def endpoints(self, container_id: str) -> list[Any]:
+        return list(self.attached.get(container_id, []))
+
+
+def networked_service(root: Path) -> tuple[ContainerService, FakeShims, FakeNetworks]:
+    shims, networks = FakeShims(), FakeNetworks()
+    service = ContainerService(root / "containers", FakeImages(), FakeSnapshots(root / "snaps"),
+                               shims, networks=networks)  # fmt: skip
+    return service, shims, networks
+
+
+def test_a_start_attaches_the_networks_and_an_exit_detaches_them(tmp_path: Path) -> None:
+    async def body() -> None:
+        service, shims, networks = networked_service(tmp_path)
+        cid, _ = await service.create(
+            "web", {"Image": "hello", "ExposedPorts": {"80/tcp": {}}},
+            {"NetworkMode": "appnet", "PortBindings": {"80/tcp": [{"HostPort": "8080"}]}},
+            {"EndpointsConfig": {"appnet": {"Aliases": ["www"]}, "bridge": {}}},
+        )  # fmt: skip
+        resolv = (tmp_path / "containers" / cid / "resolv.conf").read_text()
+        assert resolv.startswith("nameserver 10.89.1.1\n")  # appnet's DNS
+        await service.start(cid)
+        assert networks.netns == ["/proc/4000/ns/net"] * 2  # the init's, before it runs
+        view = service.inspect(cid)
+        settings = view["NetworkSettings"]
+        assert settings["Networks"]["appnet"]["IPAddress"] == "10.89.1.2"
+        assert settings["Networks"]["appnet"]["Aliases"] == ["www"]
+        assert settings["Networks"]["bridge"]["IPAddress"] == "10.89.0.3"
+        assert settings["IPAddress"] == "10.89.0.3"  # the default bridge's, as dockerd
+        assert settings["Ports"] == {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}]}
+        row = service.list()[0]
+        assert row["Ports"] == [{"IP": "0.0.0.0", "PrivatePort": 80, "PublicPort": 8080,
+                                 "Type": "tcp"}]  # fmt: skip
+        hosts = (tmp_path / "containers" / cid / "hosts").read_text()
+        assert hosts.endswith(f"10.89.1.2\t{cid[:12]}\n")
+        await service.stop(cid, timeout=1)
+        assert networks.endpoints(cid) == []
+        assert service.inspect(cid)["NetworkSettings"]["Networks"]["appnet"]["IPAddress"] == ""
+
+    run(body)
+
+
+def test_a_port_taken_fails_the_start_and_leaves_no_endpoint(tmp_path: Path) -> None:
+    async def body() -> None:
+        service, shims, networks = networked_service(tmp_path)
+        networks.taken_ports.add(8080)
+        cid, _ = await service.create(
+            None, {"Image": "hello"}, {"PortBindings": {"80/tcp": [{"HostPort": "8080"}]}}
+        )
+        with pytest.raises(errors.Conflict, match="port is already allocated"):
+            await service.start(cid)
+        assert networks.endpoints(cid) == [] and shims.spawned[0].shut_down
+        assert service.get(cid).state["Running"] is False
+
+    run(body)
+
+
+def test_unknown_networks_and_the_host_network_at_create(tmp_path: Path) -> None:
+    async def body() -> None:
+        service, _, _ = networked_service(tmp_path)
+        with pytest.raises(errors.NotFound, match="network nope not found"):
+            await service.create(None, {"Image": "hello"}, {"NetworkMode": "nope"})
+        cid, _ = await service.create(None, {"Image": "hello"}, {"NetworkMode": "host"})
+        import os
+
+        assert service.get(cid).config["Hostname"] == os.uname().nodename
 
     run(body)

@@ -321,3 +321,16 @@ def write_bundle(container: Container, layer_dirs: list[Path], settings: BundleS
     container.bundle.mkdir(exist_ok=True)
     (container.bundle / "rootfs").mkdir(exist_ok=True)
     atomicfile.write_json(container.bundle / "config.json", spec)
+
+
+def join_namespace(container: Container, kind: str, path: str) -> None:
+    """config.json's `kind` namespace becomes the one at `path` (another container's, for
+    --network container:x), decided at start since that container's pid is known then."""
+    import json
+
+    config_path = container.bundle / "config.json"
+    spec = json.loads(config_path.read_text())
+    namespaces = [ns for ns in spec["linux"]["namespaces"] if ns["type"] != kind]
+    namespaces.append({"type": kind, "path": path})
+    spec["linux"]["namespaces"] = namespaces
+    atomicfile.write_json(config_path, spec)

@@ -18,6 +18,7 @@ from ketch.containers.attach import AttachSession
 from ketch.containers.contracts import ExecProcess, Shim
 from ketch.containers.health import HealthMonitor
 from ketch.containers.record import Container
+from ketch.network.model import Endpoint
 
 WAIT_CONDITIONS = ("not-running", "next-exit", "removed")
 
@@ -53,6 +54,7 @@ class Entry:
     restart_timer: asyncio.TimerHandle | None = None
     restart_delay: float = 0.0
     execs: dict[str, ExecRecord] = field(default_factory=dict)
+    endpoints: list[Endpoint] = field(default_factory=list)  # this run's, primary first
 
     @property
     def id(self) -> str:

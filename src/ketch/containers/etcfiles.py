@@ -8,26 +8,54 @@ from typing import Any
 from ketch.containers.record import Container
 
 
-def write_etc_files(container: Container) -> None:
-    """hostname, hosts and resolv.conf in the container's directory, bound in at start."""
+def write_etc_files(container: Container, nameservers: list[str] | None = None) -> None:
+    """hostname, hosts and resolv.conf in the container's directory, bound in at start.
+    `nameservers`: a user network's DNS (its gateway) in place of the host's resolvers."""
     hostname = container.config["Hostname"]
     (container.directory / "hostname").write_text(hostname + "\n")
-    extra = "".join(
-        f"{entry.split(':', 1)[1]}\t{entry.split(':', 1)[0]}\n"
-        for entry in container.host_config.get("ExtraHosts") or []
-        if ":" in entry
+    write_hosts(container)
+    (container.directory / "resolv.conf").write_text(
+        resolv_conf(container.host_config, nameservers)
     )
-    (container.directory / "hosts").write_text(
+
+
+def hosts_text(
+    hostname: str, extra_hosts: list[str], own_ip: str = "", host_gateway: str = ""
+) -> str:
+    """/etc/hosts as dockerd writes it: localhost, --add-host entries (host-gateway: the
+    default bridge's gateway), then the container's own address and name."""
+    extra = ""
+    for entry in extra_hosts:
+        name, sep, address = entry.partition(":")
+        if not sep:
+            continue
+        if address == "host-gateway":
+            if not host_gateway:
+                continue
+            address = host_gateway
+        extra += f"{address}\t{name}\n"
+    own = f"{own_ip}\t{hostname}\n" if own_ip else ""
+    return (
         "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
         "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n"
-        f"ff02::2\tip6-allrouters\n{extra}"
+        f"ff02::2\tip6-allrouters\n{extra}{own}"
     )
-    (container.directory / "resolv.conf").write_text(resolv_conf(container.host_config))
 
 
-def resolv_conf(host_config: dict[str, Any]) -> str:
-    """The host's resolv.conf minus loopback resolvers, or the given --dns servers."""
-    servers = list(host_config.get("Dns") or [])
+def write_hosts(container: Container, own_ip: str = "", host_gateway: str = "") -> None:
+    """Written in place, not renamed over: a running container has the file bound in."""
+    text = hosts_text(
+        container.config["Hostname"], list(container.host_config.get("ExtraHosts") or []),
+        own_ip, host_gateway,
+    )  # fmt: skip
+    with open(container.directory / "hosts", "w") as out:
+        out.write(text)
+
+
+def resolv_conf(host_config: dict[str, Any], nameservers: list[str] | None = None) -> str:
+    """The host's resolv.conf minus loopback resolvers, or the given --dns servers, or a
+    user network's embedded DNS (which forwards to those)."""
+    servers = list(nameservers or host_config.get("Dns") or [])
     search = list(host_config.get("DnsSearch") or [])
     options = list(host_config.get("DnsOptions") or [])
     if not servers:

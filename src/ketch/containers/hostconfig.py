@@ -61,10 +61,8 @@ def validate(host_config: dict[str, Any]) -> None:
     log_type = (host_config.get("LogConfig") or {}).get("Type") or "json-file"
     if log_type not in ("json-file", "none"):
         raise NotImplementedYet(f"logging driver {log_type!r} is not supported by ketch yet")
-    for key, what in (("NetworkMode", "network mode"), ("PidMode", "pid mode"),
-                      ("IpcMode", "ipc mode"), ("UTSMode", "uts mode")):  # fmt: skip
+    for key, what in (("PidMode", "pid mode"), ("IpcMode", "ipc mode"),
+                      ("UTSMode", "uts mode")):  # fmt: skip
         value = host_config.get(key) or ""
         if value not in ("", "default", "bridge", "private", "none", "host"):
             raise NotImplementedYet(f"{what} {value!r} is not supported by ketch yet")
-    if host_config.get("PortBindings"):
-        raise NotImplementedYet("published ports are not supported by ketch yet")

@@ -12,6 +12,7 @@ import builtins
 import contextlib
 import errno
 import logging
+import os
 import shutil
 import signal as signals
 import time
@@ -20,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from ketch import errors
-from ketch.containers import hostconfig, merge, names, restart, schema, views
+from ketch.containers import hostconfig, merge, names, networking, restart, schema, views
 from ketch.containers.attach import AttachSession
 from ketch.containers.bundle import BundleSettings, resources_of, write_bundle
-from ketch.containers.contracts import Images, ShimManager, Snapshotter
+from ketch.containers.contracts import Images, Networks, ShimManager, Snapshotter
 from ketch.containers.entry import WAIT_CONDITIONS, Entry
 from ketch.containers.etcfiles import write_etc_files
 from ketch.containers.events import EventBus, publish_container
@@ -35,6 +36,7 @@ from ketch.containers.logs import read_logs
 from ketch.containers.record import Container
 from ketch.containers.supervisor import RunSettings, Supervisor
 from ketch.containers.table import ContainerTable
+from ketch.network.model import EndpointRequest
 from ketch.timestamps import rfc3339_nano
 
 log = logging.getLogger("ketch.containers")
@@ -64,8 +66,10 @@ class ContainerService:
         events: EventBus | None = None,
         run: RunSettings | None = None,
         bundle: BundleSettings | None = None,
+        networks: Networks | None = None,
     ) -> None:
         self.root = root
+        self.networks = networks
         self.images = images
         self.snapshots = snapshots
         self.events = events or EventBus()
@@ -74,7 +78,7 @@ class ContainerService:
         self.root.mkdir(parents=True, exist_ok=True)
         self.table = ContainerTable()
         self.supervisor = Supervisor(
-            self.table, snapshots, shims, self.events, self.run_settings, self._remove
+            self.table, snapshots, shims, self.events, self.run_settings, self._remove, networks
         )
         self.execs = ExecService(self.table)
         self.files = FileService(root, self.table, snapshots, images, self, self.events)
@@ -138,12 +142,16 @@ class ContainerService:
         merged = merge.merge_config(image.container_config, config)
         path, args = merge.command_of(merged)
         merge.parse_signal(merged.get("StopSignal"))
+        nameservers = self._check_networks(merged, host_config, networking_config)
         if name:
             stored_name = names.validate(name)
             self.table.check_name_free(stored_name)
         else:
             stored_name = self.table.fresh_name()
         container_id = self.table.new_id()
+        if networking.mode_of(host_config) == "host":
+            # As dockerd: on the host's network, the host's name.
+            merged["Hostname"] = merged.get("Hostname") or os.uname().nodename
         merged["Hostname"] = merged.get("Hostname") or container_id[:12]
         directory = self.root / container_id
         directory.mkdir(mode=0o710)
@@ -164,7 +172,7 @@ class ContainerService:
             # As dockerd, the writable layer is made at create: diff, cp and commit of a
             # container that never ran read it without making it.
             self.snapshots.prepare(container_id, image.chain_id)
-            write_etc_files(container)
+            write_etc_files(container, nameservers)
             write_bundle(
                 container, self.snapshots.layer_dirs(image.chain_id), self.bundle_settings
             )
@@ -180,18 +188,83 @@ class ContainerService:
         publish_container(self.events, container, "create")
         return container_id, []
 
+    def _check_networks(
+        self,
+        config: dict[str, Any],
+        host_config: dict[str, Any],
+        networking_config: dict[str, Any] | None,
+    ) -> list[str]:
+        """dockerd's checks of the networks a container asks for; returns the nameservers
+        its resolv.conf gets (a user network's embedded DNS at its gateway)."""
+        plan = networking.plan(config, host_config, networking_config)
+        if plan.mode == "container":
+            self.get(plan.joins)  # No such container: x
+            return []
+        if self.networks is None:
+            if plan.ports or any(r.network != networking.DEFAULT_BRIDGE for r in plan.requests):
+                raise errors.NotImplementedYet("this ketchd has no networks but host and none")
+            return []
+        if plan.mode != "bridge":
+            return []
+        found = [self.networks.get(request.network) for request in plan.requests]
+        primary = found[0]
+        if primary.driver == "bridge" and not primary.is_default_bridge and primary.gateway:
+            return [primary.gateway]
+        return []
+
     # -- inspect and list ------------------------------------------------------------
 
     def inspect(self, name_or_id: str, size: bool = False) -> dict[str, Any]:
         entry = self.table.get(name_or_id)
         container = entry.container
         view = views.inspect_view(
-            container, container.image_name, self._graph_driver(container), list(entry.execs)
-        )
+            container, container.image_name, self._graph_driver(container), list(entry.execs),
+            self._network_settings(entry),
+        )  # fmt: skip
         if size:
             view["SizeRw"] = self.files.size_rw(entry)
             view["SizeRootFs"] = view["SizeRw"] + self._image_size(container)
         return view
+
+    def _network_settings(self, entry: Entry) -> dict[str, Any]:
+        """NetworkSettings as dockerd shows them: each network the container is on, its
+        endpoint's addresses while it runs, its ports."""
+        container = entry.container
+        mode = networking.mode_of(container.host_config)
+        if self.networks is None or mode.startswith("container:"):
+            return views.network_settings(views.network_of(container.host_config))
+        by_network = {e.network_id: e for e in entry.endpoints}
+        if mode in ("host", "none"):
+            names = [mode]
+            requests: list[EndpointRequest | None] = [None]
+        else:
+            try:
+                plan = networking.plan(
+                    container.config, container.host_config, container.networking_config
+                )
+            except errors.KetchError:  # a record from before networks: show what it can
+                plan = networking.NetworkPlan("bridge")
+            names = [r.network for r in plan.requests]
+            requests = list(plan.requests)
+        shown: dict[str, Any] = {}
+        primary: dict[str, Any] | None = None
+        for name, request in zip(names, requests, strict=True):
+            try:
+                network = self.networks.get(name)
+            except errors.KetchError:  # removed since: its name, no id
+                shown[name] = networking.endpoint_settings("", None, request)
+                continue
+            settings = networking.endpoint_settings(
+                network.id, by_network.get(network.id), request
+            )
+            shown[network.name] = settings
+            if network.is_default_bridge:
+                primary = settings
+        pid = container.state.get("Pid") if container.running else 0
+        return views.network_settings(
+            mode, shown, networking.ports_view(container.config, entry.endpoints), primary,
+            f"/proc/{pid}/ns/net" if pid else "",
+        )  # fmt: skip
 
     def _graph_driver(self, container: Container) -> dict[str, Any]:
         """overlay2's four directories, as dockerd names them; the merged view is the
@@ -227,7 +300,13 @@ class ContainerService:
         if limit is not None and limit > 0:
             chosen = chosen[:limit]
         now = time.time()
-        rows = [views.list_view(e.container, e.container.image_name, now) for e in chosen]
+        rows = []
+        for e in chosen:
+            settings = self._network_settings(e)
+            ports = networking.list_ports(e.container.config, e.endpoints)
+            rows.append(views.list_view(
+                e.container, e.container.image_name, now, settings["Networks"], ports
+            ))  # fmt: skip
         if size:
             for row, entry in zip(rows, chosen, strict=True):
                 row["SizeRw"] = self.files.size_rw(entry)
@@ -373,6 +452,83 @@ class ContainerService:
             await asyncio.to_thread(self.snapshots.remove, container.id)
         await asyncio.to_thread(shutil.rmtree, container.directory, True)
         publish_container(self.events, container, "destroy")
+
+    # -- networks --------------------------------------------------------------------
+
+    async def connect(
+        self, name_or_id: str, network_name: str, settings: dict[str, Any] | None = None
+    ) -> None:
+        """`docker network connect`: now if the container runs, at its next start if not."""
+        entry = self.table.get(name_or_id)
+        container = entry.container
+        if self.networks is None:
+            raise errors.NotImplementedYet("this ketchd has no networks but host and none")
+        network = self.networks.get(network_name)
+        mode = networking.mode_of(container.host_config)
+        if mode == "host" or network.driver == "host":
+            raise errors.Forbidden(
+                "container cannot be disconnected from host network or connected to host network"
+            )
+        if mode == "none" or network.driver == "null":
+            raise errors.Forbidden(
+                "container cannot be connected to multiple networks with one of the networks "
+                "in private (none) mode"
+            )
+        if mode.startswith("container:"):
+            raise errors.Forbidden(
+                "container sharing network namespace with another container or host cannot be "
+                "connected to any other network"
+            )
+        endpoints = dict((container.networking_config or {}).get("EndpointsConfig") or {})
+        names = {networking.mode_of(container.host_config), *endpoints}
+        if network.name in names or network.id in names:
+            raise errors.Forbidden(
+                f"endpoint with name {container.name.lstrip('/')} already exists in network "
+                f"{network.name}"
+            )
+        request = networking.endpoint_request(network.name, settings or {})
+        async with entry.lock:
+            if container.running and entry.shim is not None:
+                endpoint = await self.networks.attach(
+                    container.id, container.name.lstrip("/"), f"/proc/{entry.shim.pid}/ns/net",
+                    request,
+                )  # fmt: skip
+                entry.endpoints.append(endpoint)
+            endpoints[network.name] = dict(settings or {})
+            container.networking_config = {**container.networking_config,
+                                           "EndpointsConfig": endpoints}  # fmt: skip
+            container.save()
+        self.events.publish("network", "connect", network.id,
+                            {"container": container.id, "name": network.name,
+                             "type": network.driver})  # fmt: skip
+
+    async def disconnect(self, name_or_id: str, network_name: str, force: bool = False) -> None:
+        entry = self.table.get(name_or_id)
+        container = entry.container
+        if self.networks is None:
+            raise errors.NotImplementedYet("this ketchd has no networks but host and none")
+        network = self.networks.get(network_name)
+        endpoints = dict((container.networking_config or {}).get("EndpointsConfig") or {})
+        primary = networking.mode_of(container.host_config)
+        on_it = [n for n in (primary, *endpoints) if n in (network.name, network.id)]
+        if not on_it:
+            raise errors.Forbidden(
+                f"container {container.id} is not connected to network {network.name}"
+            )
+        async with entry.lock:
+            if container.running:
+                await self.networks.detach(container.id, network.id)
+                entry.endpoints = [e for e in entry.endpoints if e.network_id != network.id]
+            for name in on_it:
+                endpoints.pop(name, None)
+            if primary in on_it:
+                container.host_config["NetworkMode"] = "none"
+            container.networking_config = {**container.networking_config,
+                                           "EndpointsConfig": endpoints}  # fmt: skip
+            container.save()
+        self.events.publish("network", "disconnect", network.id,
+                            {"container": container.id, "name": network.name,
+                             "type": network.driver})  # fmt: skip
 
     # -- update, pause, rename, prune ------------------------------------------------
 

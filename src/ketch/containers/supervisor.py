@@ -17,9 +17,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from ketch import errors
-from ketch.containers import merge, restart
-from ketch.containers.contracts import ExecProcess, Exit, Shim, ShimManager, Snapshotter
+from ketch.containers import merge, networking, restart
+from ketch.containers.bundle import join_namespace
+from ketch.containers.contracts import (
+    ExecProcess,
+    Exit,
+    Networks,
+    Shim,
+    ShimManager,
+    Snapshotter,
+)
 from ketch.containers.entry import WAIT_CONDITIONS, Entry
+from ketch.containers.etcfiles import write_hosts
 from ketch.containers.events import EventBus, publish_container
 from ketch.containers.health import HealthMonitor, fresh_health, probe_command
 from ketch.containers.record import Container
@@ -47,7 +56,9 @@ class Supervisor:
         events: EventBus,
         settings: RunSettings,
         auto_remove: Callable[[Entry], Awaitable[None]],
+        networks: Networks | None = None,
     ) -> None:
+        self.networks = networks
         self.table = table
         self.snapshots = snapshots
         self.shims = shims
@@ -63,6 +74,11 @@ class Supervisor:
         container = entry.container
         begun = time.monotonic()
         entry.forget_finished_execs()
+        plan = networking.plan(
+            container.config, container.host_config, container.networking_config
+        )
+        if plan.mode == "container":
+            self._join_network_of(entry, plan.joins)
         try:
             mounts = self.snapshots.mounts(container.id)
         except errors.NotFound:  # a record from before snapshots were made at create
@@ -85,6 +101,8 @@ class Supervisor:
         entry.shim = shim
         sessions, entry.pending_attaches = entry.pending_attaches, []
         try:
+            await self._connect(entry, shim, plan)
+            connected = time.monotonic()
             for session in sessions:
                 reader, writer = await shim.attach(
                     session.want_stdin, session.want_stdout, session.want_stderr
@@ -108,9 +126,59 @@ class Supervisor:
             raise start_error(exc) from None
         self._mark_running(entry, shim, rfc3339_nano())
         publish_container(self.events, container, "start")
-        log.debug("started %s: spawn %.1f ms, attach and start %.1f ms", container.short_id,
-                  (spawned - begun) * 1000, (time.monotonic() - spawned) * 1000)  # fmt: skip
+        log.debug("started %s: spawn %.1f ms, network %.1f ms, attach and start %.1f ms",
+                  container.short_id, (spawned - begun) * 1000, (connected - spawned) * 1000,
+                  (time.monotonic() - connected) * 1000)  # fmt: skip
         self._watch(entry, shim, fresh_health=True)
+
+    def _join_network_of(self, entry: Entry, other: str) -> None:
+        target = self.table.get(other)
+        if not target.container.running or not target.container.state.get("Pid"):
+            raise errors.Conflict(
+                f"cannot join network of a non running container: {target.container.id}"
+            )
+        join_namespace(entry.container, "network", f"/proc/{target.container.state['Pid']}/ns/net")
+
+    async def _connect(self, entry: Entry, shim: Shim, plan: networking.NetworkPlan) -> None:
+        """The container's endpoints, made in its namespace before its process starts; all
+        or none (a port taken undoes the rest)."""
+        if self.networks is None or plan.mode != "bridge":
+            return
+        container = entry.container
+        netns = f"/proc/{shim.pid}/ns/net"
+        attached = []
+        try:
+            for index, request in enumerate(plan.requests):
+                attached.append(await self.networks.attach(
+                    container.id, container.name.lstrip("/"), netns, request,
+                    plan.ports if index == 0 else (),
+                ))  # fmt: skip
+        except BaseException as exc:
+            with contextlib.suppress(Exception):
+                await self.networks.detach(container.id)
+            if isinstance(exc, Exception) and not isinstance(exc, errors.KetchError):
+                raise errors.Internal(f"failed to set up the container's network: {exc}") from exc
+            raise
+        entry.endpoints = attached
+        write_hosts(container, attached[0].ip if attached else "", self._host_gateway())
+
+    def _host_gateway(self) -> str:
+        """--add-host x:host-gateway: the default bridge's gateway, as dockerd's default."""
+        if self.networks is None:
+            return ""
+        try:
+            return self.networks.get(networking.DEFAULT_BRIDGE).gateway
+        except errors.KetchError:
+            return ""
+
+    async def _disconnect(self, entry: Entry) -> None:
+        entry.endpoints = []
+        if self.networks is None:
+            return
+        try:
+            await self.networks.detach(entry.id)
+        except Exception as exc:  # the container is over all the same
+            log.warning("cannot detach %s from its networks: %s", entry.container.short_id, exc)
 
     def _mark_running(self, entry: Entry, shim: Shim, started_at: str) -> None:
         container = entry.container
@@ -141,6 +209,8 @@ class Supervisor:
 
     def _watch(self, entry: Entry, shim: Shim, fresh_health: bool) -> None:
         entry.shim = shim
+        if not entry.endpoints and self.networks is not None:  # after a daemon restart
+            entry.endpoints = self.networks.endpoints(entry.id)
         entry.watcher = asyncio.create_task(self._await_exit(entry, shim))
         self._start_health(entry, fresh=fresh_health)
 
@@ -169,6 +239,7 @@ class Supervisor:
             log.error("cannot record the exit of %s: %s", container.short_id, exc)
         entry.stop_health()
         await entry.let_go_of_shim()
+        await self._disconnect(entry)
         publish_container(self.events, container, "die", exitCode=str(int(status.code)))
         entry.wake(("not-running", "next-exit"))
         if container.host_config.get("AutoRemove"):

@@ -128,6 +128,7 @@ def inspect_view(
     image_name: str,
     graph_driver: dict[str, Any] | None = None,
     exec_ids: list[str] | None = None,
+    settings: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     state = dict(container.state)
     state.pop("RemovalInProgress", None)
@@ -157,7 +158,7 @@ def inspect_view(
         "GraphDriver": graph_driver or {"Name": "overlay2", "Data": {}},
         "Mounts": mounts_view(container.host_config),
         "Config": config,
-        "NetworkSettings": network_settings(network_of(container.host_config)),
+        "NetworkSettings": settings or network_settings(network_of(container.host_config)),
     }
 
 
@@ -183,30 +184,46 @@ def mounts_view(host_config: dict[str, Any]) -> list[dict[str, Any]]:
     return found
 
 
-def network_settings(network: str) -> dict[str, Any]:
+def network_settings(
+    network: str,
+    networks: dict[str, Any] | None = None,
+    ports: dict[str, Any] | None = None,
+    primary: dict[str, Any] | None = None,
+    sandbox_key: str = "",
+) -> dict[str, Any]:
+    """NetworkSettings: `networks` (name -> EndpointSettings) and `ports` as measured; the
+    top-level addresses are the default bridge's endpoint's (`primary`), as dockerd fills
+    them."""
+    main = primary or {}
     return {
         "Bridge": "",
         "SandboxID": "",
-        "SandboxKey": "",
-        "Ports": {},
+        "SandboxKey": sandbox_key,
+        "Ports": ports or {},
         "HairpinMode": False,
         "LinkLocalIPv6Address": "",
         "LinkLocalIPv6PrefixLen": 0,
         "SecondaryIPAddresses": None,
         "SecondaryIPv6Addresses": None,
-        "EndpointID": "",
-        "Gateway": "",
+        "EndpointID": main.get("EndpointID", ""),
+        "Gateway": main.get("Gateway", ""),
         "GlobalIPv6Address": "",
         "GlobalIPv6PrefixLen": 0,
-        "IPAddress": "",
-        "IPPrefixLen": 0,
+        "IPAddress": main.get("IPAddress", ""),
+        "IPPrefixLen": main.get("IPPrefixLen", 0),
         "IPv6Gateway": "",
-        "MacAddress": "",
-        "Networks": {network: endpoint(network)},
+        "MacAddress": main.get("MacAddress", ""),
+        "Networks": networks or {network: endpoint(network)},
     }
 
 
-def list_view(container: Container, image_name: str, now: float | None = None) -> dict[str, Any]:
+def list_view(
+    container: Container,
+    image_name: str,
+    now: float | None = None,
+    networks: dict[str, Any] | None = None,
+    ports: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     created = parse_rfc3339(container.created) or 0.0
     network = network_of(container.host_config)
     return {
@@ -216,11 +233,11 @@ def list_view(container: Container, image_name: str, now: float | None = None) -
         "ImageID": container.image_id,
         "Command": command_line(container),
         "Created": int(created),
-        "Ports": [],
+        "Ports": ports or [],
         "Labels": container.config.get("Labels") or {},
         "State": container.state.get("Status", "created"),
         "Status": status_text(container.state, now),
         "HostConfig": {"NetworkMode": container.host_config.get("NetworkMode") or "default"},
-        "NetworkSettings": {"Networks": {network: endpoint(network)}},
+        "NetworkSettings": {"Networks": networks or {network: endpoint(network)}},
         "Mounts": mounts_view(container.host_config),
     }

@@ -1,0 +1,210 @@
+"""A container's networking in Docker's model: which networks it joins and with what
+names and addresses, which ports it publishes, and the JSON views of it.
+
+Pure logic over Config/HostConfig/NetworkingConfig; the network part does the
+links and rules, the supervisor asks it at each start.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import Any
+
+from ketch import errors
+from ketch.network.model import Endpoint, EndpointRequest, PortBinding
+
+DEFAULT_BRIDGE = "bridge"
+PROTOCOLS = ("tcp", "udp", "sctp")
+
+
+@dataclass(frozen=True)
+class NetworkPlan:
+    """What a container's network namespace gets at start."""
+
+    mode: str  # "bridge" (the default or a user network), "host", "none", "container"
+    joins: str = ""  # the container whose namespace "container:<x>" shares
+    requests: tuple[EndpointRequest, ...] = ()  # primary network first
+    ports: tuple[PortBinding, ...] = ()  # published on the primary network
+
+
+def mode_of(host_config: dict[str, Any]) -> str:
+    """HostConfig.NetworkMode with Docker's default spelled out: "bridge"."""
+    mode = str(host_config.get("NetworkMode") or "default")
+    return DEFAULT_BRIDGE if mode == "default" else mode
+
+
+def plan(
+    config: dict[str, Any],
+    host_config: dict[str, Any],
+    networking_config: dict[str, Any] | None,
+) -> NetworkPlan:
+    """The container's networks, checked as dockerd checks them at create."""
+    mode = mode_of(host_config)
+    endpoints = dict((networking_config or {}).get("EndpointsConfig") or {})
+    if mode in ("host", "none") or mode.startswith("container:"):
+        if host_config.get("PortBindings") or host_config.get("PublishAllPorts"):
+            if mode != "none":
+                raise errors.InvalidArgument(
+                    "conflicting options: port publishing and the container type network mode"
+                )
+        if mode.startswith("container:"):
+            if config.get("Hostname"):
+                raise errors.InvalidArgument(
+                    "conflicting options: hostname and the network mode"
+                )
+            return NetworkPlan("container", joins=mode.partition(":")[2])
+        return NetworkPlan(mode)
+    links = tuple(str(link) for link in host_config.get("Links") or [])
+    if links and mode != DEFAULT_BRIDGE:
+        # On user networks names resolve through DNS; dockerd keeps links for the default.
+        links = ()
+    settings = endpoints.pop(mode, None) or {}
+    if mode == DEFAULT_BRIDGE:  # the docker CLI names it as it was asked for: "default"
+        settings = endpoints.pop("default", None) or settings
+    primary = _request(mode, settings, links)
+    others = tuple(_request(name, settings or {}, ()) for name, settings in endpoints.items())
+    ports = tuple(ports_of(config, host_config))
+    return NetworkPlan("bridge", requests=(primary, *others), ports=ports)
+
+
+def endpoint_request(network: str, settings: dict[str, Any]) -> EndpointRequest:
+    """An EndpointsConfig entry (docker network connect's EndpointConfig), checked."""
+    return _request(network, settings, ())
+
+
+def _request(network: str, settings: dict[str, Any], links: tuple[str, ...]) -> EndpointRequest:
+    aliases = tuple(str(a) for a in settings.get("Aliases") or [])
+    ipam = settings.get("IPAMConfig") or {}
+    address = str(ipam.get("IPv4Address") or "")
+    if network == DEFAULT_BRIDGE:
+        if aliases:
+            raise errors.InvalidArgument(
+                "network-scoped alias is supported only for containers in user defined networks"
+            )
+        if address:
+            raise errors.InvalidArgument(
+                "user specified IP address is supported on user defined networks only"
+            )
+    if address:
+        try:
+            ipaddress.IPv4Address(address)
+        except ValueError:
+            raise errors.InvalidArgument(f"invalid IPv4 address: {address}") from None
+    mac = str(settings.get("MacAddress") or "")
+    if mac:
+        parts = mac.split(":")
+        if len(parts) != 6 or not all(len(p) == 2 and _is_hex(p) for p in parts):
+            raise errors.InvalidArgument(f"invalid MAC address: {mac}")
+    return EndpointRequest(network, aliases, address, mac.lower(), links)
+
+
+def _is_hex(text: str) -> bool:
+    return all(c in "0123456789abcdefABCDEF" for c in text)
+
+
+def parse_port_key(key: str) -> tuple[int, str]:
+    """"80/tcp" -> (80, "tcp"); Docker's default protocol is tcp."""
+    number, _, proto = str(key).partition("/")
+    proto = (proto or "tcp").lower()
+    if proto not in PROTOCOLS:
+        raise errors.InvalidArgument(f"invalid proto: {proto}")
+    if not number.isdigit() or not 0 < int(number) < 65536:
+        raise errors.InvalidArgument(f"invalid containerPort: {number}")
+    return int(number), proto
+
+
+def exposed_ports(config: dict[str, Any]) -> list[tuple[int, str]]:
+    return sorted({parse_port_key(k) for k in (config.get("ExposedPorts") or {})})
+
+
+def ports_of(config: dict[str, Any], host_config: dict[str, Any]) -> list[PortBinding]:
+    """HostConfig.PortBindings, and with PublishAllPorts every exposed port on a free
+    host port, as dockerd publishes them."""
+    found: list[PortBinding] = []
+    for key, bindings in (host_config.get("PortBindings") or {}).items():
+        port, proto = parse_port_key(key)
+        if proto == "sctp":
+            raise errors.NotImplementedYet("publishing sctp ports is not supported by ketch yet")
+        for binding in bindings or [{}]:
+            host_ip = str((binding or {}).get("HostIp") or "")
+            if host_ip:
+                try:
+                    parsed = ipaddress.ip_address(host_ip)
+                except ValueError:
+                    raise errors.InvalidArgument(f"invalid host IP: {host_ip}") from None
+                if parsed.version == 6:
+                    if parsed.is_unspecified:
+                        continue  # "::" beside "0.0.0.0": ketch has no IPv6 to publish on
+                    raise errors.NotImplementedYet("publishing on IPv6 is not supported yet")
+            host_port = str((binding or {}).get("HostPort") or "")
+            found.append(PortBinding(port, proto, host_ip, _host_port(host_port)))
+    if host_config.get("PublishAllPorts"):
+        bound = {(p.container_port, p.proto) for p in found}
+        for port, proto in exposed_ports(config):
+            if (port, proto) not in bound and proto != "sctp":
+                found.append(PortBinding(port, proto))
+    return found
+
+
+def _host_port(text: str) -> int:
+    if not text:
+        return 0
+    low, _, high = text.partition("-")
+    if not low.isdigit() or (high and not high.isdigit()) or not 0 <= int(low) < 65536:
+        raise errors.InvalidArgument(f"invalid hostPort: {text}")
+    if high and high != low:
+        raise errors.NotImplementedYet("host port ranges are not supported by ketch yet")
+    return int(low)
+
+
+def ports_view(config: dict[str, Any], endpoints: list[Endpoint]) -> dict[str, Any]:
+    """NetworkSettings.Ports: each exposed or published port, with its host bindings (null
+    for one exposed only), as `docker port` and `docker inspect` read them."""
+    view: dict[str, Any] = {f"{p}/{proto}": None for p, proto in exposed_ports(config)}
+    for endpoint in endpoints[:1]:
+        for port in endpoint.ports:
+            bindings = view.get(port.key) or []
+            bindings.append({"HostIp": port.host_ip or "0.0.0.0", "HostPort": str(port.host_port)})
+            view[port.key] = bindings
+    return view
+
+
+def list_ports(config: dict[str, Any], endpoints: list[Endpoint]) -> list[dict[str, Any]]:
+    """/containers/json's Ports."""
+    rows: list[dict[str, Any]] = []
+    published = {p.key for e in endpoints[:1] for p in e.ports}
+    for endpoint in endpoints[:1]:
+        for port in endpoint.ports:
+            rows.append({"IP": port.host_ip or "0.0.0.0", "PrivatePort": port.container_port,
+                         "PublicPort": port.host_port, "Type": port.proto})  # fmt: skip
+    for number, proto in exposed_ports(config):
+        if f"{number}/{proto}" not in published:
+            rows.append({"PrivatePort": number, "Type": proto})
+    return rows
+
+
+def endpoint_settings(
+    network_id: str, endpoint: Endpoint | None, request: EndpointRequest | None
+) -> dict[str, Any]:
+    """EndpointSettings of NetworkSettings.Networks: addresses while running, the request's
+    configuration always."""
+    aliases = list(request.aliases) if request is not None and request.aliases else None
+    ipam = {"IPv4Address": request.ipv4_address} if request and request.ipv4_address else None
+    return {
+        "IPAMConfig": ipam,
+        "Links": list(request.links) if request is not None and request.links else None,
+        "Aliases": aliases,
+        "MacAddress": endpoint.mac if endpoint else "",
+        "DriverOpts": None,
+        "NetworkID": network_id,
+        "EndpointID": endpoint.endpoint_id if endpoint else "",
+        "Gateway": endpoint.gateway if endpoint else "",
+        "IPAddress": endpoint.ip if endpoint else "",
+        "IPPrefixLen": endpoint.prefix_len if endpoint else 0,
+        "IPv6Gateway": "",
+        "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0,
+        "DNSNames": list(endpoint.aliases) if endpoint and endpoint.aliases else None,
+    }
+
