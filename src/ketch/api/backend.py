@@ -16,6 +16,7 @@ from ketch.containers.attach import AttachSession
 from ketch.containers.entry import ExecRecord
 from ketch.containers.events import EventBus
 from ketch.containers.record import Container
+from ketch.errors import NotImplementedYet
 from ketch.images.model import Image
 from ketch.images.progress import Progress
 from ketch.images.usage import LayerUsage
@@ -101,6 +102,13 @@ class ContainersBackend(Protocol):
     ) -> AsyncIterator[dict[str, Any]]: ...
 
     async def update(self, name_or_id: str, changes: dict[str, Any]) -> builtins.list[str]: ...
+
+    async def connect(
+        self, name_or_id: str, network_name: str, settings: dict[str, Any] | None = None
+    ) -> None: ...
+
+    async def disconnect(self, name_or_id: str, network_name: str, force: bool = False) -> None:
+        ...
 
 
 class FilesBackend(Protocol):
@@ -237,8 +245,15 @@ class Backend:
     execs: ExecBackend
     files: FilesBackend
     events: EventBus
+    networks_service: NetworksBackend | None = None  # None: a ketchd without networks
     init_path: str | None = None  # docker-init for `run --init`, if the daemon has one
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    @property
+    def networks(self) -> NetworksBackend:
+        if self.networks_service is None:
+            raise NotImplementedYet("this ketchd has no networks but host and none")
+        return self.networks_service
 
     async def close(self) -> None:
         for close in reversed(self.closers):

@@ -498,9 +498,6 @@ class ContainerService:
             container.networking_config = {**container.networking_config,
                                            "EndpointsConfig": endpoints}  # fmt: skip
             container.save()
-        self.events.publish("network", "connect", network.id,
-                            {"container": container.id, "name": network.name,
-                             "type": network.driver})  # fmt: skip
 
     async def disconnect(self, name_or_id: str, network_name: str, force: bool = False) -> None:
         entry = self.table.get(name_or_id)
@@ -526,9 +523,6 @@ class ContainerService:
             container.networking_config = {**container.networking_config,
                                            "EndpointsConfig": endpoints}  # fmt: skip
             container.save()
-        self.events.publish("network", "disconnect", network.id,
-                            {"container": container.id, "name": network.name,
-                             "type": network.driver})  # fmt: skip
 
     # -- update, pause, rename, prune ------------------------------------------------
 
