@@ -33,6 +33,11 @@ FILE_KEYS: dict[str, str] = {
     "log-opts": "log_opts",
     "seccomp-profile": "seccomp_profile",
     "init-path": "init_path",
+    "bridge": "bridge",
+    "bip": "bip",
+    "mtu": "mtu",
+    "default-address-pools": "address_pools",
+    "firewall-table": "firewall_table",
 }
 
 # argparse destination -> the daemon.json key the same setting has
@@ -46,7 +51,15 @@ FLAG_TO_KEY: dict[str, str] = {
     "cgroup_parent": "cgroup-parent",
     "seccomp_profile": "seccomp-profile",
     "init_path": "init-path",
+    "bridge": "bridge",
+    "bip": "bip",
+    "mtu": "mtu",
+    "address_pools": "default-address-pools",
+    "firewall_table": "firewall-table",
 }
+
+DEFAULT_BRIDGE = "ketch0"
+DEFAULT_FIREWALL_TABLE = "ketch"
 
 
 @dataclass
@@ -65,6 +78,15 @@ class DaemonConfig:
     # dockerd's init-path: the init binary `run --init` puts in front of the
     # command; empty means the first of INIT_CANDIDATES found.
     init_path: str = ""
+    # dockerd's bridge, bip, mtu and default-address-pools: the default bridge's link name,
+    # its address (CIDR), the containers' MTU (0: the host's), the pools user networks'
+    # subnets come from ({"base": CIDR, "size": prefix length}).
+    bridge: str = DEFAULT_BRIDGE
+    bip: str = ""
+    mtu: int = 0
+    address_pools: list[dict[str, Any]] = field(default_factory=list)
+    # ketch's own nftables table; nothing outside it is touched.
+    firewall_table: str = DEFAULT_FIREWALL_TABLE
 
     @property
     def api_hosts(self) -> list[str]:
@@ -150,6 +172,18 @@ def _set(config: DaemonConfig, attr: str, value: Any, key: str) -> None:
     elif attr in ("seccomp_profile", "init_path"):
         if not isinstance(value, str):
             raise InvalidArgument(f"invalid value for {key}: {value!r}")
+    elif attr in ("bridge", "firewall_table"):
+        if not isinstance(value, str) or not 0 < len(value) <= 15 or "/" in value:
+            raise InvalidArgument(f"invalid value for {key}: {value!r}")
+    elif attr == "bip":
+        value = _cidr(value, key)
+    elif attr == "mtu":
+        if isinstance(value, str) and value.isdigit():
+            value = int(value)
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 65535:
+            raise InvalidArgument(f"invalid value for {key}: {value!r}")
+    elif attr == "address_pools":
+        value = [_pool(pool, key) for pool in (value if isinstance(value, list) else [value])]
     elif attr == "cgroup_parent":
         if not isinstance(value, str) or not value.strip("/"):
             raise InvalidArgument(f"invalid value for {key}: {value!r}")
@@ -161,6 +195,31 @@ def _set(config: DaemonConfig, attr: str, value: Any, key: str) -> None:
             raise InvalidArgument(f"invalid value for max-file: {value['max-file']!r}")
         value = dict(value)
     setattr(config, attr, value)
+
+
+def _cidr(value: Any, key: str) -> str:
+    import ipaddress
+
+    try:
+        return str(ipaddress.IPv4Interface(str(value)))
+    except ValueError:
+        raise InvalidArgument(f"invalid value for {key}: {value!r}") from None
+
+
+def _pool(value: Any, key: str) -> dict[str, Any]:
+    """{"base": "10.89.0.0/16", "size": 24}, or the flag's "base=10.89.0.0/16,size=24"."""
+    if isinstance(value, str):
+        value = dict(part.partition("=")[::2] for part in value.split(","))
+    if not isinstance(value, dict) or "base" not in value or "size" not in value:
+        raise InvalidArgument(f"invalid value for {key}: {value!r}")
+    base = _cidr(value["base"], key)
+    try:
+        size = int(value["size"])
+    except (TypeError, ValueError):
+        raise InvalidArgument(f"invalid value for {key}: {value!r}") from None
+    if not int(base.rpartition("/")[2]) <= size <= 30:
+        raise InvalidArgument(f"invalid value for {key}: {value!r}")
+    return {"base": base, "size": size}
 
 
 def validate_mirror(url: str) -> str:

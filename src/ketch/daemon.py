@@ -82,6 +82,32 @@ def build_parser() -> argparse.ArgumentParser:
         help="path to the init binary of `run --init` (default: tini-static or docker-init)",
     )
     parser.add_argument(
+        "-b",
+        "--bridge",
+        dest="bridge",
+        default=None,
+        help="the default bridge's link name (default ketch0)",
+    )
+    parser.add_argument(
+        "--bip", dest="bip", default=None, help="the default bridge's address, as a CIDR"
+    )
+    parser.add_argument(
+        "--mtu", dest="mtu", type=int, default=None, help="containers' MTU (default: the host's)"
+    )
+    parser.add_argument(
+        "--default-address-pool",
+        dest="address_pools",
+        action="append",
+        default=None,
+        help="pool of user networks' subnets: base=CIDR,size=N",
+    )
+    parser.add_argument(
+        "--firewall-table",
+        dest="firewall_table",
+        default=None,
+        help="ketch's own nftables table (default ketch)",
+    )
+    parser.add_argument(
         "--cgroup-parent",
         dest="cgroup_parent",
         default=None,

@@ -100,3 +100,30 @@ def test_seccomp_profile_key_and_flag(tmp_path: Path) -> None:
     assert load_config(["--config-file", str(path)]).seccomp_profile == "/etc/ketch/seccomp.json"
     with pytest.raises(InvalidArgument, match="seccomp-profile: \\(from flag: unconfined"):
         load_config(["--config-file", str(path), "--seccomp-profile", "unconfined"])
+
+
+def test_network_settings_from_flags_and_file(tmp_path: Path) -> None:
+    path = tmp_path / "daemon.json"
+    path.write_text(json.dumps({"bip": "10.90.0.1/24", "mtu": 1400,
+                                "default-address-pools": [{"base": "10.91.0.0/16",
+                                                           "size": 24}]}))  # fmt: skip
+    cfg = load_config(["--config-file", str(path), "--bridge", "kt0", "--firewall-table", "kt"])
+    assert (cfg.bridge, cfg.bip, cfg.mtu, cfg.firewall_table) == ("kt0", "10.90.0.1/24", 1400, "kt")
+    assert cfg.address_pools == [{"base": "10.91.0.0/16", "size": 24}]
+    (tmp_path / "empty.json").write_text("{}")
+    flags = load_config(["--config-file", str(tmp_path / "empty.json"),
+                         "--default-address-pool", "base=10.92.0.0/16,size=26"])  # fmt: skip
+    assert flags.address_pools == [{"base": "10.92.0.0/16", "size": 26}]
+    assert flags.bridge == "ketch0" and flags.firewall_table == "ketch"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--bip", "10.90.0.300/24"], ["--mtu", "70000"], ["--bridge", "x" * 16],
+     ["--default-address-pool", "base=10.0.0.0/16"],
+     ["--default-address-pool", "base=10.0.0.0/16,size=8"]],
+)  # fmt: skip
+def test_bad_network_settings_are_refused(tmp_path: Path, argv: list[str]) -> None:
+    (tmp_path / "empty.json").write_text("{}")
+    with pytest.raises(InvalidArgument, match="invalid value for"):
+        load_config(["--config-file", str(tmp_path / "empty.json"), *argv])
