@@ -103,3 +103,18 @@ def test_hosts_file_names_the_container_and_resolves_host_gateway() -> None:
     assert text.startswith("127.0.0.1\tlocalhost\n")
     assert text.endswith("10.1.0.5\tdb\n10.89.0.1\tgw\n10.89.0.2\tweb\n")
     assert "gw" not in hosts_text("web", ["gw:host-gateway"])
+
+
+def test_link_variables_as_dockerd_writes_them() -> None:
+    env = networking.link_env("old-db", "/web/old-db", "10.89.0.2", [(6379, "tcp"), (53, "udp")],
+                              ["PASSWORD=x", "PATH=/bin", "HOME=/root"])  # fmt: skip
+    assert env == [
+        "OLD_DB_PORT=tcp://10.89.0.2:6379",
+        "OLD_DB_PORT_6379_TCP=tcp://10.89.0.2:6379", "OLD_DB_PORT_6379_TCP_ADDR=10.89.0.2",
+        "OLD_DB_PORT_6379_TCP_PORT=6379", "OLD_DB_PORT_6379_TCP_PROTO=tcp",
+        "OLD_DB_PORT_53_UDP=udp://10.89.0.2:53", "OLD_DB_PORT_53_UDP_ADDR=10.89.0.2",
+        "OLD_DB_PORT_53_UDP_PORT=53", "OLD_DB_PORT_53_UDP_PROTO=udp",
+        "OLD_DB_NAME=/web/old-db", "OLD_DB_ENV_PASSWORD=x",
+    ]  # fmt: skip
+    assert networking.parse_link("db") == ("db", "db")
+    assert networking.parse_link("/db:/web/olddb") == ("db", "olddb")

@@ -570,3 +570,23 @@ def test_unknown_networks_and_the_host_network_at_create(tmp_path: Path) -> None
         assert service.get(cid).config["Hostname"] == os.uname().nodename
 
     run(body)
+
+
+def test_legacy_links_give_variables_and_hosts_entries(tmp_path: Path) -> None:
+    async def body() -> None:
+        service, _, _ = networked_service(tmp_path)
+        db, _ = await service.create("db", {"Image": "hello", "Env": ["PASSWORD=x"],
+                                            "ExposedPorts": {"6379/tcp": {}}})  # fmt: skip
+        web, _ = await service.create("web", {"Image": "hello"}, {"Links": ["db:olddb"]})
+        with pytest.raises(errors.InvalidArgument, match="Cannot link to a non running"):
+            await service.start(web)
+        await service.start(db)
+        await service.start(web)
+        spec = json.loads((tmp_path / "containers" / web / "bundle" / "config.json").read_text())
+        env = spec["process"]["env"]
+        assert "OLDDB_PORT_6379_TCP_ADDR=10.89.0.2" in env
+        assert "OLDDB_NAME=/web/olddb" in env and "OLDDB_ENV_PASSWORD=x" in env
+        hosts = (tmp_path / "containers" / web / "hosts").read_text()
+        assert f"10.89.0.2\tolddb {db[:12]} db\n" in hosts
+
+    run(body)

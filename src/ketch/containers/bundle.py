@@ -323,6 +323,17 @@ def write_bundle(container: Container, layer_dirs: list[Path], settings: BundleS
     atomicfile.write_json(container.bundle / "config.json", spec)
 
 
+def set_process_env(container: Container, extra: list[str]) -> None:
+    """config.json's environment: the container's own, then `extra` (a start's link
+    variables, which name addresses known only then)."""
+    import json
+
+    config_path = container.bundle / "config.json"
+    spec = json.loads(config_path.read_text())
+    spec["process"]["env"] = process_env(container.config) + extra
+    atomicfile.write_json(config_path, spec)
+
+
 def join_namespace(container: Container, kind: str, path: str) -> None:
     """config.json's `kind` namespace becomes the one at `path` (another container's, for
     --network container:x), decided at start since that container's pid is known then."""

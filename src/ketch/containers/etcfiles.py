@@ -20,7 +20,11 @@ def write_etc_files(container: Container, nameservers: list[str] | None = None) 
 
 
 def hosts_text(
-    hostname: str, extra_hosts: list[str], own_ip: str = "", host_gateway: str = ""
+    hostname: str,
+    extra_hosts: list[str],
+    own_ip: str = "",
+    host_gateway: str = "",
+    links: list[str] | None = None,
 ) -> str:
     """/etc/hosts as dockerd writes it: localhost, --add-host entries (host-gateway: the
     default bridge's gateway), then the container's own address and name."""
@@ -34,6 +38,7 @@ def hosts_text(
                 continue
             address = host_gateway
         extra += f"{address}\t{name}\n"
+    extra += "".join(links or [])
     own = f"{own_ip}\t{hostname}\n" if own_ip else ""
     return (
         "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
@@ -42,11 +47,13 @@ def hosts_text(
     )
 
 
-def write_hosts(container: Container, own_ip: str = "", host_gateway: str = "") -> None:
+def write_hosts(
+    container: Container, own_ip: str = "", host_gateway: str = "", links: list[str] | None = None
+) -> None:
     """Written in place, not renamed over: a running container has the file bound in."""
     text = hosts_text(
         container.config["Hostname"], list(container.host_config.get("ExtraHosts") or []),
-        own_ip, host_gateway,
+        own_ip, host_gateway, links,
     )  # fmt: skip
     with open(container.directory / "hosts", "w") as out:
         out.write(text)

@@ -208,3 +208,35 @@ def endpoint_settings(
         "DNSNames": list(endpoint.aliases) if endpoint and endpoint.aliases else None,
     }
 
+
+
+def parse_link(text: str) -> tuple[str, str]:
+    """--link name[:alias], or dockerd's stored "/name:/parent/alias" -> (name, alias)."""
+    name, _, alias = text.partition(":")
+    name = name.lstrip("/")
+    alias = alias.rsplit("/", 1)[-1] if alias else name
+    if not name or not alias:
+        raise errors.InvalidArgument(f"invalid link: {text}")
+    return name, alias
+
+
+def link_env(
+    alias: str, link_name: str, ip: str, exposed: list[tuple[int, str]], env: list[str]
+) -> list[str]:
+    """The variables a legacy link gives, as dockerd's links package writes them:
+    ALIAS_PORT..., ALIAS_NAME=/parent/alias, ALIAS_ENV_<the linked container's env>."""
+    prefix = alias.upper().replace("-", "_")
+    found: list[str] = []
+    if exposed:
+        port, proto = exposed[0]
+        found.append(f"{prefix}_PORT={proto}://{ip}:{port}")
+    for port, proto in exposed:
+        stem = f"{prefix}_PORT_{port}_{proto.upper()}"
+        found += [f"{stem}={proto}://{ip}:{port}", f"{stem}_ADDR={ip}",
+                  f"{stem}_PORT={port}", f"{stem}_PROTO={proto}"]  # fmt: skip
+    found.append(f"{prefix}_NAME={link_name}")
+    for entry in env:
+        key, sep, value = entry.partition("=")
+        if sep and key not in ("HOME", "PATH"):
+            found.append(f"{prefix}_ENV_{key}={value}")
+    return found

@@ -18,7 +18,7 @@ from typing import Any
 
 from ketch import errors
 from ketch.containers import merge, networking, restart
-from ketch.containers.bundle import join_namespace
+from ketch.containers.bundle import join_namespace, set_process_env
 from ketch.containers.contracts import (
     ExecProcess,
     Exit,
@@ -79,6 +79,7 @@ class Supervisor:
         )
         if plan.mode == "container":
             self._join_network_of(entry, plan.joins)
+        links = self._links(entry, plan)
         try:
             mounts = self.snapshots.mounts(container.id)
         except errors.NotFound:  # a record from before snapshots were made at create
@@ -101,7 +102,7 @@ class Supervisor:
         entry.shim = shim
         sessions, entry.pending_attaches = entry.pending_attaches, []
         try:
-            await self._connect(entry, shim, plan)
+            await self._connect(entry, shim, plan, links)
             connected = time.monotonic()
             for session in sessions:
                 reader, writer = await shim.attach(
@@ -139,7 +140,37 @@ class Supervisor:
             )
         join_namespace(entry.container, "network", f"/proc/{target.container.state['Pid']}/ns/net")
 
-    async def _connect(self, entry: Entry, shim: Shim, plan: networking.NetworkPlan) -> None:
+    def _links(self, entry: Entry, plan: networking.NetworkPlan) -> list[str]:
+        """Legacy links on the default bridge: each linked container must run; its address
+        goes into this container's environment (written now, before the spawn reads it)
+        and /etc/hosts. Returns the hosts lines."""
+        requests = plan.requests[:1]
+        if self.networks is None or not requests or not requests[0].links:
+            return []
+        found = []
+        env: list[str] = []
+        for text in requests[0].links:
+            name, alias = networking.parse_link(text)
+            target = self.table.get(name)
+            child = target.container
+            link_name = f"{entry.container.name}/{alias}"
+            ip = next((e.ip for e in target.endpoints
+                       if e.network_name == networking.DEFAULT_BRIDGE), "")  # fmt: skip
+            if not child.running or not ip:
+                raise errors.InvalidArgument(
+                    f"Cannot link to a non running container: {child.name} AS {link_name}"
+                )
+            exposed = networking.exposed_ports(child.config)
+            env += networking.link_env(alias, link_name, ip, exposed,
+                                       list(child.config.get("Env") or []))  # fmt: skip
+            names = " ".join(dict.fromkeys([alias, child.id[:12], child.name.lstrip("/")]))
+            found.append(f"{ip}\t{names}\n")
+        set_process_env(entry.container, env)
+        return found
+
+    async def _connect(
+        self, entry: Entry, shim: Shim, plan: networking.NetworkPlan, links: list[str]
+    ) -> None:
         """The container's endpoints, made in its namespace before its process starts; all
         or none (a port taken undoes the rest)."""
         if self.networks is None or plan.mode != "bridge":
@@ -160,7 +191,7 @@ class Supervisor:
                 raise errors.Internal(f"failed to set up the container's network: {exc}") from exc
             raise
         entry.endpoints = attached
-        write_hosts(container, attached[0].ip if attached else "", self._host_gateway())
+        write_hosts(container, attached[0].ip if attached else "", self._host_gateway(), links)
 
     def _host_gateway(self) -> str:
         """--add-host x:host-gateway: the default bridge's gateway, as dockerd's default."""
