@@ -292,6 +292,24 @@ def test_no_upstreams_or_an_internal_network_is_servfail_at_once(env: Env) -> No
     assert env.upstream.seen == []
 
 
+def test_forwards_past_the_limit_are_servfail_at_once(env: Env) -> None:
+    env.upstream.mode = "silent"
+    env.server.max_forwards = 1
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as first:
+        first.settimeout(3)
+        first.connect(env.addr(NET_A))
+        first.send(encode_query("one.example", ident=1))
+        time.sleep(0.1)  # the first is waiting on the upstream
+        started = time.monotonic()
+        second = ask_udp(env.addr(NET_A), encode_query("two.example", ident=2))
+        assert (second.id, second.rcode) == (2, dnswire.SERVFAIL)
+        assert time.monotonic() - started < 0.3
+        assert decode_answer(first.recv(512)).rcode == dnswire.SERVFAIL  # after the timeout
+    assert [s[1] for s in env.upstream.seen] == ["one.example"]
+    env.upstream.mode = "answer"
+    assert ask_udp(env.addr(NET_A), encode_query("example.org")).addresses == [UPSTREAM_ADDRESS]
+
+
 def test_tcp_queries_answered_in_turn_on_one_connection(env: Env) -> None:
     web, fwd, many = ask_tcp(
         env.addr(NET_A),

@@ -33,6 +33,7 @@ Resolve = Callable[[str, str], list[str]]
 TTL = 600  # Docker's embedded server's TTL for container names
 UPSTREAM_TIMEOUT = 2.0  # per upstream; below glibc's 5 s so the asker sees SERVFAIL, not silence
 TCP_IDLE = 10.0  # an idle TCP connection is closed after this many seconds
+MAX_FORWARDS = 1024  # queries forwarded at once, as Docker's; past it SERVFAIL, not more sockets
 BIND_ATTEMPTS = 20  # port 0: tries to find one port free for both UDP and TCP
 
 RESOLV_CONF = Path("/etc/resolv.conf")
@@ -107,6 +108,8 @@ class DnsServer:
         self._resolve = resolve
         self.upstreams = list(upstreams)
         self.timeout = timeout
+        self.max_forwards = MAX_FORWARDS
+        self._forwarding = 0
         self._listeners: dict[str, _Listener] = {}
 
     async def serve(
@@ -228,6 +231,16 @@ class DnsServer:
         seeing the query is unlikely to be taken. An upstream's SERVFAIL or
         REFUSED lets the next one try, and is relayed if no other answers.
         """
+        if self._forwarding >= self.max_forwards:
+            log.warning("dns: more than %d queries forwarded at once", self.max_forwards)
+            return dnswire.reply(query, dnswire.SERVFAIL)
+        self._forwarding += 1
+        try:
+            return await self._relay(query, data, tcp)
+        finally:
+            self._forwarding -= 1
+
+    async def _relay(self, query: Query, data: bytes, tcp: bool) -> bytes:
         ident = secrets.randbits(16)
         outgoing = dnswire.with_id(data, ident)
         failed: bytes | None = None
