@@ -257,3 +257,32 @@ def test_predefined_networks_and_lookups(lab: Lab) -> None:
     created = lab.manager.create("pruned")
     assert lab.manager.prune() == ["pruned"]
     assert netlab.run("ip", "link", "show", created.bridge, check=False).returncode != 0
+
+
+def test_restore_keeps_live_endpoints_and_drops_those_of_gone_containers(lab: Lab) -> None:
+    live_ns, gone_ns = lab.netns(), lab.netns()
+    lab.stack.enter_context(netlab.echo_server(live_ns, 8000, "live"))
+    live = lab.attach(live_ns, ports=(PortBinding(8000),))
+    gone = lab.attach(gone_ns, ports=(PortBinding(8000, "udp"),))
+    port = live.ports[0].host_port
+    network = lab.manager.get("bridge")
+    # ketchd stops (its rules stay: the container keeps answering while it is down).
+    lab.manager.close()
+    assert netlab.ask("tcp", "127.0.0.1", port) == "live ping"
+    # The container behind `gone` went meanwhile (its namespace with it).
+    netlab.run("ip", "netns", "del", gone_ns.name)
+    lab.manager = lab.new_manager()
+    lab.manager.restore({live.container_id})
+    assert [e.ip for e in lab.manager.endpoints(live.container_id)] == [live.ip]
+    assert lab.manager.endpoints(gone.container_id) == []
+    assert lab.manager.get("bridge").id == network.id
+    assert lab.manager.ipam.allocations(network.id) == {
+        network.gateway: "gateway", live.ip: live.container_id,
+    }  # fmt: skip
+    assert netlab.run("ip", "link", "show", gone.host_ifname, check=False).returncode != 0
+    table = lab.nft()
+    assert f"tcp dport {port}" in table and "udp dport" not in table
+    assert netlab.ask("tcp", "127.0.0.1", port) == "live ping"
+    # Addresses are not handed out twice: a new endpoint gets neither of the old ones.
+    fresh = lab.attach(lab.netns())
+    assert fresh.ip not in (live.ip, network.gateway)
