@@ -1,0 +1,273 @@
+"""Bridges, veth pairs and addresses through netlink (pyroute2), in the host and in containers.
+
+The only module that speaks to pyroute2 (it has no type information: the rest
+of the part sees typed functions). Calls block; the manager runs them in
+worker threads.
+
+A container's side is configured without forking (ketchd has threads, and the
+design forbids forking from the daemon; pyroute2's own netns support forks a
+child): a short-lived thread setns()es into the container's network namespace
+(setns on CLONE_NEWNET changes only the calling thread), opens a netlink
+socket there and ends; the socket stays bound to that namespace, so it is used
+from any thread afterwards. The veth is made with its peer created directly in
+the container's namespace (IFLA_NET_NS_FD) and already named eth<N> with its
+MAC and MTU: one request instead of create, move and rename.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Interface
+from pathlib import Path
+from typing import Any, cast
+
+from pyroute2 import IPRoute  # type: ignore[import-untyped]
+from pyroute2.netlink.exceptions import NetlinkError  # type: ignore[import-untyped]
+
+CLONE_NEWNET = 0x40000000
+_NETLINK_ROUTE = 0
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+class LinkError(Exception):
+    pass
+
+
+def docker_mac(ip: IPv4Address) -> str:
+    """Docker's MAC for an address: 02:42 and the address's four bytes."""
+    return "02:42:" + ":".join(f"{b:02x}" for b in ip.packed)
+
+
+def _setns(fd: int) -> None:
+    if _libc.setns(fd, CLONE_NEWNET) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+
+
+def netlink_socket_in(netns_path: str) -> socket.socket:
+    """A NETLINK_ROUTE socket in the network namespace at `netns_path`, made by a thread of
+    its own that entered the namespace and then ended."""
+    result: list[socket.socket | BaseException] = []
+
+    def enter_and_open() -> None:
+        try:
+            fd = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                _setns(fd)
+            finally:
+                os.close(fd)
+            result.append(socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, _NETLINK_ROUTE))
+        except BaseException as e:  # handed to the caller's thread
+            result.append(e)
+
+    thread = threading.Thread(target=enter_and_open, name="netns-socket", daemon=True)
+    thread.start()
+    thread.join()
+    outcome = result[0]
+    if isinstance(outcome, BaseException):
+        raise LinkError(f"cannot enter network namespace {netns_path}: {outcome}") from outcome
+    return outcome
+
+
+class _HostNetlink:
+    """One netlink socket in the host's namespace for the whole process, used by one thread
+    at a time (pyroute2's synchronous IPRoute runs an event loop of its own per call):
+    opening one per call would cost more than most requests."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._ipr: Any = None
+
+    @contextmanager
+    def use(self) -> Iterator[Any]:
+        with self._lock:
+            if self._ipr is None:
+                self._ipr = IPRoute()
+            yield self._ipr
+
+    def close(self) -> None:
+        with self._lock:
+            if self._ipr is not None:
+                self._ipr.close()
+                self._ipr = None
+
+
+_host = _HostNetlink()
+host_netlink = _host.use
+close = _host.close
+
+
+@contextmanager
+def netns_netlink(netns_path: str) -> Iterator[Any]:
+    sock = netlink_socket_in(netns_path)
+    # IPRoute(fileno=) wraps the descriptor in a socket object of its own: hand it over.
+    ipr = IPRoute(fileno=sock.detach())
+    try:
+        yield ipr
+    finally:
+        ipr.close()
+
+
+def _index(ipr: Any, name: str) -> int | None:
+    found = ipr.link_lookup(ifname=name)
+    return int(found[0]) if found else None
+
+
+def link_exists(name: str) -> bool:
+    with host_netlink() as ipr:
+        return _index(ipr, name) is not None
+
+
+def host_mtu() -> int:
+    """The MTU of the link the default route goes out of (1500 when there is none)."""
+    with host_netlink() as ipr:
+        for route in ipr.route("dump", family=socket.AF_INET, dst_len=0, table=254):
+            oif = route.get_attr("RTA_OIF")
+            if oif is None:
+                continue
+            links = ipr.link("get", index=oif)
+            if links:
+                return int(links[0].get_attr("IFLA_MTU"))
+    return 1500
+
+
+def _sysctl(path: str, value: str) -> None:
+    target = Path("/proc/sys") / path
+    if target.read_text().strip() != value:
+        target.write_text(value + "\n")
+
+
+def enable_ip_forward() -> None:
+    """net.ipv4.ip_forward=1, as dockerd sets it: without it nothing leaves a bridge."""
+    _sysctl("net/ipv4/ip_forward", "1")
+
+
+def ensure_bridge(name: str, gateway: IPv4Interface, mtu: int) -> bool:
+    """The bridge `name` up with `gateway` as its address and `mtu`; True if it was made."""
+    made = False
+    with host_netlink() as ipr:
+        index = _index(ipr, name)
+        if index is None:
+            ipr.link("add", ifname=name, kind="bridge", mtu=mtu)
+            made = True
+            index = _index(ipr, name)
+            if index is None:
+                raise LinkError(f"bridge {name} vanished after it was made")
+        else:
+            ipr.link("set", index=index, mtu=mtu)
+        have = {
+            (a.get_attr("IFA_ADDRESS"), a["prefixlen"])
+            for a in ipr.addr("dump", index=index, family=socket.AF_INET)
+        }
+        if (str(gateway.ip), gateway.network.prefixlen) not in have:
+            ipr.addr(
+                "add",
+                index=index,
+                address=str(gateway.ip),
+                prefixlen=gateway.network.prefixlen,
+                broadcast=str(gateway.network.broadcast_address),
+            )
+        ipr.link("set", index=index, state="up")
+    # 127.0.0.1:port reaches a container only if the kernel routes loopback-sourced
+    # packets out of the bridge, as dockerd allows with the userland proxy off.
+    _sysctl(f"net/ipv4/conf/{name}/route_localnet", "1")
+    return made
+
+
+def delete_link(name: str) -> bool:
+    """Delete a host link (a bridge, or a veth and so its peer); False if it was gone."""
+    with host_netlink() as ipr:
+        index = _index(ipr, name)
+        if index is None:
+            return False
+        try:
+            ipr.link("del", index=index)
+        except NetlinkError as e:
+            if e.code == 19:  # ENODEV: went between the lookup and the delete
+                return False
+            raise
+        return True
+
+
+@dataclass(frozen=True)
+class ContainerLink:
+    host_ifname: str  # the host side, on the bridge
+    bridge: str
+    netns_path: str
+    address: IPv4Interface
+    gateway: IPv4Address
+    mac: str
+    mtu: int
+    default_route: bool
+
+
+def add_container_link(link: ContainerLink) -> str:
+    """The veth pair for one endpoint, configured on both sides; the container-side name
+    (eth<N>, the first free N). Undone (the host side deleted) when any step fails."""
+    with netns_netlink(link.netns_path) as inner:
+        taken = {
+            cast(str, msg.get_attr("IFLA_IFNAME")) for msg in inner.link("dump")
+        }
+        number = 0
+        while f"eth{number}" in taken:
+            number += 1
+        ifname = f"eth{number}"
+        with host_netlink() as host:
+            bridge = _index(host, link.bridge)
+            if bridge is None:
+                raise LinkError(f"bridge {link.bridge} does not exist")
+            fd = os.open(link.netns_path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                host.link(
+                    "add",
+                    ifname=link.host_ifname,
+                    kind="veth",
+                    mtu=link.mtu,
+                    master=bridge,
+                    state="up",
+                    peer={
+                        "ifname": ifname,
+                        "net_ns_fd": fd,
+                        "address": link.mac,
+                        "mtu": link.mtu,
+                    },
+                )
+            finally:
+                os.close(fd)
+            try:
+                index = _index(inner, ifname)
+                if index is None:
+                    raise LinkError(f"{ifname} did not appear in {link.netns_path}")
+                inner.addr(
+                    "add",
+                    index=index,
+                    address=str(link.address.ip),
+                    prefixlen=link.address.network.prefixlen,
+                    broadcast=str(link.address.network.broadcast_address),
+                )
+                inner.link("set", index=index, state="up")
+                if link.default_route:
+                    inner.route("add", dst="0.0.0.0/0", gateway=str(link.gateway), oif=index)
+            except BaseException:
+                host_index = _index(host, link.host_ifname)
+                if host_index is not None:
+                    host.link("del", index=host_index)
+                raise
+    return ifname
+
+
+def ipv4_addresses(name: str) -> list[IPv4Interface]:
+    with host_netlink() as ipr:
+        index = _index(ipr, name)
+        if index is None:
+            return []
+        return [
+            IPv4Interface(f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}")
+            for a in ipr.addr("dump", index=index, family=socket.AF_INET)
+        ]
