@@ -6,6 +6,10 @@ and the directory is fsynced so the rename itself survives a crash. On any
 failure (a full disk, a value json cannot encode, an interrupt) the temporary
 file is removed and the old file is left as it was.
 
+`durable=False` keeps the atomic replace but skips the fsyncs: for state that
+lives no longer than the kernel's (veths, addresses, firewall rules), which a
+machine crash erases together with the file's last write.
+
 Only os and json: the fork server imports this for every shim, and each module
 there is memory every container pays. json.dumps without indent runs the C
 encoder; indented output runs the pure-Python one, so the shim writes compact.
@@ -20,7 +24,7 @@ from typing import Any
 StrPath = str | os.PathLike[str]
 
 
-def write_bytes(path: StrPath, data: bytes, *, mode: int = 0o644) -> None:
+def write_bytes(path: StrPath, data: bytes, *, mode: int = 0o644, durable: bool = True) -> None:
     """Atomically make `path` hold `data`; `mode` (before umask) is the new file's."""
     path = os.fspath(path)
     directory, name = os.path.split(path)
@@ -30,7 +34,8 @@ def write_bytes(path: StrPath, data: bytes, *, mode: int = 0o644) -> None:
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
         try:
             _write_all(fd, data)
-            os.fsync(fd)
+            if durable:
+                os.fsync(fd)
         finally:
             os.close(fd)
         os.rename(temporary, path)
@@ -40,7 +45,8 @@ def write_bytes(path: StrPath, data: bytes, *, mode: int = 0o644) -> None:
         except FileNotFoundError:
             pass
         raise
-    fsync_directory(directory or ".")
+    if durable:
+        fsync_directory(directory or ".")
 
 
 def write_text(path: StrPath, text: str, *, mode: int = 0o644) -> None:
@@ -54,10 +60,11 @@ def write_json(
     indent: int | str | None = None,
     sort_keys: bool = False,
     mode: int = 0o644,
+    durable: bool = True,
 ) -> None:
     """`value` as JSON and a newline; encoded before the temporary file exists."""
     text = json.dumps(value, indent=indent, sort_keys=sort_keys)
-    write_bytes(path, text.encode() + b"\n", mode=mode)
+    write_bytes(path, text.encode() + b"\n", mode=mode, durable=durable)
 
 
 def fsync_directory(directory: StrPath) -> None:

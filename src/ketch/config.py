@@ -173,7 +173,10 @@ def _set(config: DaemonConfig, attr: str, value: Any, key: str) -> None:
         if not isinstance(value, str):
             raise InvalidArgument(f"invalid value for {key}: {value!r}")
     elif attr in ("bridge", "firewall_table"):
-        if not isinstance(value, str) or not 0 < len(value) <= 15 or "/" in value:
+        # A link name has at most 15 bytes (IFNAMSIZ); a table's name is an identifier.
+        longest = 15 if attr == "bridge" else 64
+        if (not isinstance(value, str) or not 0 < len(value) <= longest
+                or not value.replace("-", "_").isidentifier()):  # fmt: skip
             raise InvalidArgument(f"invalid value for {key}: {value!r}")
     elif attr == "bip":
         value = _cidr(value, key)

@@ -141,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if cfg.debug else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    logging.getLogger("pyroute2").setLevel(logging.WARNING)  # a line per netlink message
     locks: list[PidLock] = []
     try:
         # Both roots: two daemons sharing either would corrupt each other's state.
@@ -316,6 +317,8 @@ async def build_backend(cfg: DaemonConfig) -> Backend:
     from ketch.containers.supervisor import RunSettings
     from ketch.content import ContentStore
     from ketch.images.service import ImageService
+    from ketch.network.dns import DnsServer, host_resolvers
+    from ketch.network.manager import NetworkManager
     from ketch.registry import RegistryConfig
     from ketch.snapshots import SnapshotStore
 
@@ -330,6 +333,21 @@ async def build_backend(cfg: DaemonConfig) -> Backend:
     images = ImageService(cfg.data_root / "images", content, snapshots, registry_config)
     shims = ShimBackend(cfg.exec_root)
     events = EventBus()
+    # The network part emits from its worker threads too; the bus is the loop's.
+    loop = asyncio.get_running_loop()
+
+    def publish_from_any_thread(kind: str, action: str, actor: str, attrs: dict[str, str]) -> None:
+        loop.call_soon_threadsafe(events.publish, kind, action, actor, attrs)
+    networks = NetworkManager(
+        cfg.data_root / "network",
+        bridge=cfg.bridge,
+        bip=cfg.bip,
+        address_pools=[(pool["base"], pool["size"]) for pool in cfg.address_pools] or None,
+        mtu=cfg.mtu,
+        table=cfg.firewall_table,
+        on_event=publish_from_any_thread,
+    )
+    networks.dns = DnsServer(networks.resolve, host_resolvers())
     containers = ContainerService(
         cfg.data_root / "containers",
         images,
@@ -338,10 +356,17 @@ async def build_backend(cfg: DaemonConfig) -> Backend:
         events=events,
         run=RunSettings(cfg.cgroup_parent, cfg.log_max_size, cfg.log_max_file),
         bundle=BundleSettings(load_seccomp_profile(cfg.seccomp_profile), find_init(cfg.init_path)),
+        networks=networks,
     )
     images.image_in_use = containers.image_user
     images.image_running = containers.image_running_user
     await containers.restore()
+    live = {row["Id"] for row in containers.list(all=True) if row["State"] == "running"}
+    await asyncio.to_thread(networks.restore, live)
+    await networks.serve_dns()
+
+    async def close_networks() -> None:
+        networks.close()  # links and rules stay: running containers keep forwarding
     backend = Backend(
         config=cfg,
         daemon_id=daemon_id(cfg.data_root),
@@ -350,8 +375,9 @@ async def build_backend(cfg: DaemonConfig) -> Backend:
         execs=containers.execs,
         files=containers.files,
         events=events,
+        networks_service=networks,
         init_path=containers.init_path,
-        closers=[containers.close],
+        closers=[networks.close_dns, containers.close, close_networks],
     )
     # Warm the fork server now, off the first `run`'s path; a failure shows at that run.
     warm = asyncio.ensure_future(shims.forkserver())

@@ -129,3 +129,14 @@ def test_a_full_disk_leaves_the_old_file_and_no_temporary(tiny_tmpfs: Path) -> N
     # The space the failed write took is free again: a small write still fits.
     atomicfile.write_json(target, {"generation": 2})
     assert json.loads(target.read_text()) == {"generation": 2}
+
+
+def test_a_write_that_need_not_outlive_the_kernel_skips_the_fsyncs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced: list[int] = []
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd))
+    atomicfile.write_json(tmp_path / "state.json", {"a": 1}, durable=False)
+    assert synced == [] and json.loads((tmp_path / "state.json").read_text()) == {"a": 1}
+    atomicfile.write_json(tmp_path / "state.json", {"a": 2})
+    assert len(synced) == 2  # the file, then its directory

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from aiohttp import web
@@ -150,7 +151,9 @@ async def create(request: web.Request) -> web.Response:
     if len(configs) > 1:
         raise InvalidArgument("ketch's networks take one IPv4 subnet")
     config = dict(configs[0] or {}) if configs else {}
-    network = service(request).create(
+    # The network part speaks netlink synchronously: off the event loop.
+    network = await asyncio.to_thread(
+        service(request).create,
         name,
         driver=str(body.get("Driver") or "bridge"),
         subnet=str(config.get("Subnet") or ""),
@@ -165,7 +168,7 @@ async def create(request: web.Request) -> web.Response:
 
 
 async def remove(request: web.Request) -> web.Response:
-    service(request).remove(request.match_info["id"])
+    await asyncio.to_thread(service(request).remove, request.match_info["id"])
     return web.Response(status=204)
 
 
@@ -183,7 +186,7 @@ async def prune(request: web.Request) -> web.Response:
             continue
         if not _matches(network, {k: v for k, v in filters.items() if k != "until"}, False):
             continue
-        networks.remove(network.id)
+        await asyncio.to_thread(networks.remove, network.id)
         deleted.append(network.name)
     return json_response({"NetworksDeleted": deleted or None})
 

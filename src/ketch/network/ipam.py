@@ -163,7 +163,7 @@ class Ipam:
             if holder is not None and holder != owner:
                 raise InvalidArgument(f"Address already in use: {address}")
             allocated[str(address)] = owner
-            atomicfile.write_json(self._path(network_id), state)
+            atomicfile.write_json(self._path(network_id), state, durable=False)
 
     def allocate(
         self,
@@ -181,7 +181,7 @@ class Ipam:
             address = next_free(subnet, taken, cursor, ip_range)
             allocated[str(address)] = owner
             state["Cursor"] = str(address)
-            atomicfile.write_json(self._path(network_id), state)
+            atomicfile.write_json(self._path(network_id), state, durable=False)
             return address
 
     def release(self, network_id: str, address: str) -> None:
@@ -189,7 +189,7 @@ class Ipam:
             state = self._load(network_id)
             allocated = _allocated(state)
             if allocated.pop(address, None) is not None:
-                atomicfile.write_json(self._path(network_id), state)
+                atomicfile.write_json(self._path(network_id), state, durable=False)
 
     def drop(self, network_id: str) -> None:
         """Forget the network's allocations (the network is removed)."""

@@ -32,6 +32,7 @@ from pathlib import Path
 from ketch import atomicfile
 from ketch.errors import Conflict, Forbidden, InvalidArgument, NotFound
 from ketch.network import ipam, links
+from ketch.network.dns import DnsServer
 from ketch.network.firewall import BridgeRule, Firewall, PortRule
 from ketch.network.model import (
     BRIDGE,
@@ -64,8 +65,12 @@ class NetworkManager:
         mtu: int = 0,
         table: str = "ketch",
         on_event: EventSink | None = None,
+        dns: DnsServer | None = None,
     ) -> None:
         self.root = root
+        # User networks' embedded DNS, at each one's gateway once its bridge is up.
+        self.dns = dns
+        self._dns_loop: asyncio.AbstractEventLoop | None = None
         self.default_bridge = bridge
         self.pools = (
             [ipam.AddressPool.parse(base, size) for base, size in address_pools]
@@ -110,7 +115,7 @@ class NetworkManager:
         path = self._endpoints_dir / f"{container_id}.json"
         endpoints = self._endpoints.get(container_id) or []
         if endpoints:
-            atomicfile.write_json(path, [e.to_dict() for e in endpoints])
+            atomicfile.write_json(path, [e.to_dict() for e in endpoints], durable=False)
         else:
             self._endpoints.pop(container_id, None)
             path.unlink(missing_ok=True)
@@ -288,6 +293,10 @@ class NetworkManager:
             self.ipam.drop(network.id)
             (self._networks_dir / f"{network.id}.json").unlink(missing_ok=True)
             self._networks.pop(network.id, None)
+        dns, loop = self.dns, self._dns_loop
+        if dns is not None and loop is not None and network.id in dns.serving():
+            # remove() runs in a worker thread (netlink): the listener is the loop's to stop.
+            loop.call_soon_threadsafe(lambda: loop.create_task(dns.stop(network.id)))
         self._emit("destroy", network)
 
     def prune(self, matches: Callable[[Network], bool] | None = None) -> builtins.list[str]:
@@ -333,8 +342,35 @@ class NetworkManager:
         endpoint = await asyncio.to_thread(
             self._attach, network, container_id, container_name, netns_path, request, ports
         )
+        await self._serve_dns(network)
         self._emit("connect", network, container_id)
         return endpoint
+
+    # -- the embedded DNS of user networks --------------------------------------------
+
+    def resolve(self, network_id: str, name: str) -> builtins.list[str]:
+        """The addresses `name` (a container's name, alias or short id) has on the network."""
+        wanted = name.lower()
+        return [e.ip for e in self.endpoints_on(network_id)
+                if e.ip and wanted in (a.lower() for a in e.aliases)]  # fmt: skip
+
+    async def _serve_dns(self, network: Network) -> None:
+        if self.dns is None or network.driver != BRIDGE or network.is_default_bridge:
+            return
+        self._dns_loop = asyncio.get_running_loop()
+        if network.id not in self.dns.serving():
+            await self.dns.serve(network.id, network.gateway, 53, network_name=network.name,
+                                 forward=not network.internal)  # fmt: skip
+
+    async def serve_dns(self) -> None:
+        """After restore(): the DNS of every user network whose bridge is up."""
+        for network in self.list():
+            if network.bridge in self._ready:
+                await self._serve_dns(network)
+
+    async def close_dns(self) -> None:
+        if self.dns is not None:
+            await self.dns.close()
 
     def _attach(
         self,

@@ -28,6 +28,9 @@ class Daemon:
     process: subprocess.Popen[bytes]
     log_path: Path
     extra_args: list[str] = field(default_factory=list)
+    # The daemon's own default bridge and nftables table: tests touch only what they made.
+    bridge: str = "ketch0"
+    firewall_table: str = "ketch"
 
     @property
     def url(self) -> str:
@@ -70,6 +73,8 @@ class Daemon:
             "--data-root", str(self.data_root),
             "--exec-root", str(self.exec_root),
             "--cgroup-parent", self.cgroup_parent,
+            "--bridge", self.bridge,
+            "--firewall-table", self.firewall_table,
             "--config-file", str(self.data_root.parent / "daemon.json"),
             *self.extra_args,
         ]  # fmt: skip
@@ -87,8 +92,19 @@ class Daemon:
         _unmount_under(self.data_root)
         _unmount_under(self.exec_root)
         _remove_cgroups(self.cgroup_parent)
+        self.remove_network()
         shutil.rmtree(self.exec_root, ignore_errors=True)
         shutil.rmtree(self.data_root.parent, ignore_errors=True)
+
+    def remove_network(self) -> None:
+        """The links and firewall table the daemon made (they outlive it, as running
+        containers keep forwarding while ketchd is down)."""
+        from ketch.network.manager import NetworkManager
+
+        root = self.data_root / "network"
+        if root.is_dir():
+            with suppress(Exception):
+                NetworkManager(root, bridge=self.bridge, table=self.firewall_table).remove_all()
 
 
 def run_daemon(
@@ -112,11 +128,14 @@ def run_daemon(
             }
         )
     )
+    unique = uuid.uuid4().hex[:8]
     daemon = Daemon(
         socket_path=exec_root / "ketch.sock",
         data_root=data_root,
         exec_root=exec_root,
-        cgroup_parent=f"ketch-test-{uuid.uuid4().hex[:8]}",
+        cgroup_parent=f"ketch-test-{unique}",
+        bridge=f"ktb{unique}",
+        firewall_table=f"ketch-test-{unique}",
         process=None,  # type: ignore[arg-type]
         log_path=base / "ketchd.log",
         extra_args=list(extra_args or []),
