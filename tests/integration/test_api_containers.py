@@ -319,7 +319,10 @@ def test_host_network_sees_the_hosts_interfaces(client: docker.DockerClient) -> 
     import os
 
     own = sorted(os.listdir("/sys/class/net"))
-    isolated = client.containers.run("busybox", ["ls", "/sys/class/net"], remove=True)
+    bridged = client.containers.run("busybox", ["ls", "/sys/class/net"], remove=True)
+    assert bridged.split() == [b"eth0", b"lo"]  # the default bridge's veth
+    isolated = client.containers.run("busybox", ["ls", "/sys/class/net"], network_mode="none",
+                                     remove=True)  # fmt: skip
     assert isolated.split() == [b"lo"]
     shared = client.containers.run("busybox", ["ls", "/sys/class/net"], network_mode="host",
                                    remove=True)  # fmt: skip

@@ -69,7 +69,9 @@ def test_inspect_container_and_image(docker_env: dict[str, str], running: str) -
     assert host["PidsLimit"] is None
     assert "/proc/kcore" in host["MaskedPaths"] and "/proc/sys" in host["ReadonlyPaths"]
     assert container["GraphDriver"]["Data"]["UpperDir"].endswith("/upper")
-    assert list(container["NetworkSettings"]["Networks"]) == ["none"]
+    bridge = container["NetworkSettings"]["Networks"]["bridge"]  # the default bridge
+    assert bridge["IPAddress"] == container["NetworkSettings"]["IPAddress"] != ""
+    assert bridge["MacAddress"].startswith("02:42:") and bridge["Gateway"]
     [image] = json.loads(docker(docker_env, "inspect", "--type", "image", "busybox"))
     assert image["RepoTags"] == ["busybox:latest"]
     assert image["RepoDigests"][0].startswith("busybox@sha256:")
@@ -90,7 +92,7 @@ def test_ps_json(docker_env: dict[str, str], running: str) -> None:
     assert row["Command"] == '"sleep 300"'
     assert row["State"] == "running" and row["Status"].startswith("Up ")
     assert row["Labels"] == "t=cli"
-    assert row["Networks"] == "none"
+    assert row["Networks"] == "bridge"
     assert GO_TIME.match(row["CreatedAt"]), row["CreatedAt"]
     assert AGO.match(row["RunningFor"]), row["RunningFor"]
     assert re.match(r"^[0-9a-f]{12}$", row["ID"])
