@@ -176,3 +176,15 @@ def test_export_running(sleeper: Container) -> None:
     assert "bin/busybox" in names
     assert {"proc", "sys", "dev"} <= names  # the mount points themselves, empty
     assert not [n for n in names if n.startswith(("proc/", "sys/"))]
+
+
+def test_exec_tty_framed_when_start_says_no_tty(
+    client: docker.DockerClient, sleeper: Container
+) -> None:
+    """docker-py starts a TTY exec with Tty false in the start body and reads frames:
+    the framing follows the start body, as on dockerd."""
+    api = client.api
+    framed = api.exec_create(sleeper.id, ["echo", "hi"], tty=True)
+    assert api.exec_start(framed, demux=True) == (b"hi\r\n", None)
+    raw = api.exec_create(sleeper.id, ["echo", "hi"], tty=True)
+    assert api.exec_start(raw, tty=True) == b"hi\r\n"
