@@ -202,3 +202,12 @@ def test_kill_answers_once_the_container_is_down(client: docker.DockerClient) ->
         finally:
             with contextlib.suppress(docker.errors.NotFound):
                 container.remove(force=True)
+
+
+def test_group_add(client: docker.DockerClient) -> None:
+    out = client.containers.run(
+        "busybox", ["id", "-G"], group_add=[4242, "user"], remove=True
+    )
+    assert sorted(out.decode().split()) == ["0", "1000", "4242"]
+    with pytest.raises(docker.errors.APIError, match="Unable to find group nosuch"):
+        client.containers.run("busybox", ["true"], group_add=["nosuch"], remove=True)
