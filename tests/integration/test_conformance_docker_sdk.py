@@ -211,3 +211,8 @@ def test_group_add(client: docker.DockerClient) -> None:
     assert sorted(out.decode().split()) == ["0", "1000", "4242"]
     with pytest.raises(docker.errors.APIError, match="Unable to find group nosuch"):
         client.containers.run("busybox", ["true"], group_add=["nosuch"], remove=True)
+
+
+def test_remove_missing_volume_is_404(client: docker.DockerClient) -> None:
+    with pytest.raises(docker.errors.NotFound, match="no such volume"):
+        client.api.remove_volume(f"none-{uuid.uuid4().hex[:8]}")
