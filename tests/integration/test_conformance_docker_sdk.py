@@ -216,3 +216,11 @@ def test_group_add(client: docker.DockerClient) -> None:
 def test_remove_missing_volume_is_404(client: docker.DockerClient) -> None:
     with pytest.raises(docker.errors.NotFound, match="no such volume"):
         client.api.remove_volume(f"none-{uuid.uuid4().hex[:8]}")
+
+
+def test_unknown_log_driver_is_400(client: docker.DockerClient) -> None:
+    config = docker.types.LogConfig(type="asdf", config={})
+    with pytest.raises(docker.errors.APIError) as caught:
+        client.containers.create("busybox", ["true"], log_config=config)
+    assert caught.value.status_code == 400
+    assert caught.value.explanation == "logger: no log driver named 'asdf' is registered"
