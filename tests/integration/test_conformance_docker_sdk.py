@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import tarfile
 import time
@@ -176,3 +177,50 @@ def test_export_running(sleeper: Container) -> None:
     assert "bin/busybox" in names
     assert {"proc", "sys", "dev"} <= names  # the mount points themselves, empty
     assert not [n for n in names if n.startswith(("proc/", "sys/"))]
+
+
+def test_exec_tty_framed_when_start_says_no_tty(
+    client: docker.DockerClient, sleeper: Container
+) -> None:
+    """docker-py starts a TTY exec with Tty false in the start body and reads frames:
+    the framing follows the start body, as on dockerd."""
+    api = client.api
+    framed = api.exec_create(sleeper.id, ["echo", "hi"], tty=True)
+    assert api.exec_start(framed, demux=True) == (b"hi\r\n", None)
+    raw = api.exec_create(sleeper.id, ["echo", "hi"], tty=True)
+    assert api.exec_start(raw, tty=True) == b"hi\r\n"
+
+
+def test_kill_answers_once_the_container_is_down(client: docker.DockerClient) -> None:
+    for _ in range(3):  # the race it closes was lost most of the time, not always
+        container = client.containers.run("busybox", ["sleep", "300"], detach=True)
+        try:
+            container.kill()
+            state = client.api.inspect_container(container.id)["State"]
+            assert state["Running"] is False and state["ExitCode"] == 137
+            container.remove()  # no 409: it is down
+        finally:
+            with contextlib.suppress(docker.errors.NotFound):
+                container.remove(force=True)
+
+
+def test_group_add(client: docker.DockerClient) -> None:
+    out = client.containers.run(
+        "busybox", ["id", "-G"], group_add=[4242, "user"], remove=True
+    )
+    assert sorted(out.decode().split()) == ["0", "1000", "4242"]
+    with pytest.raises(docker.errors.APIError, match="Unable to find group nosuch"):
+        client.containers.run("busybox", ["true"], group_add=["nosuch"], remove=True)
+
+
+def test_remove_missing_volume_is_404(client: docker.DockerClient) -> None:
+    with pytest.raises(docker.errors.NotFound, match="no such volume"):
+        client.api.remove_volume(f"none-{uuid.uuid4().hex[:8]}")
+
+
+def test_unknown_log_driver_is_400(client: docker.DockerClient) -> None:
+    config = docker.types.LogConfig(type="asdf", config={})
+    with pytest.raises(docker.errors.APIError) as caught:
+        client.containers.create("busybox", ["true"], log_config=config)
+    assert caught.value.status_code == 400
+    assert caught.value.explanation == "logger: no log driver named 'asdf' is registered"

@@ -43,9 +43,12 @@ async def start(request: web.Request) -> web.StreamResponse:
         await svc.exec_start(exec_id, detach=True)
         return web.Response(status=200)
     tty = bool(record.config["Tty"])
+    # The start body's Tty, not the exec's, says whether the output is framed, as
+    # dockerd: docker-py starts a TTY exec with Tty false and reads frames.
+    raw = bool(body.get("Tty"))
     # The 101 goes out before the process starts: a client that reads the headers
     # through a buffered reader would otherwise swallow the first output with them.
-    conn = await hijack(request, tty)
+    conn = await hijack(request, raw)
     try:
         try:
             record, session = await svc.exec_start(exec_id)
@@ -55,7 +58,7 @@ async def start(request: web.Request) -> web.StreamResponse:
         if session is not None:
             stdin = bool(record.config["AttachStdin"])
             keys = parse_keys(record.config.get("DetachKeys")) if stdin and tty else b""
-            await pump(conn, session, tty, stdin, detach_keys=keys)
+            await pump(conn, session, raw, stdin, detach_keys=keys)
             session.close()
         # Report the exit before the stream ends, so an inspect right after sees it.
         await asyncio.wait_for(record.done.wait(), timeout=10)

@@ -34,5 +34,6 @@ ROUTES = [
     ("POST", "/volumes/create", create),
     ("POST", "/volumes/prune", prune),
     ("GET", "/volumes/{name}", inspect),
+    ("DELETE", "/volumes/{name}", inspect),  # the same 404: there is none to remove
     ("POST", "/build/prune", build_prune),
 ]

@@ -305,6 +305,8 @@ class BundleSettings:
 def write_bundle(container: Container, layer_dirs: list[Path], settings: BundleSettings) -> None:
     """The container's bundle: rootfs (mounted at start) and config.json, written atomically."""
     uid, gid, extra_gids = container_users.resolve(container.config.get("User", ""), layer_dirs)
+    added = container_users.group_add(container.host_config.get("GroupAdd") or [], layer_dirs)
+    extra_gids = [*extra_gids, *(g for g in added if g not in extra_gids)]
     spec = build_spec(
         path=container.path,
         args=container.args,

@@ -41,6 +41,9 @@ from ketch.timestamps import rfc3339_nano
 
 log = logging.getLogger("ketch.containers")
 
+# How long a SIGKILL waits for the container to be down before it answers anyway.
+KILL_WAIT = 10.0
+
 UPDATABLE = ("Memory", "MemorySwap", "MemoryReservation", "NanoCpus", "CpuQuota", "CpuPeriod",
              "CpuShares", "CpusetCpus", "CpusetMems", "PidsLimit", "RestartPolicy")  # fmt: skip
 # The Engine API's UpdateConfig: Resources and RestartPolicy. Other keys are not read, as
@@ -365,8 +368,14 @@ class ContainerService:
         if not container.running or entry.shim is None:
             raise errors.Conflict(f"Cannot kill container: {name_or_id}: container "
                                   f"{container.id} is not running")  # fmt: skip
+        stopped = entry.wait_for("not-running")
         await entry.shim.kill(number)
         publish_container(self.events, container, "kill", signal=str(number))
+        if number == int(signals.SIGKILL):
+            # As dockerd: a SIGKILL answers once the container is down (or after
+            # KILL_WAIT), so an inspect or remove right after sees it exited.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(stopped), KILL_WAIT)
 
     async def stop(self, name_or_id: str, timeout: int | None = None,
                    signal: str | None = None) -> None:  # fmt: skip

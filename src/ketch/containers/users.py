@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ketch.errors import InvalidArgument
-from ketch.runtime.users import ExecLookupError, resolve_user_in
+from ketch.runtime.users import ExecLookupError, parse_group, resolve_user_in
 
 
 def read_from_layers(layer_dirs: Iterable[Path], relative: str) -> str:
@@ -54,3 +54,22 @@ def resolve(spec: str, layer_dirs: list[Path]) -> tuple[int, int, list[int]]:
     except ExecLookupError as exc:
         raise InvalidArgument(exc.message) from None
     return user.uid, user.gid, user.additional_gids
+
+
+def group_add(names: list[str], layer_dirs: list[Path]) -> list[int]:
+    """HostConfig.GroupAdd as gids: numbers as given, names from the image's /etc/group."""
+    gids: list[int] = []
+    groups: list[tuple[str, int, list[str]]] | None = None
+    for name in names:
+        if name.isdigit():
+            gids.append(int(name))
+            continue
+        if groups is None:
+            groups = parse_group(read_from_layers(layer_dirs, "etc/group"))
+        found = [gid for group, gid, _ in groups if group == name]
+        if not found:
+            raise InvalidArgument(
+                f"Unable to find group {name}: no matching entries in group file"
+            )
+        gids.append(found[0])
+    return gids
