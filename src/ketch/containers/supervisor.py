@@ -257,6 +257,11 @@ class Supervisor:
 
     async def record_exit(self, entry: Entry, status: Exit) -> None:
         container = entry.container
+        # As dockerd: the run's leftovers go first (its shim, its endpoints), then the
+        # container is stopped, so what a waiter does next (start, remove) meets none of them.
+        entry.stop_health()
+        await entry.let_go_of_shim()
+        await self._disconnect(entry)
         container.state.update(
             Status="exited", Running=False, Paused=False, Pid=0, ExitCode=int(status.code),
             OOMKilled=bool(status.oom_killed), FinishedAt=status.finished_at or rfc3339_nano(),
@@ -268,9 +273,6 @@ class Supervisor:
             # A full disk: the exit is known here and told to waiters all the same; the
             # record on disk catches up at its next save (a restart asks the shim's state).
             log.error("cannot record the exit of %s: %s", container.short_id, exc)
-        entry.stop_health()
-        await entry.let_go_of_shim()
-        await self._disconnect(entry)
         publish_container(self.events, container, "die", exitCode=str(int(status.code)))
         entry.wake(("not-running", "next-exit"))
         if container.host_config.get("AutoRemove"):
