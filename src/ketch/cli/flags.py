@@ -13,6 +13,7 @@ from __future__ import annotations
 # annotations are strings here, so the names are needed by checkers only.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
 BOOL = "bool"
@@ -43,7 +44,7 @@ class ArgumentCountError(UsageError):
 # Plain classes rather than dataclasses or NamedTuple: importing those costs
 # milliseconds, paid by every `ketch` invocation.
 class Flag:
-    __slots__ = ("dest", "long", "short", "kind", "default", "help", "metavar")
+    __slots__ = ("dest", "long", "short", "kind", "default", "help", "metavar", "check")
 
     def __init__(
         self,
@@ -54,6 +55,7 @@ class Flag:
         default: Any = None,
         help: str = "",
         metavar: str = "",
+        check: Callable[[str], str] | None = None,
     ) -> None:
         self.dest = dest
         self.long = long
@@ -62,6 +64,9 @@ class Flag:
         self.default = default
         self.help = help
         self.metavar = metavar
+        # docker's per-flag validators (opts.ValidateIPAddress...): the value as stored,
+        # or ValueError with the reason, reported as an invalid argument of the flag.
+        self.check = check
 
     def initial(self) -> Any:
         if self.kind == LIST:
@@ -140,6 +145,13 @@ def parse(command: Command, argv: list[str]) -> Parsed:
         store(flag, attached)
 
     def store(flag: Flag, value: str) -> None:
+        if flag.check is not None:
+            try:
+                value = flag.check(value)
+            except ValueError as error:
+                raise UsageError(
+                    f'invalid argument "{value}" for "{_names(flag)}" flag: {error}'
+                ) from None
         if flag.kind == LIST:
             options[flag.dest].append(value)
         elif flag.kind == INT:
