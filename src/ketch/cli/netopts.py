@@ -88,11 +88,6 @@ def localhost_dns_warning(servers: list[str]) -> str:
     return ""
 
 
-def join_host_port(host: str, port: str) -> str:
-    """net.JoinHostPort: IPv6 hosts in brackets."""
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
 def is_mac_address(text: str) -> bool:
     """net.ParseMAC: 6, 8 or 20 bytes as xx:xx.., xx-xx.. or xxxx.xxxx.. ."""
     if len(text) < 14:

@@ -92,6 +92,10 @@ class FakeEngine:
         class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
             daemon_threads = True
 
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                # A client may hang up before reading all of an answer; that is its business.
+                pass
+
         self._server = Server(self.socket_path, Handler)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
