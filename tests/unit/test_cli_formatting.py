@@ -160,7 +160,17 @@ def test_ports_column() -> None:
         {"IP": "0.0.0.0", "PrivatePort": 80, "PublicPort": 8080, "Type": "tcp"},
         {"PrivatePort": 53, "Type": "udp"},
     ]
-    assert format_ports(ports) == "0.0.0.0:8080->80/tcp, 53/udp"
+    # docker's order: groups first (unpublished, same-number), then other mappings
+    assert format_ports(ports) == "53/udp, 0.0.0.0:8080->80/tcp"
+    same_number = [
+        {"IP": "0.0.0.0", "PrivatePort": port, "PublicPort": port, "Type": "tcp"}
+        for port in (8081, 8080, 8083)
+    ]
+    assert format_ports(same_number) == "0.0.0.0:8080-8081->8080-8081/tcp, 0.0.0.0:8083->8083/tcp"
+    unpublished = [{"PrivatePort": port, "Type": "tcp"} for port in (80, 81, 82)]
+    assert format_ports(unpublished + [{"PrivatePort": 80, "Type": "udp"}]) == "80-82/tcp, 80/udp"
+    v6 = [{"IP": "::", "PrivatePort": 80, "PublicPort": 32768, "Type": "tcp"}]
+    assert format_ports(v6) == "[::]:32768->80/tcp"
 
 
 def test_images_rows() -> None:

@@ -6,7 +6,8 @@ from ketch.cli import main
 
 
 def test_every_command_has_a_summary() -> None:
-    assert set(main.SUMMARIES) == set(main.COMMAND_MODULES)
+    # subcommands ("network ls") are listed by their group's help, not the top one
+    assert set(main.SUMMARIES) == {name for name in main.COMMAND_MODULES if " " not in name}
 
 
 def test_help_lists_commands_with_summaries(capsys) -> None:

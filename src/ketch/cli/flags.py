@@ -13,6 +13,7 @@ from __future__ import annotations
 # annotations are strings here, so the names are needed by checkers only.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
 BOOL = "bool"
@@ -43,7 +44,7 @@ class ArgumentCountError(UsageError):
 # Plain classes rather than dataclasses or NamedTuple: importing those costs
 # milliseconds, paid by every `ketch` invocation.
 class Flag:
-    __slots__ = ("dest", "long", "short", "kind", "default", "help", "metavar")
+    __slots__ = ("dest", "long", "short", "kind", "default", "help", "metavar", "check")
 
     def __init__(
         self,
@@ -54,6 +55,7 @@ class Flag:
         default: Any = None,
         help: str = "",
         metavar: str = "",
+        check: Callable[[str], str] | None = None,
     ) -> None:
         self.dest = dest
         self.long = long
@@ -62,6 +64,9 @@ class Flag:
         self.default = default
         self.help = help
         self.metavar = metavar
+        # docker's per-flag validators (opts.ValidateIPAddress...): the value as stored,
+        # or ValueError with the reason, reported as an invalid argument of the flag.
+        self.check = check
 
     def initial(self) -> Any:
         if self.kind == LIST:
@@ -110,10 +115,18 @@ class Command:
 
 
 class Parsed:
-    def __init__(self, options: dict[str, Any], args: list[str], help: bool = False) -> None:
+    def __init__(
+        self,
+        options: dict[str, Any],
+        args: list[str],
+        help: bool = False,
+        changed: set[str] | None = None,
+    ) -> None:
         self.options = options
         self.args = args
         self.help = help
+        # dests given on the command line (pflag's Changed), for flags sent only when given
+        self.changed = changed if changed is not None else set()
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -127,6 +140,7 @@ def parse(command: Command, argv: list[str]) -> Parsed:
     by_short = {flag.short: flag for flag in command.flags if flag.short}
     options = {flag.dest: flag.initial() for flag in command.flags}
     args: list[str] = []
+    changed: set[str] = set()
     wants_help = False
     index = 0
 
@@ -140,6 +154,14 @@ def parse(command: Command, argv: list[str]) -> Parsed:
         store(flag, attached)
 
     def store(flag: Flag, value: str) -> None:
+        if flag.check is not None:
+            try:
+                value = flag.check(value)
+            except ValueError as error:
+                raise UsageError(
+                    f'invalid argument "{value}" for "{_names(flag)}" flag: {error}'
+                ) from None
+        changed.add(flag.dest)
         if flag.kind == LIST:
             options[flag.dest].append(value)
         elif flag.kind == INT:
@@ -201,7 +223,7 @@ def parse(command: Command, argv: list[str]) -> Parsed:
         if not command.interspersed:
             args.extend(argv[index:])
             break
-    parsed = Parsed(options, args, wants_help)
+    parsed = Parsed(options, args, wants_help, changed)
     if not wants_help:
         _check_arg_count(command, args)
     return parsed
@@ -211,6 +233,12 @@ def _check_arg_count(command: Command, args: list[str]) -> None:
     quoted = f"'ketch {command.name}'"
     if command.max_args == 0 and args:
         raise ArgumentCountError(f"{quoted} accepts no arguments")
+    most = command.max_args
+    if command.min_args and most and command.min_args < most:
+        if not command.min_args <= len(args) <= most:
+            raise ArgumentCountError(
+                f"{quoted} requires at least {command.min_args} and at most {most} arguments"
+            )
     if command.min_args and len(args) < command.min_args:
         noun = "argument" if command.min_args == 1 else "arguments"
         if command.min_args == command.max_args:

@@ -19,6 +19,51 @@ def go_indented_json(value: Any) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
+def go_indent(text: str, indent: str = "    ") -> str:
+    """Go's json.Indent: JSON text laid out with newlines and `indent`, strings untouched
+    (so escapes stay as the daemon wrote them); empty objects and arrays stay `{}`, `[]`."""
+    out: list[str] = []
+    depth = 0
+    in_string = escaped = False
+    pending_open = False  # just after { or [: the newline waits, in case it closes at once
+    for char in text:
+        if in_string:
+            out.append(char)
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+            continue
+        if char in " \t\r\n":
+            continue
+        if pending_open:
+            pending_open = False
+            if char in "]}":
+                depth -= 1
+                out.append(char)
+                continue
+            out.append("\n" + indent * depth)
+        if char == '"':
+            in_string = True
+            out.append(char)
+        elif char in "{[":
+            depth += 1
+            pending_open = True
+            out.append(char)
+        elif char in "}]":
+            depth -= 1
+            out.append("\n" + indent * depth + char)
+        elif char == ",":
+            out.append(",\n" + indent * depth)
+        elif char == ":":
+            out.append(": ")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
 def find_object(cli: Cli, name: str, kind: str | None, size: bool) -> dict[str, Any]:
     kinds = [kind] if kind else ["container", "image"]
     for each in kinds:

@@ -37,6 +37,15 @@ COMMAND_MODULES: dict[str, str] = {
     "info": "ketch.cli.system",
     "login": "ketch.cli.login",
     "logout": "ketch.cli.login",
+    "port": "ketch.cli.port",
+    "network": "ketch.cli.network",
+    "network connect": "ketch.cli.network",
+    "network create": "ketch.cli.network",
+    "network disconnect": "ketch.cli.network",
+    "network inspect": "ketch.cli.network",
+    "network ls": "ketch.cli.network",
+    "network prune": "ketch.cli.network",
+    "network rm": "ketch.cli.network",
 }
 
 # The one-line summaries of `ketch --help`, kept here so help loads no command module.
@@ -62,6 +71,8 @@ SUMMARIES: dict[str, str] = {
     "info": "Display system-wide information",
     "login": "Authenticate to a registry",
     "logout": "Log out from a registry",
+    "port": "List port mappings or a specific mapping for the container",
+    "network": "Manage networks",
 }
 
 # docker's management commands map onto the same handlers (`ketch container ls`).
@@ -78,8 +89,12 @@ MANAGEMENT_ALIASES: dict[tuple[str, str], str] = {
     ("container", "inspect"): "inspect",
     ("system", "info"): "info",
 }
-for _name in "run create start stop kill restart rm wait attach logs exec".split():
+for _name in "run create start stop kill restart rm wait attach logs exec port".split():
     MANAGEMENT_ALIASES[("container", _name)] = _name
+for _name in "connect create disconnect inspect ls prune rm".split():
+    MANAGEMENT_ALIASES[("network", _name)] = f"network {_name}"
+MANAGEMENT_ALIASES[("network", "list")] = "network ls"
+MANAGEMENT_ALIASES[("network", "remove")] = "network rm"
 
 GLOBAL = flags.Command(
     name="",
@@ -173,7 +188,7 @@ def _usage_error(error: flags.UsageError, command: flags.Command, name: str) -> 
 
 
 def _overview() -> str:
-    names = sorted(set(COMMAND_MODULES))
+    names = sorted(name for name in COMMAND_MODULES if " " not in name)
     lines = [
         f"\nUsage:  {PROGRAM} {GLOBAL.usage}\n",
         GLOBAL.summary,

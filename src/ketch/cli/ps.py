@@ -6,7 +6,7 @@ from ketch.cli import units
 from ketch.cli.app import Cli, Entry
 from ketch.cli.flags import BOOL, INT, LIST, STRING, Command, Flag, Parsed
 from ketch.cli.listing import parse_filters, render_rows
-from ketch.cli.tables import ellipsis, go_quote, short_id
+from ketch.cli.tables import ellipsis, go_quote, join_host_port, short_id
 
 # typing is kept off the import path (it costs several ms per command);
 # annotations are strings here, so the names are needed by checkers only.
@@ -36,16 +36,52 @@ HEADERS = {
 
 
 def format_ports(ports: list[dict[str, Any]] | None) -> str:
-    shown = []
-    for port in ports or []:
-        private = f"{port.get('PrivatePort')}/{port.get('Type', 'tcp')}"
-        if port.get("PublicPort"):
-            ip = port.get("IP", "")
-            host = f"[{ip}]" if ":" in ip else ip
-            shown.append(f"{host}:{port['PublicPort']}->{private}")
+    """The PORTS column as docker's formatter.DisplayablePorts writes it: runs of consecutive
+    ports published on the same port number collapse ("0.0.0.0:7000-7001->7000-7001/tcp"),
+    as do unpublished ones ("90-91/tcp"); other mappings are listed one by one, last."""
+    ordered = sorted(
+        ports or [],
+        key=lambda p: (
+            p.get("PrivatePort", 0),
+            p.get("IP", ""),
+            p.get("PublicPort", 0),
+            p.get("Type", ""),
+        ),
+    )
+    groups: dict[str, list[int]] = {}  # key -> [first, last], in the order keys were seen
+    result: list[str] = []
+    mappings: list[str] = []
+    for port in ordered:
+        current = port.get("PrivatePort", 0)
+        kind = port.get("Type", "")
+        key = kind
+        ip = port.get("IP", "")
+        if ip:
+            public = port.get("PublicPort", 0)
+            if public != current:
+                mappings.append(f"{join_host_port(ip, str(public))}->{current}/{kind}")
+                continue
+            key = f"{ip}/{kind}"
+        group = groups.get(key)
+        if group is None:
+            groups[key] = [current, current]
+        elif current == group[1] + 1:
+            group[1] = current
         else:
-            shown.append(private)
-    return ", ".join(shown)
+            result.append(_port_group(key, group[0], group[1]))
+            # Re-inserted keys keep their first place, as Go's list of keys does.
+            groups[key] = [current, current]
+    result.extend(_port_group(key, first, last) for key, (first, last) in groups.items())
+    return ", ".join(result + mappings)
+
+
+def _port_group(key: str, first: int, last: int) -> str:
+    parts = key.split("/")
+    ip, kind = (parts[0], parts[1]) if len(parts) > 1 else ("", parts[0])
+    group = str(first) if first == last else f"{first}-{last}"
+    if ip:
+        group = f"{join_host_port(ip, group)}->{group}"
+    return f"{group}/{kind}"
 
 
 def container_row(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ketch import errors
-from ketch.cli import terminal
+from ketch.cli import netopts, terminal
 from ketch.cli.app import PROGRAM, Cli, Entry, ExitStatus, daemon_error_text
 from ketch.cli.flags import Command, Parsed, UsageError
 from ketch.cli.runopts import CONTAINER_FLAGS, RUN_ONLY_FLAGS, create_request
@@ -66,15 +66,30 @@ def create_container(cli: Cli, parsed: Parsed, query: dict[str, Any], body: dict
         cli.flush()
         pull_image(cli, image, parsed)
         response = cli.client.post("/containers/create", query, body)
-    for warning in response.get("Warnings") or []:
+    warnings = list(response.get("Warnings") or [])
+    localhost_dns = netopts.localhost_dns_warning(body["HostConfig"].get("Dns") or [])
+    if localhost_dns:
+        warnings.append(localhost_dns)
+    for warning in warnings:
         cli.err(f"WARNING: {warning}")
     container_id: str = response["Id"]
     return container_id
 
 
-def create(cli: Cli, parsed: Parsed) -> int:
+def _request_or_exit(command: str, parsed: Parsed, detach: bool) -> tuple[Any, Any]:
+    """The create request; a command line docker would refuse ends as docker's does (125)."""
     try:
-        query, body = create_request(parsed, detach=False)
+        return create_request(parsed, detach=detach)
+    except UsageError as error:
+        raise ExitStatus(
+            EXIT_DAEMON_ERROR,
+            f"{PROGRAM}: {error}\n\nRun '{PROGRAM} {command} --help' for more information",
+        ) from None
+
+
+def create(cli: Cli, parsed: Parsed) -> int:
+    query, body = _request_or_exit("create", parsed, detach=False)
+    try:
         cli.out(create_container(cli, parsed, query, body))
     except errors.KetchError as error:
         raise _fail("create", error) from None
@@ -83,13 +98,7 @@ def create(cli: Cli, parsed: Parsed) -> int:
 
 def run(cli: Cli, parsed: Parsed) -> int:
     detach = bool(parsed.detach)
-    try:
-        query, body = create_request(parsed, detach=detach)
-    except UsageError as error:
-        raise ExitStatus(
-            EXIT_DAEMON_ERROR,
-            f"{PROGRAM}: {error}\n\nRun '{PROGRAM} run --help' for more information",
-        ) from None
+    query, body = _request_or_exit("run", parsed, detach=detach)
     if body["Tty"] and body["AttachStdin"] and not terminal.is_terminal(0):
         raise ExitStatus(1, "the input device is not a TTY")
     try:

@@ -10,7 +10,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from ketch.cli import units
+from ketch.cli import netopts, units
 from ketch.cli.flags import BOOL, INT, LIST, STRING, Flag, Parsed, UsageError
 
 CONTAINER_FLAGS: list[Flag] = [
@@ -27,8 +27,51 @@ CONTAINER_FLAGS: list[Flag] = [
     Flag("log_opt", "log-opt", None, LIST, help="Log driver options", metavar="list"),
     Flag("memory", "memory", "m", STRING, help="Memory limit", metavar="bytes"),
     Flag("name", "name", None, STRING, help="Assign a name to the container"),
-    Flag("network", "network", None, STRING, help="Connect a container to a network"),
-    Flag("net", "net", None, STRING),
+    # --net and --network (and their aliases) fill one list, in order, as in docker.
+    Flag(
+        "network",
+        "network",
+        None,
+        LIST,
+        help="Connect a container to a network",
+        metavar="network",
+        check=netopts.check_network,
+    ),
+    Flag("network", "net", None, LIST, check=netopts.check_network),
+    Flag(
+        "network_alias",
+        "network-alias",
+        None,
+        LIST,
+        help="Add network-scoped alias for the container",
+    ),
+    Flag("network_alias", "net-alias", None, LIST),
+    Flag("ip", "ip", None, STRING, help="IPv4 address (e.g., 172.30.100.104)"),
+    Flag("ip6", "ip6", None, STRING, help="IPv6 address (e.g., 2001:db8::33)"),
+    Flag(
+        "link", "link", None, LIST, help="Add link to another container", check=netopts.check_link
+    ),
+    Flag(
+        "link_local_ip",
+        "link-local-ip",
+        None,
+        LIST,
+        help="Container IPv4/IPv6 link-local addresses",
+    ),
+    Flag(
+        "mac_address",
+        "mac-address",
+        None,
+        STRING,
+        help="Container MAC address (e.g., 92:d0:c6:0a:29:33)",
+    ),
+    Flag(
+        "publish_all",
+        "publish-all",
+        "P",
+        BOOL,
+        help="Publish all exposed ports to random ports",
+    ),
     Flag("pids_limit", "pids-limit", None, INT, help="Tune container pids limit"),
     Flag("platform", "platform", None, STRING, help="Set platform if server is multi-platform"),
     Flag("privileged", "privileged", None, BOOL, help="Give extended privileges"),
@@ -64,8 +107,25 @@ CONTAINER_FLAGS: list[Flag] = [
     Flag("tmpfs", "tmpfs", None, LIST, help="Mount a tmpfs directory"),
     Flag("shm_size", "shm-size", None, STRING, help="Size of /dev/shm"),
     Flag("ulimit", "ulimit", None, LIST, help="Ulimit options"),
-    Flag("add_host", "add-host", None, LIST, help="Add a custom host-to-IP mapping"),
-    Flag("dns", "dns", None, LIST, help="Set custom DNS servers"),
+    Flag(
+        "add_host",
+        "add-host",
+        None,
+        LIST,
+        help="Add a custom host-to-IP mapping",
+        check=netopts.check_extra_host,
+    ),
+    Flag("dns", "dns", None, LIST, help="Set custom DNS servers", check=netopts.check_dns),
+    Flag("dns_option", "dns-option", None, LIST, help="Set DNS options"),
+    Flag("dns_option", "dns-opt", None, LIST),
+    Flag(
+        "dns_search",
+        "dns-search",
+        None,
+        LIST,
+        help="Set custom DNS search domains",
+        check=netopts.check_dns_search,
+    ),
     Flag("security_opt", "security-opt", None, LIST, help="Security Options"),
 ]
 
@@ -109,55 +169,8 @@ def read_env_file(path: str) -> list[str]:
     return [line.lstrip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
 
 
-def parse_ports(
-    specs: list[str],
-) -> tuple[dict[str, dict[str, Any]], dict[str, list[dict[str, str]]]]:
-    """`-p [ip:][hostPort:]containerPort[/proto]` -> (ExposedPorts, PortBindings)."""
-    exposed: dict[str, dict[str, Any]] = {}
-    bindings: dict[str, list[dict[str, str]]] = {}
-    for spec in specs:
-        rest, _, proto = spec.partition("/")
-        proto = proto or "tcp"
-        if rest.startswith("["):
-            ip_end = rest.index("]")
-            host_ip, rest = rest[1:ip_end], rest[ip_end + 2 :]
-            parts = [host_ip, *rest.split(":")]
-        else:
-            parts = rest.split(":")
-        if len(parts) == 1:
-            host_ip, host_port, container_port = "", "", parts[0]
-        elif len(parts) == 2:
-            host_ip, (host_port, container_port) = "", parts
-        elif len(parts) == 3:
-            host_ip, host_port, container_port = parts
-        else:
-            raise UsageError(f"invalid port format for --publish: {spec}")
-        container_ports = _port_range(container_port, spec)
-        host_ports = _port_range(host_port, spec) if host_port else []
-        if host_ports and len(host_ports) != len(container_ports) and len(host_ports) != 1:
-            raise UsageError(f"invalid ranges specified for container and host Ports: {spec}")
-        for index, port in enumerate(container_ports):
-            key = f"{port}/{proto}"
-            exposed[key] = {}
-            if not host_ports:
-                published = ""
-            elif len(host_ports) == 1 and len(container_ports) > 1:
-                published = str(host_ports[0])
-            else:
-                published = str(host_ports[index])
-            bindings.setdefault(key, []).append({"HostIp": host_ip, "HostPort": published})
-    return exposed, bindings
-
-
-def _port_range(text: str, spec: str) -> list[int]:
-    low, _, high = text.partition("-")
-    try:
-        start, end = int(low), int(high or low)
-    except ValueError:
-        raise UsageError(f"invalid port: {spec}") from None
-    if not (0 < start <= end <= 65535):
-        raise UsageError(f"invalid port: {spec}")
-    return list(range(start, end + 1))
+# Re-exported: the port grammar lives with the other network options.
+parse_ports = netopts.parse_ports
 
 
 def parse_volumes(specs: list[str]) -> tuple[list[str], dict[str, dict[str, Any]]]:
@@ -267,9 +280,18 @@ def create_request(parsed: Parsed, detach: bool = False) -> tuple[dict[str, Any]
     attach_stdin, attach_stdout, attach_stderr = attach_streams(parsed, detach)
     env = env_values([line for path in parsed.env_file for line in read_env_file(path)])
     env += env_values(parsed.env)
+    endpoint_flags = netopts.EndpointFlags(
+        aliases=parsed.network_alias,
+        links=parsed.link,
+        ipv4=parsed.ip or "",
+        ipv6=parsed.ip6 or "",
+        mac=parsed.mac_address or "",
+        link_local=parsed.link_local_ip,
+    )
+    if endpoint_flags.mac and not netopts.is_mac_address(endpoint_flags.mac.strip()):
+        raise UsageError(f"{endpoint_flags.mac} is not a valid mac address")
     exposed, port_bindings = parse_ports(parsed.publish)
-    for port in parsed.expose:
-        exposed[port if "/" in port else f"{port}/tcp"] = {}
+    netopts.add_exposed(exposed, parsed.expose)
     binds, anonymous_volumes = parse_volumes(parsed.volume)
     if parsed.rm and parsed.restart not in ("", "no"):
         raise UsageError("conflicting options: cannot specify both --restart and --rm")
@@ -280,8 +302,10 @@ def create_request(parsed: Parsed, detach: bool = False) -> tuple[dict[str, Any]
 
     host_config: dict[str, Any] = {
         "Binds": binds or None,
-        "NetworkMode": parsed.network or parsed.net or "default",
+        "NetworkMode": netopts.network_mode(parsed.network),
         "PortBindings": port_bindings,
+        "PublishAllPorts": bool(parsed.publish_all),
+        "Links": parsed.link or None,
         "RestartPolicy": parse_restart(parsed.restart),
         "AutoRemove": bool(parsed.rm),
         "Privileged": bool(parsed.privileged),
@@ -290,6 +314,8 @@ def create_request(parsed: Parsed, detach: bool = False) -> tuple[dict[str, Any]
         "CapAdd": parsed.cap_add or None,
         "CapDrop": parsed.cap_drop or None,
         "Dns": parsed.dns,
+        "DnsSearch": parsed.dns_search,
+        "DnsOptions": parsed.dns_option,
         "ExtraHosts": parsed.add_host or None,
         "SecurityOpt": security_opts(parsed.security_opt) or None,
     }
@@ -338,7 +364,9 @@ def create_request(parsed: Parsed, detach: bool = False) -> tuple[dict[str, Any]
         "Entrypoint": entrypoint,
         "Labels": parse_labels(parsed.label),
         "HostConfig": host_config,
-        "NetworkingConfig": {"EndpointsConfig": {}},
+        "NetworkingConfig": {
+            "EndpointsConfig": netopts.endpoints_config(parsed.network, endpoint_flags)
+        },
     }
     if parsed.stop_signal:
         body["StopSignal"] = parsed.stop_signal

@@ -89,3 +89,50 @@ def _go_printable(char: str) -> bool:
     # strconv.IsPrint: letters, marks, numbers, punctuation, symbols, ASCII space.
     category = unicodedata.category(char)
     return char == " " or category[0] in "LMNPS"
+
+
+def join_host_port(host: str, port: str) -> str:
+    """Go's net.JoinHostPort: an IPv6 host in brackets."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def natural_less(first: str, second: str) -> bool:
+    """sortorder.NaturalLess, which docker sorts names and port lines with: runs of digits
+    compare as numbers ("net9" before "net10"), and digits sort before other characters."""
+    a, b = first.encode(), second.encode()
+    i = j = 0
+    while i < len(a) and j < len(b):
+        digit_a, digit_b = 48 <= a[i] <= 57, 48 <= b[j] <= 57
+        if digit_a != digit_b:
+            return digit_a
+        if not digit_a:
+            if a[i] != b[j]:
+                return a[i] < b[j]
+            i += 1
+            j += 1
+            continue
+        while i < len(a) and a[i] == 48:
+            i += 1
+        while j < len(b) and b[j] == 48:
+            j += 1
+        start_a, start_b = i, j
+        while i < len(a) and 48 <= a[i] <= 57:
+            i += 1
+        while j < len(b) and 48 <= b[j] <= 57:
+            j += 1
+        if i - start_a != j - start_b:
+            return i - start_a < j - start_b
+        if a[start_a:i] != b[start_b:j]:
+            return a[start_a:i] < b[start_b:j]
+        if start_a != start_b:
+            return start_a < start_b
+    return len(a) < len(b)
+
+
+def natural_sorted(items: list[str]) -> list[str]:
+    import functools
+
+    def compare(x: str, y: str) -> int:
+        return -1 if natural_less(x, y) else (1 if natural_less(y, x) else 0)
+
+    return sorted(items, key=functools.cmp_to_key(compare))
