@@ -65,9 +65,10 @@ def test_nothing_grows_over_200_create_exec_remove_cycles(
     for _ in range(CYCLES):
         one_cycle(client, seen)
     assert client.containers.list(all=True, filters={"ancestor": "busybox"}) == []
-    # Exactly as many descriptors and tasks as before: one kept per cycle would show 200.
-    assert open_files(ketchd.pid) <= files_before
-    assert client.info()["NGoroutines"] <= tasks_before
+    # As many descriptors and tasks as before, give or take what is opened once and
+    # lazily (a netlink socket, a worker thread's): one kept per cycle would show 200.
+    assert open_files(ketchd.pid) <= files_before + 2
+    assert client.info()["NGoroutines"] <= tasks_before + 2
     containers_dir = ketchd.data_root / "containers"
     snapshots_dir = ketchd.data_root / "snapshots" / "containers"
     eventually_empty("container records", lambda: sorted(p.name for p in containers_dir.iterdir()))
