@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Starts Debian's dockerd (docker.io) on roots of its own, for the benchmarks
 # to compare against: `BENCH_DOCKER_HOST=unix:///tmp/ketch-bench-dockerd/docker.sock`.
-# No bridge and no iptables: the benchmarks touch nothing of the host's network.
-# Stop it with: kill "$(cat /tmp/ketch-bench-dockerd/docker.pid)"
+# By default without bridge and iptables: the benchmarks touch nothing of the host's
+# network. With BENCH_DOCKERD_BRIDGE=1 it runs in a network namespace of its own
+# (ketch-bench-dockerd) with its default bridge and iptables there, so containers get
+# docker0 as on any Docker host while the host's links and rules stay as they are.
+# Stop it with: kill "$(cat /tmp/ketch-bench-dockerd/docker.pid)"; and with the bridge,
+# `ip netns del ketch-bench-dockerd` afterwards.
 set -euo pipefail
 ROOT=${BENCH_DOCKERD_ROOT:-/tmp/ketch-bench-dockerd}
 command -v dockerd >/dev/null || {
@@ -10,8 +14,18 @@ command -v dockerd >/dev/null || {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io >/dev/null
 }
 mkdir -p "$ROOT"
-setsid dockerd --data-root "$ROOT/root" --exec-root "$ROOT/exec" -H "unix://$ROOT/docker.sock" \
-    --bridge=none --iptables=false --ip6tables=false --pidfile "$ROOT/docker.pid" \
+if [ "${BENCH_DOCKERD_BRIDGE:-}" = 1 ]; then
+    NETNS=ketch-bench-dockerd
+    ip netns add "$NETNS" 2>/dev/null || true
+    ip netns exec "$NETNS" ip link set lo up
+    RUN=(nsenter --net="/run/netns/$NETNS")  # only the network: ip netns exec remounts /sys
+    NET=()
+else
+    RUN=()
+    NET=(--bridge=none --iptables=false --ip6tables=false)
+fi
+setsid "${RUN[@]}" dockerd --data-root "$ROOT/root" --exec-root "$ROOT/exec" \
+    -H "unix://$ROOT/docker.sock" "${NET[@]}" --pidfile "$ROOT/docker.pid" \
     >"$ROOT/dockerd.log" 2>&1 </dev/null &
 for _ in $(seq 100); do
     [ -S "$ROOT/docker.sock" ] && docker -H "unix://$ROOT/docker.sock" version >/dev/null 2>&1 && break

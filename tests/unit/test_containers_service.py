@@ -497,7 +497,9 @@ class FakeNetworks:
         self.netns.append(netns_path)
         return endpoint
 
-    async def detach(self, container_id: str, network: str | None = None) -> None:
+    async def detach(
+        self, container_id: str, network: str | None = None, *, namespace_gone: bool = False
+    ) -> None:
         kept = [e for e in self.attached.get(container_id, [])
                 if network is not None and e.network_id != network]  # fmt: skip
         self.attached[container_id] = kept

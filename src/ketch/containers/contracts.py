@@ -153,9 +153,12 @@ class Networks(Protocol):
         published. Nothing is left half set up when it fails (a port taken: Conflict)."""
         ...
 
-    async def detach(self, container_id: str, network: str | None = None) -> None:
+    async def detach(
+        self, container_id: str, network: str | None = None, *, namespace_gone: bool = False
+    ) -> None:
         """Undo attach on one network, or on all of the container's when None; a no-op for
-        what is already gone (its namespace died with it)."""
+        what is already gone. `namespace_gone`: the container's network namespace died with
+        it, and its links with the namespace."""
         ...
 
     def endpoints(self, container_id: str) -> list[Endpoint]:
