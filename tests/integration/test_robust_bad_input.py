@@ -365,3 +365,21 @@ def test_prune_honours_until_and_label_not(ketchd: Daemon) -> None:
     finally:
         for cid in made:
             call(ketchd, "DELETE", f"/containers/{cid}?force=1")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "message"),
+    [
+        ("POST", "/swarm/leave?force=1", 503, "This node is not part of a swarm"),
+        ("GET", "/swarm", 503, 'This node is not a swarm manager. Use "docker swarm init" or '
+         '"docker swarm join" to connect this node to swarm and try again.'),
+        ("GET", "/services", 503, 'This node is not a swarm manager. Use "docker swarm init" or '
+         '"docker swarm join" to connect this node to swarm and try again.'),
+        ("POST", "/swarm/init", 501, "swarm mode is not supported by ketch"),
+    ],
+)  # fmt: skip
+def test_swarm_routes_answer_as_a_node_outside_a_swarm(
+    ketchd: Daemon, method: str, path: str, status: int, message: str
+) -> None:
+    assert call(ketchd, method, path, {} if method == "POST" else None) == (
+        status, {"message": message})  # fmt: skip
