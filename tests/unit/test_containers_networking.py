@@ -118,3 +118,15 @@ def test_link_variables_as_dockerd_writes_them() -> None:
     ]  # fmt: skip
     assert networking.parse_link("db") == ("db", "db")
     assert networking.parse_link("/db:/web/olddb") == ("db", "olddb")
+
+
+def test_a_kept_networking_config_names_every_network_primary_first() -> None:
+    normal = networking.normalise(
+        {"MacAddress": "02:42:00:00:00:09"}, {},
+        {"EndpointsConfig": {"other": {}, "default": {"Links": ["x"]}}},
+    )  # fmt: skip
+    assert list(normal["EndpointsConfig"]) == ["bridge", "other"]
+    primary = normal["EndpointsConfig"]["bridge"]
+    assert primary == {"Links": ["x"], "MacAddress": "02:42:00:00:00:09"}
+    # Kept as it is: a container disconnected from everything is on no network.
+    assert networking.plan({}, {}, {"EndpointsConfig": {}}, stored=True).requests == ()

@@ -592,3 +592,25 @@ def test_legacy_links_give_variables_and_hosts_entries(tmp_path: Path) -> None:
         assert f"10.89.0.2\tolddb {db[:12]} db\n" in hosts
 
     run(body)
+
+
+def test_disconnect_and_connect_again_keep_network_mode(tmp_path: Path) -> None:
+    async def body() -> None:
+        service, _, networks = networked_service(tmp_path)
+        cid, _ = await service.create(None, {"Image": "hello"}, {"NetworkMode": "appnet"})
+        await service.start(cid)
+        await service.disconnect(cid, "appnet")
+        assert networks.endpoints(cid) == []
+        assert service.get(cid).host_config["NetworkMode"] == "appnet"
+        assert service.inspect(cid)["NetworkSettings"]["Networks"] == {}
+        with pytest.raises(errors.Forbidden, match="is not connected to network appnet"):
+            await service.disconnect(cid, "appnet")
+        await service.connect(cid, "appnet", {"IPAMConfig": {"IPv4Address": "10.89.1.9"},
+                                              "DriverOpts": {"k": "v"}})  # fmt: skip
+        shown = service.inspect(cid)["NetworkSettings"]["Networks"]["appnet"]
+        assert shown["IPAMConfig"] == {"IPv4Address": "10.89.1.9"}
+        assert shown["DriverOpts"] == {"k": "v"} and shown["IPAddress"]
+        with pytest.raises(errors.Forbidden, match="already exists in network appnet"):
+            await service.connect(cid, "appnet")
+
+    run(body)

@@ -38,9 +38,15 @@ def plan(
     config: dict[str, Any],
     host_config: dict[str, Any],
     networking_config: dict[str, Any] | None,
+    *,
+    stored: bool = False,
 ) -> NetworkPlan:
-    """The container's networks, checked as dockerd checks them at create."""
+    """The container's networks, checked as dockerd checks them at create. `stored`: the
+    NetworkingConfig a container keeps (normalised at create, changed by connect and
+    disconnect), taken as it is; else a create request's, normalised first."""
     mode = mode_of(host_config)
+    if not stored:
+        networking_config = normalise(config, host_config, networking_config)
     endpoints = dict((networking_config or {}).get("EndpointsConfig") or {})
     if mode in ("host", "none") or mode.startswith("container:"):
         if host_config.get("PortBindings") or host_config.get("PublishAllPorts"):
@@ -56,16 +62,32 @@ def plan(
             return NetworkPlan("container", joins=mode.partition(":")[2])
         return NetworkPlan(mode)
     links = tuple(str(link) for link in host_config.get("Links") or [])
-    if links and mode != DEFAULT_BRIDGE:
+    requests = []
+    for name, settings in endpoints.items():
         # On user networks names resolve through DNS; dockerd keeps links for the default.
-        links = ()
-    settings = endpoints.pop(mode, None) or {}
-    if mode == DEFAULT_BRIDGE:  # the docker CLI names it as it was asked for: "default"
-        settings = endpoints.pop("default", None) or settings
-    primary = _request(mode, settings, links)
-    others = tuple(_request(name, settings or {}, ()) for name, settings in endpoints.items())
+        requests.append(_request(name, settings or {}, links if name == DEFAULT_BRIDGE else ()))
     ports = tuple(ports_of(config, host_config))
-    return NetworkPlan("bridge", requests=(primary, *others), ports=ports)
+    return NetworkPlan("bridge", requests=tuple(requests), ports=ports)
+
+
+def normalise(
+    config: dict[str, Any], host_config: dict[str, Any], networking_config: dict[str, Any] | None
+) -> dict[str, Any]:
+    """NetworkingConfig as the container keeps it: EndpointsConfig names every network it is
+    on, the one of NetworkMode first (the docker CLI's "default" as "bridge"; the old
+    Config.MacAddress as its MAC). Connect and disconnect change it, never NetworkMode."""
+    normal = dict(networking_config or {})
+    mode = mode_of(host_config)
+    endpoints = dict(normal.get("EndpointsConfig") or {})
+    if mode in ("host", "none") or mode.startswith("container:"):
+        return normal
+    primary = dict(endpoints.pop(mode, None) or {})
+    if mode == DEFAULT_BRIDGE:
+        primary = dict(endpoints.pop("default", None) or primary)
+    if config.get("MacAddress") and not primary.get("MacAddress"):
+        primary["MacAddress"] = config["MacAddress"]
+    normal["EndpointsConfig"] = {mode: primary, **endpoints}
+    return normal
 
 
 def endpoint_request(network: str, settings: dict[str, Any]) -> EndpointRequest:
@@ -185,18 +207,25 @@ def list_ports(config: dict[str, Any], endpoints: list[Endpoint]) -> list[dict[s
 
 
 def endpoint_settings(
-    network_id: str, endpoint: Endpoint | None, request: EndpointRequest | None
+    network_id: str,
+    endpoint: Endpoint | None,
+    request: EndpointRequest | None,
+    asked: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """EndpointSettings of NetworkSettings.Networks: addresses while running, the request's
-    configuration always."""
+    """EndpointSettings of NetworkSettings.Networks: addresses while running, what was asked
+    (`asked`: the EndpointsConfig entry) always."""
+    asked = asked or {}
     aliases = list(request.aliases) if request is not None and request.aliases else None
-    ipam = {"IPv4Address": request.ipv4_address} if request and request.ipv4_address else None
+    ipam = asked.get("IPAMConfig") or (
+        {"IPv4Address": request.ipv4_address} if request and request.ipv4_address else None
+    )
+    links = asked.get("Links") or (list(request.links) if request and request.links else None)
     return {
         "IPAMConfig": ipam,
-        "Links": list(request.links) if request is not None and request.links else None,
+        "Links": links,
         "Aliases": aliases,
-        "MacAddress": endpoint.mac if endpoint else "",
-        "DriverOpts": None,
+        "MacAddress": endpoint.mac if endpoint else str(asked.get("MacAddress") or ""),
+        "DriverOpts": asked.get("DriverOpts") or None,
         "NetworkID": network_id,
         "EndpointID": endpoint.endpoint_id if endpoint else "",
         "Gateway": endpoint.gateway if endpoint else "",

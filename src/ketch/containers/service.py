@@ -168,7 +168,7 @@ class ContainerService:
             host_config=host_config,
             image_id=image.id,
             directory=directory,
-            networking_config=dict(networking_config or {}),
+            networking_config=networking.normalise(merged, host_config, networking_config),
             chain_id=image.chain_id,
         )
         try:
@@ -242,9 +242,8 @@ class ContainerService:
             requests: list[EndpointRequest | None] = [None]
         else:
             try:
-                plan = networking.plan(
-                    container.config, container.host_config, container.networking_config
-                )
+                plan = networking.plan(container.config, container.host_config,
+                                       container.networking_config, stored=True)  # fmt: skip
             except errors.KetchError:  # a record from before networks: show what it can
                 plan = networking.NetworkPlan("bridge")
             names = [r.network for r in plan.requests]
@@ -257,8 +256,9 @@ class ContainerService:
             except errors.KetchError:  # removed since: its name, no id
                 shown[name] = networking.endpoint_settings("", None, request)
                 continue
+            asked = ((container.networking_config or {}).get("EndpointsConfig") or {}).get(name)
             settings = networking.endpoint_settings(
-                network.id, by_network.get(network.id), request
+                network.id, by_network.get(network.id), request, asked
             )
             shown[network.name] = settings
             if network.is_default_bridge:
@@ -489,8 +489,7 @@ class ContainerService:
                 "connected to any other network"
             )
         endpoints = dict((container.networking_config or {}).get("EndpointsConfig") or {})
-        names = {networking.mode_of(container.host_config), *endpoints}
-        if network.name in names or network.id in names:
+        if network.id in self._joined(endpoints).values():
             raise errors.Forbidden(
                 f"endpoint with name {container.name.lstrip('/')} already exists in network "
                 f"{network.name}"
@@ -508,6 +507,16 @@ class ContainerService:
                                            "EndpointsConfig": endpoints}  # fmt: skip
             container.save()
 
+    def _joined(self, endpoints: dict[str, Any]) -> dict[str, str]:
+        """EndpointsConfig's keys (names or ids, as given) -> the networks' ids."""
+        joined = {}
+        for key in endpoints:
+            try:
+                joined[key] = self.networks.get(key).id if self.networks else ""
+            except errors.KetchError:
+                joined[key] = ""  # removed since
+        return joined
+
     async def disconnect(self, name_or_id: str, network_name: str, force: bool = False) -> None:
         entry = self.table.get(name_or_id)
         container = entry.container
@@ -515,8 +524,7 @@ class ContainerService:
             raise errors.NotImplementedYet("this ketchd has no networks but host and none")
         network = self.networks.get(network_name)
         endpoints = dict((container.networking_config or {}).get("EndpointsConfig") or {})
-        primary = networking.mode_of(container.host_config)
-        on_it = [n for n in (primary, *endpoints) if n in (network.name, network.id)]
+        on_it = [key for key, joined in self._joined(endpoints).items() if joined == network.id]
         if not on_it:
             raise errors.Forbidden(
                 f"container {container.id} is not connected to network {network.name}"
@@ -527,8 +535,6 @@ class ContainerService:
                 entry.endpoints = [e for e in entry.endpoints if e.network_id != network.id]
             for name in on_it:
                 endpoints.pop(name, None)
-            if primary in on_it:
-                container.host_config["NetworkMode"] = "none"
             container.networking_config = {**container.networking_config,
                                            "EndpointsConfig": endpoints}  # fmt: skip
             container.save()

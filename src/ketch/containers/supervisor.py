@@ -75,7 +75,7 @@ class Supervisor:
         begun = time.monotonic()
         entry.forget_finished_execs()
         plan = networking.plan(
-            container.config, container.host_config, container.networking_config
+            container.config, container.host_config, container.networking_config, stored=True
         )
         if plan.mode == "container":
             self._join_network_of(entry, plan.joins)

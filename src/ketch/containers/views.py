@@ -213,7 +213,7 @@ def network_settings(
         "IPPrefixLen": main.get("IPPrefixLen", 0),
         "IPv6Gateway": "",
         "MacAddress": main.get("MacAddress", ""),
-        "Networks": networks or {network: endpoint(network)},
+        "Networks": networks if networks is not None else {network: endpoint(network)},
     }
 
 
@@ -238,6 +238,8 @@ def list_view(
         "State": container.state.get("Status", "created"),
         "Status": status_text(container.state, now),
         "HostConfig": {"NetworkMode": container.host_config.get("NetworkMode") or "default"},
-        "NetworkSettings": {"Networks": networks or {network: endpoint(network)}},
+        "NetworkSettings": {
+            "Networks": networks if networks is not None else {network: endpoint(network)}
+        },
         "Mounts": mounts_view(container.host_config),
     }
