@@ -58,3 +58,12 @@ def test_bad_filter_values() -> None:
         _matches(APPNET, {"dangling": ["maybe"]}, False)
     with pytest.raises(InvalidArgument, match="'type'='other'"):
         _matches(APPNET, {"type": ["other"]}, False)
+
+
+def test_ipam_config_shows_the_range_and_auxiliary_addresses() -> None:
+    from dataclasses import replace
+
+    network = replace(APPNET, ip_range="10.89.1.128/25", aux_addresses={"a": "10.89.1.5"})
+    assert network_view(network, [], {})["IPAM"]["Config"] == [{
+        "Subnet": "10.89.1.0/24", "Gateway": "10.89.1.1", "IPRange": "10.89.1.128/25",
+        "AuxiliaryAddresses": {"a": "10.89.1.5"}}]  # fmt: skip

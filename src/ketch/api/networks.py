@@ -35,9 +35,13 @@ def network_view(
     network: Network, endpoints: list[Endpoint], names: dict[str, str]
 ) -> dict[str, Any]:
     """A network as dockerd shows it; `names`: container id -> its name."""
-    config = [{"Subnet": network.subnet, "Gateway": network.gateway}] if network.subnet else []
+    config: list[dict[str, Any]] = (
+        [{"Subnet": network.subnet, "Gateway": network.gateway}] if network.subnet else []
+    )
     if config and network.ip_range:
         config[0]["IPRange"] = network.ip_range
+    if config and network.aux_addresses:
+        config[0]["AuxiliaryAddresses"] = dict(network.aux_addresses)
     options = dict(network.options)
     if network.driver == "bridge" and network.bridge:
         options.setdefault("com.docker.network.bridge.name", network.bridge)
@@ -163,6 +167,7 @@ async def create(request: web.Request) -> web.Response:
         attachable=bool(body.get("Attachable")),
         labels={str(k): str(v) for k, v in (body.get("Labels") or {}).items()},
         options={str(k): str(v) for k, v in (body.get("Options") or {}).items()},
+        aux_addresses={str(k): str(v) for k, v in (config.get("AuxiliaryAddresses") or {}).items()},
     )
     return json_response({"Id": network.id, "Warning": ""}, status=201)
 

@@ -214,6 +214,7 @@ class NetworkManager:
         attachable: bool = False,
         labels: dict[str, str] | None = None,
         options: dict[str, str] | None = None,
+        aux_addresses: dict[str, str] | None = None,
     ) -> Network:
         if not name:
             raise InvalidArgument("network name is required")
@@ -244,6 +245,12 @@ class NetworkManager:
                     )
             else:
                 gateway_ip = ipam.default_gateway(chosen)
+            aux = {name: ipam.parse_address(a) for name, a in (aux_addresses or {}).items()}
+            for name_, address in aux.items():
+                if address not in chosen:
+                    raise InvalidArgument(
+                        f"invalid auxiliary address {name_}={address}: not in subnet {chosen}"
+                    )
             range_net = ipam.parse_subnet(ip_range) if ip_range else None
             if range_net is not None and not range_net.subnet_of(chosen):
                 raise InvalidArgument(f"ip-range {ip_range} is not in subnet {chosen}")
@@ -267,9 +274,12 @@ class NetworkManager:
                 options=options,
                 ip_range=ip_range,
                 mtu=mtu,
+                aux_addresses={name_: str(address) for name_, address in aux.items()},
             )
             try:
                 self.ipam.reserve(network.id, gateway_ip, "gateway")
+                for name_, address in aux.items():
+                    self.ipam.reserve(network.id, address, f"aux:{name_}")
                 self._bring_up(network)
                 self._add_record(network)
             except BaseException:
@@ -629,7 +639,8 @@ class NetworkManager:
                 if network.driver != BRIDGE:
                     continue
                 for address, owner in self.ipam.allocations(network.id).items():
-                    if owner != "gateway" and (network.id, address) not in held:
+                    reserved = owner == "gateway" or owner.startswith("aux:")
+                    if not reserved and (network.id, address) not in held:
                         self.ipam.release(network.id, address)
             bridges = [n for n in self._networks.values() if n.driver == BRIDGE]
             for network in bridges:
