@@ -23,10 +23,7 @@ def test_a_network_with_its_containers() -> None:
     assert view["Containers"] == {"c" * 64: {
         "Name": "web", "EndpointID": "e" * 64, "MacAddress": "02:42:0a:59:01:02",
         "IPv4Address": "10.89.1.2/24", "IPv6Address": ""}}  # fmt: skip
-    assert view["Options"]["com.docker.network.bridge.name"] == "kt-aaaaaaaaaaaa"
-    assert "com.docker.network.bridge.default_bridge" not in view["Options"]
-    default = network_view(BRIDGE, [], {})["Options"]
-    assert default["com.docker.network.bridge.default_bridge"] == "true"
+    assert view["Options"] == {}  # as asked: compose recreates a network whose options differ
 
 
 @pytest.mark.parametrize(

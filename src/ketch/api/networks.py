@@ -42,11 +42,9 @@ def network_view(
         config[0]["IPRange"] = network.ip_range
     if config and network.aux_addresses:
         config[0]["AuxiliaryAddresses"] = dict(network.aux_addresses)
+    # The options as given (the default bridge's are dockerd's own): clients such as
+    # compose compare them with what they asked for and recreate a network that differs.
     options = dict(network.options)
-    if network.driver == "bridge" and network.bridge:
-        options.setdefault("com.docker.network.bridge.name", network.bridge)
-    if network.is_default_bridge:
-        options.setdefault("com.docker.network.bridge.default_bridge", "true")
     return {
         "Name": network.name,
         "Id": network.id,
