@@ -38,8 +38,11 @@ def plan(
     config: dict[str, Any],
     host_config: dict[str, Any],
     networking_config: dict[str, Any] | None,
+    *,
+    at_create: bool = True,
 ) -> NetworkPlan:
-    """The container's networks, checked as dockerd checks them at create."""
+    """The container's networks, checked as dockerd checks them at create. At start
+    (at_create=False) the Hostname create filled in (the id's prefix) is no conflict."""
     mode = mode_of(host_config)
     endpoints = dict((networking_config or {}).get("EndpointsConfig") or {})
     if mode in ("host", "none") or mode.startswith("container:"):
@@ -49,7 +52,7 @@ def plan(
                     "conflicting options: port publishing and the container type network mode"
                 )
         if mode.startswith("container:"):
-            if config.get("Hostname"):
+            if at_create and config.get("Hostname"):
                 raise errors.InvalidArgument(
                     "conflicting options: hostname and the network mode"
                 )

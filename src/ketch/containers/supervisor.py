@@ -75,7 +75,8 @@ class Supervisor:
         begun = time.monotonic()
         entry.forget_finished_execs()
         plan = networking.plan(
-            container.config, container.host_config, container.networking_config
+            container.config, container.host_config, container.networking_config,
+            at_create=False,
         )
         if plan.mode == "container":
             self._join_network_of(entry, plan.joins)
