@@ -124,6 +124,9 @@ class Supervisor:
                 session.end()
             entry.shim = None
             await shim.shutdown()
+            # Its endpoints too: their published ports' rules and addresses outlive the
+            # namespace, and nothing else would drop them.
+            await self._disconnect(entry)
             await self._fail_start(entry, exc)
             raise start_error(exc) from None
         self._mark_running(entry, shim, rfc3339_nano())
