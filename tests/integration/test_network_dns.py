@@ -406,3 +406,24 @@ def test_queries_per_second_on_loopback(env: Env) -> None:
     rate = count / (time.monotonic() - started)
     print(f"\nembedded DNS: {rate:.0f} A queries/s answered on loopback, one at a time")
     assert rate > 200
+
+
+def test_only_the_networks_own_subnet_may_ask(env: Env) -> None:
+    """The listener is on an address of the host: asked from elsewhere (another network's
+    container, another host) it stays silent, over UDP and TCP."""
+    elsewhere = env.loop.run(env.server.serve("c" * 64, f"{env.base}.3", 0,
+                                              clients="10.89.0.0/24"))  # fmt: skip
+    with pytest.raises(TimeoutError):
+        ask_udp((f"{env.base}.3", elsewhere), encode_query("web"), timeout=0.5)
+    with socket.create_connection((f"{env.base}.3", elsewhere), timeout=3) as sock:
+        query = encode_query("web")
+        sock.sendall(len(query).to_bytes(2, "big") + query)
+        try:
+            closed = sock.recv(2) == b""
+        except ConnectionResetError:  # closed with the query unread
+            closed = True
+        assert closed
+    own = env.loop.run(env.server.serve(NET_A, f"{env.base}.4", 0,
+                                        clients="127.0.0.0/8"))  # fmt: skip
+    assert ask_udp((f"{env.base}.4", own), encode_query("web")).addresses == ["10.89.0.2"]
+    assert ask_tcp((f"{env.base}.4", own), encode_query("web"))[0].addresses == ["10.89.0.2"]

@@ -53,6 +53,10 @@ def test_container_mode_joins_another_and_takes_no_hostname() -> None:
     assert networking.plan({}, {"NetworkMode": "container:db"}, None).joins == "db"
     with pytest.raises(errors.InvalidArgument, match="conflicting options: hostname"):
         networking.plan({"Hostname": "x"}, {"NetworkMode": "container:db"}, None)
+    # At start the Hostname create filled in is no conflict: the container joins all the same.
+    started = networking.plan({"Hostname": "x"}, {"NetworkMode": "container:db"}, None,
+                              stored=True)  # fmt: skip
+    assert started.mode == "container" and started.joins == "db"
 
 
 def test_port_bindings_and_publish_all() -> None:

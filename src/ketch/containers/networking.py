@@ -43,7 +43,8 @@ def plan(
 ) -> NetworkPlan:
     """The container's networks, checked as dockerd checks them at create. `stored`: the
     NetworkingConfig a container keeps (normalised at create, changed by connect and
-    disconnect), taken as it is; else a create request's, normalised first."""
+    disconnect), taken as it is, at start or for a view, where the Hostname create filled
+    in (the id's prefix) is no conflict; else a create request's, normalised first."""
     mode = mode_of(host_config)
     if not stored:
         networking_config = normalise(config, host_config, networking_config)
@@ -55,7 +56,7 @@ def plan(
                     "conflicting options: port publishing and the container type network mode"
                 )
         if mode.startswith("container:"):
-            if config.get("Hostname"):
+            if not stored and config.get("Hostname"):
                 raise errors.InvalidArgument(
                     "conflicting options: hostname and the network mode"
                 )

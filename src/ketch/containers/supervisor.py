@@ -74,12 +74,20 @@ class Supervisor:
         container = entry.container
         begun = time.monotonic()
         entry.forget_finished_execs()
-        plan = networking.plan(
-            container.config, container.host_config, container.networking_config, stored=True
-        )
-        if plan.mode == "container":
-            self._join_network_of(entry, plan.joins)
-        links = self._links(entry, plan)
+        try:
+            plan = networking.plan(
+                container.config, container.host_config, container.networking_config,
+                stored=True,
+            )
+            if plan.mode == "container":
+                self._join_network_of(entry, plan.joins)
+            links = self._links(entry, plan)
+        except errors.KetchError as exc:
+            # As any failed start: waiters woken, --rm honoured (the docker CLI's `run --rm`
+            # waits for the removal after a failed start, and would wait for ever).
+            entry.end_pending_attaches()
+            await self._fail_start(entry, exc)
+            raise
         try:
             mounts = self.snapshots.mounts(container.id)
         except errors.NotFound:  # a record from before snapshots were made at create
@@ -123,6 +131,9 @@ class Supervisor:
                 session.end()
             entry.shim = None
             await shim.shutdown()
+            # Its endpoints too: their published ports' rules and addresses outlive the
+            # namespace, and nothing else would drop them.
+            await self._disconnect(entry)
             await self._fail_start(entry, exc)
             raise start_error(exc) from None
         self._mark_running(entry, shim, rfc3339_nano())

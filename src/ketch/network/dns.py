@@ -93,6 +93,10 @@ class _Listener:
     forward: bool
     host: str
     port: int
+    # Who may ask: the network's own subnet. The gateway is an address of the host, so
+    # without this any other network's containers (and any host routing to it) could
+    # read this network's names and use the listener as an open forwarder.
+    clients: ipaddress.IPv4Network | None = None
     udp: asyncio.DatagramTransport | None = None
     tcp: asyncio.Server | None = None
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
@@ -120,17 +124,21 @@ class DnsServer:
         *,
         network_name: str = "",
         forward: bool = True,
+        clients: str = "",
     ) -> int:
         """Listen on host:port (UDP and TCP) for network_id's containers; the port bound.
 
         port 0 picks one port free for both. network_name lets "db.<network>"
         resolve as "db", as Docker's; forward=False (an --internal network)
-        answers SERVFAIL instead of asking the host's resolvers. Serving a
+        answers SERVFAIL instead of asking the host's resolvers. clients (a
+        CIDR, the network's subnet) drops queries from anywhere else, as
+        Docker's DNS inside each container is reachable by it alone. Serving a
         network again replaces its listener.
         """
         if network_id in self._listeners:
             await self.stop(network_id)
-        listener = _Listener(network_id, network_name.lower(), forward, host, port)
+        allowed = ipaddress.IPv4Network(clients) if clients else None
+        listener = _Listener(network_id, network_name.lower(), forward, host, port, allowed)
         loop = asyncio.get_running_loop()
         for attempt in range(BIND_ATTEMPTS if port == 0 else 1):
             udp, _ = await loop.create_datagram_endpoint(
@@ -271,6 +279,10 @@ class DnsServer:
         self, listener: _Listener, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         """Queries on one connection, each with its 2-byte length, answered in turn."""
+        peer = writer.get_extra_info("peername")
+        if not _may_ask(listener, peer[0] if peer else ""):
+            writer.close()
+            return
         listener.writers.add(writer)
         try:
             while True:
@@ -299,6 +311,8 @@ class _UdpProtocol(asyncio.DatagramProtocol):
         self.listener = listener
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        if not _may_ask(self.listener, addr[0]):
+            return
         try:
             query = dnswire.parse_query(data)
         except MalformedMessage as error:
@@ -318,6 +332,15 @@ class _UdpProtocol(asyncio.DatagramProtocol):
     def error_received(self, exc: Exception) -> None:
         # An ICMP error for an earlier reply (the asker went away): nothing to do.
         log.debug("dns: %r", exc)
+
+
+def _may_ask(listener: _Listener, source: str) -> bool:
+    if listener.clients is None:
+        return True
+    try:
+        return ipaddress.IPv4Address(source) in listener.clients
+    except ValueError:
+        return False
 
 
 async def _exchange_udp(address: tuple[str, int], message: bytes, ident: int) -> bytes:

@@ -370,7 +370,7 @@ class NetworkManager:
         self._dns_loop = asyncio.get_running_loop()
         if network.id not in self.dns.serving():
             await self.dns.serve(network.id, network.gateway, 53, network_name=network.name,
-                                 forward=not network.internal)  # fmt: skip
+                                 forward=not network.internal, clients=network.subnet)  # fmt: skip
 
     async def serve_dns(self) -> None:
         """After restore(): the DNS of every user network whose bridge is up."""
