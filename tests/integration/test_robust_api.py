@@ -3,31 +3,18 @@ Docker-style {"message": ...}, nothing created, and the daemon serves the next r
 
 from __future__ import annotations
 
-import http.client
 import json
-import socket
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from ketch.testing.daemon import Daemon
+from ketch.testing.unixhttp import UnixConnection
 
 pytestmark = pytest.mark.integration
 
 JSON = {"Content-Type": "application/json"}
-
-
-class UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str) -> None:
-        super().__init__("localhost", timeout=60)
-        self.socket_path = path
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(60)
-        sock.connect(self.socket_path)
-        self.sock = sock
 
 
 def call(

@@ -9,10 +9,8 @@ integer parsing that replaced int(). bench/fuzz_api.py is the exploration that f
 from __future__ import annotations
 
 import base64
-import http.client
 import io
 import json
-import socket
 import tarfile
 from collections.abc import Iterator
 from typing import Any
@@ -20,22 +18,11 @@ from typing import Any
 import pytest
 
 from ketch.testing.daemon import Daemon
+from ketch.testing.unixhttp import UnixConnection
 
 pytestmark = pytest.mark.integration
 
 INVALID_FILTER = "invalid filter"
-
-
-class UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str) -> None:
-        super().__init__("localhost", timeout=60)
-        self.socket_path = path
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(60)
-        sock.connect(self.socket_path)
-        self.sock = sock
 
 
 def call(
