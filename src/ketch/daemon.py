@@ -347,7 +347,9 @@ async def build_backend(cfg: DaemonConfig) -> Backend:
         table=cfg.firewall_table,
         on_event=publish_from_any_thread,
     )
-    networks.dns = DnsServer(networks.resolve, host_resolvers())
+    networks.dns = DnsServer(
+        networks.resolve, host_resolvers(), upstreams_for=networks.upstreams_for
+    )
     containers = ContainerService(
         cfg.data_root / "containers",
         images,

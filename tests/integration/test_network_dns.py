@@ -111,6 +111,7 @@ class Env:
     base: str  # "127.x.y": the test's own addresses
     ports: dict[str, int]  # network id -> port, on base.1 (NET_A) and base.2 (NET_B)
     upstream: FakeUpstream
+    upstream_port: int  # the upstream's, on base.9
 
     def addr(self, network_id: str) -> tuple[str, int]:
         return (f"{self.base}.{1 if network_id == NET_A else 2}", self.ports[network_id])
@@ -130,7 +131,7 @@ def env() -> Iterator[Env]:
             NET_A: loop.run(server.serve(NET_A, f"{base}.1", 0, network_name="net-a")),
             NET_B: loop.run(server.serve(NET_B, f"{base}.2", 0, network_name="net-b")),
         }
-        yield Env(loop, server, base, ports, upstream)
+        yield Env(loop, server, base, ports, upstream, port)
         loop.run(server.close())
     finally:
         for closer in closers:
@@ -427,3 +428,30 @@ def test_only_the_networks_own_subnet_may_ask(env: Env) -> None:
                                         clients="127.0.0.0/8"))  # fmt: skip
     assert ask_udp((f"{env.base}.4", own), encode_query("web")).addresses == ["10.89.0.2"]
     assert ask_tcp((f"{env.base}.4", own), encode_query("web"))[0].addresses == ["10.89.0.2"]
+
+
+def test_a_containers_own_resolvers_take_its_forwarded_queries(env: Env) -> None:
+    """--dns on a user network: what the network's names do not answer goes to the asking
+    container's own resolvers (found by the address it asks from); others' to the host's."""
+    own = FakeUpstream()
+    udp, tcp, port = env.loop.run(start_upstream(own, f"{env.base}.8"))
+    asker = f"{env.base}.5"
+    try:
+        server = DnsServer(resolve, [f"{env.base}.9:{env.upstream_port}"], timeout=0.5,
+                           upstreams_for=lambda net, who: [f"{env.base}.8:{port}"]
+                           if (net, who) == (NET_A, asker) else [])  # fmt: skip
+        listening = env.loop.run(server.serve(NET_A, f"{env.base}.6", 0))
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.bind((asker, 0))
+            sock.settimeout(3)
+            sock.connect((f"{env.base}.6", listening))
+            sock.send(encode_query("example.org"))
+            assert decode_answer(sock.recv(65535)).addresses == [UPSTREAM_ADDRESS]
+        assert [s[1] for s in own.seen] == ["example.org"]
+        assert ask_udp((f"{env.base}.6", listening), encode_query("example.net")).rcode == 0
+        assert "example.net" not in [s[1] for s in own.seen]  # from elsewhere: the host's
+        assert "example.net" in [s[1] for s in env.upstream.seen]
+        env.loop.run(server.close())
+    finally:
+        env.loop.loop.call_soon_threadsafe(udp.close)
+        env.loop.loop.call_soon_threadsafe(tcp.close)

@@ -319,6 +319,53 @@ def test_names_and_aliases_resolve_on_a_user_network_and_not_from_another(made: 
     assert netlab.run("busybox", "ping", "-c1", "-W2", b_ip, check=False).returncode == 0
 
 
+def test_dns_on_a_user_network_forwards_to_the_containers_own_resolvers(made: Made) -> None:
+    """--dns on a user network: resolv.conf still names the network's DNS (so container
+    names resolve), and what it does not know goes to the container's --dns servers. The
+    resolver here is the test's own, on a loopback address (the DNS forwards from the host)."""
+    import random
+
+    from ketch.network import dnswire
+
+    resolver = f"127.{random.randint(64, 250)}.{random.randint(0, 255)}.53"
+    asked: list[str] = []
+    server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    server.bind((resolver, 53))
+    server.settimeout(0.2)
+    stop = False
+
+    def answer() -> None:
+        while not stop:
+            try:
+                data, peer = server.recvfrom(512)
+            except TimeoutError:
+                continue
+            query = dnswire.parse_query(data)
+            asked.append(query.name)
+            server.sendto(dnswire.reply(query, dnswire.NOERROR, ["192.0.2.77"], 60), peer)
+
+    import threading
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    try:
+        network = made.network()
+        peer = made.run("--network", network, BUSYBOX, "sleep", "600")
+        box = made.run("--network", network, "--dns", resolver, BUSYBOX, "sleep", "600")
+        gateway = made.inspect(box)["NetworkSettings"]["Networks"][network]["Gateway"]
+        resolv = made.exec(box, "cat", "/etc/resolv.conf").stdout
+        assert f"nameserver {gateway}" in resolv
+        found = made.exec(box, "nslookup", "ketch-test.invalid")
+        assert "192.0.2.77" in found.stdout, found.stdout + found.stderr
+        assert "ketch-test.invalid" in asked
+        named = made.exec(box, "nslookup", made.inspect(peer)["Name"].lstrip("/"))
+        assert made.ip(peer, network) in named.stdout  # the network's names still answer
+    finally:
+        stop = True
+        thread.join(timeout=2)
+        server.close()
+
+
 def test_an_internal_network_has_no_way_out_but_its_containers_reach_each_other(
     made: Made,
 ) -> None:

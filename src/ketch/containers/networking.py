@@ -7,6 +7,7 @@ links and rules, the supervisor asks it at each start.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 from dataclasses import dataclass
 from typing import Any
@@ -63,10 +64,12 @@ def plan(
             return NetworkPlan("container", joins=mode.partition(":")[2])
         return NetworkPlan(mode)
     links = tuple(str(link) for link in host_config.get("Links") or [])
+    dns = tuple(str(server) for server in host_config.get("Dns") or [])
     requests = []
     for name, settings in endpoints.items():
         # On user networks names resolve through DNS; dockerd keeps links for the default.
-        requests.append(_request(name, settings or {}, links if name == DEFAULT_BRIDGE else ()))
+        request = _request(name, settings or {}, links if name == DEFAULT_BRIDGE else ())
+        requests.append(dataclasses.replace(request, dns=dns) if dns else request)
     ports = tuple(ports_of(config, host_config))
     return NetworkPlan("bridge", requests=tuple(requests), ports=ports)
 

@@ -28,6 +28,7 @@ from ketch.network.dnswire import MalformedMessage, Query
 log = logging.getLogger(__name__)
 
 Resolve = Callable[[str, str], list[str]]
+UpstreamsFor = Callable[[str, str], list[str]]  # (network_id, asker) -> its resolvers
 """(network id, name lowercased without the trailing dot) -> the name's IPv4 addresses there."""
 
 TTL = 600  # Docker's embedded server's TTL for container names
@@ -107,10 +108,17 @@ class DnsServer:
     """Listeners on the networks' gateways, answering from resolve, forwarding to upstreams."""
 
     def __init__(
-        self, resolve: Resolve, upstreams: list[str], *, timeout: float = UPSTREAM_TIMEOUT
+        self,
+        resolve: Resolve,
+        upstreams: list[str],
+        *,
+        timeout: float = UPSTREAM_TIMEOUT,
+        upstreams_for: UpstreamsFor | None = None,
     ) -> None:
         self._resolve = resolve
         self.upstreams = list(upstreams)
+        # A container's own resolvers (its --dns), by the address it asks from; else ours.
+        self._upstreams_for = upstreams_for
         self.timeout = timeout
         self.max_forwards = MAX_FORWARDS
         self._forwarding = 0
@@ -224,15 +232,20 @@ class DnsServer:
             return dnswire.reply(query, dnswire.NOERROR)
         return dnswire.reply(query, dnswire.NOERROR, addresses, TTL, limit)
 
-    async def _answer(self, listener: _Listener, query: Query, data: bytes, tcp: bool) -> bytes:
+    async def _answer(
+        self, listener: _Listener, query: Query, data: bytes, tcp: bool, asker: str
+    ) -> bytes:
         here = self._answer_here(listener, query, None if tcp else dnswire.UDP_LIMIT)
         if here is not None:
             return here
         if not listener.forward:
             return dnswire.reply(query, dnswire.SERVFAIL)
-        return await self._forward(query, data, tcp)
+        upstreams = self.upstreams
+        if self._upstreams_for is not None:
+            upstreams = self._upstreams_for(listener.network_id, asker) or upstreams
+        return await self._forward(query, data, tcp, upstreams)
 
-    async def _forward(self, query: Query, data: bytes, tcp: bool) -> bytes:
+    async def _forward(self, query: Query, data: bytes, tcp: bool, upstreams: list[str]) -> bytes:
         """The first upstream's answer to data, under query's id; SERVFAIL when none answers.
 
         The query goes out under an id of its own, so an answer forged without
@@ -244,15 +257,15 @@ class DnsServer:
             return dnswire.reply(query, dnswire.SERVFAIL)
         self._forwarding += 1
         try:
-            return await self._relay(query, data, tcp)
+            return await self._relay(query, data, tcp, upstreams)
         finally:
             self._forwarding -= 1
 
-    async def _relay(self, query: Query, data: bytes, tcp: bool) -> bytes:
+    async def _relay(self, query: Query, data: bytes, tcp: bool, upstreams: list[str]) -> bytes:
         ident = secrets.randbits(16)
         outgoing = dnswire.with_id(data, ident)
         failed: bytes | None = None
-        for upstream in self.upstreams:
+        for upstream in upstreams:
             try:
                 address = _endpoint(upstream)
                 exchange = _exchange_tcp if tcp else _exchange_udp
@@ -271,7 +284,7 @@ class DnsServer:
     async def _reply_udp(
         self, listener: _Listener, query: Query, data: bytes, addr: tuple[str, int]
     ) -> None:
-        answer = await self._answer(listener, query, data, tcp=False)
+        answer = await self._answer(listener, query, data, tcp=False, asker=addr[0])
         if listener.udp is not None and not listener.udp.is_closing():
             listener.udp.sendto(answer, addr)
 
@@ -295,7 +308,9 @@ class DnsServer:
                 except MalformedMessage as error:
                     log.debug("dns: dropped a TCP query: %s", error)
                     break
-                answer = await self._answer(listener, query, data, tcp=True)
+                answer = await self._answer(
+                    listener, query, data, tcp=True, asker=peer[0] if peer else ""
+                )
                 writer.write(len(answer).to_bytes(2, "big") + answer)
                 await writer.drain()
         except (asyncio.IncompleteReadError, TimeoutError, ConnectionError):

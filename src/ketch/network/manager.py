@@ -364,6 +364,14 @@ class NetworkManager:
         return [e.ip for e in self.endpoints_on(network_id)
                 if e.ip and wanted in (a.lower() for a in e.aliases)]  # fmt: skip
 
+    def upstreams_for(self, network_id: str, asker: str) -> builtins.list[str]:
+        """The resolvers of the container asking from `asker` on the network (its --dns);
+        empty: the host's."""
+        for endpoint in self.endpoints_on(network_id):
+            if endpoint.ip == asker:
+                return list(endpoint.dns)
+        return []
+
     async def _serve_dns(self, network: Network) -> None:
         if self.dns is None or network.driver != BRIDGE or network.is_default_bridge:
             return
@@ -466,6 +474,7 @@ class NetworkManager:
                 host_ifname=host_ifname,
                 aliases=aliases,
                 ports=bindings,
+                dns=list(request.dns),
             )
             self._record(endpoint)
             return endpoint

@@ -60,6 +60,7 @@ class EndpointRequest:
     ipv4_address: str = ""  # --ip; only on user-defined networks
     mac_address: str = ""  # --mac-address; "" is Docker's 02:42:<ip> scheme
     links: tuple[str, ...] = ()  # "name:alias", legacy links (default bridge)
+    dns: tuple[str, ...] = ()  # --dns: where a user network's DNS forwards this one's queries
 
 
 @dataclass
@@ -75,6 +76,7 @@ class Endpoint:
     host_ifname: str  # the host side of the veth, on the network's bridge
     aliases: list[str] = field(default_factory=list)  # names this endpoint answers to
     ports: list[PortBinding] = field(default_factory=list)  # as realised (host ports chosen)
+    dns: list[str] = field(default_factory=list)  # the container's own resolvers, if any
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -93,6 +95,7 @@ class Endpoint:
                  "HostPort": p.host_port}
                 for p in self.ports
             ],
+            "Dns": list(self.dns),
         }  # fmt: skip
 
     @classmethod
@@ -112,4 +115,5 @@ class Endpoint:
                 PortBinding(int(p["ContainerPort"]), p["Proto"], p["HostIP"], int(p["HostPort"]))
                 for p in data.get("Ports") or []
             ],
+            dns=list(data.get("Dns") or []),
         )
