@@ -348,7 +348,8 @@ async def build_backend(cfg: DaemonConfig) -> Backend:
         on_event=publish_from_any_thread,
     )
     networks.dns = DnsServer(
-        networks.resolve, host_resolvers(), upstreams_for=networks.upstreams_for
+        networks.resolve, host_resolvers(), upstreams_for=networks.upstreams_for,
+        resolve_link=networks.resolve_link,
     )
     containers = ContainerService(
         cfg.data_root / "containers",

@@ -455,3 +455,26 @@ def test_a_containers_own_resolvers_take_its_forwarded_queries(env: Env) -> None
     finally:
         env.loop.loop.call_soon_threadsafe(udp.close)
         env.loop.loop.call_soon_threadsafe(tcp.close)
+
+
+def test_a_links_alias_answers_only_the_container_that_made_the_link(env: Env) -> None:
+    asker = f"{env.base}.5"
+
+    def link(network_id: str, name: str, who: str) -> list[str]:
+        return ["10.89.0.77"] if (network_id, name, who) == (NET_A, "bar", asker) else []
+
+    server = DnsServer(resolve, [f"{env.base}.9:{env.upstream_port}"], timeout=0.5,
+                       resolve_link=link)  # fmt: skip
+    listening = env.loop.run(server.serve(NET_A, f"{env.base}.7", 0))
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.bind((asker, 0))
+            sock.settimeout(3)
+            sock.connect((f"{env.base}.7", listening))
+            sock.send(encode_query("bar"))
+            assert decode_answer(sock.recv(65535)).addresses == ["10.89.0.77"]
+        env.upstream.mode = "nxdomain"
+        other = ask_udp((f"{env.base}.7", listening), encode_query("bar"))
+        assert other.rcode == dnswire.NXDOMAIN and other.addresses == []  # not its name
+    finally:
+        env.loop.run(server.close())

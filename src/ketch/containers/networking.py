@@ -68,7 +68,10 @@ def plan(
     requests = []
     for name, settings in endpoints.items():
         # On user networks names resolve through DNS; dockerd keeps links for the default.
-        request = _request(name, settings or {}, links if name == DEFAULT_BRIDGE else ())
+        # On the default bridge, links are dockerd's legacy ones; on a user network they
+        # are names for this container alone (EndpointConfig.Links, and --link with it).
+        scoped = tuple(str(link) for link in (settings or {}).get("Links") or []) + links
+        request = _request(name, settings or {}, links if name == DEFAULT_BRIDGE else scoped)
         requests.append(dataclasses.replace(request, dns=dns) if dns else request)
     ports = tuple(ports_of(config, host_config))
     return NetworkPlan("bridge", requests=tuple(requests), ports=ports)
@@ -101,6 +104,8 @@ def endpoint_request(network: str, settings: dict[str, Any]) -> EndpointRequest:
 
 def _request(network: str, settings: dict[str, Any], links: tuple[str, ...]) -> EndpointRequest:
     aliases = tuple(str(a) for a in settings.get("Aliases") or [])
+    if network != DEFAULT_BRIDGE:
+        links = links or tuple(str(link) for link in settings.get("Links") or [])
     ipam = settings.get("IPAMConfig") or {}
     address = str(ipam.get("IPv4Address") or "")
     if network == DEFAULT_BRIDGE:

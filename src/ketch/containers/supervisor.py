@@ -158,6 +158,8 @@ class Supervisor:
         requests = plan.requests[:1]
         if self.networks is None or not requests or not requests[0].links:
             return []
+        if requests[0].network != networking.DEFAULT_BRIDGE:
+            return []  # a user network's links are names its DNS answers this container
         found = []
         env: list[str] = []
         for text in requests[0].links:

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 Resolve = Callable[[str, str], list[str]]
 UpstreamsFor = Callable[[str, str], list[str]]  # (network_id, asker) -> its resolvers
+ResolveLink = Callable[[str, str, str], list[str]]  # (network_id, name, asker) -> addresses
 """(network id, name lowercased without the trailing dot) -> the name's IPv4 addresses there."""
 
 TTL = 600  # Docker's embedded server's TTL for container names
@@ -114,8 +115,11 @@ class DnsServer:
         *,
         timeout: float = UPSTREAM_TIMEOUT,
         upstreams_for: UpstreamsFor | None = None,
+        resolve_link: ResolveLink | None = None,
     ) -> None:
         self._resolve = resolve
+        # Names only one container has (its links' aliases), by the address it asks from.
+        self._resolve_link = resolve_link
         self.upstreams = list(upstreams)
         # A container's own resolvers (its --dns), by the address it asks from; else ours.
         self._upstreams_for = upstreams_for
@@ -195,11 +199,14 @@ class DnsServer:
 
     # Answering.
 
-    def _lookup(self, listener: _Listener, name: str) -> list[str]:
+    def _lookup(self, listener: _Listener, name: str, asker: str = "") -> list[str]:
         name = name.rstrip(".").lower()
         if not name:
             return []
-        found = self._resolve(listener.network_id, name)
+        found: list[str] = []
+        if asker and self._resolve_link is not None:
+            found = self._resolve_link(listener.network_id, name, asker)
+        found = found or self._resolve(listener.network_id, name)
         suffix = "." + listener.network_name
         if not found and listener.network_name and name.endswith(suffix):
             found = self._resolve(listener.network_id, name.removesuffix(suffix))
@@ -212,7 +219,9 @@ class DnsServer:
         random.shuffle(addresses)  # round robin between a name's containers, as Docker
         return addresses
 
-    def _answer_here(self, listener: _Listener, query: Query, limit: int | None) -> bytes | None:
+    def _answer_here(
+        self, listener: _Listener, query: Query, limit: int | None, asker: str = ""
+    ) -> bytes | None:
         """The reply to query from the network's names, or None when it goes upstream."""
         if query.opcode != 0:
             return dnswire.reply(query, dnswire.NOTIMP)
@@ -222,7 +231,7 @@ class DnsServer:
         ):
             return None
         try:
-            addresses = self._lookup(listener, query.name)
+            addresses = self._lookup(listener, query.name, asker)
         except Exception:
             log.exception("dns: resolving %r on network %s", query.name, listener.network_id)
             return dnswire.reply(query, dnswire.SERVFAIL)
@@ -235,7 +244,7 @@ class DnsServer:
     async def _answer(
         self, listener: _Listener, query: Query, data: bytes, tcp: bool, asker: str
     ) -> bytes:
-        here = self._answer_here(listener, query, None if tcp else dnswire.UDP_LIMIT)
+        here = self._answer_here(listener, query, None if tcp else dnswire.UDP_LIMIT, asker)
         if here is not None:
             return here
         if not listener.forward:
@@ -334,7 +343,7 @@ class _UdpProtocol(asyncio.DatagramProtocol):
             log.debug("dns: dropped a datagram from %s: %s", addr[0], error)
             return
         # Names of the network are answered at once; only forwarding needs a task.
-        here = self.server._answer_here(self.listener, query, dnswire.UDP_LIMIT)
+        here = self.server._answer_here(self.listener, query, dnswire.UDP_LIMIT, addr[0])
         udp = self.listener.udp
         if here is not None:
             if udp is not None:

@@ -364,6 +364,18 @@ class NetworkManager:
         return [e.ip for e in self.endpoints_on(network_id)
                 if e.ip and wanted in (a.lower() for a in e.aliases)]  # fmt: skip
 
+    def resolve_link(self, network_id: str, name: str, asker: str) -> builtins.list[str]:
+        """A link's alias, for the container that made the link only (on a user network a
+        link is a name scoped to its container, as dockerd's)."""
+        for endpoint in self.endpoints_on(network_id):
+            if endpoint.ip != asker:
+                continue
+            for link in endpoint.links:
+                target, _, alias = link.partition(":")
+                if (alias or target).rsplit("/", 1)[-1].lower() == name:
+                    return self.resolve(network_id, target.lstrip("/"))
+        return []
+
     def upstreams_for(self, network_id: str, asker: str) -> builtins.list[str]:
         """The resolvers of the container asking from `asker` on the network (its --dns);
         empty: the host's."""
@@ -475,6 +487,7 @@ class NetworkManager:
                 aliases=aliases,
                 ports=bindings,
                 dns=list(request.dns),
+                links=list(request.links),
             )
             self._record(endpoint)
             return endpoint

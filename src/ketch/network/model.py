@@ -77,6 +77,7 @@ class Endpoint:
     aliases: list[str] = field(default_factory=list)  # names this endpoint answers to
     ports: list[PortBinding] = field(default_factory=list)  # as realised (host ports chosen)
     dns: list[str] = field(default_factory=list)  # the container's own resolvers, if any
+    links: list[str] = field(default_factory=list)  # "name:alias": names for it alone
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -96,6 +97,7 @@ class Endpoint:
                 for p in self.ports
             ],
             "Dns": list(self.dns),
+            "Links": list(self.links),
         }  # fmt: skip
 
     @classmethod
@@ -116,4 +118,5 @@ class Endpoint:
                 for p in data.get("Ports") or []
             ],
             dns=list(data.get("Dns") or []),
+            links=list(data.get("Links") or []),
         )
