@@ -110,3 +110,30 @@ def test_port_lines() -> None:
     ports = {"80/tcp": [{"HostIp": "::", "HostPort": "8080"}], "9/udp": None}
     assert port_lines(ports, "web", None) == ["80/tcp -> [::]:8080"]
     assert port_lines(ports, "web", "80") == ["[::]:8080"]
+
+
+@pytest.mark.parametrize(
+    ("ranges", "gateways", "message"),
+    [
+        (["10.1.0.0/24", "10.1.0.128/25"], [],
+         "cannot configure multiple ranges (10.1.0.128/25, 10.1.0.0/24) on the same subnet "
+         "(10.1.0.0/16)"),
+        ([], ["10.1.0.1", "10.1.0.2"],
+         "cannot configure multiple gateways (10.1.0.2, 10.1.0.1) for the same subnet "
+         "(10.1.0.0/16)"),
+        (["10.2.0.0/24"], [], "no matching subnet for range 10.2.0.0/24"),
+        ([], ["10.2.0.1"], "no matching subnet for gateway 10.2.0.1"),
+    ],
+)  # fmt: skip
+def test_ipam_ranges_and_gateways_join_their_subnet_once(
+    ranges: list[str], gateways: list[str], message: str
+) -> None:
+    from ketch.cli.app import ExitStatus
+
+    subnets = ["10.1.0.0/16", "10.3.0.0/16"]
+    with pytest.raises(ExitStatus) as caught:
+        ipam_config(subnets, ranges, gateways, {}, "default", {})
+    assert caught.value.message == message
+    config = ipam_config(subnets, ["10.1.2.0/24"], ["10.3.0.1"], {}, "default", {})["Config"]
+    assert config == [{"Subnet": "10.1.0.0/16", "IPRange": "10.1.2.0/24"},
+                      {"Subnet": "10.3.0.0/16", "Gateway": "10.3.0.1"}]  # fmt: skip

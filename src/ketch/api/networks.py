@@ -194,14 +194,22 @@ async def prune(request: web.Request) -> web.Response:
     return json_response({"NetworksDeleted": deleted or None})
 
 
-async def connect(request: web.Request) -> web.Response:
+async def _container_and_network(
+    request: web.Request, struct: str, fields: dict[str, str]
+) -> tuple[dict[str, Any], str, Network]:
+    """connect's and disconnect's body: which container, on which network (checked)."""
     body = await read_json(request)
-    schema.check("NetworkConnectRequest", body, {"Container": schema.STR,
-                                                 "EndpointConfig": schema.OBJ})  # fmt: skip
+    schema.check(struct, body, {"Container": schema.STR, **fields})
     container = str(body.get("Container") or "")
     if not container:
         raise InvalidArgument("container is required")
-    network = service(request).get(request.match_info["id"])
+    return body, container, service(request).get(request.match_info["id"])
+
+
+async def connect(request: web.Request) -> web.Response:
+    body, container, network = await _container_and_network(
+        request, "NetworkConnectRequest", {"EndpointConfig": schema.OBJ}
+    )
     await backend_of(request).containers.connect(
         container, network.name, body.get("EndpointConfig") or {}
     )
@@ -209,13 +217,9 @@ async def connect(request: web.Request) -> web.Response:
 
 
 async def disconnect(request: web.Request) -> web.Response:
-    body = await read_json(request)
-    schema.check("NetworkDisconnectRequest", body, {"Container": schema.STR,
-                                                    "Force": schema.BOOL})  # fmt: skip
-    container = str(body.get("Container") or "")
-    if not container:
-        raise InvalidArgument("container is required")
-    network = service(request).get(request.match_info["id"])
+    body, container, network = await _container_and_network(
+        request, "NetworkDisconnectRequest", {"Force": schema.BOOL}
+    )
     await backend_of(request).containers.disconnect(
         container, network.name, bool(body.get("Force"))
     )

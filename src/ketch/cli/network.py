@@ -94,6 +94,32 @@ def _subnet_matches(subnet: str, data: str) -> bool:
     return address is not None and address.version == network.version and address in network
 
 
+def _join_subnet(
+    pools: dict[str, dict[str, Any]],
+    subnets: list[str],
+    key: str,
+    value: str,
+    plural: str,
+    preposition: str,
+    singular: str,
+) -> None:
+    """A range or gateway into the pool of each subnet holding it, at most one a subnet."""
+    matched = False
+    for subnet in subnets:
+        if not _subnet_matches(subnet, value):
+            continue
+        if pools[subnet].get(key):
+            raise ExitStatus(
+                1,
+                f"cannot configure multiple {plural} ({value}, {pools[subnet][key]}) "
+                f"{preposition} the same subnet ({subnet})",
+            )
+        pools[subnet][key] = value
+        matched = True
+    if not matched:
+        raise ExitStatus(1, f"no matching subnet for {singular} {value}")
+
+
 def ipam_config(
     subnets: list[str],
     ranges: list[str],
@@ -116,35 +142,9 @@ def ipam_config(
             _cidr(ip_range)
         except ValueError as error:
             raise ExitStatus(1, str(error)) from None
-        matched = False
-        for subnet in subnets:
-            if not _subnet_matches(subnet, ip_range):
-                continue
-            if pools[subnet].get("IPRange"):
-                raise ExitStatus(
-                    1,
-                    f"cannot configure multiple ranges ({ip_range}, {pools[subnet]['IPRange']}) "
-                    f"on the same subnet ({subnet})",
-                )
-            pools[subnet]["IPRange"] = ip_range
-            matched = True
-        if not matched:
-            raise ExitStatus(1, f"no matching subnet for range {ip_range}")
+        _join_subnet(pools, subnets, "IPRange", ip_range, "ranges", "on", "range")
     for gateway in gateways:
-        matched = False
-        for subnet in subnets:
-            if not _subnet_matches(subnet, gateway):
-                continue
-            if pools[subnet].get("Gateway"):
-                raise ExitStatus(
-                    1,
-                    f"cannot configure multiple gateways ({gateway}, {pools[subnet]['Gateway']}) "
-                    f"for the same subnet ({subnet})",
-                )
-            pools[subnet]["Gateway"] = gateway
-            matched = True
-        if not matched:
-            raise ExitStatus(1, f"no matching subnet for gateway {gateway}")
+        _join_subnet(pools, subnets, "Gateway", gateway, "gateways", "for", "gateway")
     for key, address in aux.items():
         matched = False
         for subnet in subnets:
