@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, BinaryIO, Protocol
 
+from ketch.build.options import BuildOptions
 from ketch.config import DaemonConfig
 from ketch.containers.attach import AttachSession
 from ketch.containers.entry import ExecRecord
@@ -237,6 +238,33 @@ class NetworksBackend(Protocol):
     def endpoints_on(self, network_id: str) -> builtins.list[Endpoint]: ...
 
 
+class BuildBackend(Protocol):
+    """api/build.py's routes: `POST /build`, `POST /build/prune`, and the build cache's
+    rows in `/system/df`."""
+
+    def build(
+        self, options: BuildOptions, context: AsyncIterator[bytes]
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Build from `context` (the request body: a tar, plain or gzip/bzip2/xz) and yield
+        the JSON messages Docker's legacy builder writes, in order: {"stream": "Step 1/3 :
+        FROM busybox\\n"}, {"stream": " ---> Using cache\\n"}, ..., {"aux": {"ID":
+        "sha256:..."}}, {"stream": "Successfully built <short id>\\n"}, {"stream":
+        "Successfully tagged app:1\\n"}; a failure is the last message, {"errorDetail":
+        {"code": n, "message": m}, "error": m}, and leaves no tag and no container."""
+        ...
+
+    async def prune(
+        self, *, all: bool = False, filters: dict[str, Any] | None = None,
+        keep_storage: int | None = None,
+    ) -> tuple[builtins.list[str], int]:
+        """Removes build cache records; returns their ids and the bytes reclaimed."""
+        ...
+
+    def cache_usage(self) -> builtins.list[dict[str, Any]]:
+        """`/system/df`'s BuildCache rows (Docker's BuildCache objects)."""
+        ...
+
+
 @dataclass
 class Backend:
     config: DaemonConfig
@@ -247,6 +275,7 @@ class Backend:
     files: FilesBackend
     events: EventBus
     networks_service: NetworksBackend | None = None  # None: a ketchd without networks
+    build_service: BuildBackend | None = None  # None: a ketchd without the builder
     init_path: str | None = None  # docker-init for `run --init`, if the daemon has one
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
@@ -255,6 +284,12 @@ class Backend:
         if self.networks_service is None:
             raise NotImplementedYet("this ketchd has no networks but host and none")
         return self.networks_service
+
+    @property
+    def builder(self) -> BuildBackend:
+        if self.build_service is None:
+            raise NotImplementedYet("this ketchd has no builder")
+        return self.build_service
 
     async def close(self) -> None:
         for close in reversed(self.closers):
