@@ -161,6 +161,7 @@ class FakeShims:
         self.spawned: list[FakeShim] = []
         self.live: dict[str, FakeShim] = {}
         self.fail_next_start: errors.KetchError | None = None
+        self.fail_next_spawn: errors.KetchError | None = None
         self.closed = False
 
     async def spawn(
@@ -173,6 +174,10 @@ class FakeShims:
         log_max_files: int,
     ) -> FakeShim:
         assert rootfs_mounts and rootfs_mounts[0]["destination"] == "/"
+        await asyncio.sleep(0)  # as a real spawn, it lets the network's setup run meanwhile
+        if self.fail_next_spawn is not None:
+            failure, self.fail_next_spawn = self.fail_next_spawn, None
+            raise failure
         shim = FakeShim(container.id, fail_start=self.fail_next_start)
         self.fail_next_start = None
         self.spawned.append(shim)
@@ -472,6 +477,16 @@ class FakeNetworks:
         self.attached: dict[str, list[Any]] = {}
         self.taken_ports: set[int] = set()
         self.netns: list[str] = []
+        self.namespaces: set[str] = set()  # made and not yet removed
+
+    def create_namespace(self, path: str) -> None:
+        assert path not in self.namespaces, "a second namespace over a held one"
+        Path(path).touch()
+        self.namespaces.add(path)
+
+    def remove_namespace(self, path: str) -> None:
+        self.namespaces.discard(path)
+        Path(path).unlink(missing_ok=True)
 
     def get(self, name_or_id: str) -> Any:
         for network in self.nets.values():
@@ -526,7 +541,11 @@ def test_a_start_attaches_the_networks_and_an_exit_detaches_them(tmp_path: Path)
         resolv = (tmp_path / "containers" / cid / "resolv.conf").read_text()
         assert resolv.startswith("nameserver 10.89.1.1\n")  # appnet's DNS
         await service.start(cid)
-        assert networks.netns == ["/proc/4000/ns/net"] * 2  # the init's, before it runs
+        # Both endpoints in the namespace made for it, which its config.json joins.
+        netns = str(tmp_path / "containers" / cid / "netns")
+        assert networks.netns == [netns] * 2 and networks.namespaces == {netns}
+        spec = json.loads((tmp_path / "containers" / cid / "bundle" / "config.json").read_text())
+        assert {"type": "network", "path": netns} in spec["linux"]["namespaces"]
         view = service.inspect(cid)
         settings = view["NetworkSettings"]
         assert settings["Networks"]["appnet"]["IPAddress"] == "10.89.1.2"
@@ -539,9 +558,28 @@ def test_a_start_attaches_the_networks_and_an_exit_detaches_them(tmp_path: Path)
                                  "Type": "tcp"}]  # fmt: skip
         hosts = (tmp_path / "containers" / cid / "hosts").read_text()
         assert hosts.endswith(f"10.89.1.2\t{cid[:12]}\n")
+        assert service.inspect(cid)["NetworkSettings"]["SandboxKey"] == netns
         await service.stop(cid, timeout=1)
-        assert networks.endpoints(cid) == []
+        assert networks.endpoints(cid) == [] and networks.namespaces == set()
         assert service.inspect(cid)["NetworkSettings"]["Networks"]["appnet"]["IPAddress"] == ""
+
+    run(body)
+
+
+def test_a_spawn_that_fails_while_the_network_is_made_leaves_no_endpoint_nor_namespace(
+    tmp_path: Path,
+) -> None:
+    async def body() -> None:
+        service, shims, networks = networked_service(tmp_path)
+        cid, _ = await service.create(None, {"Image": "hello"}, {})
+        shims.fail_next_spawn = errors.Internal("runtime create failed")
+        with pytest.raises(errors.Internal, match="runtime create failed"):
+            await service.start(cid)
+        assert networks.netns  # the endpoint was made meanwhile, and undone
+        assert networks.endpoints(cid) == [] and networks.namespaces == set()
+        assert service.get(cid).state["Error"] == "runtime create failed"
+        await service.start(cid)  # a later start makes them again
+        assert len(networks.endpoints(cid)) == 1 and len(networks.namespaces) == 1
 
     run(body)
 
@@ -556,6 +594,7 @@ def test_a_port_taken_fails_the_start_and_leaves_no_endpoint(tmp_path: Path) -> 
         with pytest.raises(errors.Conflict, match="port is already allocated"):
             await service.start(cid)
         assert networks.endpoints(cid) == [] and shims.spawned[0].shut_down
+        assert networks.namespaces == set()
         assert service.get(cid).state["Running"] is False
 
     run(body)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ketch import atomicfile
+from ketch.containers import networking
 from ketch.containers import users as container_users
 from ketch.containers.merge import process_env
 from ketch.containers.record import Container
@@ -150,8 +151,10 @@ def build_spec(
     nofile_hard: int,
     seccomp_profile: dict[str, Any] | None = None,
     init_path: str | None = None,
+    network_namespace: str | None = None,
 ) -> dict[str, Any]:
-    """config.json (runtime-spec 1.2) as Docker would write it for this container."""
+    """config.json (runtime-spec 1.2) as Docker would write it for this container;
+    `network_namespace`: the path of the network namespace it joins (made before it)."""
     nofile = min(DEFAULT_NOFILE, nofile_hard)
     binds = [
         {"destination": dest, "type": "bind", "source": f"{container_dir}/{name}",
@@ -190,6 +193,11 @@ def build_spec(
                                ("IpcMode", "ipc"), ("UTSMode", "uts"))
         if host_config.get(key) == "host"
     }  # fmt: skip
+    if network_namespace and "network" not in shared_with_host:
+        spec["linux"]["namespaces"] = [
+            {"type": "network", "path": network_namespace} if ns["type"] == "network" else ns
+            for ns in spec["linux"]["namespaces"]
+        ]
     if shared_with_host:
         spec["linux"]["namespaces"] = [
             ns for ns in spec["linux"]["namespaces"] if ns["type"] not in shared_with_host
@@ -300,6 +308,8 @@ class BundleSettings:
 
     seccomp_profile: dict[str, Any] | None = None
     init_path: str | None = None
+    # The daemon has networks: a container on a bridge joins a namespace made for it.
+    network_namespaces: bool = False
 
 
 def write_bundle(container: Container, layer_dirs: list[Path], settings: BundleSettings) -> None:
@@ -319,6 +329,11 @@ def write_bundle(container: Container, layer_dirs: list[Path], settings: BundleS
         nofile_hard=resource.getrlimit(resource.RLIMIT_NOFILE)[1],
         seccomp_profile=settings.seccomp_profile,
         init_path=settings.init_path,
+        network_namespace=(
+            str(container.netns_path)
+            if settings.network_namespaces and networking.on_bridge(container.host_config)
+            else None
+        ),
     )
     container.bundle.mkdir(exist_ok=True)
     (container.bundle / "rootfs").mkdir(exist_ok=True)

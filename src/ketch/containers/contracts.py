@@ -138,6 +138,16 @@ class Networks(Protocol):
         """A network by name, id or unique id prefix; NotFound "network x not found"."""
         ...
 
+    def create_namespace(self, path: str) -> None:
+        """A new network namespace, loopback up, held at `path` (a file it makes) until
+        remove_namespace; the container's runtime joins it by that path."""
+        ...
+
+    def remove_namespace(self, path: str) -> None:
+        """Let go of the namespace at `path`: it ends with its last process, and the veths
+        in it with it. A no-op when there is none."""
+        ...
+
     async def attach(
         self,
         container_id: str,
@@ -146,11 +156,12 @@ class Networks(Protocol):
         request: EndpointRequest,
         ports: Sequence[PortBinding] = (),
     ) -> Endpoint:
-        """Give the container (its network namespace at `netns_path`, e.g.
-        /proc/<init pid>/ns/net) an interface on the network: a veth made with its peer
-        in that namespace (eth0, eth1, ... in order), an address from IPAM, Docker's MAC,
-        the default route (first network), its names for the network's DNS, and `ports`
-        published. Nothing is left half set up when it fails (a port taken: Conflict)."""
+        """Give the container (its network namespace at `netns_path`: one made by
+        create_namespace, or /proc/<pid>/ns/net) an interface on the network: a veth made
+        with its peer in that namespace (eth0, eth1, ... in order), an address from IPAM,
+        Docker's MAC, the default route (first network), its names for the network's DNS,
+        and `ports` published. Nothing is left half set up when it fails (a port taken:
+        Conflict)."""
         ...
 
     async def detach(

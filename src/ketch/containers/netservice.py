@@ -77,9 +77,13 @@ class ContainerNetworking:
             if network.is_default_bridge:
                 primary = settings
         pid = container.state.get("Pid") if container.running else 0
+        sandbox = ""
+        if pid:
+            on_bridge = self.networks is not None and networking.on_bridge(container.host_config)
+            sandbox = str(container.netns_path) if on_bridge else f"/proc/{pid}/ns/net"
         return views.network_settings(
             mode, shown, networking.ports_view(container.config, entry.endpoints), primary,
-            f"/proc/{pid}/ns/net" if pid else "",
+            sandbox,
         )  # fmt: skip
 
     async def connect(

@@ -35,6 +35,13 @@ def mode_of(host_config: dict[str, Any]) -> str:
     return DEFAULT_BRIDGE if mode == "default" else mode
 
 
+def on_bridge(host_config: dict[str, Any]) -> bool:
+    """Whether the container has a network namespace of its own with endpoints on
+    bridges (the default bridge or user networks), rather than host, none or another's."""
+    mode = mode_of(host_config)
+    return mode not in ("host", "none") and not mode.startswith("container:")
+
+
 def plan(
     config: dict[str, Any],
     host_config: dict[str, Any],

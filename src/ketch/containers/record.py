@@ -77,6 +77,12 @@ class Container:
     def bundle(self) -> Path:
         return self.directory / "bundle"
 
+    @property
+    def netns_path(self) -> Path:
+        """Where its network namespace is held while it runs on a bridge (Docker's
+        SandboxKey); config.json names it for the runtime to join."""
+        return self.directory / "netns"
+
     def to_disk(self) -> dict[str, Any]:
         return {
             "ID": self.id,

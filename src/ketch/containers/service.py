@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
+import dataclasses
 import errno
 import logging
 import os
@@ -77,7 +78,9 @@ class ContainerService:
         self.snapshots = snapshots
         self.events = events or EventBus()
         self.run_settings = run or RunSettings()
-        self.bundle_settings = bundle or BundleSettings()
+        self.bundle_settings = dataclasses.replace(
+            bundle or BundleSettings(), network_namespaces=networks is not None
+        )
         self.root.mkdir(parents=True, exist_ok=True)
         self.table = ContainerTable()
         self.supervisor = Supervisor(
@@ -396,6 +399,8 @@ class ContainerService:
         await self.table.drop(entry)
         with contextlib.suppress(errors.NotFound):
             await asyncio.to_thread(self.snapshots.remove, container.id)
+        with contextlib.suppress(OSError):  # its end let go of it; a mount left would stay
+            self.supervisor.release_namespace(entry)
         await asyncio.to_thread(shutil.rmtree, container.directory, True)
         publish_container(self.events, container, "destroy")
 
@@ -475,6 +480,23 @@ class ContainerService:
         container.state.update(Paused=False, Status="running")
         container.save()
         publish_container(self.events, container, "unpause")
+
+    def remove_link(self, parent: str, alias: str) -> None:
+        """`docker rm --link /parent/alias`: the parent keeps running, without the link
+        from its next start."""
+        link_name = f"/{parent.strip('/')}/{alias}"
+        try:
+            container = self.table.get(parent.strip("/")).container
+        except errors.NotFound:
+            raise errors.NotFound(
+                f"Cannot get parent /{parent.strip('/')} for link name {link_name}"
+            ) from None
+        links = list(container.host_config.get("Links") or [])
+        kept = [link for link in links if networking.parse_link(link)[1] != alias]
+        if kept == links:
+            raise errors.no_such_container(link_name.lstrip("/"))
+        container.host_config["Links"] = kept or None
+        container.save()
 
     def rename(self, name_or_id: str, new_name: str) -> None:
         entry = self.table.get(name_or_id)

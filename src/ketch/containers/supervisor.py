@@ -82,6 +82,7 @@ class Supervisor:
             if plan.mode == "container":
                 self._join_network_of(entry, plan.joins)
             links = self._links(entry, plan)
+            netns = self._make_namespace(entry, plan)
         except errors.KetchError as exc:
             # As any failed start: waiters woken, --rm honoured (the docker CLI's `run --rm`
             # waits for the removal after a failed start, and would wait for ever).
@@ -92,26 +93,40 @@ class Supervisor:
             mounts = self.snapshots.mounts(container.id)
         except errors.NotFound:  # a record from before snapshots were made at create
             mounts = self.snapshots.prepare(container.id, container.chain_id)
-        try:
-            shim = await self.shims.spawn(
-                container,
-                rootfs_mounts=[m.to_dict() for m in mounts],
-                cgroup_parent=self.settings.cgroup_parent,
-                log_max_size=self.settings.log_max_size,
-                log_max_files=self.settings.log_max_files,
+        spawning = self.shims.spawn(
+            container,
+            rootfs_mounts=[m.to_dict() for m in mounts],
+            cgroup_parent=self.settings.cgroup_parent,
+            log_max_size=self.settings.log_max_size,
+            log_max_files=self.settings.log_max_files,
+        )
+        connect_error: BaseException | None = None
+        if netns is None:
+            spawned_or_error: Shim | BaseException = await _outcome(spawning)
+        else:
+            # The namespace exists before the process: its endpoints are made while the
+            # shim and the runtime create the container, not after.
+            spawned_or_error, connect_error = await asyncio.gather(
+                spawning, self._connect(entry, netns, plan, links), return_exceptions=True
             )
-        except errors.KetchError as exc:
-            self._record_failed_start(entry, exc.message)
-            raise
-        except Exception as exc:
-            self._record_failed_start(entry, str(exc))
-            raise errors.Internal(f"failed to create task for container: {exc}") from exc
-        spawned = time.monotonic()
+        if isinstance(spawned_or_error, BaseException):
+            if netns is not None:
+                await self._disconnect(entry)
+            failure = spawned_or_error
+            if isinstance(failure, errors.KetchError):
+                self._record_failed_start(entry, failure.message)
+                raise failure
+            if not isinstance(failure, Exception):
+                raise failure
+            self._record_failed_start(entry, str(failure))
+            raise errors.Internal(f"failed to create task for container: {failure}") from failure
+        shim = spawned_or_error
+        connected = time.monotonic()
         entry.shim = shim
         sessions, entry.pending_attaches = entry.pending_attaches, []
         try:
-            await self._connect(entry, shim, plan, links)
-            connected = time.monotonic()
+            if connect_error is not None:
+                raise connect_error
             for session in sessions:
                 reader, writer = await shim.attach(
                     session.want_stdin, session.want_stdout, session.want_stderr
@@ -138,8 +153,8 @@ class Supervisor:
             raise start_error(exc) from None
         self._mark_running(entry, shim, rfc3339_nano())
         publish_container(self.events, container, "start")
-        log.debug("started %s: spawn %.1f ms, network %.1f ms, attach and start %.1f ms",
-                  container.short_id, (spawned - begun) * 1000, (connected - spawned) * 1000,
+        log.debug("started %s: spawn and network %.1f ms, attach and start %.1f ms",
+                  container.short_id, (connected - begun) * 1000,
                   (time.monotonic() - connected) * 1000)  # fmt: skip
         self._watch(entry, shim, fresh_health=True)
 
@@ -181,15 +196,27 @@ class Supervisor:
         set_process_env(entry.container, env)
         return found
 
+    def _make_namespace(self, entry: Entry, plan: networking.NetworkPlan) -> str | None:
+        """The network namespace a container on a bridge joins (None for other modes)."""
+        if self.networks is None or plan.mode != "bridge":
+            return None
+        path = str(entry.container.netns_path)
+        try:
+            self.networks.remove_namespace(path)  # one left by a start the daemon did not end
+            self.networks.create_namespace(path)
+        except OSError as exc:
+            raise errors.Internal(f"failed to set up the container's network: {exc}") from exc
+        return path
+
     async def _connect(
-        self, entry: Entry, shim: Shim, plan: networking.NetworkPlan, links: list[str]
+        self, entry: Entry, netns: str, plan: networking.NetworkPlan, links: list[str]
     ) -> None:
         """The container's endpoints, made in its namespace before its process starts; all
         or none (a port taken undoes the rest)."""
-        if self.networks is None or plan.mode != "bridge":
+        if self.networks is None:
             return
         container = entry.container
-        netns = f"/proc/{shim.pid}/ns/net"
+        begun = time.monotonic()
         attached = []
         try:
             for index, request in enumerate(plan.requests):
@@ -205,6 +232,8 @@ class Supervisor:
             raise
         entry.endpoints = attached
         write_hosts(container, attached[0].ip if attached else "", self._host_gateway(), links)
+        log.debug("network of %s in %.1f ms", container.short_id,
+                  (time.monotonic() - begun) * 1000)  # fmt: skip
 
     def _host_gateway(self) -> str:
         """--add-host x:host-gateway: the default bridge's gateway, as dockerd's default."""
@@ -216,17 +245,23 @@ class Supervisor:
             return ""
 
     async def _disconnect(self, entry: Entry) -> None:
-        """After the container's end: its namespace, and so its veths, went with it."""
+        """After the container's end: its endpoints dropped, its namespace let go of (the
+        veths in it go with it)."""
         entry.endpoints = []
         if self.networks is None:
             return
         begun = time.monotonic()
         try:
             await self.networks.detach(entry.id, namespace_gone=True)
+            self.release_namespace(entry)
             log.debug("detached %s in %.1f ms", entry.container.short_id,
                       (time.monotonic() - begun) * 1000)  # fmt: skip
         except Exception as exc:  # the container is over all the same
             log.warning("cannot detach %s from its networks: %s", entry.container.short_id, exc)
+
+    def release_namespace(self, entry: Entry) -> None:
+        if self.networks is not None:
+            self.networks.remove_namespace(str(entry.container.netns_path))
 
     def _mark_running(self, entry: Entry, shim: Shim, started_at: str) -> None:
         container = entry.container
@@ -413,3 +448,11 @@ def start_error(exc: errors.KetchError) -> errors.KetchError:
 
 
 __all__ = ["WAIT_CONDITIONS", "RunSettings", "Supervisor", "start_error"]
+
+
+async def _outcome(awaitable: Awaitable[Shim]) -> Shim | BaseException:
+    """What gather(return_exceptions=True) gives for one awaitable."""
+    try:
+        return await awaitable
+    except Exception as exc:
+        return exc

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from ketch import atomicfile
 from ketch.errors import Conflict, Forbidden, InvalidArgument, NotFound
-from ketch.network import ipam, links
+from ketch.network import ipam, links, netns
 from ketch.network.dns import DnsServer
 from ketch.network.firewall import BridgeRule, Firewall, PortRule
 from ketch.network.model import (
@@ -560,6 +560,12 @@ class NetworkManager:
                 self._claimed_ports.add(key)
                 realised.append(dataclasses.replace(binding, host_port=port))
         return realised
+
+    def create_namespace(self, path: str) -> None:
+        netns.create(Path(path))
+
+    def remove_namespace(self, path: str) -> None:
+        netns.remove(Path(path))
 
     async def detach(
         self, container_id: str, network: str | None = None, *, namespace_gone: bool = False
