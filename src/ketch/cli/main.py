@@ -6,7 +6,6 @@ does not pay for `run`'s terminal handling or pull's progress bars.
 
 from __future__ import annotations
 
-import importlib
 import sys
 
 import ketch
@@ -152,7 +151,8 @@ def run_cli(argv: list[str]) -> int:
             f"Run '{PROGRAM} --help' for more information\n"
         )
         return 1
-    entry: Entry = importlib.import_module(module_name).ENTRIES[name]
+    __import__(module_name)  # importlib itself would cost an import
+    entry: Entry = sys.modules[module_name].ENTRIES[name]
     try:
         parsed = flags.parse(entry.command, rest)
     except flags.UsageError as error:

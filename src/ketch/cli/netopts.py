@@ -10,25 +10,31 @@ take these options.
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from ketch.cli.flags import UsageError
-from ketch.cli.tables import go_quote
+
+# typing is kept off `run`'s import path (several ms per command); the annotations
+# are strings, so the name is needed by checkers only.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 PROTOCOLS = ("tcp", "udp", "sctp")
 HOST_GATEWAY = "host-gateway"
 # Network modes that are not networks of their own (api/types/container NetworkMode).
 NOT_USER_DEFINED = ("default", "bridge", "host", "none")
 
-_ALPHA = re.compile(r"[a-zA-Z]")
+# Patterns as text: re compiles (and caches) one when first used, so a `run` that needs
+# none of them does not pay for compiling them at import.
+_ALPHA = r"[a-zA-Z]"
 # docker's domainRegexp, `(:?` and all, so the same names pass.
-_DOMAIN = re.compile(
+_DOMAIN = (
     r"^(:?(:?[a-zA-Z0-9]|(:?[a-zA-Z0-9][a-zA-Z0-9\-]*[a-zA-Z0-9]))"
     r"(:?\.(:?[a-zA-Z0-9]|(:?[a-zA-Z0-9][a-zA-Z0-9\-]*[a-zA-Z0-9])))*)\.?\s*$"
 )
-_LONG_NETWORK_SYNTAX = re.compile(r"\w+=\w+(,\w+=\w+)*", re.ASCII)
-_HEX_PAIR = re.compile(r"[0-9a-fA-F]{2}")
-_HEX_QUAD = re.compile(r"[0-9a-fA-F]{4}")
+_LONG_NETWORK_SYNTAX = r"(?a)\w+=\w+(,\w+=\w+)*"
+_HEX_PAIR = r"[0-9a-fA-F]{2}"
+_HEX_QUAD = r"[0-9a-fA-F]{4}"
 
 
 # -- numbers and addresses, with Go's rules ----------------------------------------------------
@@ -94,10 +100,10 @@ def is_mac_address(text: str) -> bool:
         return False
     if text[2] in ":-":
         groups = text.split(text[2])
-        return len(groups) in (6, 8, 20) and all(_HEX_PAIR.fullmatch(g) for g in groups)
+        return len(groups) in (6, 8, 20) and all(re.fullmatch(_HEX_PAIR, g) for g in groups)
     if text[4] == ".":
         groups = text.split(".")
-        return len(groups) * 2 in (6, 8, 20) and all(_HEX_QUAD.fullmatch(g) for g in groups)
+        return len(groups) * 2 in (6, 8, 20) and all(re.fullmatch(_HEX_QUAD, g) for g in groups)
     return False
 
 
@@ -113,7 +119,7 @@ def check_dns_search(value: str) -> str:
     value = value.strip(" ")
     if value == ".":
         return value
-    found = _DOMAIN.search(value) if _ALPHA.search(value) else None
+    found = re.search(_DOMAIN, value) if re.search(_ALPHA, value) else None
     if found is None or len(found.group(1)) >= 255:
         raise ValueError(f"{value} is not a valid domain")
     return found.group(1)
@@ -274,7 +280,7 @@ def is_user_defined(mode: str) -> bool:
 def network_attachment(value: str) -> dict[str, Any]:
     """One `--network` value: a name, or docker's `name=x,alias=y,ip=..` form."""
     attachment: dict[str, Any] = {"Target": value, "Aliases": [], "LinkLocalIPs": []}
-    if not _LONG_NETWORK_SYNTAX.search(value):
+    if not re.search(_LONG_NETWORK_SYNTAX, value):
         return attachment
     import csv
 
@@ -472,3 +478,10 @@ def endpoints_config(networks: list[str], flags: EndpointFlags) -> dict[str, Any
 
 def network_mode(networks: list[str]) -> str:
     return network_attachment(networks[0])["Target"] if networks else "default"
+
+
+def go_quote(text: str) -> str:
+    """Go's %q, from the table module, which `run` does not otherwise load."""
+    from ketch.cli.tables import go_quote as quote
+
+    return quote(text)

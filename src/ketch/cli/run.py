@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from ketch import errors
 from ketch.cli import netopts, terminal
 from ketch.cli.app import PROGRAM, Cli, Entry, ExitStatus, daemon_error_text
 from ketch.cli.flags import Command, Parsed, UsageError
 from ketch.cli.runopts import CONTAINER_FLAGS, RUN_ONLY_FLAGS, create_request
 from ketch.cli.session import Streams, run_attached
+
+# typing is kept off `run`'s import path (several ms per command); the annotations
+# are strings, so the name is needed by checkers only.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 # Docker's exit statuses for `run`: the daemon failed, the command could not
 # be invoked, the command was not found.

@@ -8,10 +8,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any
 
 from ketch.cli import netopts, units
 from ketch.cli.flags import BOOL, INT, LIST, STRING, Flag, Parsed, UsageError
+
+# typing is kept off `run`'s import path (several ms per command); the annotations
+# are strings, so the name is needed by checkers only.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 CONTAINER_FLAGS: list[Flag] = [
     Flag("attach", "attach", "a", LIST, help="Attach to STDIN, STDOUT or STDERR"),

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 
 from ketch import units
 from ketch.units import human_duration
 
+# datetime is kept off `run`'s import path (it reads sizes only); the annotations are
+# strings, so the name is needed by checkers only.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from datetime import datetime
+
 _BINARY_MULTIPLIERS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
-_RAM_PATTERN = re.compile(r"^(\d+(?:\.\d+)?) ?([kmgtp]?)(?:i?b)?$", re.IGNORECASE)
+# Patterns as text: re compiles (and caches) them at first use, not at import.
+_RAM_PATTERN = r"(?i)^(\d+(?:\.\d+)?) ?([kmgtp]?)(?:i?b)?$"
 
 
 def human_size(size: float, precision: int = 3) -> str:
@@ -19,7 +25,7 @@ def human_size(size: float, precision: int = 3) -> str:
 
 def ram_in_bytes(text: str) -> int:
     """As go-units RAMInBytes: "512m", "1g", "100k", "1024" -> bytes (binary units)."""
-    match = _RAM_PATTERN.match(text.strip())
+    match = re.match(_RAM_PATTERN, text.strip())
     if not match:
         raise ValueError(f"invalid size: '{text}'")
     number, unit = match.groups()
@@ -31,6 +37,7 @@ def ram_in_bytes(text: str) -> int:
 
 def parse_timestamp(text: str) -> datetime | None:
     """RFC 3339 with up to nanoseconds (Docker's form); None for Go's zero time."""
+    from datetime import datetime
     if not text or text.startswith("0001-01-01"):
         return None
     match = re.match(r"^(.*T\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$", text)
@@ -44,6 +51,8 @@ def parse_timestamp(text: str) -> datetime | None:
 
 def since(moment: datetime | float | int, now: datetime | None = None) -> float:
     """Seconds from `moment` (datetime or unix time) until now."""
+    from datetime import UTC, datetime
+
     now = now or datetime.now(UTC)
     if isinstance(moment, (int, float)):
         return now.timestamp() - moment
@@ -56,7 +65,7 @@ def ago(moment: datetime | float | int | None, now: datetime | None = None) -> s
     return human_duration(max(0.0, since(moment, now))) + " ago"
 
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+_DURATION_PART = r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)"
 _DURATION_SECONDS = {
     "ns": 1e-9,
     "us": 1e-6,
@@ -70,13 +79,15 @@ _DURATION_SECONDS = {
 
 def go_duration(text: str) -> float | None:
     """Seconds in a Go duration like "10m", "1h30m", "2.5s"; None if it is not one."""
-    if not text or _DURATION_PART.sub("", text) != "":
+    if not text or re.sub(_DURATION_PART, "", text) != "":
         return None
-    return sum(float(n) * _DURATION_SECONDS[u] for n, u in _DURATION_PART.findall(text))
+    return sum(float(n) * _DURATION_SECONDS[u] for n, u in re.findall(_DURATION_PART, text))
 
 
 def api_time(text: str, now: datetime | None = None) -> str:
     """A --since/--until value as the API takes it: unix seconds (relative or absolute)."""
+    from datetime import UTC, datetime
+
     duration = go_duration(text)
     if duration is not None:
         now = now or datetime.now(UTC)
