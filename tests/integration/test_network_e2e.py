@@ -497,6 +497,20 @@ def test_a_start_that_fails_after_its_ports_are_published_leaves_no_rule_nor_add
 # -- network modes and links -----------------------------------------------------------------
 
 
+def test_a_bridge_container_joins_the_namespace_made_for_it_and_it_goes_with_it(
+    made: Made,
+) -> None:
+    first = made.run(BUSYBOX, "sleep", "600")
+    view = made.inspect(first)
+    sandbox, pid = view["NetworkSettings"]["SandboxKey"], view["State"]["Pid"]
+    # The namespace held at SandboxKey is the one the container's process is in.
+    assert os.stat(sandbox).st_ino == os.stat(f"/proc/{pid}/ns/net").st_ino
+    assert os.stat(sandbox).st_ino != os.stat("/proc/self/ns/net").st_ino
+    made.docker("stop", "-t", "0", first)
+    assert not os.path.exists(sandbox)
+    assert sandbox not in Path("/proc/self/mountinfo").read_text()
+
+
 def test_network_none_has_loopback_only(made: Made) -> None:
     links = made.docker("run", "--rm", "--network", "none", BUSYBOX, "ip", "-o", "link")
     assert [line.split()[1].rstrip(":") for line in links.splitlines()] == ["lo"]
@@ -547,6 +561,24 @@ def test_a_legacy_link_names_the_linked_container_and_sets_its_variables(made: M
     assert env["OLDDB_PORT_6379_TCP_ADDR"] == ip
     assert env["OLDDB_ENV_SECRET"] == "kept"
     assert env["OLDDB_NAME"].endswith("/olddb")
+
+
+def test_rm_link_takes_the_link_off_the_parent_and_leaves_both_containers(
+    made: Made, env: dict[str, str]
+) -> None:
+    db = made.run(BUSYBOX, "sleep", "600")
+    db_name = made.inspect(db)["Name"].lstrip("/")
+    parent = made.run("--link", f"{db_name}:mylink", BUSYBOX, "sleep", "600")
+    parent_name = made.inspect(parent)["Name"].lstrip("/")
+    assert made.inspect(parent)["HostConfig"]["Links"]
+    made.docker("rm", "--link", f"/{parent_name}/mylink")
+    assert not made.inspect(parent)["HostConfig"]["Links"]
+    assert made.inspect(parent)["State"]["Running"] and made.inspect(db)["State"]["Running"]
+    again = made.attempt("rm", "--link", f"{parent_name}/mylink")
+    assert again.returncode != 0 and f"No such container: {parent_name}/mylink" in again.stderr
+    orphan = ketch(env, "rm", "--link", "no-such-parent/x")
+    assert orphan.returncode != 0
+    assert b"Cannot get parent /no-such-parent for link name /no-such-parent/x" in orphan.stderr
 
 
 # -- the SDK's view --------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import contextlib
 
 from aiohttp import web
 
+from ketch import errors
 from ketch.api import streams
 from ketch.api.backend import ContainersBackend, FilesBackend
 from ketch.api.detach import DetachWatcher, parse_keys
@@ -113,6 +114,16 @@ async def remove(request: web.Request) -> web.Response:
         request.match_info["id"], force=query_bool(request, "force"),
         volumes=query_bool(request, "v"),
     )  # fmt: skip
+    return web.Response(status=204)
+
+
+async def remove_link(request: web.Request) -> web.Response:
+    """DELETE /containers/parent/alias?link=1 (`docker rm --link`); without `link` the
+    path names no container, as dockerd finds no container by that name."""
+    parent, alias = request.match_info["parent"], request.match_info["alias"]
+    if not query_bool(request, "link"):
+        raise errors.no_such_container(f"{parent}/{alias}")
+    service(request).remove_link(parent, alias)
     return web.Response(status=204)
 
 
@@ -403,6 +414,7 @@ ROUTES = [
     ("POST", "/containers/{id}/kill", kill),
     ("POST", "/containers/{id}/wait", wait),
     ("DELETE", "/containers/{id}", remove),
+    ("DELETE", "/containers/{parent}/{alias}", remove_link),
     ("POST", "/containers/{id}/resize", resize),
     ("GET", "/containers/{id}/logs", logs),
     ("POST", "/containers/{id}/attach", attach),

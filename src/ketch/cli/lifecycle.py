@@ -97,7 +97,10 @@ def remove(cli: Cli, parsed: Parsed) -> int:
     failed = for_each(
         cli,
         parsed.args,
-        lambda name: cli.client.request("DELETE", f"/containers/{name}", params=params).read(),
+        # As docker: `rm --link /parent/alias` names the link without its leading slash.
+        lambda name: cli.client.request(
+            "DELETE", f"/containers/{name.strip('/')}", params=params
+        ).read(),
     )
     return 1 if failed else 0
 
