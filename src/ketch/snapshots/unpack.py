@@ -37,25 +37,25 @@ COPY_CHUNK = 1 << 20
 TAR_BUFFER = 64 << 10
 
 
-def bad_entry(name: str, why: str) -> errors.InvalidArgument:
-    return errors.InvalidArgument(f"invalid layer entry {name!r}: {why}")
+def bad_entry(name: str, why: str, what: str = "layer") -> errors.InvalidArgument:
+    return errors.InvalidArgument(f"invalid {what} entry {name!r}: {why}")
 
 
-def clean_name(name: str) -> list[str]:
+def clean_name(name: str, what: str = "layer") -> list[str]:
     """An entry's path as components inside the layer; [] is the layer's root.
 
     Lexical normalisation, so `a/../b` is `b`; a leading `/` or a `..` that
     climbs above the root is refused rather than silently rewritten.
     """
     if name.startswith("/"):
-        raise bad_entry(name, "absolute path")
+        raise bad_entry(name, "absolute path", what)
     parts: list[str] = []
     for part in name.split("/"):
         if part in ("", "."):
             continue
         if part == "..":
             if not parts:
-                raise bad_entry(name, "path escapes the layer")
+                raise bad_entry(name, f"path escapes the {what}", what)
             parts.pop()
             continue
         parts.append(part)
@@ -79,9 +79,17 @@ def pax_xattrs(member: tarfile.TarInfo) -> dict[str, bytes]:
 
 
 class LayerUnpacker:
-    """Writes the entries of one tar stream under `dest`, which must be empty."""
+    """Writes the entries of one tar stream under `dest`, which must be empty.
 
-    def __init__(self, dest: Path) -> None:
+    The build context is unpacked by it too (`what="build context"`): there a `.wh.`
+    name is an ordinary file and a device node is refused."""
+
+    def __init__(
+        self, dest: Path, *, what: str = "layer", whiteouts: bool = True, devices: bool = True
+    ) -> None:
+        self._what = what
+        self._whiteouts = whiteouts
+        self._devices = devices
         self._root_fd = os.open(dest, DIR_FLAGS)
         self._dir_mtimes: dict[tuple[str, ...], int] = {}
         # The last parent opened, reused while consecutive entries share it.
@@ -100,20 +108,20 @@ class LayerUnpacker:
         except errors.KetchError:
             raise
         except (tarfile.TarError, EOFError, ValueError) as exc:
-            raise errors.InvalidArgument(f"invalid layer: {exc}") from exc
+            raise errors.InvalidArgument(f"invalid {self._what}: {exc}") from exc
         self._restore_dir_mtimes()
 
     # -- one entry ---------------------------------------------------------
 
     def _unpack_entry(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
-        parts = clean_name(member.name)
+        parts = clean_name(member.name, self._what)
         try:
             if not parts:
                 self._apply_root(member)
                 return
             parent, base = tuple(parts[:-1]), parts[-1]
             parent_fd = self._open_parent(parent, member.name)
-            if base.startswith(WHITEOUT_PREFIX):
+            if self._whiteouts and base.startswith(WHITEOUT_PREFIX):
                 self._whiteout(parent_fd, parent, base, member)
             elif member.isdir():
                 self._directory(parent_fd, parent + (base,), base, member)
@@ -121,7 +129,7 @@ class LayerUnpacker:
                 self._replace_existing(parent_fd, base)
                 self._non_directory(tar, parent_fd, base, member)
         except OSError as exc:
-            raise bad_entry(member.name, exc.strerror or str(exc)) from exc
+            raise bad_entry(member.name, exc.strerror or str(exc), self._what) from exc
 
     def _non_directory(
         self, tar: tarfile.TarFile, parent_fd: int, base: str, member: tarfile.TarInfo
@@ -133,6 +141,8 @@ class LayerUnpacker:
             self._apply_path_metadata(parent_fd, base, member, is_symlink=True)
         elif member.islnk():
             self._hard_link(parent_fd, base, member)
+        elif (member.ischr() or member.isblk()) and not self._devices:
+            raise bad_entry(member.name, "device nodes are refused", self._what)
         elif member.ischr() or member.isblk():
             kind = stat.S_IFCHR if member.ischr() else stat.S_IFBLK
             device = os.makedev(member.devmajor, member.devminor)
@@ -142,7 +152,8 @@ class LayerUnpacker:
             os.mkfifo(base, 0o600, dir_fd=parent_fd)
             self._apply_path_metadata(parent_fd, base, member, is_symlink=False)
         else:
-            raise bad_entry(member.name, f"unsupported tar entry type {member.type!r}")
+            why = f"unsupported tar entry type {member.type!r}"
+            raise bad_entry(member.name, why, self._what)
 
     def _regular_file(
         self, tar: tarfile.TarFile, parent_fd: int, base: str, member: tarfile.TarInfo
@@ -164,13 +175,14 @@ class LayerUnpacker:
 
     def _hard_link(self, parent_fd: int, base: str, member: tarfile.TarInfo) -> None:
         try:
-            target = clean_name(member.linkname)
+            target = clean_name(member.linkname, self._what)
         except errors.InvalidArgument as exc:
-            why = f"hard link target {member.linkname!r} outside the layer"
-            raise bad_entry(member.name, why) from exc
+            why = f"hard link target {member.linkname!r} outside the {self._what}"
+            raise bad_entry(member.name, why, self._what) from exc
         if not target:
-            raise bad_entry(member.name, "hard link to the layer's root")
-        missing = bad_entry(member.name, f"hard link target {member.linkname!r} not in the layer")
+            raise bad_entry(member.name, f"hard link to the {self._what}'s root", self._what)
+        why = f"hard link target {member.linkname!r} not in the {self._what}"
+        missing = bad_entry(member.name, why, self._what)
         try:
             target_parent = self._walk(tuple(target[:-1]), create=False, name=member.name)
         except FileNotFoundError as exc:
@@ -227,7 +239,8 @@ class LayerUnpacker:
 
     def _apply_root(self, member: tarfile.TarInfo) -> None:
         if not member.isdir():
-            raise bad_entry(member.name, "the layer's root must be a directory")
+            why = f"the {self._what}'s root must be a directory"
+            raise bad_entry(member.name, why, self._what)
         self._apply_fd_metadata(self._root_fd, member, set_times=False)
         self._dir_mtimes[()] = mtime_ns(member)
 
@@ -306,6 +319,7 @@ class LayerUnpacker:
                         raise bad_entry(
                             name or "/".join(path),
                             f"parent {component!r} is a symlink or not a directory",
+                            self._what,
                         ) from exc
                     raise
                 os.close(fd)
