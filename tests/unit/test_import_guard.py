@@ -16,7 +16,7 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "ketch"
 
-FOUNDATIONS = {"errors", "oci", "units", "atomicfile", "timestamps", "__init__"}
+FOUNDATIONS = {"errors", "oci", "units", "atomicfile", "timestamps", "dockerignore", "__init__"}
 MECHANISMS = {"content", "snapshots", "registry", "runtime", "shim", "network", "volumes"}
 SERVICES = {"images", "containers", "build"}
 EDGES = {"api", "client", "cli", "daemon", "config"}
