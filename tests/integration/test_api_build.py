@@ -19,6 +19,7 @@ import pytest
 
 from ketch.api.build import CLIENT_CHECK
 from ketch.testing.daemon import Daemon, run_daemon
+from ketch.testing.fakebuilder import Records
 from ketch.testing.unixhttp import UnixConnection
 
 pytestmark = pytest.mark.integration
@@ -26,25 +27,10 @@ pytestmark = pytest.mark.integration
 IMAGE_ID = "sha256:" + "ab" * 32
 
 
-class Builder:
-    """The fake builder's directory: its script, and what each build received."""
-
+class Builder(Records):
     def __init__(self, directory: Path, daemon: Daemon) -> None:
-        self.directory = directory
+        super().__init__(directory)
         self.daemon = daemon
-
-    def script(self, **script: Any) -> None:
-        (self.directory / "script.json").write_text(json.dumps(script))
-
-    def builds(self) -> list[Path]:
-        return sorted(self.directory.glob("build-*"), key=lambda p: int(p.name.split("-")[1]))
-
-    def last(self) -> Path:
-        return self.builds()[-1]
-
-    def options(self) -> dict[str, Any]:
-        value: dict[str, Any] = json.loads((self.last() / "options.json").read_text())
-        return value
 
 
 @pytest.fixture(scope="module")

@@ -83,6 +83,29 @@ class FakeBuilder:
         return rows
 
 
+class Records:
+    """The test's side of the fake's directory: its script, and what each build got."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def script(self, **script: Any) -> None:
+        (self.directory / "script.json").write_text(json.dumps(script))
+
+    def builds(self) -> list[Path]:
+        return sorted(self.directory.glob("build-*"), key=lambda p: int(p.name.split("-")[1]))
+
+    def last(self) -> Path:
+        return self.builds()[-1]
+
+    def options(self) -> dict[str, Any]:
+        value: dict[str, Any] = json.loads((self.last() / "options.json").read_text())
+        return value
+
+    def context(self) -> bytes:
+        return (self.last() / "context.tar").read_bytes()
+
+
 def main() -> int:
     """ketchd with the fake builder wired into its backend; daemon.py stays as it is."""
     from ketch import daemon
