@@ -11,7 +11,17 @@ from pathlib import Path
 from aiohttp import web
 
 import ketch
-from ketch.api import containers, exec, images, networks, swarm, system, versioning, volumes
+from ketch.api import (
+    build,
+    containers,
+    exec,
+    images,
+    networks,
+    swarm,
+    system,
+    versioning,
+    volumes,
+)
 from ketch.api.backend import Backend
 from ketch.api.hijack import use_upgrade_aware_parser
 from ketch.api.http import BACKEND, error_response
@@ -81,7 +91,7 @@ def make_app(backend: Backend) -> web.Application:
     app = web.Application(middlewares=[docker_middleware], client_max_size=64 * 1024**2)
     app[BACKEND] = backend
     app.on_response_prepare.append(docker_headers)
-    for module in (system, images, containers, exec, networks, volumes, swarm):
+    for module in (system, images, build, containers, exec, networks, volumes, swarm):
         for method, path, handler in module.ROUTES:
             add_route(app, method, path, handler)
     return app

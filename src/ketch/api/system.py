@@ -22,7 +22,13 @@ from ketch.timestamps import rfc3339_nano
 
 
 async def ping(request: web.Request) -> web.StreamResponse:
-    headers = {"Cache-Control": "no-cache, no-store, must-revalidate", "Pragma": "no-cache"}
+    headers = {
+        "Cache-Control": "no-cache, no-store, must-revalidate",
+        "Pragma": "no-cache",
+        # The builder ketch has is Docker's classic one ("1"), as a dockerd without
+        # BuildKit advertises; "2" would send clients to BuildKit's /session and /grpc.
+        "Builder-Version": "1",
+    }
     if request.method == "HEAD":
         headers["Content-Type"] = "text/plain; charset=utf-8"
         headers["Content-Length"] = "0"
@@ -317,14 +323,15 @@ async def events(request: web.Request) -> web.StreamResponse:
 
 
 async def disk_usage(request: web.Request) -> web.Response:
-    """`docker system df`: images, containers and the bytes they hold, each measured.
-    Volumes and the build cache are empty lists because ketch has neither yet."""
+    """`docker system df`: images, containers and the bytes they hold, each measured, and
+    the builder's cache records. Volumes are an empty list: ketch has none yet."""
     from ketch.images.views import summary_view
 
     backend = backend_of(request)
     images = backend.images
     containers = backend.containers
     usage = images.layer_usage()
+    builder = backend.build_service
     rows = []
     for image in images.list():
         row = summary_view(image, len(containers.image_in_use(image.id)))
@@ -335,7 +342,7 @@ async def disk_usage(request: web.Request) -> web.Response:
         "Images": rows,
         "Containers": containers.list(all=True, size=True),
         "Volumes": [],
-        "BuildCache": [],
+        "BuildCache": builder.cache_usage() if builder is not None else [],
     })  # fmt: skip
 
 

@@ -25,15 +25,10 @@ async def prune(request: web.Request) -> web.Response:
     return json_response({"VolumesDeleted": None, "SpaceReclaimed": 0})
 
 
-async def build_prune(request: web.Request) -> web.Response:
-    return json_response({"CachesDeleted": None, "SpaceReclaimed": 0})
-
-
 ROUTES = [
     ("GET", "/volumes", list_volumes),
     ("POST", "/volumes/create", create),
     ("POST", "/volumes/prune", prune),
     ("GET", "/volumes/{name}", inspect),
     ("DELETE", "/volumes/{name}", inspect),  # the same 404: there is none to remove
-    ("POST", "/build/prune", build_prune),
 ]

@@ -15,6 +15,7 @@ from ketch.errors import KetchError
 
 # command name -> module defining it (each module has ENTRIES: dict[str, Entry])
 COMMAND_MODULES: dict[str, str] = {
+    "build": "ketch.cli.build",
     "run": "ketch.cli.run",
     "create": "ketch.cli.run",
     "start": "ketch.cli.lifecycle",
@@ -49,6 +50,7 @@ COMMAND_MODULES: dict[str, str] = {
 
 # The one-line summaries of `ketch --help`, kept here so help loads no command module.
 SUMMARIES: dict[str, str] = {
+    "build": "Build an image from a Dockerfile",
     "run": "Create and run a new container from an image",
     "create": "Create a new container",
     "start": "Start one or more stopped containers",
@@ -85,6 +87,8 @@ MANAGEMENT_ALIASES: dict[tuple[str, str], str] = {
     ("image", "pull"): "pull",
     ("image", "tag"): "tag",
     ("image", "inspect"): "inspect",
+    ("image", "build"): "build",
+    ("builder", "build"): "build",
     ("container", "inspect"): "inspect",
     ("system", "info"): "info",
 }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 from ketch.client import streams, transport
 from ketch.client.errors import DaemonUnreachable, api_error
@@ -27,7 +27,8 @@ def default_host() -> str:
 
 
 def encode_params(params: Params) -> str:
-    """Query string as Docker's clients write it: booleans as 1/0, None left out."""
+    """Query string as Docker's clients write it: booleans as 1/0, None left out, lists
+    and dicts as JSON, a tuple as the parameter repeated."""
     if not params:
         return ""
     pairs: list[tuple[str, str]] = []
@@ -36,6 +37,8 @@ def encode_params(params: Params) -> str:
             continue
         if isinstance(value, bool):
             pairs.append((name, "1" if value else "0"))
+        elif isinstance(value, tuple):  # a repeated parameter: t=a&t=b
+            pairs.extend((name, str(item)) for item in value)
         elif isinstance(value, (dict, list)):
             pairs.append((name, json.dumps(value, separators=(",", ":"))))
         else:
@@ -135,9 +138,10 @@ class Client:
         params: Params = None,
         body: Any = None,
         headers: Mapping[str, str] | None = None,
-        data: bytes | None = None,
+        data: bytes | Iterable[bytes] | None = None,
     ) -> Response:
-        """Send a request; an error status raises the matching ketch.errors kind."""
+        """Send a request; an error status raises the matching ketch.errors kind. `data`
+        given as chunks is streamed (chunked transfer encoding)."""
         return self.send(
             method, path, params=params, body=body, headers=headers, data=data
         ).response()
@@ -150,7 +154,7 @@ class Client:
         params: Params = None,
         body: Any = None,
         headers: Mapping[str, str] | None = None,
-        data: bytes | None = None,
+        data: bytes | Iterable[bytes] | None = None,
     ) -> PendingResponse:
         """Send a request now and read its answer later (wait is sent before start)."""
         all_headers = {"User-Agent": "ketch-cli"}
@@ -165,6 +169,12 @@ class Client:
         except (FileNotFoundError, ConnectionRefusedError, PermissionError) as error:
             conn.close()
             raise DaemonUnreachable(self.host) from error
+        except (BrokenPipeError, ConnectionResetError):
+            # The daemon answered (a refused build) and closed before the whole streamed
+            # body was sent: its answer is still there to read.
+            if data is None or isinstance(data, bytes) or conn.sock is None:
+                conn.close()
+                raise
         except BaseException:
             conn.close()
             raise

@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import socket
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
 _READ_SIZE = 65536
 
 
@@ -39,15 +43,25 @@ class UnixHTTPConnection:
         self,
         method: str,
         url: str,
-        body: bytes | None = None,
+        body: bytes | Iterable[bytes] | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
+        """Send the request; a body given as chunks (a build context made while it is
+        sent) goes with chunked transfer encoding."""
         if self.sock is None:
             self.connect()
         assert self.sock is not None
         self._method = method
         lines = [f"{method} {url} HTTP/1.1", "Host: localhost"]
         lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+        if body is not None and not isinstance(body, bytes):
+            lines.append("Transfer-Encoding: chunked")
+            self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+            for chunk in body:
+                if chunk:
+                    self.sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            self.sock.sendall(b"0\r\n\r\n")
+            return
         if body is not None or method in ("POST", "PUT"):
             lines.append(f"Content-Length: {len(body or b'')}")
         self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b""))

@@ -31,6 +31,8 @@ class Daemon:
     # The daemon's own default bridge and nftables table: tests touch only what they made.
     bridge: str = "ketch0"
     firewall_table: str = "ketch"
+    # What runs ketchd: `-m ketch.daemon`, or a module wrapping it (a fake builder's).
+    launcher: list[str] = field(default_factory=lambda: ["-m", "ketch.daemon"])
 
     @property
     def url(self) -> str:
@@ -68,7 +70,7 @@ class Daemon:
 
     def args(self) -> list[str]:
         return [
-            sys.executable, "-m", "ketch.daemon",
+            sys.executable, *self.launcher,
             "-H", self.url,
             "--data-root", str(self.data_root),
             "--exec-root", str(self.exec_root),
@@ -112,6 +114,7 @@ def run_daemon(
     mirrors: list[str] | None = None,
     insecure: list[str] | None = None,
     extra_args: list[str] | None = None,
+    launcher: list[str] | None = None,
 ) -> Daemon:
     """Start ketchd on roots of its own and return once `_ping` answers."""
     base = tmp_path / "ketchd"
@@ -140,6 +143,8 @@ def run_daemon(
         log_path=base / "ketchd.log",
         extra_args=list(extra_args or []),
     )
+    if launcher is not None:
+        daemon.launcher = list(launcher)
     daemon.process = _spawn(daemon.args(), daemon.log_path)
     try:
         _wait_ready(daemon)
