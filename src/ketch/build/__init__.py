@@ -1,0 +1,1 @@
+"""The builder: Dockerfiles into images, a service over images/ and containers/."""
