@@ -10,10 +10,16 @@ Which instruction expands which of its parts is `EXPANDED`, data for the executo
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from ketch.build.patterns import (
+    PatternError,
+    pattern_regex,
+    replace_all,
+    trim_prefix,
+    trim_suffix,
+)
 from ketch.build.quoting import go_quote, go_space
 from ketch.errors import InvalidArgument
 
@@ -100,7 +106,7 @@ class ShellLexer:
         state = _Word(self, word, env)
         try:
             text, words = state.process_until(_EOF, self.raw_escapes)
-        except _LexError as error:
+        except (_LexError, PatternError) as error:
             raise InvalidArgument(f"failed to process {go_quote(word)}: {error}") from None
         return Expansion(text, tuple(words), frozenset(state.matched),
                          frozenset(state.unmatched))
@@ -323,8 +329,8 @@ class _Word:
             if greedy:
                 word = word[1:]
             if ch == "%":
-                return _trim_suffix(word, value, greedy)
-            return _trim_prefix(word, value, greedy)
+                return trim_suffix(word, value, greedy)
+            return trim_prefix(word, value, greedy)
         raise _LexError(f"unsupported modifier ({modifier}) in substitution")
 
     def until_brace(self, raw_escapes: bool) -> str:
@@ -337,8 +343,8 @@ class _Word:
         return word
 
     def replace(self, name: str) -> str:
-        replace_all = self.peek() == "/"
-        if replace_all:
+        every = self.peek() == "/"
+        if every:
             self.next()
         try:
             pattern, _ = self.process_until("/", True)
@@ -350,9 +356,9 @@ class _Word:
         value, is_set = self.lookup(name)
         if self.lexer.skip_unset and not is_set:
             return "${" + name + "/" + pattern + "/" + replacement + "}"
-        regex = _pattern_regex(pattern, greedy=True, anchored=False)
-        if replace_all:
-            return _replace_all(regex, value, replacement)
+        regex = pattern_regex(pattern, greedy=True, anchored=False)
+        if every:
+            return replace_all(regex, value, replacement)
         match = regex.search(value)
         if match is None:
             return value
@@ -384,73 +390,3 @@ class _Word:
 def _shown(ch: str) -> str:
     # Go prints the end of input (rune -1) as the replacement character.
     return ch or "\ufffd"
-
-
-def _pattern_regex(pattern: str, *, greedy: bool, anchored: bool) -> re.Pattern[str]:
-    """A shell pattern (`*` any string, `?` one character, `\\` escapes; no brackets) as
-    a regular expression; `*` is the shortest match unless greedy."""
-    out = ["^"] if anchored else []
-    star = ".*" if greedy else ".*?"
-    i = 0
-    while i < len(pattern):
-        ch = pattern[i]
-        i += 1
-        if ch == "*":
-            out.append(star)
-            continue
-        if ch == "?":
-            out.append(".")
-            continue
-        if ch == "\\":
-            following = pattern[i] if i < len(pattern) else ""
-            if following in ("}", "/"):
-                continue  # escaped to get past ${...}'s parsing; not part of the pattern
-            if following not in ("*", "?", "\\"):
-                raise _LexError(
-                    f"invalid pattern ({pattern}) in substitution: invalid escape "
-                    f"'\\{following}'")
-            out.append("\\" + following)
-            i += 1
-            continue
-        out.append(re.escape(ch) if ch in "[]{}.+()|^$" else ch)
-    return re.compile("".join(out))
-
-
-def _replace_all(regex: re.Pattern[str], value: str, replacement: str) -> str:
-    # Go's ReplaceAllString: an empty match right after the previous match is skipped
-    # (Python's re.sub would replace it: `.*` over "abc" gives "--", Go gives "-").
-    out: list[str] = []
-    last = 0
-    previous_end = -1
-    for match in regex.finditer(value):
-        if match.start() == match.end() == previous_end:
-            continue
-        out.append(value[last:match.start()])
-        out.append(replacement)
-        last = previous_end = match.end()
-    out.append(value[last:])
-    return "".join(out)
-
-
-def _trim_prefix(pattern: str, value: str, greedy: bool) -> str:
-    match = _pattern_regex(pattern, greedy=greedy, anchored=True).search(value)
-    return value[match.end():] if match else value
-
-
-def _trim_suffix(pattern: str, value: str, greedy: bool) -> str:
-    # A regex cannot find the shortest match at the right end, so reverse both and trim
-    # a prefix; the pattern is reversed keeping each escape before what it escapes.
-    return _trim_prefix(_reverse_pattern(pattern), value[::-1], greedy)[::-1]
-
-
-def _reverse_pattern(pattern: str) -> str:
-    tokens: list[str] = []
-    i = 0
-    while i < len(pattern):
-        if pattern[i] == "\\" and i + 1 < len(pattern):
-            tokens.append(pattern[i:i + 2])
-            i += 2
-        else:
-            tokens.append(pattern[i])
-            i += 1
-    return "".join(reversed(tokens))

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import TypedDict
 
 from ketch.build.flags import FlagError, Flags, suggest
+from ketch.build.gonumbers import go_duration, go_int32
 from ketch.build.instructions import (
     Arg,
     Cmd,
@@ -289,13 +290,15 @@ def _healthcheck(request: _Request) -> Instruction:
     if not command.args:
         raise InstructionError("Missing command after HEALTHCHECK CMD")
     test = ("CMD-SHELL" if command.shell_form else "CMD", *command.args)
-    for name in durations:
-        _check_interval(name, flags.get(name))
-    retries = None
-    if flags.get("retries"):
-        retries = _parse_int32(flags.get("retries") or "")
-        if retries < 0:
-            raise InstructionError(f"--retries cannot be negative ({retries})")
+    try:
+        for name in durations:
+            _check_interval(name, flags.get(name))
+        given = flags.get("retries")
+        retries = go_int32(given) if given else None
+    except ValueError as error:
+        raise InstructionError(str(error)) from None
+    if retries is not None and retries < 0:
+        raise InstructionError(f"--retries cannot be negative ({retries})")
     return Healthcheck(
         **request.common, test=test, interval=flags.get("interval") or None,
         timeout=flags.get("timeout") or None, start_period=flags.get("start-period") or None,
@@ -308,49 +311,6 @@ def _check_interval(name: str, value: str | None) -> None:
     nanoseconds = go_duration(value)
     if nanoseconds != 0 and nanoseconds < 1_000_000:
         raise InstructionError(f"Interval {go_quote(name)} cannot be less than 1ms")
-
-
-def _parse_int32(text: str) -> int:
-    # Go's strconv.ParseInt(text, 10, 32): an optional sign and decimal digits.
-    digits = text[1:] if text[:1] in "+-" else text
-    if not digits or not digits.isascii() or not digits.isdigit():
-        raise InstructionError(f"strconv.ParseInt: parsing {go_quote(text)}: invalid syntax")
-    value = int(text)
-    if not -(2**31) <= value < 2**31:
-        raise InstructionError(
-            f"strconv.ParseInt: parsing {go_quote(text)}: value out of range")
-    return value
-
-
-_DURATION_UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "μs": 1_000, "ms": 1_000_000,
-                   "s": 1_000_000_000, "m": 60_000_000_000, "h": 3_600_000_000_000}
-_DURATION_PART = re.compile(r"([0-9]*(?:\.[0-9]*)?)([^0-9.]*)")
-
-
-def go_duration(text: str) -> int:
-    """Nanoseconds in a Go duration ("1h30m", "1.5s", "0"), time.ParseDuration's errors."""
-    invalid = InstructionError(f"time: invalid duration {go_quote(text)}")
-    rest = text[1:] if text[:1] in "+-" else text
-    sign = -1 if text[:1] == "-" else 1
-    if rest == "0":
-        return 0
-    if not rest:
-        raise invalid
-    total = 0.0
-    while rest:
-        match = _DURATION_PART.match(rest)
-        assert match is not None  # the pattern matches the empty string
-        number, unit = match.group(1), match.group(2)
-        if number in ("", "."):
-            raise invalid
-        if not unit:
-            raise InstructionError(f"time: missing unit in duration {go_quote(text)}")
-        if unit not in _DURATION_UNITS:
-            raise InstructionError(
-                f"time: unknown unit {go_quote(unit)} in duration {go_quote(text)}")
-        total += float(number) * _DURATION_UNITS[unit]
-        rest = rest[match.end():]
-    return sign * int(total)
 
 
 def _expose(request: _Request) -> Instruction:
