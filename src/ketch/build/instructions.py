@@ -21,7 +21,8 @@ class Location:
 
 @dataclass(frozen=True)
 class Heredoc:
-    """`<<EOF` (expand=True) or `<<'EOF'` / `<<"EOF"` (expand=False); `<<-` strips tabs."""
+    """`<<EOF` (expand=True) or `<<'EOF'` / `<<"EOF"` (expand=False); `<<-` strips tabs
+    (chomp=True: `content` has its lines' leading tabs already removed)."""
 
     name: str
     content: str
@@ -58,6 +59,7 @@ class Run(Instruction):
     mounts: tuple[str, ...] = ()  # each --mount=... value, unparsed ("type=cache,target=/x")
     network: str | None = None
     security: str | None = None
+    devices: tuple[str, ...] = ()  # each --device=... value, unparsed
     heredocs: tuple[Heredoc, ...] = ()
 
 
@@ -90,6 +92,9 @@ class Label(Instruction):
 class Arg(Instruction):
     name: str
     default: str | None = None  # None: `ARG NAME` without a default
+    # Every name of the line in order, the first being name/default: `ARG A=1 B` is one
+    # instruction (one step) declaring two.
+    pairs: tuple[tuple[str, str | None], ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -101,7 +106,7 @@ class Expose(Instruction):
 class Copy(Instruction):
     """COPY, and ADD (keyword "ADD"; `add` true: URLs fetched, local tars unpacked)."""
 
-    sources: tuple[str, ...]
+    sources: tuple[str, ...]  # paths; `COPY <<EOF /x`'s heredoc sources are in heredocs
     dest: str
     add: bool = False
     from_: str | None = None  # --from=stage|image|index
@@ -112,6 +117,7 @@ class Copy(Instruction):
     exclude: tuple[str, ...] = ()
     checksum: str | None = None  # ADD --checksum=sha256:...
     keep_git_dir: bool = False
+    unpack: bool | None = None  # ADD --unpack[=false]; None: not given (unpack local tars)
     heredocs: tuple[Heredoc, ...] = ()
 
 
