@@ -370,6 +370,11 @@ async def build_backend(cfg: DaemonConfig) -> Backend:
 
     async def close_networks() -> None:
         networks.close()  # links and rules stay: running containers keep forwarding
+
+    from ketch.build.service import BuildService
+    from ketch.build.tools import real_tools
+
+    builder = BuildService(cfg.data_root / "builder", images, containers, snapshots, real_tools())
     backend = Backend(
         config=cfg,
         daemon_id=daemon_id(cfg.data_root),
@@ -379,6 +384,7 @@ async def build_backend(cfg: DaemonConfig) -> Backend:
         files=containers.files,
         events=events,
         networks_service=networks,
+        build_service=builder,
         init_path=containers.init_path,
         closers=[networks.close_dns, containers.close, close_networks],
     )

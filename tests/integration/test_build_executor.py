@@ -70,8 +70,8 @@ async def unpack_context(chunks: AsyncIterator[bytes], dest: Path) -> None:
         tar.extractall(dest, filter="data")
 
 
-def read_dockerfile(context_dir: Path, name: str) -> str:
-    return (context_dir / name).read_text()
+def read_dockerfile(context: Path, name: str) -> str:
+    return (context / name).read_text()
 
 
 def command(text: str) -> ins.Command:

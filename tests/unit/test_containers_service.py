@@ -162,6 +162,7 @@ class FakeShims:
         self.live: dict[str, FakeShim] = {}
         self.fail_next_start: errors.KetchError | None = None
         self.fail_next_spawn: errors.KetchError | None = None
+        self.spawn_gate: asyncio.Event | None = None  # set: a spawn waits for it
         self.closed = False
 
     async def spawn(
@@ -175,6 +176,8 @@ class FakeShims:
     ) -> FakeShim:
         assert rootfs_mounts and rootfs_mounts[0]["destination"] == "/"
         await asyncio.sleep(0)  # as a real spawn, it lets the network's setup run meanwhile
+        if self.spawn_gate is not None:
+            await self.spawn_gate.wait()
         if self.fail_next_spawn is not None:
             failure, self.fail_next_spawn = self.fail_next_spawn, None
             raise failure
@@ -580,6 +583,31 @@ def test_a_spawn_that_fails_while_the_network_is_made_leaves_no_endpoint_nor_nam
         assert service.get(cid).state["Error"] == "runtime create failed"
         await service.start(cid)  # a later start makes them again
         assert len(networks.endpoints(cid)) == 1 and len(networks.namespaces) == 1
+
+    run(body)
+
+
+def test_a_start_whose_caller_is_cancelled_still_ends_and_remove_then_finds_it(
+    tmp_path: Path,
+) -> None:
+    async def body() -> None:
+        service, shims, networks = networked_service(tmp_path)
+        cid, _ = await service.create(None, {"Image": "hello"}, {})
+        shims.spawn_gate = asyncio.Event()
+        caller = asyncio.ensure_future(service.start(cid))
+        await asyncio.sleep(0.01)  # the spawn is under way
+        caller.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await caller
+        removing = asyncio.ensure_future(service.remove(cid, force=True))
+        await asyncio.sleep(0.01)
+        assert not removing.done()  # it waits for the start to end
+        shims.spawn_gate.set()
+        await removing
+        # The start ended, and the remove stopped what it started: nothing is left.
+        assert shims.spawned[0].started and shims.spawned[0].signals == [signal.SIGKILL]
+        assert cid not in [c["Id"] for c in service.list(all=True)]
+        assert networks.endpoints(cid) == [] and networks.namespaces == set()
 
     run(body)
 

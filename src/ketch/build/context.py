@@ -124,7 +124,9 @@ def unpack_context(source: Readable | Iterable[bytes], dest: Path) -> None:
         readable = cast(Readable, source)
     else:
         readable = ChunkReader(source)
-    unpacker = LayerUnpacker(dest, what="build context", whiteouts=False, devices=False)
+    unpacker = LayerUnpacker(
+        dest, what="build context", whiteouts=False, devices=False, open_end=True
+    )
     try:
         stream = decompressed(readable)
         try:

@@ -127,7 +127,7 @@ class UnpackContext(Protocol):
 
 
 class ReadDockerfile(Protocol):
-    def __call__(self, context_dir: Path, name: str) -> str: ...
+    def __call__(self, context: Path, name: str) -> str: ...
 
 
 @dataclass(frozen=True)

@@ -262,8 +262,9 @@ def expand_sources(
 
 @dataclass
 class _Copier:
-    owner: tuple[int, int]
+    owner: tuple[int, int]  # of what it copies, and of the parents it makes
     chmod: int | None
+    preserve_owner: bool = False  # COPY --from without --chown: each source's own owner
     # (st_dev, st_ino) of a source file copied in this instruction -> where it went,
     # so hard links among the sources stay hard links.
     linked: dict[tuple[int, int], tuple[int, str]] = field(default_factory=dict)
@@ -274,6 +275,9 @@ class _Copier:
         for fd in self.open_fds:
             os.close(fd)
         self.open_fds.clear()
+
+    def owner_of(self, st: os.stat_result) -> tuple[int, int]:
+        return (st.st_uid, st.st_gid) if self.preserve_owner else self.owner
 
     def mode_of(self, st: os.stat_result) -> int:
         return self.chmod if self.chmod is not None else stat.S_IMODE(st.st_mode)
@@ -290,7 +294,7 @@ class _Copier:
             src_fd = os.open(name, DIR_FLAGS, dir_fd=src_dir)
             dst_fd = os.open(dst_name, DIR_FLAGS, dir_fd=dst_dir)
             try:
-                os.fchown(dst_fd, *self.owner)
+                os.fchown(dst_fd, *self.owner_of(st))
                 os.fchmod(dst_fd, self.mode_of(st))
                 self.copy_contents(src_fd, dst_fd)
                 os.utime(dst_fd, ns=(st.st_atime_ns, st.st_mtime_ns))
@@ -309,13 +313,13 @@ class _Copier:
             self.copy_file(src_dir, name, st, dst_dir, dst_name)
         elif stat.S_ISLNK(st.st_mode):
             os.symlink(os.readlink(name, dir_fd=src_dir), dst_name, dir_fd=dst_dir)
-            os.chown(dst_name, *self.owner, dir_fd=dst_dir, follow_symlinks=False)
+            os.chown(dst_name, *self.owner_of(st), dir_fd=dst_dir, follow_symlinks=False)
             os.utime(dst_name, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=dst_dir,
                      follow_symlinks=False)  # fmt: skip
             return
         elif stat.S_ISFIFO(st.st_mode) or stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
             os.mknod(dst_name, stat.S_IFMT(st.st_mode) | 0o600, st.st_rdev, dir_fd=dst_dir)
-            os.chown(dst_name, *self.owner, dir_fd=dst_dir, follow_symlinks=False)
+            os.chown(dst_name, *self.owner_of(st), dir_fd=dst_dir, follow_symlinks=False)
             os.chmod(dst_name, self.mode_of(st), dir_fd=dst_dir, follow_symlinks=False)
             os.utime(dst_name, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=dst_dir,
                      follow_symlinks=False)  # fmt: skip
@@ -333,7 +337,7 @@ class _Copier:
             dst = os.open(dst_name, NEW_FILE_FLAGS, 0o600, dir_fd=dst_dir)
             try:
                 _copy_bytes(src, dst)
-                os.fchown(dst, *self.owner)  # before the mode: chown clears setuid
+                os.fchown(dst, *self.owner_of(st))  # before the mode: chown clears setuid
                 os.fchmod(dst, self.mode_of(st))
                 try:
                     os.setxattr(dst, CAPABILITY_XATTR, os.getxattr(src, CAPABILITY_XATTR))
@@ -392,6 +396,7 @@ def copy_into(
     downloads: Sequence[Path] = (),
     command: str = "COPY",
     from_context: bool = True,
+    preserve_owner: bool = False,
 ) -> None:
     """One COPY or ADD into the mounted root `rootfs`.
 
@@ -399,7 +404,8 @@ def copy_into(
     are matched here) relative to `source_root`. `downloads` are ADD's fetched URLs
     (`fetch_url`), copied as files, never unpacked. `unpack_archives` is ADD's: a local
     tar is unpacked into `dest`. `command` and `from_context` choose Docker's wording
-    of errors. CopyError (an InvalidArgument) carries Docker's message.
+    of errors. `preserve_owner` (COPY --from without --chown, as dockerd's): each file
+    keeps its owner. CopyError (an InvalidArgument) carries Docker's message.
     """
     matches = expand_sources(source_root, sources, command=command, from_context=from_context)
     total = len(matches) + len(downloads)
@@ -412,7 +418,7 @@ def copy_into(
         )
     dest = normalize_dest(dest, workdir)
     owner = chown or ROOT
-    copier = _Copier(owner, chmod)
+    copier = _Copier(owner, chmod, preserve_owner=preserve_owner and chown is None)
     root_fd = os.open(rootfs, DIR_FLAGS)
     try:
         for rel in matches:

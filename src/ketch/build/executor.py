@@ -93,6 +93,24 @@ class Executor:
         self.stage_images: dict[int, Image | None] = {}
         self.stage_names: dict[str, int] = {}
         self.run_mounts = RunMounts(root / "cache-mounts", snapshots)
+        self.cache_sources = self._cache_sources()
+
+    def _cache_sources(self) -> set[str] | None:
+        """With `cache_from`, the only images a step may reuse, as dockerd's legacy builder:
+        those named and the steps' images they were built on. None: any in the cache."""
+        if not self.options.cache_from:
+            return None
+        parents = {record.image: record.parent for _, record in self.cache.items()}
+        sources: set[str] = set()
+        for name in self.options.cache_from:
+            try:
+                image_id: str | None = self.images.get(name).id
+            except errors.NotFound:
+                continue  # as dockerd: a cache source that is not here is no source
+            while image_id and image_id not in sources:
+                sources.add(image_id)
+                image_id = parents.get(image_id)
+        return sources
 
     # -- the whole build ---------------------------------------------------------------
 
@@ -109,11 +127,12 @@ class Executor:
         for meta in self.dockerfile.meta_args:
             self.emit(messages.step(number, total, meta.original))
             number += 1
-            env = self.args.all_allowed()
-            default = None
-            if meta.default is not None:
-                default = self.tools.expand(meta.default, env, escape=self.dockerfile.escape)
-            self.args.add_meta(meta.name, default)
+            for name, value in meta.pairs or ((meta.name, meta.default),):
+                env = self.args.all_allowed()
+                default = None
+                if value is not None:
+                    default = self.tools.expand(value, env, escape=self.dockerfile.escape)
+                self.args.add_meta(name, default)
         state: StageState | None = None
         for position, stage in enumerate(stages):
             state = StageState(self.args.for_stage())
@@ -210,6 +229,8 @@ class Executor:
             return False
         record = self.cache.get(key)
         if record is None:
+            return False
+        if self.cache_sources is not None and record.image not in self.cache_sources:
             return False
         try:
             image = self.images.get(record.image)

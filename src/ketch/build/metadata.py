@@ -117,9 +117,13 @@ class ConfigChanges:
             state.maintainer = step.name
             return "MAINTAINER " + step.name
         if isinstance(step, instructions.Arg):
-            default = None if step.default is None else self.word(state, step.default)
-            state.args.add(step.name, default)
-            return f"ARG {step.name}" + ("" if default is None else f"={default}")
+            # `ARG A=1 B` is one step declaring both, as dockerd's dispatchArg.
+            shown: list[str] = []
+            for arg_name, given in step.pairs or ((step.name, step.default),):
+                arg_value = None if given is None else self.word(state, given)
+                state.args.add(arg_name, arg_value)
+                shown.append(arg_name if arg_value is None else f"{arg_name}={arg_value}")
+            return "ARG " + " ".join(shown)
         raise errors.Internal(f"{step.keyword} changes more than the config")
 
     def _env(self, state: StageState, pairs: tuple[tuple[str, str], ...]) -> list[str]:

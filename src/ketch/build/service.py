@@ -53,26 +53,17 @@ class BuildService:
     async def build(
         self, options: BuildOptions, context: AsyncIterator[bytes]
     ) -> AsyncIterator[dict[str, Any]]:
-        """The legacy builder's messages as they happen; an error is the last one. With
-        `quiet`, only the image id on success (everything, then the error, on failure),
-        as dockerd's /build answers `q=1`."""
+        """The legacy builder's messages as they happen; an error is the last one. (`quiet`
+        is the route's to honour: it holds these back and answers with the image id.)"""
         queue: asyncio.Queue[messages.Message | None] = asyncio.Queue()
         task = asyncio.create_task(self._build(options, context, queue.put_nowait))
         task.add_done_callback(lambda _: queue.put_nowait(None))
-        held: list[messages.Message] = []
         try:
             while (message := await queue.get()) is not None:
-                if options.quiet:
-                    held.append(message)
-                else:
-                    yield message
+                yield message
             failure = self._failure(task)
             if failure is not None:
-                for message in held:
-                    yield message
                 yield failure
-            elif options.quiet:
-                yield messages.stream(task.result() + "\n")
         finally:
             if not task.done():
                 task.cancel()

@@ -276,7 +276,17 @@ class ContainerService:
     # -- start, wait -----------------------------------------------------------------
 
     async def start(self, name_or_id: str) -> None:
+        """All or nothing: a caller cancelled meanwhile (its client gone, its build
+        cancelled) does not cut a start off between the shim's spawn and the process's
+        start, which would leave a shim no record knows; the start ends, and the caller's
+        clean-up then finds a container that runs or did not start."""
         entry = self.table.get(name_or_id)
+        starting = asyncio.ensure_future(self._start(entry))
+        # Its outcome is the caller's; when the caller is gone, it is no one's to report.
+        starting.add_done_callback(lambda task: task.cancelled() or task.exception())
+        await asyncio.shield(starting)
+
+    async def _start(self, entry: Entry) -> None:
         async with entry.lock:
             container = entry.container
             if container.running:
@@ -376,6 +386,8 @@ class ContainerService:
 
     async def remove(self, name_or_id: str, force: bool = False, volumes: bool = False) -> None:
         entry = self.table.get(name_or_id)
+        async with entry.lock:
+            pass  # a start under way ends first: the container then runs, or it did not start
         container = entry.container
         if container.running:
             if not force:

@@ -15,6 +15,7 @@ import os
 import shutil
 import stat
 import tarfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from ketch import errors
@@ -85,11 +86,21 @@ class LayerUnpacker:
     name is an ordinary file and a device node is refused."""
 
     def __init__(
-        self, dest: Path, *, what: str = "layer", whiteouts: bool = True, devices: bool = True
+        self,
+        dest: Path,
+        *,
+        what: str = "layer",
+        whiteouts: bool = True,
+        devices: bool = True,
+        open_end: bool = False,
     ) -> None:
         self._what = what
         self._whiteouts = whiteouts
         self._devices = devices
+        # A tar may end after its last member's data, without padding or end blocks
+        # (the docker CLI's build context with a Dockerfile it added: Go's tar reader
+        # takes that end for the end).
+        self._open_end = open_end
         self._root_fd = os.open(dest, DIR_FLAGS)
         self._dir_mtimes: dict[tuple[str, ...], int] = {}
         # The last parent opened, reused while consecutive entries share it.
@@ -103,13 +114,26 @@ class LayerUnpacker:
     def unpack(self, stream: Readable) -> None:
         try:
             with tarfile.open(fileobj=stream, mode="r|", bufsize=TAR_BUFFER) as tar:  # type: ignore[call-overload]
-                for member in tar:
+                members = iter(tar)
+                while (member := self._next_member(members)) is not None:
                     self._unpack_entry(tar, member)
         except errors.KetchError:
             raise
         except (tarfile.TarError, EOFError, ValueError) as exc:
             raise errors.InvalidArgument(f"invalid {self._what}: {exc}") from exc
         self._restore_dir_mtimes()
+
+    def _next_member(self, members: Iterator[tarfile.TarInfo]) -> tarfile.TarInfo | None:
+        try:
+            return next(members)
+        except StopIteration:
+            return None
+        except tarfile.ReadError as exc:
+            # Each member's data is read in full before the next header is looked for, so
+            # here nothing but the padding after it and the end blocks can be missing.
+            if self._open_end and str(exc) == "unexpected end of data":
+                return None
+            raise
 
     # -- one entry ---------------------------------------------------------
 
