@@ -225,7 +225,8 @@ def test_create_start_and_an_exit_recorded_for_waiters_and_on_disk(tmp_path: Pat
         assert service.get(cid).state["Running"] is False
         on_disk = json.loads((tmp_path / "containers" / cid / "config.v2.json").read_text())
         assert on_disk["State"]["ExitCode"] == 3 and on_disk["State"]["Status"] == "exited"
-        assert shims.spawned[0].closed  # let go of the shim once it reported the exit
+        # The shim is told to go once it reported the exit: it would linger otherwise.
+        assert shims.spawned[0].shut_down and shims.spawned[0].closed
         actions = [events.get_nowait()["Action"] for _ in range(events.qsize())]
         assert actions == ["create", "start", "die"]
 

@@ -117,6 +117,13 @@ class Entry:
         if shim is not None:
             await shim.close()
 
+    async def end_shim(self) -> None:
+        """After the init's exit is known: the shim is told to go (else it lingers for a
+        while, in case a restarted daemon still wants to ask it)."""
+        shim, self.shim = self.shim, None
+        if shim is not None:
+            await shim.shutdown()
+
     async def release(self) -> None:
         """The container is gone: let go of everything kept for it."""
         self.stop_health()

@@ -312,7 +312,7 @@ class Supervisor:
         # As dockerd: the run's leftovers go first (its shim, its endpoints), then the
         # container is stopped, so what a waiter does next (start, remove) meets none of them.
         entry.stop_health()
-        await entry.let_go_of_shim()
+        await entry.end_shim()
         await self._disconnect(entry)
         container.state.update(
             Status="exited", Running=False, Paused=False, Pid=0, ExitCode=int(status.code),
