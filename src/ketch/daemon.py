@@ -141,7 +141,11 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if cfg.debug else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    logging.getLogger("pyroute2").setLevel(logging.WARNING)  # a line per netlink message
+    # A line per netlink message otherwise. pyroute2 resets its logger's level when it is
+    # imported, so it is imported first (the network part needs it all the same).
+    import pyroute2.config.log  # type: ignore[import-untyped]  # noqa: F401
+
+    logging.getLogger("pyroute2").setLevel(logging.WARNING)
     locks: list[PidLock] = []
     try:
         # Both roots: two daemons sharing either would corrupt each other's state.
