@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from ketch import errors
-from ketch.cli import netopts, terminal
+from ketch.cli import netopts
 from ketch.cli.app import PROGRAM, Cli, Entry, ExitStatus, daemon_error_text
 from ketch.cli.flags import Command, Parsed, UsageError
 from ketch.cli.runopts import CONTAINER_FLAGS, RUN_ONLY_FLAGS, create_request
-from ketch.cli.session import Streams, run_attached
 
 # typing is kept off `run`'s import path (several ms per command); the annotations
 # are strings, so the name is needed by checkers only.
@@ -20,6 +19,15 @@ if TYPE_CHECKING:
 EXIT_DAEMON_ERROR = 125
 EXIT_CANNOT_INVOKE = 126
 EXIT_NOT_FOUND = 127
+
+
+def _is_terminal(fd: int) -> bool:
+    import os
+
+    try:
+        return os.isatty(fd)
+    except OSError:
+        return False
 
 
 def start_error_status(message: str) -> int:
@@ -103,7 +111,7 @@ def create(cli: Cli, parsed: Parsed) -> int:
 def run(cli: Cli, parsed: Parsed) -> int:
     detach = bool(parsed.detach)
     query, body = _request_or_exit("run", parsed, detach=detach)
-    if body["Tty"] and body["AttachStdin"] and not terminal.is_terminal(0):
+    if body["Tty"] and body["AttachStdin"] and not _is_terminal(0):
         raise ExitStatus(1, "the input device is not a TTY")
     try:
         container_id = create_container(cli, parsed, query, body)
@@ -120,6 +128,10 @@ def run(cli: Cli, parsed: Parsed) -> int:
         start()
         cli.out(container_id)
         return 0
+    # The attach machinery (threads, terminal, signals) is imported now, while the daemon
+    # is already at the create: a few ms of the CLI's start-up no longer come before it.
+    from ketch.cli.session import Streams, run_attached
+
     streams = Streams(body["AttachStdin"], body["AttachStdout"], body["AttachStderr"])
     try:
         return run_attached(
