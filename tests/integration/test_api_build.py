@@ -343,7 +343,7 @@ def test_ping_advertises_the_classic_builder_and_session_is_refused(builder: Bui
 
 
 def test_no_builder_is_a_501_and_prune_frees_nothing(tmp_path: Path) -> None:
-    daemon = run_daemon(tmp_path)
+    daemon = run_daemon(tmp_path, launcher=["-m", "ketch.testing.fakebuilder", "none"])
     try:
         status, _, body = post(daemon, "/build", [], CONTEXT)
         assert status == 501

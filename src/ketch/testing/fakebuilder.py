@@ -107,7 +107,8 @@ class Records:
 
 
 def main() -> int:
-    """ketchd with the fake builder wired into its backend; daemon.py stays as it is."""
+    """ketchd with the fake builder wired into its backend; daemon.py stays as it is.
+    `none` for the directory: a ketchd without a builder."""
     from ketch import daemon
     from ketch.api.backend import Backend
     from ketch.config import DaemonConfig
@@ -117,7 +118,7 @@ def main() -> int:
 
     async def with_fake_builder(cfg: DaemonConfig) -> Backend:
         backend = await build_backend(cfg)
-        backend.build_service = FakeBuilder(directory)
+        backend.build_service = None if sys.argv[1] == "none" else FakeBuilder(directory)
         return backend
 
     daemon.build_backend = with_fake_builder
