@@ -64,3 +64,12 @@ def test_ipam_config_shows_the_range_and_auxiliary_addresses() -> None:
     assert network_view(network, [], {})["IPAM"]["Config"] == [{
         "Subnet": "10.89.1.0/24", "Gateway": "10.89.1.1", "IPRange": "10.89.1.128/25",
         "AuxiliaryAddresses": {"a": "10.89.1.5"}}]  # fmt: skip
+
+
+def test_ipam_options_are_shown_as_given_and_null_without_them() -> None:
+    from dataclasses import replace
+
+    assert network_view(APPNET, [], {})["IPAM"]["Options"] is None
+    network = replace(APPNET, ipam_options={"com.docker.compose.network.test": "9-29-045"})
+    assert network_view(network, [], {})["IPAM"]["Options"] == {
+        "com.docker.compose.network.test": "9-29-045"}  # fmt: skip

@@ -224,6 +224,7 @@ class NetworksBackend(Protocol):
         labels: dict[str, str] | None = None,
         options: dict[str, str] | None = None,
         aux_addresses: dict[str, str] | None = None,
+        ipam_options: dict[str, str] | None = None,
     ) -> Network:
         """Conflict "network with name x already exists"; InvalidArgument for a subnet that
         overlaps another network's or the host's routes, a gateway outside it, ..."""

@@ -53,7 +53,9 @@ def network_view(
         "Driver": network.driver,
         "EnableIPv4": True,
         "EnableIPv6": False,
-        "IPAM": {"Driver": "default", "Options": None, "Config": config},
+        # Kept as given, as dockerd's default IPAM driver does (compose compares them).
+        "IPAM": {"Driver": "default", "Options": dict(network.ipam_options) or None,
+                 "Config": config},  # fmt: skip
         "Internal": network.internal,
         "Attachable": network.attachable,
         "Ingress": False,
@@ -166,6 +168,7 @@ async def create(request: web.Request) -> web.Response:
         labels={str(k): str(v) for k, v in (body.get("Labels") or {}).items()},
         options={str(k): str(v) for k, v in (body.get("Options") or {}).items()},
         aux_addresses={str(k): str(v) for k, v in (config.get("AuxiliaryAddresses") or {}).items()},
+        ipam_options={str(k): str(v) for k, v in (ipam.get("Options") or {}).items()},
     )
     return json_response({"Id": network.id, "Warning": ""}, status=201)
 

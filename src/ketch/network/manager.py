@@ -215,6 +215,7 @@ class NetworkManager:
         labels: dict[str, str] | None = None,
         options: dict[str, str] | None = None,
         aux_addresses: dict[str, str] | None = None,
+        ipam_options: dict[str, str] | None = None,
     ) -> Network:
         if not name:
             raise InvalidArgument("network name is required")
@@ -275,6 +276,7 @@ class NetworkManager:
                 ip_range=ip_range,
                 mtu=mtu,
                 aux_addresses={name_: str(address) for name_, address in aux.items()},
+                ipam_options=dict(ipam_options or {}),
             )
             try:
                 self.ipam.reserve(network.id, gateway_ip, "gateway")

@@ -30,6 +30,7 @@ class Network:
     ip_range: str = ""  # IPAM's --ip-range, if narrower than the subnet
     mtu: int = 0  # 0: the host's default route's MTU
     aux_addresses: dict[str, str] = field(default_factory=dict)  # IPAM's, kept from IPAM
+    ipam_options: dict[str, str] = field(default_factory=dict)  # IPAM.Options, kept as given
 
     @property
     def is_default_bridge(self) -> bool:
