@@ -134,3 +134,16 @@ def test_a_kept_networking_config_names_every_network_primary_first() -> None:
     assert primary == {"Links": ["x"], "MacAddress": "02:42:00:00:00:09"}
     # Kept as it is: a container disconnected from everything is on no network.
     assert networking.plan({}, {}, {"EndpointsConfig": {}}, stored=True).requests == ()
+
+
+def test_config_mac_address_is_the_primary_endpoints_mac_after_a_disconnect_and_connect() -> None:
+    # compose: create on n1 with Config.MacAddress, then disconnect n1 and connect it again
+    # (its EndpointConfig has no MAC), then start: dockerd still gives n1 that MAC.
+    config = {"MacAddress": "74:6F:75:68:6F:75"}
+    kept = {"EndpointsConfig": {"n1": {"Aliases": ["web"]}, "n2": {}}}
+    plan = networking.plan(config, {"NetworkMode": "n1"}, kept, stored=True)
+    assert [(r.network, r.mac_address) for r in plan.requests] == [
+        ("n1", "74:6f:75:68:6f:75"), ("n2", "")]  # fmt: skip
+    asked = {"EndpointsConfig": {"n1": {"MacAddress": "02:42:00:00:00:07"}}}
+    chosen = networking.plan(config, {"NetworkMode": "n1"}, asked, stored=True).requests[0]
+    assert chosen.mac_address == "02:42:00:00:00:07"  # the endpoint's own comes first

@@ -79,6 +79,14 @@ def plan(
         # are names for this container alone (EndpointConfig.Links, and --link with it).
         scoped = tuple(str(link) for link in (settings or {}).get("Links") or []) + links
         request = _request(name, settings or {}, links if name == DEFAULT_BRIDGE else scoped)
+        if name == mode and not request.mac_address and config.get("MacAddress"):
+            # The old Config.MacAddress (API < 1.44) is the MAC of NetworkMode's endpoint
+            # at every start, as dockerd applies it: also after a disconnect and connect
+            # of that network (compose does both before its first start).
+            request = dataclasses.replace(
+                request, mac_address=_request(name, {"MacAddress": config["MacAddress"]},
+                                              ()).mac_address,
+            )  # fmt: skip
         requests.append(dataclasses.replace(request, dns=dns) if dns else request)
     ports = tuple(ports_of(config, host_config))
     return NetworkPlan("bridge", requests=tuple(requests), ports=ports)
