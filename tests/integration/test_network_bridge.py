@@ -243,6 +243,30 @@ def test_two_bridges_are_isolated_and_an_internal_one_has_no_way_out(lab: Lab) -
     ]  # fmt: skip
 
 
+def test_a_network_without_icc_forwards_nothing_between_its_containers(lab: Lab) -> None:
+    lab.manager.create("apart", options={"com.docker.network.bridge.enable_icc": "false"})
+    lab.manager.create("together")
+    a, b, c, d = lab.netns(), lab.netns(), lab.netns(), lab.netns()
+    ea, eb = lab.attach(a, "apart"), lab.attach(b, "apart")
+    ec, ed = lab.attach(c, "together"), lab.attach(d, "together")
+    for ns, tag in ((a, "a"), (b, "b"), (c, "c"), (d, "d")):
+        lab.stack.enter_context(netlab.echo_server(ns, 7000, tag))
+    # The host (their gateway) reaches them, and they reach it; they do not reach each other.
+    assert netlab.ask("tcp", eb.ip, 7000) == "b ping"
+    assert netlab.ask("tcp", eb.ip, 7000, ns=a, timeout=1) == ""
+    assert netlab.ask("tcp", ea.ip, 7000, ns=b, timeout=1) == ""
+    # On a network with icc (the default) they do.
+    assert netlab.ask("tcp", ed.ip, 7000, ns=c) == "d ping"
+    assert ea.host_ifname in netlab.run("nft", "list", "table", "bridge", lab.table).stdout
+    # A restarted manager rebuilds the set; a detached endpoint leaves it.
+    lab.manager.close()
+    lab.manager = lab.new_manager()
+    lab.manager.restore({ea.container_id, eb.container_id, ec.container_id, ed.container_id})
+    assert netlab.ask("tcp", eb.ip, 7000, ns=a, timeout=1) == ""
+    lab.detach(ea)
+    assert ea.host_ifname not in netlab.run("nft", "list", "table", "bridge", lab.table).stdout
+
+
 def test_predefined_networks_and_lookups(lab: Lab) -> None:
     names = {n.name: n for n in lab.manager.list()}
     assert {"bridge", "host", "none"} <= set(names)

@@ -79,6 +79,20 @@ def table_commands(table: str) -> list[str]:
     ]
 
 
+def isolation_commands(table: str) -> list[str]:
+    """A table of the bridge family: frames a bridge forwards between two of its ports
+    that are both in `isolated` are dropped (networks made with enable_icc=false). The
+    ports' own traffic to the host, and what the host routes to them, is not forwarded
+    by the bridge, so it passes; frames never cross from one bridge to another."""
+    t = f"bridge {table}"
+    return [
+        f"add table {t}",
+        f"add set {t} isolated {{ type ifname; }}",
+        f"add chain {t} forward {{ type filter hook forward priority filter; policy accept; }}",
+        f"add rule {t} forward iifname @isolated oifname @isolated drop",
+    ]
+
+
 def bridge_commands(table: str, bridge: BridgeRule) -> list[str]:
     t, b, c = f"ip {table}", _q(bridge.name), f"comment {_q(bridge_tag(bridge.name))}"
     commands = [f"add element {t} bridges {{ {b} }}"]
@@ -116,13 +130,21 @@ def port_commands(table: str, rules: Iterable[PortRule]) -> list[str]:
 
 
 def rebuild_commands(
-    table: str, bridges: Sequence[BridgeRule], ports: Sequence[PortRule]
+    table: str,
+    bridges: Sequence[BridgeRule],
+    ports: Sequence[PortRule],
+    isolated: Sequence[str] = (),
 ) -> list[str]:
     """The whole table anew, in one transaction: what was there goes at the same instant."""
     commands = [f"add table ip {table}", f"delete table ip {table}", *table_commands(table)]
+    commands += [f"add table bridge {table}", f"delete table bridge {table}"]
+    commands += isolation_commands(table)
     for bridge in bridges:
         commands += bridge_commands(table, bridge)
     commands += port_commands(table, ports)
+    if isolated:
+        names = ", ".join(_q(name) for name in isolated)
+        commands.append(f"add element bridge {table} isolated {{ {names} }}")
     return commands
 
 
@@ -135,12 +157,25 @@ class Firewall:
         tables = self.nft.list_json("list tables ip")
         return any(item.get("table", {}).get("name") == self.table for item in tables)
 
-    def rebuild(self, bridges: Sequence[BridgeRule], ports: Sequence[PortRule]) -> None:
-        self.nft.run("\n".join(rebuild_commands(self.table, bridges, ports)))
+    def rebuild(
+        self, bridges: Sequence[BridgeRule], ports: Sequence[PortRule],
+        isolated: Sequence[str] = (),
+    ) -> None:  # fmt: skip
+        self.nft.run("\n".join(rebuild_commands(self.table, bridges, ports, isolated)))
 
     def ensure(self) -> None:
         if not self.exists():
-            self.nft.run("\n".join(table_commands(self.table)))
+            self.nft.run("\n".join(table_commands(self.table) + isolation_commands(self.table)))
+
+    def isolate(self, port: str) -> None:
+        """`port` (a container's host veth) joins the ports its bridge forwards nothing
+        between."""
+        self.nft.run(f"add element bridge {self.table} isolated {{ {_q(port)} }}")
+
+    def release(self, port: str) -> None:
+        for item in self.nft.list_json(f"list set bridge {self.table} isolated"):
+            if port in item.get("set", {}).get("elem", []):
+                self.nft.run(f"delete element bridge {self.table} isolated {{ {_q(port)} }}")
 
     def add_bridge(self, bridge: BridgeRule) -> None:
         self.nft.run("\n".join(bridge_commands(self.table, bridge)))
@@ -160,7 +195,10 @@ class Firewall:
 
     def remove_all(self) -> None:
         """The table and everything in it; nothing when it is not there."""
-        self.nft.run(f"add table ip {self.table}\ndelete table ip {self.table}")
+        self.nft.run(
+            f"add table ip {self.table}\ndelete table ip {self.table}\n"
+            f"add table bridge {self.table}\ndelete table bridge {self.table}"
+        )
 
     def close(self) -> None:
         self.nft.close()

@@ -48,6 +48,7 @@ from ketch.timestamps import rfc3339_nano
 PREDEFINED = ("bridge", "host", "none")
 EPHEMERAL_PORTS = range(49153, 65536)  # dockerd's portallocator range
 BRIDGE_NAME_OPTION = "com.docker.network.bridge.name"
+ICC_OPTION = "com.docker.network.bridge.enable_icc"  # "false": containers cannot talk
 MTU_OPTION = "com.docker.network.driver.mtu"
 
 # kind, action, actor id (the network's), attributes: EventBus.publish's signature.
@@ -156,7 +157,7 @@ class NetworkManager:
                     options={
                         BRIDGE_NAME_OPTION: self.default_bridge,
                         "com.docker.network.bridge.default_bridge": "true",
-                        "com.docker.network.bridge.enable_icc": "true",
+                        ICC_OPTION: "true",
                         "com.docker.network.bridge.enable_ip_masquerade": "true",
                         "com.docker.network.bridge.host_binding_ipv4": "0.0.0.0",
                     },
@@ -470,6 +471,8 @@ class NetworkManager:
                 )
             )
             linked = True
+            if _isolated(network):
+                self.firewall.isolate(host_ifname)
             self.firewall.add_ports(rules)
             aliases: builtins.list[str] = []
             if not network.is_default_bridge:
@@ -497,6 +500,8 @@ class NetworkManager:
             if rules:
                 self.firewall.remove_ports(endpoint_id)
             if linked:
+                if _isolated(network):
+                    self.firewall.release(host_ifname)
                 links.delete_link(host_ifname)
             self.ipam.release(network.id, str(address))
             raise
@@ -591,6 +596,9 @@ class NetworkManager:
     def _drop_endpoint(self, endpoint: Endpoint, delete_link: bool = True) -> None:
         if endpoint.ports:
             self.firewall.remove_ports(endpoint.endpoint_id)
+        network = self._networks.get(endpoint.network_id)
+        if endpoint.host_ifname and network is not None and _isolated(network):
+            self.firewall.release(endpoint.host_ifname)
         if endpoint.host_ifname and delete_link:
             # The peer in the container goes with it. When the container's namespace is
             # gone the kernel takes the pair away itself; deleting it here costs ~10 ms.
@@ -687,7 +695,14 @@ class NetworkManager:
                 for e in es
                 for p in e.ports
             ]
-            self.firewall.rebuild([_bridge_rule(n) for n in bridges], rules)
+            isolated = [
+                e.host_ifname
+                for es in self._endpoints.values()
+                for e in es
+                if e.host_ifname and e.network_id in self._networks
+                and _isolated(self._networks[e.network_id])
+            ]  # fmt: skip
+            self.firewall.rebuild([_bridge_rule(n) for n in bridges], rules, isolated)
             self._table_ready = True
             self._ready = {n.bridge for n in bridges}
 
@@ -740,6 +755,11 @@ class NetworkManager:
 
 def _new_id() -> str:
     return secrets.token_hex(32)
+
+
+def _isolated(network: Network) -> bool:
+    # Go's ParseBool spellings of false, as dockerd reads the option.
+    return network.options.get(ICC_OPTION, "true") in ("0", "f", "F", "false", "FALSE", "False")
 
 
 def _bridge_rule(network: Network) -> BridgeRule:
