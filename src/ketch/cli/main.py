@@ -13,6 +13,10 @@ from ketch.cli import flags
 from ketch.cli.app import PROGRAM, Cli, Entry, ExitStatus, daemon_error_text
 from ketch.errors import KetchError
 
+TYPE_CHECKING = False  # typing stays off the start-up path; the name is for checkers
+if TYPE_CHECKING:
+    from typing import NoReturn
+
 # command name -> module defining it (each module has ENTRIES: dict[str, Entry])
 COMMAND_MODULES: dict[str, str] = {
     "build": "ketch.cli.build",
@@ -115,7 +119,7 @@ GLOBAL = flags.Command(
 )
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> NoReturn:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         code = run_cli(argv)
@@ -123,11 +127,17 @@ def main(argv: list[str] | None = None) -> int:
         code = 130
     except BrokenPipeError:
         code = 0
-    try:
-        sys.stdout.flush()
-    except BrokenPipeError:
-        pass
-    sys.exit(code)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (BrokenPipeError, ValueError):  # a reader gone, or a stream closed
+            pass
+    # The interpreter's teardown (finalizing every module and object) would add ~7 ms to
+    # every command, and nothing here needs it: the output is flushed, every file and
+    # connection closed by its own `with`, the terminal restored the same way.
+    import os
+
+    os._exit(code)
 
 
 def run_cli(argv: list[str]) -> int:
