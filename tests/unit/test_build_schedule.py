@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from ketch.build import plan, schedule
 from ketch.build import instructions as ins
+from ketch.build import plan, schedule
 from ketch.build.messages import Emit, Message
 
 AT = ins.Location("Dockerfile", 1, 1)
