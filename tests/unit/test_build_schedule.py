@@ -4,12 +4,14 @@ order of messages, its start of a job once those it needs are done, and its fail
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import Any
 
 import pytest
 
 from ketch.build import instructions as ins
 from ketch.build import plan, schedule
+from ketch.build.executor import _to_the_end
 from ketch.build.messages import Emit, Message
 
 AT = ins.Location("Dockerfile", 1, 1)
@@ -235,5 +237,29 @@ def test_a_job_may_only_need_an_earlier_one() -> None:
         with pytest.raises(ValueError, match="job 0 needs a job that does not come before it"):
             await schedule.run_jobs([s.job("a", after=(0,))], s.out.append)
         assert s.log == []
+
+    asyncio.run(scenario())
+
+
+def test_a_cancelled_stage_waits_for_its_thread_before_cleaning_up() -> None:
+    started, release, finished = threading.Event(), threading.Event(), threading.Event()
+
+    def copy() -> None:
+        started.set()
+        release.wait(10)
+        finished.set()
+
+    async def scenario() -> None:
+        task = asyncio.create_task(_to_the_end(copy))
+        while not started.is_set():
+            await asyncio.sleep(0.001)
+        task.cancel()
+        await asyncio.sleep(0.05)
+        assert not task.done()  # still waiting for the thread, whose files are in use
+        release.set()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert finished.is_set()
+        assert await _to_the_end(sum, [1, 2]) == 3
 
     asyncio.run(scenario())

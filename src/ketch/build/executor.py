@@ -23,9 +23,9 @@ import tarfile
 import tempfile
 import uuid
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ketch import errors
 from ketch.build import instructions, messages, plan, schedule
@@ -51,6 +51,8 @@ from ketch.oci import reference
 from ketch.timestamps import rfc3339_nano
 
 log = logging.getLogger("ketch.build")
+
+T = TypeVar("T")
 
 Emit = messages.Emit
 
@@ -370,7 +372,7 @@ class Executor:
                     f"The command '{' '.join(argv)}' returned a non-zero code: {code}", code
                 )
             targets = [str(bind["Target"]) for bind in binds]
-            await asyncio.to_thread(self._drop_mount_points, container_id, _chain(state), targets)
+            await _to_the_end(self._drop_mount_points, container_id, _chain(state), targets)
             await self._commit_snapshot(state, key, created_by, container_id)
             succeeded = True
         finally:
@@ -485,7 +487,7 @@ class Executor:
                 exclude=step.exclude, checksum=step.checksum, from_context=from_name is None,
             )  # fmt: skip
             copier = self.tools.copier
-            digest = await asyncio.to_thread(copier.sources_digest, source_root, sources)
+            digest = await _to_the_end(copier.sources_digest, source_root, sources)
             kind = source_kind(source_root, sources)
             owner = f"--chown={chown} " if chown else ""
             comment = f"{step.keyword} {owner}{kind}:{digest.split(':', 1)[-1]} in {dest} "
@@ -498,7 +500,7 @@ class Executor:
             mounts = self.snapshots.prepare(snapshot, _chain(state))
             stack.callback(self._remove_snapshot, snapshot)
             with mounted(mounts, self.scratch / f"rootfs-{run}") as rootfs:
-                await asyncio.to_thread(copier.copy, dataclasses.replace(request, rootfs=rootfs))
+                await _to_the_end(copier.copy, dataclasses.replace(request, rootfs=rootfs))
             await self._commit_snapshot(state, key, created_by, snapshot)
 
     async def _commit_snapshot(
@@ -506,7 +508,7 @@ class Executor:
     ) -> None:
         layer_dir = Path(tempfile.mkdtemp(dir=self.scratch))
         try:
-            layer = await asyncio.to_thread(self._diff, snapshot, layer_dir)
+            layer = await _to_the_end(self._diff, snapshot, layer_dir)
             await self._commit(state, key, created_by, layer)
         finally:
             shutil.rmtree(layer_dir, ignore_errors=True)
@@ -540,13 +542,27 @@ class Executor:
         mounts = self.snapshots.prepare(snapshot, _chain(state))
         try:
             with mounted(mounts, self.scratch / f"root{snapshot}") as rootfs:
-                await asyncio.to_thread(make_directory, rootfs, workdir)
+                await _to_the_end(make_directory, rootfs, workdir)
             await self._commit_snapshot(state, key, created_by, snapshot)
         finally:
             self._remove_snapshot(snapshot)
 
 
 # -- helpers (pure, or nearly) ---------------------------------------------------------
+
+
+async def _to_the_end(function: Callable[..., T], *args: Any) -> T:
+    """`function` in a worker thread, waited for to its end even when the stage is
+    cancelled meanwhile (a stage fails, the others stop): the cleanup that follows (an
+    unmount, a snapshot's removal) must not pull the files from under its reads and writes."""
+    work = asyncio.ensure_future(asyncio.to_thread(function, *args))
+    try:
+        return await asyncio.shield(work)
+    except asyncio.CancelledError:
+        await asyncio.wait([work])
+        if not work.cancelled():
+            work.exception()  # retrieved: the cancellation is what this stage reports
+        raise
 
 
 def _cancelled() -> bool:
