@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 
 from ketch.build import instructions as ins
+from ketch.build import plan
 from ketch.build.contracts import CopyRequest, Tools
 from ketch.build.options import BuildOptions
 from ketch.build.service import BuildService
@@ -471,5 +472,124 @@ def test_run_cache_mount_persists_between_builds(
             assert await parts.run("c:2", ["ls", "/cache"]) == (
                 1, "ls: /cache: No such file or directory\n"
             )
+
+    asyncio.run(scenario())
+
+
+# -- stages at once ------------------------------------------------------------------------
+
+
+def meet(marker: str, other: str, then: str) -> str:
+    """A RUN that leaves `marker` in a cache mount the build's stages share and waits (30 s
+    at most) for `other`: both get past it only if both containers run at the same time."""
+    return (f"touch /meet/{marker}; for i in $(seq 300); do [ -e /meet/{other} ] && break; "
+            f"sleep 0.1; done; test -e /meet/{other} && {then}")  # fmt: skip
+
+
+def test_independent_stages_run_at_once(tmp_path: Path, hub_mirror: RegistryServer) -> None:
+    shared = f"--mount=type=cache,target=/meet,id=meet-{uuid.uuid4().hex[:8]}"
+    dockerfile = (
+        "FROM busybox AS a\n"
+        f"RUN {shared} {meet('a', 'b', 'echo a > /a')}\n"
+        "FROM busybox AS b\n"
+        f"RUN {shared} {meet('b', 'a', 'echo b > /b')}\n"
+        "FROM busybox\nCOPY --from=a /a /a\nCOPY --from=b /b /b\n"
+    )
+
+    async def scenario() -> None:
+        async with daemon_parts(tmp_path, hub_mirror) as parts:
+            found, text = await parts.build(dockerfile, tags=["met:1"])
+            assert not [m for m in found if "error" in m], found
+            assert await parts.run("met:1", ["cat", "/a", "/b"]) == (0, "a\nb\n")
+            # Each stage wanted busybox, not here yet: one pull, in the first stage's messages.
+            pulling = {"status": "Pulling from library/busybox", "id": "latest"}
+            pulls = [i for i, m in enumerate(found) if m == pulling]
+            assert pulls == [1], found
+            # The stream is in stage order all the same.
+            steps = re.findall(r"Step (\d)/7", text)
+            assert steps == [str(n) for n in range(1, 8)]
+            assert parts.containers.list(all=True) == []
+
+    asyncio.run(scenario())
+
+
+AHEAD = """\
+FROM busybox AS slow
+RUN sleep 1; echo slow-out; echo slow > /slow
+FROM busybox AS quick
+RUN echo quick-out; echo quick > /quick
+FROM busybox
+COPY --from=slow /slow /slow
+COPY --from=quick /quick /quick
+CMD ["cat", "/slow", "/quick"]
+"""
+
+
+def normalised(found: list[dict[str, Any]]) -> list[Any]:
+    """The messages with image and container ids (which differ build to build) as `<id>`."""
+    text = json.dumps(found)
+    return list(json.loads(re.sub(r"(sha256:)?[0-9a-f]{64}|\b[0-9a-f]{12}\b", "<id>", text)))
+
+
+def test_stages_at_once_give_what_one_after_the_other_gives(
+    tmp_path: Path, hub_mirror: RegistryServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def scenario() -> None:
+        async with daemon_parts(tmp_path, hub_mirror) as parts:
+            await parts.images.pull("busybox", lambda _: None)
+            at_once, _ = await parts.build(AHEAD, tags=["ahead:1"], no_cache=True)
+            # The legacy builder's order: every stage waits for all the ones before it.
+            with monkeypatch.context() as patch:
+                patch.setattr(plan, "dependencies", lambda file, stages, expand: [
+                    frozenset(range(position)) for position in range(len(stages))
+                ])  # fmt: skip
+                in_turn, _ = await parts.build(AHEAD, tags=["ahead:1"], no_cache=True)
+            assert normalised(at_once) == normalised(in_turn)
+            texts = [m.get("stream", "") for m in at_once]
+            assert texts.index("slow-out\n") < texts.index("Step 3/8 : FROM busybox AS quick\n")
+            assert texts[-1] == "Successfully tagged ahead:1\n"
+            built = [parts.images.get(next(m["aux"]["ID"] for m in reversed(found) if "aux" in m))
+                     for found in (at_once, in_turn)]  # fmt: skip
+            assert built[0].id != built[1].id  # two builds (no cache), each its own image
+            histories = [[h["created_by"] for h in image.config["history"]] for image in built]
+            assert histories[0] == histories[1]
+            assert len(built[0].diff_ids) == len(built[1].diff_ids)
+            assert built[0].config["config"]["Cmd"] == built[1].config["config"]["Cmd"]
+            for image in built:
+                assert await parts.run(image.id) == (0, "slow\nquick\n")
+
+    asyncio.run(scenario())
+
+
+def test_a_failing_stage_cancels_the_others(tmp_path: Path, hub_mirror: RegistryServer) -> None:
+    shared = f"--mount=type=cache,target=/meet,id=meet-{uuid.uuid4().hex[:8]}"
+    dockerfile = (
+        "FROM busybox AS slow\n"
+        f"RUN {shared} touch /meet/slow; sleep 60\n"
+        "FROM busybox AS bad\n"
+        f"RUN {shared} {meet('bad', 'slow', 'echo failing; exit 5')}\n"
+        "FROM busybox\nCOPY --from=slow /etc/hostname /s\nCOPY --from=bad /etc/hostname /b\n"
+    )
+
+    async def scenario() -> None:
+        async with daemon_parts(tmp_path, hub_mirror) as parts:
+            found, text = await parts.build(dockerfile, tags=["cancelled:1"])
+            assert found[-1]["errorDetail"]["code"] == 5, found
+            assert "failing\n" in text
+            running = re.findall(r" ---> Running in ([0-9a-f]{12})\n", text)
+            assert len(running) == 2
+            slow, bad = running
+            # slow's messages (its RUN never ended: no image, no removal), then bad's.
+            assert text.index(f"Running in {slow}") < text.index("Step 3/7 : FROM busybox AS bad")
+            assert f"Removed intermediate container {slow}" not in text
+            assert not [m for m in found if "aux" in m]
+            assert "Successfully" not in text
+            with pytest.raises(Exception, match="No such image"):
+                parts.images.get("cancelled:1")
+            # The cancelled stage's container is gone; the failed step's is kept (rm, not
+            # forcerm), as the legacy builder keeps it.
+            left = parts.containers.list(all=True)
+            assert [c["Id"][:12] for c in left] == [bad] and left[0]["State"] == "exited"
+            await parts.containers.remove(bad)
 
     asyncio.run(scenario())

@@ -3,7 +3,8 @@
 As Docker's legacy builder: FROM resolves (or pulls) the base; a metadata instruction
 commits the changed config as an empty layer; RUN runs a real container and commits its
 changes; COPY/ADD and WORKDIR write into the step's root filesystem and commit that. Every
-step first asks the build cache. Messages go to `emit` as they happen.
+step first asks the build cache. Stages that do not need each other run at once
+(schedule.py); each stage's messages go to its own emit, which puts them in stage order.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import asyncio
 import contextlib
 import copy
 import dataclasses
+import functools
 import json
 import logging
 import os
@@ -21,12 +23,12 @@ import tarfile
 import tempfile
 import uuid
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ketch import errors
-from ketch.build import instructions, messages, plan
+from ketch.build import instructions, messages, plan, schedule
 from ketch.build.args import BuildArgs, unused_warning
 from ketch.build.cache import CacheIndex, step_key
 from ketch.build.contracts import Containers, CopyRequest, Images, Snapshots, Tools
@@ -49,6 +51,8 @@ from ketch.oci import reference
 from ketch.timestamps import rfc3339_nano
 
 log = logging.getLogger("ketch.build")
+
+T = TypeVar("T")
 
 Emit = messages.Emit
 
@@ -92,6 +96,7 @@ class Executor:
         self.args = BuildArgs(dict(options.build_args))
         self.stage_images: dict[int, Image | None] = {}
         self.stage_names: dict[str, int] = {}
+        self.pulls: dict[str, asyncio.Event] = {}  # set when the pull of that name is over
         self.run_mounts = RunMounts(root / "cache-mounts", snapshots)
         self.cache_sources = self._cache_sources()
 
@@ -118,7 +123,8 @@ class Executor:
         return self.tools.expand(word, self.args.all_meta(), escape=self.dockerfile.escape)
 
     async def run(self) -> str:
-        """Runs the build; returns the last stage's image id."""
+        """Runs the build; returns the last stage's image id. Stages that do not need each
+        other run at once (schedule), their messages in stage order all the same."""
         stages = plan.stages_to_build(self.dockerfile, self.options.target, self._meta_expand)
         labels = sorted(self.options.labels.items())
         total = len(self.dockerfile.meta_args) + len(labels)
@@ -133,33 +139,47 @@ class Executor:
                 if value is not None:
                     default = self.tools.expand(value, env, escape=self.dockerfile.escape)
                 self.args.add_meta(name, default)
-        state: StageState | None = None
+        needs = plan.dependencies(self.dockerfile, stages, self._meta_expand)
+        jobs: list[schedule.Job[StageState]] = []
         for position, stage in enumerate(stages):
-            state = StageState(self.args.for_stage())
-            self.emit(messages.step(number, total, stage.base.original))
-            number += 1
-            await self._from(state, stage)
-            self.emit(messages.image(state.image_id))
             steps: list[instructions.Instruction] = list(stage.instructions)
             if position == len(stages) - 1:
                 steps.extend(label_step(key, value) for key, value in labels)
-            for step in steps:
-                self.emit(messages.step(number, total, step.original))
-                number += 1
-                await self._step(state, step)
-                self.emit(messages.image(state.image_id))
-            if state.image_id:
-                self.emit(messages.aux(state.image_id))
-            self.args.merge_referenced(state.args)
-            self.stage_images[stage.index] = state.image
-            if stage.name:
-                self.stage_names[stage.name] = stage.index
+            run = functools.partial(self._stage, stage, steps, number, total)
+            jobs.append(schedule.Job(needs[position], run))
+            number += 1 + len(steps)
+        states = await schedule.run_jobs(jobs, self.emit)
         unused = self.args.unused()
         if unused:
             self.emit(messages.stream(unused_warning(unused)))
-        if state is None or not state.image_id:
+        if not states or not states[-1].image_id:
             raise errors.InvalidArgument("No image was generated. Is your Dockerfile empty?")
-        return state.image_id
+        return states[-1].image_id
+
+    async def _stage(
+        self,
+        stage: instructions.Stage,
+        steps: list[instructions.Instruction],
+        number: int,
+        total: int,
+        emit: Emit,
+    ) -> StageState:
+        """One stage, its first step numbered `number`; once done, later stages see it."""
+        state = StageState(self.args.for_stage(), index=stage.index, emit=emit)
+        emit(messages.step(number, total, stage.base.original))
+        await self._from(state, stage)
+        emit(messages.image(state.image_id))
+        for offset, step in enumerate(steps, 1):
+            emit(messages.step(number + offset, total, step.original))
+            await self._step(state, step)
+            emit(messages.image(state.image_id))
+        if state.image_id:
+            emit(messages.aux(state.image_id))
+        self.args.merge_referenced(state.args)
+        self.stage_images[stage.index] = state.image
+        if stage.name:
+            self.stage_names[stage.name] = stage.index
+        return state
 
     # -- FROM --------------------------------------------------------------------------
 
@@ -178,17 +198,18 @@ class Executor:
         elif self.options.platform:
             wanted = platforms.parse(self.options.platform)
         image: Image | None
-        if name.lower() in self.stage_names:
-            image = self.stage_images[self.stage_names[name.lower()]]
+        earlier = self._earlier_stage(state, name.lower())
+        if earlier is not None:
+            image = self.stage_images[earlier]
         elif name == "scratch":
             image = None
         else:
-            image = await self._base_image(name, wanted)
+            image = await self._base_image(state, name, wanted)
         state.begin(stage.name, image)
         triggers = list(state.run_config.get("OnBuild") or [])
         if triggers:
             state.run_config["OnBuild"] = None
-            self.emit(messages.triggers(len(triggers)))
+            state.emit(messages.triggers(len(triggers)))
             for trigger in triggers:
                 parsed = self.tools.parse(f"FROM scratch\n{trigger}\n", "ONBUILD")
                 found = parsed.stages[0].instructions if parsed.stages else ()
@@ -196,8 +217,14 @@ class Executor:
                     raise errors.InvalidArgument("onbuild trigger should be a single expression")
                 await self._step(state, found[0])
 
-    async def _base_image(self, name: str, wanted: dict[str, str] | None) -> Image:
+    async def _base_image(
+        self, state: StageState, name: str, wanted: dict[str, str] | None
+    ) -> Image:
         if not self.options.pull:
+            pulling = self.pulls.get(name)
+            if pulling is not None:
+                # Another stage pulls it: one pull in the build, as one after the other.
+                await pulling.wait()
             try:
                 return self.images.get(name)
             except errors.NotFound:
@@ -207,7 +234,11 @@ class Executor:
         except errors.InvalidArgument:
             raise errors.no_such_image(name) from None
         auth = registry_auth(self.options.registry_auths, ref.domain)
-        return await self.images.pull(str(ref), self.emit, auth, wanted)
+        pulled = self.pulls.setdefault(name, asyncio.Event())
+        try:
+            return await self.images.pull(str(ref), state.emit, auth, wanted)
+        finally:
+            pulled.set()
 
     # -- one step ------------------------------------------------------------------------
 
@@ -238,7 +269,7 @@ class Executor:
             self.cache.drop([key])  # its image was removed since
             return False
         self.cache.used(key)
-        self.emit(messages.USING_CACHE)
+        state.emit(messages.USING_CACHE)
         state.image = image
         return True
 
@@ -301,7 +332,10 @@ class Executor:
             Image=state.image_id,
         )
         with self.run_mounts.prepared(
-            mount_specs, self.context_dir, self._stage_or_image_root, self.scratch
+            mount_specs,
+            self.context_dir,
+            functools.partial(self._stage_or_image_root, state),
+            self.scratch,
         ) as binds:
             await self._run_container(state, key, created_by, argv, config, binds)
 
@@ -318,8 +352,8 @@ class Executor:
             None, config, self._host_config(binds)
         )
         for warning in warnings:
-            self.emit(messages.warning(warning))
-        self.emit(messages.running_in(container_id))
+            state.emit(messages.warning(warning))
+        state.emit(messages.running_in(container_id))
         succeeded = False
         try:
             _, output = await self.containers.attach(
@@ -330,7 +364,7 @@ class Executor:
             while (item := await output.next_output()) is not None:
                 stream_kind, data = item
                 text = data.decode("utf-8", "replace")
-                self.emit(messages.stderr(text) if stream_kind == 2 else messages.stream(text))
+                state.emit(messages.stderr(text) if stream_kind == 2 else messages.stream(text))
             status = await exited
             code = int(status.get("StatusCode", 0))
             if code != 0:
@@ -338,7 +372,7 @@ class Executor:
                     f"The command '{' '.join(argv)}' returned a non-zero code: {code}", code
                 )
             targets = [str(bind["Target"]) for bind in binds]
-            await asyncio.to_thread(self._drop_mount_points, container_id, _chain(state), targets)
+            await _to_the_end(self._drop_mount_points, container_id, _chain(state), targets)
             await self._commit_snapshot(state, key, created_by, container_id)
             succeeded = True
         finally:
@@ -347,7 +381,7 @@ class Executor:
                 with contextlib.suppress(errors.NotFound):
                     await asyncio.shield(self.containers.remove(container_id, force=True))
                 if not cancelled:
-                    self.emit(messages.removed(container_id))
+                    state.emit(messages.removed(container_id))
 
     def _host_config(self, binds: list[dict[str, Any]]) -> dict[str, Any]:
         options = self.options
@@ -389,24 +423,30 @@ class Executor:
 
     # -- COPY, ADD, WORKDIR ----------------------------------------------------------------
 
-    def _stage_or_image_root(self, name: str) -> Image | None:
+    def _earlier_stage(self, state: StageState, lowered_name: str) -> int | None:
+        """The index of a built stage of that name before this one (a later one may be
+        built already, stages running at once, but is not this stage's to see)."""
+        index = self.stage_names.get(lowered_name)
+        return index if index is not None and index < state.index else None
+
+    def _stage_or_image_root(self, state: StageState, name: str) -> Image | None:
         """The image a --from names: an earlier stage (by name or index), else an image
         that must be here already (a pull for it happens at _source_image)."""
-        lowered = name.lower()
-        if lowered in self.stage_names:
-            return self.stage_images[self.stage_names[lowered]]
+        earlier = self._earlier_stage(state, name.lower())
+        if earlier is not None:
+            return self.stage_images[earlier]
         if name.isdigit():
             index = int(name)
-            if index not in self.stage_images:
+            if index >= state.index or index not in self.stage_images:
                 raise errors.InvalidArgument(f"invalid from flag value {name}: index out of bounds")
             return self.stage_images[index]
         return self.images.get(name)
 
-    async def _source_image(self, name: str) -> Image | None:
+    async def _source_image(self, state: StageState, name: str) -> Image | None:
         try:
-            return self._stage_or_image_root(name)
+            return self._stage_or_image_root(state, name)
         except errors.NotFound:
-            return await self._base_image(name, None)
+            return await self._base_image(state, name, None)
 
     async def _copy(self, state: StageState, step: instructions.Copy) -> None:
         try:
@@ -428,7 +468,7 @@ class Executor:
         source_image: Image | None = None
         if from_name is not None:
             try:
-                source_image = await self._source_image(from_name)
+                source_image = await self._source_image(state, from_name)
             except errors.NotFound as exc:
                 raise errors.InvalidArgument(
                     f"invalid from flag value {from_name}: {exc}"
@@ -447,7 +487,7 @@ class Executor:
                 exclude=step.exclude, checksum=step.checksum, from_context=from_name is None,
             )  # fmt: skip
             copier = self.tools.copier
-            digest = await asyncio.to_thread(copier.sources_digest, source_root, sources)
+            digest = await _to_the_end(copier.sources_digest, source_root, sources)
             kind = source_kind(source_root, sources)
             owner = f"--chown={chown} " if chown else ""
             comment = f"{step.keyword} {owner}{kind}:{digest.split(':', 1)[-1]} in {dest} "
@@ -460,7 +500,7 @@ class Executor:
             mounts = self.snapshots.prepare(snapshot, _chain(state))
             stack.callback(self._remove_snapshot, snapshot)
             with mounted(mounts, self.scratch / f"rootfs-{run}") as rootfs:
-                await asyncio.to_thread(copier.copy, dataclasses.replace(request, rootfs=rootfs))
+                await _to_the_end(copier.copy, dataclasses.replace(request, rootfs=rootfs))
             await self._commit_snapshot(state, key, created_by, snapshot)
 
     async def _commit_snapshot(
@@ -468,7 +508,7 @@ class Executor:
     ) -> None:
         layer_dir = Path(tempfile.mkdtemp(dir=self.scratch))
         try:
-            layer = await asyncio.to_thread(self._diff, snapshot, layer_dir)
+            layer = await _to_the_end(self._diff, snapshot, layer_dir)
             await self._commit(state, key, created_by, layer)
         finally:
             shutil.rmtree(layer_dir, ignore_errors=True)
@@ -502,13 +542,27 @@ class Executor:
         mounts = self.snapshots.prepare(snapshot, _chain(state))
         try:
             with mounted(mounts, self.scratch / f"root{snapshot}") as rootfs:
-                await asyncio.to_thread(make_directory, rootfs, workdir)
+                await _to_the_end(make_directory, rootfs, workdir)
             await self._commit_snapshot(state, key, created_by, snapshot)
         finally:
             self._remove_snapshot(snapshot)
 
 
 # -- helpers (pure, or nearly) ---------------------------------------------------------
+
+
+async def _to_the_end(function: Callable[..., T], *args: Any) -> T:
+    """`function` in a worker thread, waited for to its end even when the stage is
+    cancelled meanwhile (a stage fails, the others stop): the cleanup that follows (an
+    unmount, a snapshot's removal) must not pull the files from under its reads and writes."""
+    work = asyncio.ensure_future(asyncio.to_thread(function, *args))
+    try:
+        return await asyncio.shield(work)
+    except asyncio.CancelledError:
+        await asyncio.wait([work])
+        if not work.cancelled():
+            work.exception()  # retrieved: the cancellation is what this stage reports
+        raise
 
 
 def _cancelled() -> bool:

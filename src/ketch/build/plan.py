@@ -85,3 +85,47 @@ def stages_to_build(
                 needed.add(found.index)
                 pending.append(found)
     return [stage for stage in stages if stage.index in needed]
+
+
+def dependencies(
+    dockerfile: Dockerfile, stages: list[Stage], expand: Callable[[str], str]
+) -> list[frozenset[int]]:
+    """For each stage to build (by its position in `stages`), the earlier ones it must wait
+    for: those its FROM, COPY --from and RUN --mount from= name (every earlier one when such
+    a name has a variable the stage's own ARG or ENV may fill), and an earlier one that
+    starts as it does (same FROM, same first step): run one after the other, its steps
+    would come from the build cache, and so they shall."""
+    position_of = {stage.index: position for position, stage in enumerate(stages)}
+    found = []
+    for position, stage in enumerate(stages):
+        needs: set[int] = set()
+        if _names_vary(stage):
+            needs.update(range(position))
+        for name in references(stage, expand):
+            try:
+                source = find_stage(dockerfile.stages, name, stage.index)
+            except errors.InvalidArgument:
+                continue  # reported when the step runs
+            if source is not None and source.index in position_of:
+                needs.add(position_of[source.index])
+        needs.update(p for p in range(position) if _same_start(stages[p], stage, expand))
+        found.append(frozenset(needs))
+    return found
+
+
+def _names_vary(stage: Stage) -> bool:
+    for step in stage.instructions:
+        if isinstance(step, instructions.Copy) and step.from_ and "$" in step.from_:
+            return True
+        if isinstance(step, instructions.Run) and any("$" in spec for spec in step.mounts):
+            return True
+    return False
+
+
+def _same_start(first: Stage, second: Stage, expand: Callable[[str], str]) -> bool:
+    return (
+        expand(first.base.image) == expand(second.base.image)
+        and first.base.platform == second.base.platform
+        and bool(first.instructions) and bool(second.instructions)
+        and first.instructions[0].original == second.instructions[0].original
+    )  # fmt: skip

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ketch.build.args import BuildArgs
+from ketch.build.messages import Emit
 from ketch.images.model import Image
 
 DEFAULT_SHELL = ["/bin/sh", "-c"]
@@ -48,6 +49,8 @@ class StageState:
     maintainer: str = ""
     cmd_set: bool = False
     os: str = "linux"
+    index: int = 0  # the stage's place in the Dockerfile: a --from sees only earlier ones
+    emit: Emit = field(default=lambda message: None, repr=False)  # where its messages go
 
     @property
     def image_id(self) -> str:
