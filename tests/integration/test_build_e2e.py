@@ -13,6 +13,7 @@ import pytest
 
 from ketch.testing.commands import docker as docker_cli
 from ketch.testing.commands import ketch, unique
+from ketch.testing.registry import RegistryServer
 
 pytestmark = pytest.mark.integration
 
@@ -187,3 +188,18 @@ def test_docker_py_builds_and_streams(client: docker.DockerClient) -> None:
     with pytest.raises(docker.errors.BuildError) as failed:
         client.images.build(fileobj=io.BytesIO(b"FROM busybox\nRUN false\n"))
     assert "returned a non-zero code: 1" in str(failed.value)
+
+
+def test_a_built_image_is_pushed_and_pulled_back_whole(
+    docker_env: dict[str, str], tmp_path: Path, hub_mirror: RegistryServer
+) -> None:
+    context = _context(tmp_path, "FROM busybox\nRUN echo pushed > /p\nCMD [\"cat\", \"/p\"]\n")
+    tag = f"{hub_mirror.host_port}/built/{unique('push')}:1"
+    assert docker_cli(docker_env, "build", "-q", "-t", tag, str(context),
+                      timeout=120).returncode == 0  # fmt: skip
+    pushed = docker_cli(docker_env, "push", tag, timeout=120)
+    assert pushed.returncode == 0, _text(pushed)
+    assert docker_cli(docker_env, "rmi", tag).returncode == 0
+    pulled = docker_cli(docker_env, "pull", tag, timeout=120)
+    assert pulled.returncode == 0, _text(pulled)
+    assert docker_cli(docker_env, "run", "--rm", tag).stdout == b"pushed\n"
