@@ -127,6 +127,7 @@ class FilesBackend(Protocol):
         author: str = "",
         config: dict[str, Any] | None = None,
         pause: bool = True,
+        changes: list[str] | None = None,
     ) -> str: ...
 
     async def archive_stat(self, name_or_id: str, path: str) -> dict[str, Any]: ...

@@ -14,10 +14,12 @@ from typing import Any
 
 from aiohttp import web
 
+from ketch.api import compat
 from ketch.api.backend import Backend, ImagesBackend
 from ketch.api.filters import bool_or_default, check_keys, query_filters
 from ketch.api.http import backend_of, json_response, query_bool
 from ketch.containers import schema
+from ketch.containers.changes import apply_changes
 from ketch.errors import InvalidArgument, KetchError, NotImplementedYet
 from ketch.images.model import Image
 from ketch.images.progress import Progress
@@ -170,12 +172,12 @@ async def import_rootfs(request: web.Request, images: ImagesBackend) -> web.Stre
         raise NotImplementedYet("importing from a URL is not supported by ketch yet")
     path = await save_body(request)
     try:
-        if any(request.query.getall("changes", [])):  # the empty value is no change
-            raise NotImplementedYet("import --change is not supported by ketch yet")
+        changes = [change for change in request.query.getall("changes", []) if change]
         image = await images.import_rootfs(
             path,
             repo=request.query.get("repo") or None,
             tag=request.query.get("tag") or None,
+            container_config=apply_changes({}, changes) if changes else None,
             message=request.query.get("message", ""),
         )
     finally:
@@ -270,7 +272,8 @@ async def list_images(request: web.Request) -> web.Response:
     def created_of(name: str) -> int:
         return int(summary(images.get(name), backend)["Created"])
 
-    return json_response(image_filters.apply(rows, filters, created_of))
+    rows = image_filters.apply(rows, filters, created_of)
+    return json_response(compat.image_summaries(rows, request["api_version"]))
 
 
 def summary(image: Image, backend: Backend) -> dict[str, Any]:
@@ -280,7 +283,8 @@ def summary(image: Image, backend: Backend) -> dict[str, Any]:
 
 
 async def inspect(request: web.Request) -> web.Response:
-    return json_response(service(request).inspect(request.match_info["name"]))
+    view = service(request).inspect(request.match_info["name"])
+    return json_response(compat.image_inspect(view, request["api_version"]))
 
 
 async def remove(request: web.Request) -> web.Response:

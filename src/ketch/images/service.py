@@ -236,7 +236,8 @@ class ImageService:
         full["rootfs"] = {"type": "layers", "diff_ids": diff_ids}
         image_id = self.content.put_bytes(json.dumps(full, separators=(",", ":")).encode())
         size = sum(self.snapshots.layer_size(c) for c in chain_ids(diff_ids))
-        record = ImageRecord(id=image_id, chain_id=chain, diff_ids=diff_ids, layers=layers)
+        record = ImageRecord(id=image_id, chain_id=chain, diff_ids=diff_ids, layers=layers,
+                             parent=parent.id if parent else None)  # fmt: skip
         record.size = size
         self.records.put(record)
         for text in tags or []:
@@ -419,6 +420,7 @@ class ImageService:
             diff_ids=list(record.diff_ids),
             layers=list(record.layers),
             last_tag_time=record.last_tag_time,
+            parent=record.parent,
         )
 
     # -- tags --------------------------------------------------------------------
