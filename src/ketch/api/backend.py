@@ -177,6 +177,10 @@ class ImagesBackend(Protocol):
 
     async def login(self, auth: dict[str, Any]) -> str: ...
 
+    async def distribution(
+        self, name: str, auth: dict[str, Any] | None = None
+    ) -> dict[str, Any]: ...
+
     async def import_rootfs(
         self,
         source: Path,

@@ -95,19 +95,22 @@ def pull_reference(from_image: str, tag: str) -> str:
 
 
 async def stream_progress(
-    request: web.Request, work: Callable[[Progress], Coroutine[Any, Any, Any]]
+    request: web.Request,
+    work: Callable[[Progress], Coroutine[Any, Any, Any]],
+    errors_in_stream: bool = False,
 ) -> web.StreamResponse:
     """Run `work(progress)` and stream its progress messages as JSON lines.
 
     An error before any progress (unknown image, refused auth) gets its own
-    status, as dockerd answers it; once progress flows, errors go in the stream.
+    status, as dockerd answers it, unless `errors_in_stream`; once progress
+    flows, errors go in the stream.
     """
     queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
     task: asyncio.Task[Any] = asyncio.create_task(work(queue.put_nowait))
     task.add_done_callback(lambda _: queue.put_nowait(None))
     first = await queue.get()
     failure = task.exception() if first is None else None
-    if failure is not None:
+    if failure is not None and not errors_in_stream:
         raise failure
     response = web.StreamResponse(headers={"Content-Type": "application/json"})
     await response.prepare(request)
@@ -229,9 +232,11 @@ async def save(request: web.Request) -> web.StreamResponse:
 
 
 async def load(request: web.Request) -> web.StreamResponse:
+    """`docker load`: as dockerd, the answer is 200 and a bad archive's error is in the
+    stream (docker-py raises ImageLoadError from it); `quiet` hides progress bars only,
+    which ketch does not send, so the "Loaded image" lines come either way."""
     images = service(request)
     path = await save_body(request)
-    quiet = query_bool(request, "quiet")
 
     async def work(progress: Callable[[dict[str, Any]], None]) -> Any:
         try:
@@ -239,10 +244,7 @@ async def load(request: web.Request) -> web.StreamResponse:
         finally:
             path.unlink(missing_ok=True)
 
-    if quiet:
-        await work(lambda _: None)
-        return json_response({})
-    return await stream_progress(request, work)
+    return await stream_progress(request, work, errors_in_stream=True)
 
 
 # What dockerd's image prune accepts; any other key is refused, not ignored.
@@ -317,7 +319,17 @@ async def history(request: web.Request) -> web.Response:
     return json_response(service(request).history(request.match_info["name"]))
 
 
+async def distribution(request: web.Request) -> web.Response:
+    """`GET /distribution/{name}/json` (docker's --platform checks, compose): the registry's
+    descriptor of `name` and its platforms, with the caller's credentials."""
+    found = await service(request).distribution(
+        request.match_info["name"], auth=registry_auth(request)
+    )
+    return json_response(found)
+
+
 ROUTES = [
+    ("GET", "/distribution/{name:.+}/json", distribution),
     ("POST", "/images/create", create),
     ("POST", "/images/load", load),
     ("GET", "/images/get", save),
