@@ -38,8 +38,9 @@ def test_image_inspect_shows_container_config_below_1_45_only() -> None:
 
 
 def test_an_image_without_a_container_config_shows_an_empty_one_to_old_clients() -> None:
-    view = inspect_view(Image(id="sha256:" + "d" * 64, repo_tags=[], repo_digests=[],
-                              config={"config": {}}, chain_id=None, size=0, created=""))  # fmt: skip
+    bare = Image(id="sha256:" + "d" * 64, repo_tags=[], repo_digests=[], config={"config": {}},
+                 chain_id=None, size=0, created="")  # fmt: skip
+    view = inspect_view(bare)
     shown = compat.image_inspect(view, "1.38")["ContainerConfig"]
     assert shown["Cmd"] is None and shown["Tty"] is False and shown["Image"] == ""
 

@@ -221,7 +221,19 @@ class FileService:
                 else:
                     kind = 0 if any(os.path.lexists(lower / inside) for lower in lowers) else 1
                 found.append({"Path": "/" + str(inside), "Kind": kind})
-        return found
+        return without_etc_files(found)
+
+
+# The files ketch writes for every container (mounted over the image's): dockerd's
+# diff leaves them out, and /etc with them when nothing else in it changed.
+ETC_FILES = ("/etc/hosts", "/etc/hostname", "/etc/resolv.conf")
+
+
+def without_etc_files(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    kept = [change for change in found if change["Path"] not in ETC_FILES]
+    if not any(change["Path"].startswith("/etc/") for change in kept):
+        kept = [c for c in kept if not (c["Path"] == "/etc" and c["Kind"] == 0)]
+    return kept
 
 
 def live_root(pid: int) -> int | None:
