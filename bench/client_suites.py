@@ -78,7 +78,14 @@ def alpine() -> images.TestImage:
         images.busybox(),
         "alpine",
         "3.10",
-        [images.file("etc/alpine-release", release), images.file("etc/os-release", os_release)],
+        [images.file("etc/alpine-release", release), images.file("etc/os-release", os_release),
+         # alpine's own accounts that the suites name (docker-py execs as postgres)
+         *images.passwd_entries([
+             ("root", 0, 0, "/root", "/bin/sh"),
+             ("user", 1000, 1000, "/home/user", "/bin/sh"),
+             ("postgres", 70, 70, "/var/lib/postgresql", "/bin/sh"),
+             ("nobody", 65534, 65534, "/", "/sbin/nologin"),
+         ])],  # fmt: skip
         {"Cmd": ["/bin/sh"]},
     )
 

@@ -46,8 +46,17 @@ def test_no_command_at_all_is_refused() -> None:
 
 def test_env_request_wins_per_key_and_path_defaults() -> None:
     config = merge.merge_config(IMAGE, {"Env": ["KEEP=request", "NEW=1", "UNSET"]})
-    assert config["Env"] == ["PATH=/usr/bin:/bin", "LANG=C", "KEEP=request", "NEW=1"]
+    assert config["Env"] == ["PATH=/usr/bin:/bin", "LANG=C", "KEEP=request", "NEW=1", "UNSET"]
     assert merge.merge_env(None, ["A=1"])[0].startswith("PATH=/usr/local/sbin")
+
+
+def test_a_bare_env_name_is_kept_in_the_config_and_unsets_the_name_at_run_time() -> None:
+    # Docker keeps `-e NAME` (unset on the client) in Config.Env; its process has no NAME.
+    config = merge.merge_config(IMAGE, {"Env": ["LANG", "Foo", "Blank="]})
+    assert config["Env"] == ["PATH=/usr/bin:/bin", "LANG", "KEEP=image", "Foo", "Blank="]
+    assert merge.process_env(config) == ["PATH=/usr/bin:/bin", "KEEP=image", "Blank="]
+    tty = merge.merge_config(IMAGE, {"Tty": True, "Env": ["TERM"]})
+    assert not [e for e in merge.process_env(tty) if e.startswith("TERM")]
 
 
 def test_a_tty_gets_term_xterm_unless_its_env_names_term() -> None:

@@ -127,6 +127,7 @@ class FilesBackend(Protocol):
         author: str = "",
         config: dict[str, Any] | None = None,
         pause: bool = True,
+        changes: list[str] | None = None,
     ) -> str: ...
 
     async def archive_stat(self, name_or_id: str, path: str) -> dict[str, Any]: ...
@@ -175,6 +176,10 @@ class ImagesBackend(Protocol):
     ) -> list[str]: ...
 
     async def login(self, auth: dict[str, Any]) -> str: ...
+
+    async def distribution(
+        self, name: str, auth: dict[str, Any] | None = None
+    ) -> dict[str, Any]: ...
 
     async def import_rootfs(
         self,

@@ -9,7 +9,7 @@ import contextlib
 from aiohttp import web
 
 from ketch import errors
-from ketch.api import streams
+from ketch.api import compat, streams
 from ketch.api.backend import ContainersBackend, FilesBackend
 from ketch.api.detach import DetachWatcher, parse_keys
 from ketch.api.filters import check_keys, query_filters
@@ -24,7 +24,7 @@ from ketch.api.http import (
     read_json,
 )
 from ketch.containers.attach import AttachSession
-from ketch.errors import InvalidArgument, NotImplementedYet
+from ketch.errors import InvalidArgument
 
 
 def service(request: web.Request) -> ContainersBackend:
@@ -57,9 +57,8 @@ async def list_containers(request: web.Request) -> web.Response:
 
 
 async def inspect(request: web.Request) -> web.Response:
-    return json_response(
-        service(request).inspect(request.match_info["id"], size=query_bool(request, "size"))
-    )
+    view = service(request).inspect(request.match_info["id"], size=query_bool(request, "size"))
+    return json_response(compat.container_inspect(view, request["api_version"]))
 
 
 async def start(request: web.Request) -> web.Response:
@@ -297,8 +296,7 @@ async def commit(request: web.Request) -> web.Response:
     container = request.query.get("container", "")
     if not container:
         raise InvalidArgument("container is required")
-    if any(request.query.getall("changes", [])):  # the empty value is no change
-        raise NotImplementedYet("commit --change is not supported by ketch yet")
+    changes = [change for change in request.query.getall("changes", []) if change]
     body = await read_json(request)
     image_id = await files(request).commit(
         container,
@@ -308,6 +306,7 @@ async def commit(request: web.Request) -> web.Response:
         author=request.query.get("author", ""),
         config=body or None,
         pause=query_bool(request, "pause", default=True),
+        changes=changes,
     )
     return json_response({"Id": image_id}, status=201)
 

@@ -14,10 +14,12 @@ from typing import Any
 
 from aiohttp import web
 
+from ketch.api import compat
 from ketch.api.backend import Backend, ImagesBackend
 from ketch.api.filters import bool_or_default, check_keys, query_filters
 from ketch.api.http import backend_of, json_response, query_bool
 from ketch.containers import schema
+from ketch.containers.changes import apply_changes
 from ketch.errors import InvalidArgument, KetchError, NotImplementedYet
 from ketch.images.model import Image
 from ketch.images.progress import Progress
@@ -93,19 +95,22 @@ def pull_reference(from_image: str, tag: str) -> str:
 
 
 async def stream_progress(
-    request: web.Request, work: Callable[[Progress], Coroutine[Any, Any, Any]]
+    request: web.Request,
+    work: Callable[[Progress], Coroutine[Any, Any, Any]],
+    errors_in_stream: bool = False,
 ) -> web.StreamResponse:
     """Run `work(progress)` and stream its progress messages as JSON lines.
 
     An error before any progress (unknown image, refused auth) gets its own
-    status, as dockerd answers it; once progress flows, errors go in the stream.
+    status, as dockerd answers it, unless `errors_in_stream`; once progress
+    flows, errors go in the stream.
     """
     queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
     task: asyncio.Task[Any] = asyncio.create_task(work(queue.put_nowait))
     task.add_done_callback(lambda _: queue.put_nowait(None))
     first = await queue.get()
     failure = task.exception() if first is None else None
-    if failure is not None:
+    if failure is not None and not errors_in_stream:
         raise failure
     response = web.StreamResponse(headers={"Content-Type": "application/json"})
     await response.prepare(request)
@@ -170,12 +175,12 @@ async def import_rootfs(request: web.Request, images: ImagesBackend) -> web.Stre
         raise NotImplementedYet("importing from a URL is not supported by ketch yet")
     path = await save_body(request)
     try:
-        if any(request.query.getall("changes", [])):  # the empty value is no change
-            raise NotImplementedYet("import --change is not supported by ketch yet")
+        changes = [change for change in request.query.getall("changes", []) if change]
         image = await images.import_rootfs(
             path,
             repo=request.query.get("repo") or None,
             tag=request.query.get("tag") or None,
+            container_config=apply_changes({}, changes) if changes else None,
             message=request.query.get("message", ""),
         )
     finally:
@@ -227,9 +232,11 @@ async def save(request: web.Request) -> web.StreamResponse:
 
 
 async def load(request: web.Request) -> web.StreamResponse:
+    """`docker load`: as dockerd, the answer is 200 and a bad archive's error is in the
+    stream (docker-py raises ImageLoadError from it); `quiet` hides progress bars only,
+    which ketch does not send, so the "Loaded image" lines come either way."""
     images = service(request)
     path = await save_body(request)
-    quiet = query_bool(request, "quiet")
 
     async def work(progress: Callable[[dict[str, Any]], None]) -> Any:
         try:
@@ -237,10 +244,7 @@ async def load(request: web.Request) -> web.StreamResponse:
         finally:
             path.unlink(missing_ok=True)
 
-    if quiet:
-        await work(lambda _: None)
-        return json_response({})
-    return await stream_progress(request, work)
+    return await stream_progress(request, work, errors_in_stream=True)
 
 
 # What dockerd's image prune accepts; any other key is refused, not ignored.
@@ -270,7 +274,8 @@ async def list_images(request: web.Request) -> web.Response:
     def created_of(name: str) -> int:
         return int(summary(images.get(name), backend)["Created"])
 
-    return json_response(image_filters.apply(rows, filters, created_of))
+    rows = image_filters.apply(rows, filters, created_of)
+    return json_response(compat.image_summaries(rows, request["api_version"]))
 
 
 def summary(image: Image, backend: Backend) -> dict[str, Any]:
@@ -280,7 +285,8 @@ def summary(image: Image, backend: Backend) -> dict[str, Any]:
 
 
 async def inspect(request: web.Request) -> web.Response:
-    return json_response(service(request).inspect(request.match_info["name"]))
+    view = service(request).inspect(request.match_info["name"])
+    return json_response(compat.image_inspect(view, request["api_version"]))
 
 
 async def remove(request: web.Request) -> web.Response:
@@ -313,7 +319,17 @@ async def history(request: web.Request) -> web.Response:
     return json_response(service(request).history(request.match_info["name"]))
 
 
+async def distribution(request: web.Request) -> web.Response:
+    """`GET /distribution/{name}/json` (docker's --platform checks, compose): the registry's
+    descriptor of `name` and its platforms, with the caller's credentials."""
+    found = await service(request).distribution(
+        request.match_info["name"], auth=registry_auth(request)
+    )
+    return json_response(found)
+
+
 ROUTES = [
+    ("GET", "/distribution/{name:.+}/json", distribution),
     ("POST", "/images/create", create),
     ("POST", "/images/load", load),
     ("GET", "/images/get", save),

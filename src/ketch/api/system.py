@@ -210,8 +210,8 @@ async def info(request: web.Request) -> web.Response:
         "Labels": [],
         "ExperimentalBuild": False,
         "ServerVersion": ketch.__version__,
-        "Runtimes": {"ketch": {"path": "ketch-runtime"}},
-        "DefaultRuntime": "ketch",
+        "Runtimes": {"runc": {"path": "ketch-runtime"}},  # runc's CLI, under runc's name
+        "DefaultRuntime": "runc",
         "Swarm": {
             "NodeID": "",
             "NodeAddr": "",

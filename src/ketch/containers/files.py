@@ -60,8 +60,10 @@ class FileService:
         author: str = "",
         config: dict[str, Any] | None = None,
         pause: bool = True,
+        changes: list[str] | None = None,
     ) -> str:
-        """A new image: the container's image plus its writable layer; returns the image id."""
+        """A new image: the container's image plus its writable layer; returns the image id.
+        `changes` are Dockerfile instructions applied to the config (`commit --change`)."""
         import tempfile
 
         from ketch.containers.commit import write_layer
@@ -73,7 +75,14 @@ class FileService:
         image_config = json.loads(json.dumps(parent.config))
         run_config = {k: v for k, v in container.config.items() if k not in ("Hostname", "Image")}
         run_config.update(config or {})
+        if changes:
+            from ketch.containers.changes import apply_changes
+
+            run_config = apply_changes(run_config, changes)
         image_config["config"] = run_config
+        # dockerd's V1Image fields of a commit, shown by image inspect to old clients.
+        image_config["container"] = container.id
+        image_config["container_config"] = json.loads(json.dumps(container.config))
         if author:
             image_config["author"] = author
         history = list(image_config.get("history") or [])
@@ -88,8 +97,11 @@ class FileService:
         upper = upper_dir(self._mounts(entry))
         paused_here = False
         if pause and container.running and not container.state.get("Paused"):
-            await self.pauser.pause(container.id)
-            paused_here = True
+            # As dockerd, a pause that fails (the container ended meanwhile) is no error:
+            # a container that is not running is still, which is what the pause is for.
+            with contextlib.suppress(errors.KetchError, ConnectionError):
+                await self.pauser.pause(container.id)
+                paused_here = True
         try:
             with tempfile.TemporaryDirectory(dir=self.root) as scratch:
                 layer = Path(scratch) / "layer.tar"
@@ -98,7 +110,8 @@ class FileService:
                                                        tags=tags)  # fmt: skip
         finally:
             if paused_here:
-                await self.pauser.unpause(container.id)
+                with contextlib.suppress(errors.KetchError, ConnectionError):  # ended meanwhile
+                    await self.pauser.unpause(container.id)
         publish_container(self.events, container, "commit")
         return image.id
 
@@ -208,7 +221,19 @@ class FileService:
                 else:
                     kind = 0 if any(os.path.lexists(lower / inside) for lower in lowers) else 1
                 found.append({"Path": "/" + str(inside), "Kind": kind})
-        return found
+        return without_etc_files(found)
+
+
+# The files ketch writes for every container (mounted over the image's): dockerd's
+# diff leaves them out, and /etc with them when nothing else in it changed.
+ETC_FILES = ("/etc/hosts", "/etc/hostname", "/etc/resolv.conf")
+
+
+def without_etc_files(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    kept = [change for change in found if change["Path"] not in ETC_FILES]
+    if not any(change["Path"].startswith("/etc/") for change in kept):
+        kept = [c for c in kept if not (c["Path"] == "/etc" and c["Kind"] == 0)]
+    return kept
 
 
 def live_root(pid: int) -> int | None:

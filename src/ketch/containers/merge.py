@@ -11,14 +11,15 @@ DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 def merge_env(image_env: list[str] | None, request_env: list[str] | None) -> list[str]:
-    """Image env then request env, the request winning per key; PATH always set."""
+    """Image env then request env, the request winning per key; PATH always set.
+
+    A bare `NAME` (`-e NAME` with NAME unset on the client's side) stays, as Docker
+    keeps it in Config.Env, in place of the image's NAME=...; `process_env` unsets it."""
     merged: dict[str, str] = {}
     for entry in (image_env or []) + (request_env or []):
-        key, sep, _ = entry.partition("=")
+        key = entry.partition("=")[0]
         if not key:
             raise InvalidArgument(f"invalid environment variable: {entry}")
-        if not sep:
-            continue  # "-e NAME" with NAME unset on the client side: nothing to pass
         merged[key] = entry
     if "PATH" not in merged:
         merged = {"PATH": f"PATH={DEFAULT_PATH}", **merged}
@@ -30,10 +31,15 @@ def process_env(config: dict[str, Any]) -> list[str]:
     TERM=xterm for a tty unless Env sets TERM (dockerd's CreateDaemonEnvironment).
 
     The daemon's defaults come first and Env replaces or follows them; Config.Env
-    itself stays as created, so `inspect` shows no TERM, as on Docker."""
+    itself stays as created, so `inspect` shows no TERM, as on Docker. A bare `NAME`
+    in Env unsets NAME (moby's ReplaceOrAppendEnvValues)."""
     merged = {"TERM": "TERM=xterm"} if config.get("Tty") else {}
     for entry in config.get("Env") or []:
-        merged[entry.partition("=")[0]] = entry  # in the default's place, or after them
+        key, sep, _ = entry.partition("=")
+        if sep:
+            merged[key] = entry  # in the default's place, or after them
+        else:
+            merged.pop(key, None)
     return list(merged.values())
 
 

@@ -389,6 +389,11 @@ class ContainerService:
         async with entry.lock:
             pass  # a start under way ends first: the container then runs, or it did not start
         container = entry.container
+        if not force and container.state.get("Restarting"):  # dockerd counts it as running
+            raise errors.Conflict(
+                f'cannot remove container "{container.name}": container is restarting: stop '
+                f"the container before removing or force remove"
+            )
         if container.running:
             if not force:
                 raise errors.Conflict(

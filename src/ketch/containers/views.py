@@ -39,7 +39,9 @@ DEFAULT_HOST_CONFIG: dict[str, Any] = {
     "UTSMode": "",
     "UsernsMode": "",
     "ShmSize": 67108864,
-    "Runtime": "ketch",
+    # The default runtime's name as dockerd's (clients compare it); ketch-runtime is
+    # runc's command line.
+    "Runtime": "runc",
     "Isolation": "",
     "CpuShares": 0,
     "Memory": 0,

@@ -67,17 +67,25 @@ class ArchiveReader:
     def __init__(self, tar: tarfile.TarFile, content: Blobs) -> None:
         self.tar = tar
         self.content = content
-        self.members = {m.name.removeprefix("./"): m for m in tar.getmembers() if m.isfile()}
+        # Links too: docker save before v25 writes a layer two images share once and a
+        # symlink to it (`<id>/layer.tar -> ../<other>/layer.tar`); extractfile follows them.
+        self.members = {
+            m.name.removeprefix("./"): m
+            for m in tar.getmembers()
+            if m.isfile() or m.issym() or m.islnk()
+        }
 
     def read_bytes(self, name: str, limit: int = 64 << 20) -> bytes:
         member = self.members.get(name.removeprefix("./"))
         if member is None:
             raise bad_archive(f"{name} is missing")
-        if member.size > limit:
-            raise bad_archive(f"{name} is too large")
         extracted = self.tar.extractfile(member)
-        assert extracted is not None
-        return extracted.read()
+        if extracted is None:
+            raise bad_archive(f"{name} is missing")
+        data = extracted.read(limit + 1)  # a link's own size is 0: count what it reads
+        if len(data) > limit:
+            raise bad_archive(f"{name} is too large")
+        return data
 
     def store(self, name: str) -> tuple[str, int, str]:
         """Copy a member into the content store: (digest, size, compression)."""
@@ -86,16 +94,19 @@ class ArchiveReader:
             raise bad_archive(f"{name} is missing")
         hasher = hashlib.sha256()
         head = b""
+        size = 0
         source = self.tar.extractfile(member)
-        assert source is not None
+        if source is None:
+            raise bad_archive(f"{name} is missing")
         while chunk := source.read(COPY_CHUNK):
             head = head or chunk[:4]
             hasher.update(chunk)
+            size += len(chunk)
         digest = f"sha256:{hasher.hexdigest()}"
         if not self.content.has(digest):
             source = self.tar.extractfile(member)
             assert source is not None
-            writer = self.content.writer(digest, member.size)
+            writer = self.content.writer(digest, size)
             try:
                 writer.reset()
                 while chunk := source.read(COPY_CHUNK):
@@ -103,7 +114,7 @@ class ArchiveReader:
                 writer.commit()
             finally:
                 writer.close()
-        return digest, member.size, compression_of(head)
+        return digest, size, compression_of(head)
 
 
 def read_archive(archive: Path, content: Blobs) -> list[ArchiveImage]:

@@ -18,6 +18,7 @@ class Image:
     diff_ids: list[str] = field(default_factory=list)
     layers: list[dict[str, Any]] = field(default_factory=list)
     last_tag_time: str | None = None
+    parent: str | None = None  # the image it was committed or built on (dockerd's Parent)
 
     @property
     def short_id(self) -> str:

@@ -25,6 +25,7 @@ class ImageRecord:
     manifest_media_type: str | None = None
     size: int = 0
     last_tag_time: str | None = None
+    parent: str | None = None  # the image committed on (moby keeps it beside the config too)
 
 
 class RecordStore:

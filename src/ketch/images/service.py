@@ -205,6 +205,32 @@ class ImageService:
             answer = await client.login(auth.get("serveraddress", ""), auth)
         return answer.get("IdentityToken", "")
 
+    async def distribution(self, name: str, auth: Auth = None) -> dict[str, Any]:
+        """`GET /distribution/{name}/json`: what `name` is in its registry now, and for which
+        platforms (an index's entries, or a single manifest's config), as dockerd answers."""
+        from ketch.oci import mediatypes
+        from ketch.oci.manifest import Index
+
+        ref = reference.parse(name)
+        async with RegistryClient(self.registry_config) as client:
+            found = await client.fetch_manifest(ref, auth)
+            if isinstance(found, Index):
+                platforms = [
+                    dict(entry.platform)
+                    for entry in found.manifests
+                    if entry.platform and entry.media_type in mediatypes.MANIFESTS
+                ]
+            else:
+                await client.fetch_blob(ref, found.config, self.content, auth=auth)
+                config = json.loads(self.content.read_bytes(found.config.digest))
+                platforms = [{
+                    key: config[key]
+                    for key in ("architecture", "os", "os.version", "os.features", "variant")
+                    if config.get(key)
+                }]  # fmt: skip
+        descriptor = {"mediaType": found.media_type, "digest": found.digest, "size": len(found.raw)}
+        return {"Descriptor": descriptor, "Platforms": platforms}
+
     # -- images made here: commit, import, build ---------------------------------
 
     @adds_layers
@@ -236,7 +262,8 @@ class ImageService:
         full["rootfs"] = {"type": "layers", "diff_ids": diff_ids}
         image_id = self.content.put_bytes(json.dumps(full, separators=(",", ":")).encode())
         size = sum(self.snapshots.layer_size(c) for c in chain_ids(diff_ids))
-        record = ImageRecord(id=image_id, chain_id=chain, diff_ids=diff_ids, layers=layers)
+        record = ImageRecord(id=image_id, chain_id=chain, diff_ids=diff_ids, layers=layers,
+                             parent=parent.id if parent else None)  # fmt: skip
         record.size = size
         self.records.put(record)
         for text in tags or []:
@@ -419,6 +446,7 @@ class ImageService:
             diff_ids=list(record.diff_ids),
             layers=list(record.layers),
             last_tag_time=record.last_tag_time,
+            parent=record.parent,
         )
 
     # -- tags --------------------------------------------------------------------

@@ -49,9 +49,12 @@ def inspect_view(image: Image, graph_driver: dict[str, Any] | None = None) -> di
         "Id": image.id,
         "RepoTags": list(image.repo_tags),
         "RepoDigests": list(image.repo_digests),
-        "Parent": "",
+        "Parent": image.parent or "",
         "Comment": config.get("comment", ""),
         "Created": image.created,
+        # Legacy fields (moby's V1Image): the API shows them to clients below v1.45.
+        "Container": config.get("container", ""),
+        "ContainerConfig": {**CONFIG_DEFAULTS, **(config.get("container_config") or {})},
         "DockerVersion": config.get("docker_version", ""),
         "Author": config.get("author", ""),
         "Config": {**CONFIG_DEFAULTS, **(config.get("config") or {})},
@@ -74,7 +77,7 @@ def summary_view(image: Image, containers: int = -1) -> dict[str, Any]:
     labels = (image.config.get("config") or {}).get("Labels") or {}
     return {
         "Id": image.id,
-        "ParentId": "",
+        "ParentId": image.parent or "",
         "RepoTags": list(image.repo_tags),
         "RepoDigests": list(image.repo_digests),
         "Created": unix_time(image.created),
