@@ -12,6 +12,7 @@ from aiohttp import web
 
 import ketch
 from ketch.api import (
+    attachws,
     build,
     containers,
     exec,
@@ -91,7 +92,7 @@ def make_app(backend: Backend) -> web.Application:
     app = web.Application(middlewares=[docker_middleware], client_max_size=64 * 1024**2)
     app[BACKEND] = backend
     app.on_response_prepare.append(docker_headers)
-    for module in (system, images, build, containers, exec, networks, volumes, swarm):
+    for module in (system, images, build, containers, attachws, exec, networks, volumes, swarm):
         for method, path, handler in module.ROUTES:
             add_route(app, method, path, handler)
     return app
