@@ -26,6 +26,8 @@ from ketch.api.http import (
 from ketch.containers.attach import AttachSession
 from ketch.errors import InvalidArgument
 
+LOGS_AFTER_UPGRADE = 0.005  # seconds between an attach's 101 and the log it replays
+
 
 def service(request: web.Request) -> ContainersBackend:
     return backend_of(request).containers
@@ -184,6 +186,10 @@ async def attach(request: web.Request) -> web.StreamResponse:
     try:
         if want_logs and (stdout or stderr) and container.log_driver != "none":
             _, chunks = svc.logs(container.id, stdout=stdout, stderr=stderr)
+            # docker-py reads the 101's headers through a buffered reader and then the raw
+            # socket: bytes already behind the headers when it reads them are lost to it.
+            # dockerd's first log bytes come later; so do these.
+            await asyncio.sleep(LOGS_AFTER_UPGRADE)
             async for stream, data in chunks:
                 await conn.write(streams.encode(stream, data, tty))
         if want_stream and session is None:
