@@ -4,6 +4,7 @@ at removal — and the `/volumes` routes' view of them, which needs to know who 
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import os
 from pathlib import Path
@@ -171,9 +172,9 @@ class ContainerVolumes:
         self.store.remove(name)
         self._publish("destroy", name)
 
-    def prune(self, filters: dict[str, list[str]], every: bool) -> dict[str, Any]:
+    def prune(self, filters: dict[str, builtins.list[str]], every: bool) -> dict[str, Any]:
         used = self._used()
-        deleted: list[str] = []
+        deleted: builtins.list[str] = []
         reclaimed = 0
         for volume in self.store.list():
             if volume.name in used or not volume_filters.prune_matches(volume, filters, every):
@@ -185,7 +186,7 @@ class ContainerVolumes:
             reclaimed += size
         return {"VolumesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
 
-    def usage(self) -> list[dict[str, Any]]:
+    def usage(self) -> builtins.list[dict[str, Any]]:
         """`/system/df`'s Volumes: each with its size and how many containers use it."""
         counts: dict[str, int] = {}
         for entry in self.table:
