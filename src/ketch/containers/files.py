@@ -127,9 +127,10 @@ class FileService:
         return total
 
     @contextlib.asynccontextmanager
-    async def _root(self, entry: Entry) -> AsyncIterator[int]:
+    async def _root(self, entry: Entry, with_mounts: bool = True) -> AsyncIterator[int]:
         """A descriptor of the container's root: the live one, or its snapshot mounted
-        for the moment (held under the container's lock so start waits)."""
+        for the moment (held under the container's lock so start waits), with its
+        volumes and binds on it unless `with_mounts` is False."""
         container = entry.container
         fd = live_root(container.state.get("Pid") or 0) if container.running else None
         if fd is not None:
@@ -150,7 +151,8 @@ class FileService:
             else:
                 syscalls.mount("overlay", str(target), "overlay", 0, ",".join(mount.options))
             try:
-                bind_mount_points(target, points_of(container))
+                if with_mounts:
+                    bind_mount_points(target, points_of(container))
                 fd = os.open(target, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
                 try:
                     yield fd
@@ -198,7 +200,7 @@ class FileService:
         from ketch.containers import archive
 
         entry = self.table.get(name_or_id)
-        async with self._root(entry) as root:
+        async with self._root(entry, with_mounts=False) as root:  # as Docker's: no volumes
             await asyncio.to_thread(archive.write_tar, root, "/", out, True)
 
     def changes(self, name_or_id: str) -> list[dict[str, Any]]:

@@ -61,7 +61,7 @@ class ContainerVolumes:
 
     def resolve(self, points: list[MountPoint]) -> list[str]:
         """Give each volume mount point its volume, made if missing; returns the names
-        of those made now (undo() takes them back if the create fails)."""
+        of the anonymous ones made now (undo() takes them back if the create fails)."""
         made: list[str] = []
         try:
             for point in points:
@@ -71,8 +71,9 @@ class ContainerVolumes:
                     continue
                 volume, fresh = self.store.create(point["Name"], point["Driver"])
                 if fresh:
-                    made.append(volume.name)
                     self._publish("create", volume.name)
+                    if not point["Name"]:  # as dockerd: a failed create keeps named ones
+                        made.append(volume.name)
                 point.update(Name=volume.name, Source=volume.mountpoint, Driver=volume.driver)
         except BaseException:
             self.undo(made)
