@@ -389,6 +389,7 @@ async def build_backend(cfg: DaemonConfig) -> Backend:
         events=events,
         networks_service=networks,
         build_service=builder,
+        volumes_service=containers.volumes,
         init_path=containers.init_path,
         closers=[networks.close_dns, containers.close, close_networks],
     )

@@ -263,13 +263,6 @@ def test_bind_mounts_and_tmpfs(client: docker.DockerClient, tmp_path: Path) -> N
     assert list(readonly.iterdir()) == []
 
 
-def test_named_volume_is_refused_clearly(client: docker.DockerClient) -> None:
-    with pytest.raises(docker.errors.APIError) as caught:
-        client.containers.create("busybox", ["true"], volumes={"myvol": {"bind": "/v"}})
-    assert caught.value.response.status_code == 501
-    assert "named volumes are not supported" in caught.value.explanation
-
-
 def wait_until(predicate, timeout: float = 15) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

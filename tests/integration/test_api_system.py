@@ -85,9 +85,9 @@ def test_forwarding_and_plugins_are_the_hosts_and_the_daemons(client: docker.Doc
     info = client.info()
     host = Path("/proc/sys/net/ipv4/ip_forward").read_text().strip() == "1"
     assert info["IPv4Forwarding"] is host
-    assert info["Plugins"]["Volume"] == []  # no volume driver while volumes are refused
-    with pytest.raises(docker.errors.APIError):
-        client.volumes.create(unique("vol"))
+    assert info["Plugins"]["Volume"] == ["local"]
+    with pytest.raises(docker.errors.NotFound, match='plugin "nfs-plugin" not found'):
+        client.volumes.create(unique("vol"), driver="nfs-plugin")
 
 
 def test_df_counts_shared_layers_once_and_measures_what_containers_wrote(

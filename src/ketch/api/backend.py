@@ -246,6 +246,29 @@ class NetworksBackend(Protocol):
     def endpoints_on(self, network_id: str) -> builtins.list[Endpoint]: ...
 
 
+class VolumesBackend(Protocol):
+    """api/volumes.py's routes (containers/volservice.py: it knows who uses a volume)."""
+
+    def create(self, name: str = "", driver: str = "", options: dict[str, str] | None = None,
+               labels: dict[str, str] | None = None) -> dict[str, Any]: ...  # fmt: skip
+
+    def inspect(self, name: str) -> dict[str, Any]: ...
+
+    def list(
+        self, filters: dict[str, builtins.list[str]], dangling: bool | None
+    ) -> builtins.list[dict[str, Any]]: ...
+
+    def remove(self, name: str, force: bool = False) -> None:
+        """NotFound "get x: no such volume" (none when forced); Conflict while in use."""
+        ...
+
+    def prune(self, filters: dict[str, builtins.list[str]], every: bool) -> dict[str, Any]: ...
+
+    def usage(self) -> builtins.list[dict[str, Any]]:
+        """`/system/df`'s Volumes, each with UsageData (Size, RefCount)."""
+        ...
+
+
 class BuildBackend(Protocol):
     """api/build.py's routes: `POST /build`, `POST /build/prune`, and the build cache's
     rows in `/system/df`."""
@@ -284,6 +307,7 @@ class Backend:
     events: EventBus
     networks_service: NetworksBackend | None = None  # None: a ketchd without networks
     build_service: BuildBackend | None = None  # None: a ketchd without the builder
+    volumes_service: VolumesBackend | None = None  # None: a ketchd without volumes
     init_path: str | None = None  # docker-init for `run --init`, if the daemon has one
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
@@ -292,6 +316,12 @@ class Backend:
         if self.networks_service is None:
             raise NotImplementedYet("this ketchd has no networks but host and none")
         return self.networks_service
+
+    @property
+    def volumes(self) -> VolumesBackend:
+        if self.volumes_service is None:
+            raise NotImplementedYet("this ketchd has no volumes")
+        return self.volumes_service
 
     @property
     def builder(self) -> BuildBackend:

@@ -178,7 +178,7 @@ async def info(request: web.Request) -> web.Response:
             ["Supports d_type", str(supports_d_type(cfg.data_root / "snapshots")).lower()],
         ],
         "Plugins": {
-            "Volume": [],  # volumes are refused: no driver serves them yet
+            "Volume": ["local"] if backend.volumes_service is not None else [],
             "Network": ["host", "null"],  # no bridge driver yet
             "Authorization": None,
             "Log": ["json-file"],
@@ -324,7 +324,7 @@ async def events(request: web.Request) -> web.StreamResponse:
 
 async def disk_usage(request: web.Request) -> web.Response:
     """`docker system df`: images, containers and the bytes they hold, each measured, and
-    the builder's cache records. Volumes are an empty list: ketch has none yet."""
+    the builder's cache records, and the volumes with their sizes."""
     from ketch.images.views import summary_view
 
     backend = backend_of(request)
@@ -341,7 +341,7 @@ async def disk_usage(request: web.Request) -> web.Response:
         "LayersSize": usage.layers_size,
         "Images": rows,
         "Containers": containers.list(all=True, size=True),
-        "Volumes": [],
+        "Volumes": backend.volumes_service.usage() if backend.volumes_service else [],
         "BuildCache": builder.cache_usage() if builder is not None else [],
     })  # fmt: skip
 

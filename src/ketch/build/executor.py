@@ -379,7 +379,9 @@ class Executor:
             cancelled = not succeeded and _cancelled()
             if self.options.force_remove or cancelled or (succeeded and self.options.remove):
                 with contextlib.suppress(errors.NotFound):
-                    await asyncio.shield(self.containers.remove(container_id, force=True))
+                    await asyncio.shield(
+                        self.containers.remove(container_id, force=True, volumes=True)
+                    )  # as dockerd's builder: the anonymous volumes of its VOLUMEs go too
                 if not cancelled:
                     state.emit(messages.removed(container_id))
 

@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from ketch import atomicfile
-from ketch.containers import networking
+from ketch.containers import mountpoints, networking
 from ketch.containers import users as container_users
 from ketch.containers.merge import process_env
+from ketch.containers.mountpoints import MountPoint
 from ketch.containers.record import Container
 from ketch.errors import InvalidArgument, NotImplementedYet
 from ketch.runtime.caps import CAPABILITIES, names_of
@@ -21,7 +22,6 @@ from ketch.runtime.spec import default_spec
 RLIMITS = {f"RLIMIT_{n}" for n in ("AS", "CORE", "CPU", "DATA", "FSIZE", "LOCKS", "MEMLOCK",
            "MSGQUEUE", "NICE", "NOFILE", "NPROC", "RSS", "RTPRIO", "RTTIME", "SIGPENDING",
            "STACK")}  # fmt: skip
-PROPAGATIONS = ("private", "rprivate", "shared", "rshared", "slave", "rslave")
 
 # The files ketch writes into the container's directory and binds in.
 ETC_FILES = (("hostname", "/etc/hostname"), ("hosts", "/etc/hosts"),
@@ -67,62 +67,38 @@ def resources_of(host_config: dict[str, Any]) -> dict[str, Any]:
     return resources
 
 
-def parse_bind(spec: str) -> dict[str, Any]:
-    """HostConfig.Binds' "src:dst[:opts]" as a runtime-spec bind mount.
-
-    Named volumes ("name:/dst") need the volumes service; only host paths are taken.
-    """
-    parts = spec.split(":")
-    if len(parts) < 2 or len(parts) > 3 or not parts[0] or not parts[1]:
-        raise InvalidArgument(f"invalid volume specification: '{spec}'")
-    source, destination = parts[0], parts[1]
-    options = parts[2].split(",") if len(parts) == 3 else []
-    if not source.startswith("/"):
-        raise NotImplementedYet(f"named volumes are not supported by ketch yet: '{spec}'")
-    if not destination.startswith("/"):
-        raise InvalidArgument(
-            f"invalid volume specification: '{spec}': invalid mount config for type \"bind\": "
-            f"invalid mount path: '{destination}' mount path must be absolute"
-        )
-    if not os.path.exists(source):
-        # Docker creates a missing bind source as a directory.
-        os.makedirs(source, exist_ok=True)
-    mode = "ro" if "ro" in options else "rw"
-    propagation = next((o for o in options if o in PROPAGATIONS), "rprivate")
-    return {"destination": destination, "type": "bind", "source": source,
-            "options": ["rbind", propagation, mode]}  # fmt: skip
-
-
-def parse_mount(mount: dict[str, Any]) -> dict[str, Any]:
-    """One HostConfig.Mounts entry (bind or tmpfs) as a runtime-spec mount."""
-    kind = mount.get("Type", "volume")
-    target = mount.get("Target") or ""
-    if not target.startswith("/"):
-        raise InvalidArgument(f"invalid mount config: mount path must be absolute: '{target}'")
-    read_only = ["ro"] if mount.get("ReadOnly") else []
-    if kind == "bind":
-        source = mount.get("Source") or ""
-        if not source.startswith("/") or not os.path.exists(source):
-            raise InvalidArgument(
-                f'invalid mount config for type "bind": bind source path does not exist: {source}'
-            )
-        propagation = (mount.get("BindOptions") or {}).get("Propagation") or "rprivate"
-        return {"destination": target, "type": "bind", "source": source,
-                "options": ["rbind", propagation, *read_only]}  # fmt: skip
+def runtime_mount(mount_point: MountPoint) -> dict[str, Any]:
+    """One mount point (mountpoints.py's model, its volume resolved) as a runtime-spec
+    mount."""
+    kind, destination = mount_point["Type"], mount_point["Destination"]
+    access = "rw" if mount_point["RW"] else "ro"
     if kind == "tmpfs":
-        tmpfs = mount.get("TmpfsOptions") or {}
-        options = ["nosuid", "nodev", "noexec", *read_only]
+        tmpfs = (mount_point.get("Spec") or {}).get("TmpfsOptions") or {}
+        options = ["nosuid", "nodev", "noexec", *([] if mount_point["RW"] else ["ro"])]
         if tmpfs.get("SizeBytes"):
             options.append(f"size={int(tmpfs['SizeBytes'])}")
         if tmpfs.get("Mode"):
             options.append(f"mode={int(tmpfs['Mode']):o}")
-        return {"destination": target, "type": "tmpfs", "source": "tmpfs", "options": options}
-    raise NotImplementedYet(f"mounts of type {kind!r} are not supported by ketch yet")
+        return {"destination": destination, "type": "tmpfs", "source": "tmpfs",
+                "options": options}  # fmt: skip
+    source = mount_point["Source"]
+    if not source:
+        raise InvalidArgument(f"volume for {destination} has no source")
+    if kind == "volume" and mountpoints.subpath(mount_point):
+        source = os.path.join(source, mountpoints.subpath(mount_point))
+    propagation = mount_point.get("Propagation") or mountpoints.DEFAULT_PROPAGATION
+    return {"destination": destination, "type": "bind", "source": source,
+            "options": ["rbind", propagation, access]}  # fmt: skip
 
 
-def user_mounts(host_config: dict[str, Any]) -> list[dict[str, Any]]:
-    mounts = [parse_bind(b) for b in host_config.get("Binds") or []]
-    mounts += [parse_mount(m) for m in host_config.get("Mounts") or []]
+def user_mounts(
+    host_config: dict[str, Any], mount_points: list[MountPoint] | None = None
+) -> list[dict[str, Any]]:
+    """The container's own mounts: its mount points (by default its binds and mounts as
+    HostConfig names them), then HostConfig.Tmpfs."""
+    if mount_points is None:
+        mount_points = mountpoints.plan({}, host_config)
+    mounts = [runtime_mount(p) for p in mount_points]
     for destination, options in (host_config.get("Tmpfs") or {}).items():
         extra = [o for o in str(options).split(",") if o]
         mounts.append({"destination": destination, "type": "tmpfs", "source": "tmpfs",
@@ -152,6 +128,7 @@ def build_spec(
     seccomp_profile: dict[str, Any] | None = None,
     init_path: str | None = None,
     network_namespace: str | None = None,
+    mount_points: list[MountPoint] | None = None,
 ) -> dict[str, Any]:
     """config.json (runtime-spec 1.2) as Docker would write it for this container;
     `network_namespace`: the path of the network namespace it joins (made before it)."""
@@ -161,7 +138,7 @@ def build_spec(
          "options": ["rbind", "rprivate"]}
         for name, dest in ETC_FILES
     ]  # fmt: skip
-    binds += user_mounts(host_config)
+    binds += user_mounts(host_config, mount_points)
     command = [path, *args]
     if host_config.get("Init"):
         # As dockerd: the init is bind-mounted read-only and reaps and forwards
@@ -334,6 +311,7 @@ def write_bundle(container: Container, layer_dirs: list[Path], settings: BundleS
             if settings.network_namespaces and networking.on_bridge(container.host_config)
             else None
         ),
+        mount_points=container.mount_points,
     )
     container.bundle.mkdir(exist_ok=True)
     (container.bundle / "rootfs").mkdir(exist_ok=True)

@@ -28,14 +28,18 @@ def _is_opaque(path: Path) -> bool:
     return False
 
 
-def write_layer(upper: Path, out: Path) -> None:
-    """Tar `upper` in image-layer form (uncompressed), keeping owners, modes and links."""
+def write_layer(upper: Path, out: Path, skip: frozenset[str] | set[str] = frozenset()) -> None:
+    """Tar `upper` in image-layer form (uncompressed), keeping owners, modes and links;
+    `skip`: paths relative to `upper` left out with what is under them."""
     with tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as tar:
         seen_inodes: dict[tuple[int, int], str] = {}
         for directory, dirnames, filenames in os.walk(upper):
-            dirnames.sort()
             base = Path(directory)
             relative_dir = base.relative_to(upper)
+            if skip:
+                dirnames[:] = [d for d in dirnames if _rel(relative_dir, d) not in skip]
+                filenames = [f for f in filenames if _rel(relative_dir, f) not in skip]
+            dirnames.sort()
             if base != upper:
                 tar.addfile(_info(tar, base, str(relative_dir)))
             if _is_opaque(base) and base != upper:
@@ -63,6 +67,10 @@ def write_layer(upper: Path, out: Path) -> None:
                         tar.addfile(info, source)
                 else:
                     tar.addfile(info)
+
+
+def _rel(relative_dir: Path, name: str) -> str:
+    return name if str(relative_dir) == "." else str(relative_dir / name)
 
 
 def _info(tar: tarfile.TarFile, path: Path, arcname: str) -> tarfile.TarInfo:

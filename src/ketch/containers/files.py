@@ -13,15 +13,19 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from ketch import errors
-from ketch.containers import views
+from ketch.containers import layerpaths, mountpoints, views
 from ketch.containers.contracts import Images, Snapshotter
 from ketch.containers.entry import Entry
 from ketch.containers.events import EventBus, publish_container
 from ketch.containers.table import ContainerTable
+from ketch.containers.volservice import points_of
 from ketch.snapshots.mounts import Mount
 from ketch.timestamps import rfc3339_nano
 
 MS_BIND = 4096
+MS_REC = 16384
+MS_REMOUNT = 32
+MS_RDONLY = 1
 MNT_DETACH = 2
 
 
@@ -95,6 +99,7 @@ class FileService:
             target = reference.parse_repository(repo)
             tags.append(str(target.with_tag(tag or "latest")))
         upper = upper_dir(self._mounts(entry))
+        skip = layerpaths.hidden_entries(upper, points_of(container))
         paused_here = False
         if pause and container.running and not container.state.get("Paused"):
             # As dockerd, a pause that fails (the container ended meanwhile) is no error:
@@ -105,7 +110,7 @@ class FileService:
         try:
             with tempfile.TemporaryDirectory(dir=self.root) as scratch:
                 layer = Path(scratch) / "layer.tar"
-                await asyncio.to_thread(write_layer, upper, layer)
+                await asyncio.to_thread(write_layer, upper, layer, skip)
                 image = await self.images.create_image(image_config, [layer], parent=parent,
                                                        tags=tags)  # fmt: skip
         finally:
@@ -135,9 +140,10 @@ class FileService:
         return total
 
     @contextlib.asynccontextmanager
-    async def _root(self, entry: Entry) -> AsyncIterator[int]:
+    async def _root(self, entry: Entry, with_mounts: bool = True) -> AsyncIterator[int]:
         """A descriptor of the container's root: the live one, or its snapshot mounted
-        for the moment (held under the container's lock so start waits)."""
+        for the moment (held under the container's lock so start waits), with its
+        volumes and binds on it unless `with_mounts` is False."""
         container = entry.container
         fd = live_root(container.state.get("Pid") or 0) if container.running else None
         if fd is not None:
@@ -158,6 +164,8 @@ class FileService:
             else:
                 syscalls.mount("overlay", str(target), "overlay", 0, ",".join(mount.options))
             try:
+                if with_mounts:
+                    bind_mount_points(target, points_of(container))
                 fd = os.open(target, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
                 try:
                     yield fd
@@ -191,7 +199,11 @@ class FileService:
         from ketch.containers import archive
 
         entry = self.table.get(name_or_id)
-        if entry.container.host_config.get("ReadonlyRootfs"):
+        covering = mountpoints.covering(points_of(entry.container), path)
+        if covering is not None and covering["Type"] != "tmpfs":
+            if not covering["RW"]:
+                raise errors.Forbidden("mounted volume is marked read-only")
+        elif entry.container.host_config.get("ReadonlyRootfs"):
             raise errors.Forbidden("container rootfs is marked read-only")
         async with self._root(entry) as root:
             await asyncio.to_thread(archive.extract_tar, root, path, source, copy_owner)
@@ -201,7 +213,7 @@ class FileService:
         from ketch.containers import archive
 
         entry = self.table.get(name_or_id)
-        async with self._root(entry) as root:
+        async with self._root(entry, with_mounts=False) as root:  # as Docker's: no volumes
             await asyncio.to_thread(archive.write_tar, root, "/", out, True)
 
     def changes(self, name_or_id: str) -> list[dict[str, Any]]:
@@ -209,12 +221,15 @@ class FileService:
         entry = self.table.get(name_or_id)
         upper = upper_dir(self._mounts(entry))
         lowers = self.snapshots.layer_dirs(entry.container.chain_id)
+        hidden = layerpaths.hidden_entries(upper, points_of(entry.container))
         found: list[dict[str, Any]] = []
         for directory, dirnames, filenames in os.walk(upper):
-            dirnames.sort()
             relative = Path(directory).relative_to(upper)
+            dirnames[:] = sorted(d for d in dirnames if str(relative / d) not in hidden)
             for name in sorted(dirnames + filenames):
                 inside = relative / name
+                if str(inside) in hidden:
+                    continue
                 st = os.lstat(Path(directory) / name)
                 if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
                     kind = 2
@@ -234,6 +249,35 @@ def without_etc_files(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
     if not any(change["Path"].startswith("/etc/") for change in kept):
         kept = [c for c in kept if not (c["Path"] == "/etc" and c["Kind"] == 0)]
     return kept
+
+
+def bind_mount_points(root: Path, points: list[dict[str, Any]]) -> None:
+    """A stopped container's volumes and binds on its root mounted at `root`, so that cp
+    reaches them as in the running container (made where missing, as dockerd does);
+    the root's lazy unmount takes them with it."""
+    from ketch.runtime import syscalls
+
+    for point in points:
+        if point["Type"] == "tmpfs" or not point["Source"]:
+            continue
+        source = point["Source"]
+        sub = mountpoints.subpath(point)
+        if sub:
+            source = os.path.join(source, sub)
+        target = os.path.join(root, point["Destination"].lstrip("/"))
+        with contextlib.suppress(OSError):
+            if os.path.isdir(source):
+                os.makedirs(target, exist_ok=True)
+            elif not os.path.lexists(target):
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                open(target, "a").close()  # noqa: SIM115 - a file to bind a file over
+        real = os.path.realpath(target)
+        if not real.startswith(str(root) + "/") or not os.path.exists(real):
+            continue  # a symlink out of the root, or not a directory: not followed
+        flags = MS_BIND | MS_REC
+        syscalls.mount(source, real, None, flags)
+        if not point["RW"]:
+            syscalls.mount("", real, None, flags | MS_REMOUNT | MS_RDONLY)
 
 
 def live_root(pid: int) -> int | None:

@@ -47,6 +47,9 @@ class Container:
     shim_start_time: int = 0
     has_been_started: bool = False
     manually_stopped: bool = False
+    # Its mount points (mountpoints.py's model), volumes resolved at create; None for a
+    # record from before they were kept (its binds and mounts are read again).
+    mount_points: list[dict[str, Any]] | None = None
 
     @property
     def short_id(self) -> str:
@@ -106,6 +109,7 @@ class Container:
             "ShimStartTime": self.shim_start_time,
             "HasBeenStartedBefore": self.has_been_started,
             "HasBeenManuallyStopped": self.manually_stopped,
+            "MountPoints": self.mount_points,
         }
 
     @classmethod
@@ -128,6 +132,7 @@ class Container:
             shim_start_time=data.get("ShimStartTime", 0),
             has_been_started=data.get("HasBeenStartedBefore", False),
             manually_stopped=data.get("HasBeenManuallyStopped", False),
+            mount_points=data.get("MountPoints"),
         )
 
     def save(self) -> None:

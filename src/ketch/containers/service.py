@@ -38,7 +38,9 @@ from ketch.containers.netservice import ContainerNetworking
 from ketch.containers.record import Container
 from ketch.containers.supervisor import RunSettings, Supervisor
 from ketch.containers.table import ContainerTable
+from ketch.containers.volservice import ContainerVolumes
 from ketch.timestamps import rfc3339_nano
+from ketch.volumes import VolumeStore
 
 log = logging.getLogger("ketch.containers")
 
@@ -71,6 +73,7 @@ class ContainerService:
         run: RunSettings | None = None,
         bundle: BundleSettings | None = None,
         networks: Networks | None = None,
+        volumes: VolumeStore | None = None,
     ) -> None:
         self.root = root
         self.networks = networks
@@ -83,8 +86,12 @@ class ContainerService:
         )
         self.root.mkdir(parents=True, exist_ok=True)
         self.table = ContainerTable()
+        self.volumes = ContainerVolumes(
+            self.table, volumes or VolumeStore(root.parent / "volumes"), self.events
+        )
         self.supervisor = Supervisor(
-            self.table, snapshots, shims, self.events, self.run_settings, self._remove, networks
+            self.table, snapshots, shims, self.events, self.run_settings, self._auto_remove,
+            networks, before_spawn=self.volumes.prepare,
         )
         self.execs = ExecService(self.table)
         self.network = ContainerNetworking(self.table, networks)
@@ -150,6 +157,7 @@ class ContainerService:
         path, args = merge.command_of(merged)
         merge.parse_signal(merged.get("StopSignal"))
         nameservers = self.network.check(merged, host_config, networking_config)
+        mount_points = self.volumes.plan(merged, host_config)
         if name:
             stored_name = names.validate(name)
             self.table.check_name_free(stored_name)
@@ -174,11 +182,17 @@ class ContainerService:
             directory=directory,
             networking_config=networking.normalise(merged, host_config, networking_config),
             chain_id=image.chain_id,
+            mount_points=mount_points,
         )
+        made: list[str] = []
         try:
             # As dockerd, the writable layer is made at create: diff, cp and commit of a
             # container that never ran read it without making it.
-            self.snapshots.prepare(container_id, image.chain_id)
+            rootfs = self.snapshots.prepare(container_id, image.chain_id)
+            made = self.volumes.resolve(mount_points)
+            await asyncio.to_thread(
+                self.volumes.seed, mount_points, rootfs, directory / "seed-root"
+            )
             write_etc_files(container, nameservers)
             write_bundle(
                 container, self.snapshots.layer_dirs(image.chain_id), self.bundle_settings
@@ -188,6 +202,7 @@ class ContainerService:
             with contextlib.suppress(errors.KetchError, OSError):
                 self.snapshots.remove(container_id)
             shutil.rmtree(directory, ignore_errors=True)
+            self.volumes.undo(made)
             if isinstance(exc, OSError) and errors.is_storage_error(exc):
                 raise errors.storage_error(exc, directory) from None  # a write() names no file
             raise
@@ -405,15 +420,19 @@ class ContainerService:
             await exited
             if entry not in self.table:
                 return  # AutoRemove already took it
-        await self._remove(entry)
+        await self._remove(entry, volumes)
 
-    async def _remove(self, entry: Entry) -> None:
+    async def _auto_remove(self, entry: Entry) -> None:
+        await self._remove(entry, volumes=True)  # as dockerd: --rm takes anonymous volumes
+
+    async def _remove(self, entry: Entry, volumes: bool = False) -> None:
         container = entry.container
         if container.state.get("RemovalInProgress"):
             return
         container.state["RemovalInProgress"] = True
         self.supervisor.restarts.cancel(entry)
         await self.table.drop(entry)
+        self.volumes.release(container, remove_anonymous=volumes)
         with contextlib.suppress(errors.NotFound):
             await asyncio.to_thread(self.snapshots.remove, container.id)
         with contextlib.suppress(OSError):  # its end let go of it; a mount left would stay

@@ -57,8 +57,10 @@ class Supervisor:
         settings: RunSettings,
         auto_remove: Callable[[Entry], Awaitable[None]],
         networks: Networks | None = None,
+        before_spawn: Callable[[Container], None] | None = None,
     ) -> None:
         self.networks = networks
+        self._before_spawn = before_spawn
         self.table = table
         self.snapshots = snapshots
         self.shims = shims
@@ -82,6 +84,8 @@ class Supervisor:
             if plan.mode == "container":
                 self._join_network_of(entry, plan.joins)
             links = self._links(entry, plan)
+            if self._before_spawn is not None:
+                self._before_spawn(container)  # its volumes mounted, as the runtime binds them
             netns = self._make_namespace(entry, plan)
         except errors.KetchError as exc:
             # As any failed start: waiters woken, --rm honoured (the docker CLI's `run --rm`

@@ -7,6 +7,7 @@ from typing import Any
 
 from ketch.containers.record import Container
 from ketch.containers.status import status_text
+from ketch.errors import KetchError
 from ketch.runtime.spec import MASKED_PATHS, READONLY_PATHS
 from ketch.timestamps import parse_rfc3339
 
@@ -158,32 +159,23 @@ def inspect_view(
         "ExecIDs": exec_ids or None,
         "HostConfig": host_config,
         "GraphDriver": graph_driver or {"Name": "overlay2", "Data": {}},
-        "Mounts": mounts_view(container.host_config),
+        "Mounts": mounts_view(container),
         "Config": config,
         "NetworkSettings": settings or network_settings(network_of(container.host_config)),
     }
 
 
-def mounts_view(host_config: dict[str, Any]) -> list[dict[str, Any]]:
-    """Binds and Mounts as `docker inspect` lists them."""
-    found = []
-    for bind in host_config.get("Binds") or []:
-        parts = bind.split(":")
-        options = parts[2].split(",") if len(parts) > 2 else []
-        found.append({
-            "Type": "bind", "Source": parts[0], "Destination": parts[1],
-            "Mode": parts[2] if len(parts) > 2 else "", "RW": "ro" not in options,
-            "Propagation": next((o for o in options if "private" in o or "shared" in o
-                                 or "slave" in o), "rprivate"),
-        })  # fmt: skip
-    for mount in host_config.get("Mounts") or []:
-        found.append({
-            "Type": mount.get("Type", "volume"), "Source": mount.get("Source", ""),
-            "Destination": mount.get("Target", ""), "Mode": "",
-            "RW": not mount.get("ReadOnly"), "Propagation": "rprivate" if
-            mount.get("Type") == "bind" else "",
-        })  # fmt: skip
-    return found
+def mounts_view(container: Container) -> list[dict[str, Any]]:
+    """Its mount points as `docker inspect` and `docker ps` list them."""
+    from ketch.containers import mountpoints
+
+    points = container.mount_points
+    if points is None:
+        try:
+            points = mountpoints.plan({}, container.host_config)
+        except KetchError:
+            points = []
+    return [mountpoints.view(p) for p in points]
 
 
 def network_settings(
@@ -243,5 +235,5 @@ def list_view(
         "NetworkSettings": {
             "Networks": networks if networks is not None else {network: endpoint(network)}
         },
-        "Mounts": mounts_view(container.host_config),
+        "Mounts": mounts_view(container),
     }
