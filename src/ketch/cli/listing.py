@@ -42,7 +42,8 @@ def render_rows(
     except TemplateError as error:
         raise UsageError(f"template parsing error: {error}") from None
     try:
-        lines = [template.render(row) for row in rows]
+        # docker's formatter contexts marshal to JSON with their keys sorted (`{{json .}}`)
+        lines = [template.render(dict(sorted(row.items()))) for row in rows]
     except TemplateError as error:
         raise UsageError(f"template: {error}") from None
     if not is_table:

@@ -255,6 +255,8 @@ def _parse(source: str) -> list[Any]:
     if len(stack) != 1:
         raise TemplateError("unexpected EOF")
     tail = source[position:]
+    if "{{" in tail:
+        raise TemplateError("unclosed action")
     if trim_next:
         tail = tail.lstrip()
     if tail:
