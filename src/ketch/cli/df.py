@@ -193,7 +193,8 @@ def df(cli: Cli, parsed: Parsed) -> int:
     cache = [cache_row(r, truncate) for r in usage.get("BuildCache") or []]
     if template != "table":
         data = {"Images": images, "Containers": containers, "Volumes": volumes, "BuildCache": cache}
-        cli.stdout.write(render_rows(template, [data], HEADERS))
+        # one template over the whole answer, with no newline added (docker's verboseWrite)
+        cli.stdout.write(render_rows(template, [data], HEADERS).removesuffix("\n"))
         return 0
     cache_size = sum(r.get("Size", 0) for r in usage.get("BuildCache") or [] if not r.get("Shared"))
     out = cli.stdout

@@ -8,7 +8,7 @@ from ketch.cli.output import refuse_terminal, write_binary
 
 
 def export(cli: Cli, parsed: Parsed) -> int:
-    refuse_terminal(parsed.output)
+    refuse_terminal(parsed.output, "failed to export container")
     response = cli.client.request("GET", f"/containers/{parsed.args[0]}/export")
     cli.flush()
     write_binary(response.chunks(), parsed.output, "failed to export container")

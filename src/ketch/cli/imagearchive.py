@@ -25,7 +25,7 @@ def _chunks(source: BinaryIO) -> Iterator[bytes]:
 
 
 def save(cli: Cli, parsed: Parsed) -> int:
-    refuse_terminal(parsed.output)
+    refuse_terminal(parsed.output, "failed to save image")
     params = {"names": tuple(parsed.args), "platform": parsed.platform or None}
     response = cli.client.request("GET", "/images/get", params=params)
     write_binary(response.chunks(), parsed.output, "failed to save image")
@@ -167,7 +167,6 @@ ENTRIES = {
                 _PLATFORM,
             ],
             min_args=1,
-            max_args=2,
         ),
         import_,
     ),

@@ -35,6 +35,14 @@ def write_binary(chunks: Iterable[bytes], path: str, failure: str) -> None:
         raise
 
 
-def refuse_terminal(path: str) -> None:
-    if not path and is_terminal(1):
+def refuse_terminal(path: str, failure: str) -> None:
+    """docker's checks before it asks the daemon: somewhere to write that is no terminal."""
+    if path:
+        directory = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(directory):
+            raise ExitStatus(
+                1, f"{failure}: invalid output path: stat {directory}: no such file or directory"
+            )
+        return
+    if is_terminal(1):
         raise ExitStatus(1, "cowardly refusing to save to a terminal. Use the -o flag or redirect")

@@ -141,7 +141,7 @@ def collect(cli: Cli, watched: Watched, stream: bool) -> None:
         watched.error = error
     except (OSError, ValueError):
         pass
-    if watched.numbers is not None:
+    if stream and watched.numbers is not None:
         watched.numbers = dict(watched.numbers, valid=False)  # the stream ended
     watched.first.set()
 

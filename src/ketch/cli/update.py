@@ -5,7 +5,7 @@ from __future__ import annotations
 from ketch import errors
 from ketch.cli import units
 from ketch.cli.app import Cli, Entry, ExitStatus, daemon_error_text
-from ketch.cli.flags import INT, STRING, Command, Flag, Parsed
+from ketch.cli.flags import INT, STRING, Command, Flag, Parsed, UsageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -117,6 +117,20 @@ FLAGS = [
 ]
 
 
+def restart_policy(text: str) -> dict[str, Any]:
+    """opts.ParseRestartPolicy: "name[:count]"; the name is the daemon's to judge."""
+    name, _, count = text.partition(":")
+    retries = 0
+    if count:
+        try:
+            retries = int(count)
+        except ValueError:
+            raise UsageError(
+                "invalid restart policy format: maximum retry count must be an integer"
+            ) from None
+    return {"Name": name, "MaximumRetryCount": retries}
+
+
 def update_body(parsed: Parsed) -> dict[str, Any]:
     """container.UpdateConfig as docker fills it: every resource, zero meaning unchanged."""
 
@@ -142,12 +156,7 @@ def update_body(parsed: Parsed) -> dict[str, Any]:
     }
     if parsed.pids_limit:
         body["PidsLimit"] = parsed.pids_limit
-    restart = {"Name": "", "MaximumRetryCount": 0}
-    if parsed.restart:
-        from ketch.cli.runopts import parse_restart
-
-        restart = parse_restart(parsed.restart)
-    body["RestartPolicy"] = restart
+    body["RestartPolicy"] = restart_policy(parsed.restart or "")
     return body
 
 
