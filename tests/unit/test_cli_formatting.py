@@ -213,7 +213,8 @@ INSPECTED = {
         ("{{.Id}}", "abc"),
         (
             "{{json .Config}}",
-            '{"Env":["A=1","B=\\u003c2\\u003e"],"Labels":{"b":"2","a":"1"},"Cmd":null}',
+            # docker's template `json` leaves <, > and & as they are (SetEscapeHTML(false))
+            '{"Env":["A=1","B=<2>"],"Labels":{"b":"2","a":"1"},"Cmd":null}',
         ),
         ("{{.Config.Labels}}", "map[a:1 b:2]"),
         ("{{.Config.Env}}", "[A=1 B=<2>]"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ketch.cli.flags import UsageError
 from ketch.cli.tables import render_table
-from ketch.cli.template import Template, TemplateError
+from ketch.cli.template import FormatterRow, Template, TemplateError
 
 # typing is kept off the import path (it costs several ms per command);
 # annotations are strings here, so the names are needed by checkers only.
@@ -42,7 +42,8 @@ def render_rows(
     except TemplateError as error:
         raise UsageError(f"template parsing error: {error}") from None
     try:
-        lines = [template.render(row) for row in rows]
+        # docker's formatter contexts marshal to JSON with their keys sorted (`{{json .}}`)
+        lines = [template.render(FormatterRow(sorted(row.items()))) for row in rows]
     except TemplateError as error:
         raise UsageError(f"template: {error}") from None
     if not is_table:

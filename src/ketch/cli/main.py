@@ -35,6 +35,7 @@ COMMAND_MODULES: dict[str, str] = {
     "inspect": "ketch.cli.inspect",
     "images": "ketch.cli.images",
     "pull": "ketch.cli.pull",
+    "push": "ketch.cli.push",
     "rmi": "ketch.cli.images",
     "tag": "ketch.cli.images",
     "version": "ketch.cli.system",
@@ -42,6 +43,30 @@ COMMAND_MODULES: dict[str, str] = {
     "login": "ketch.cli.login",
     "logout": "ketch.cli.login",
     "port": "ketch.cli.port",
+    "pause": "ketch.cli.pause",
+    "unpause": "ketch.cli.pause",
+    "rename": "ketch.cli.rename",
+    "top": "ketch.cli.top",
+    "diff": "ketch.cli.diff",
+    "update": "ketch.cli.update",
+    "commit": "ketch.cli.commit",
+    "export": "ketch.cli.export",
+    "cp": "ketch.cli.cp",
+    "stats": "ketch.cli.stats",
+    "events": "ketch.cli.events",
+    "history": "ketch.cli.history",
+    "save": "ketch.cli.imagearchive",
+    "load": "ketch.cli.imagearchive",
+    "import": "ketch.cli.imagearchive",
+    "builder": "ketch.cli.groups",
+    "container": "ketch.cli.groups",
+    "image": "ketch.cli.groups",
+    "system": "ketch.cli.groups",
+    "container prune": "ketch.cli.prune",
+    "image prune": "ketch.cli.prune",
+    "builder prune": "ketch.cli.prune",
+    "system prune": "ketch.cli.prune",
+    "system df": "ketch.cli.df",
     "network": "ketch.cli.network",
     "network connect": "ketch.cli.network",
     "network create": "ketch.cli.network",
@@ -52,52 +77,86 @@ COMMAND_MODULES: dict[str, str] = {
     "network rm": "ketch.cli.network",
 }
 
-# The one-line summaries of `ketch --help`, kept here so help loads no command module.
-SUMMARIES: dict[str, str] = {
-    "build": "Build an image from a Dockerfile",
+# `ketch --help` as docker's: the common commands in docker's order, the management
+# commands, then the rest in alphabetical order. Kept here so help loads no command module.
+COMMON_COMMANDS: dict[str, str] = {
     "run": "Create and run a new container from an image",
-    "create": "Create a new container",
-    "start": "Start one or more stopped containers",
-    "stop": "Stop one or more running containers",
-    "kill": "Kill one or more running containers",
-    "restart": "Restart one or more containers",
-    "rm": "Remove one or more containers",
-    "wait": "Block until one or more containers stop, then print their exit codes",
-    "attach": "Attach local standard input, output, and error streams to a running container",
-    "ps": "List containers",
-    "logs": "Fetch the logs of a container",
     "exec": "Execute a command in a running container",
-    "inspect": "Return low-level information on ketch objects",
-    "images": "List images",
+    "ps": "List containers",
+    "build": "Build an image from a Dockerfile",
     "pull": "Download an image from a registry",
-    "rmi": "Remove one or more images",
-    "tag": "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE",
-    "version": "Show the ketch version information",
-    "info": "Display system-wide information",
+    "push": "Upload an image to a registry",
+    "images": "List images",
     "login": "Authenticate to a registry",
     "logout": "Log out from a registry",
-    "port": "List port mappings or a specific mapping for the container",
-    "network": "Manage networks",
+    "version": "Show the ketch version information",
+    "info": "Display system-wide information",
 }
+MANAGEMENT_COMMANDS: dict[str, str] = {
+    "builder": "Manage builds",
+    "container": "Manage containers",
+    "image": "Manage images",
+    "network": "Manage networks",
+    "system": "Manage ketch",
+}
+OTHER_COMMANDS: dict[str, str] = {
+    "attach": "Attach local standard input, output, and error streams to a running container",
+    "commit": "Create a new image from a container's changes",
+    "cp": "Copy files/folders between a container and the local filesystem",
+    "create": "Create a new container",
+    "diff": "Inspect changes to files or directories on a container's filesystem",
+    "events": "Get real time events from the server",
+    "export": "Export a container's filesystem as a tar archive",
+    "history": "Show the history of an image",
+    "import": "Import the contents from a tarball to create a filesystem image",
+    "inspect": "Return low-level information on ketch objects",
+    "kill": "Kill one or more running containers",
+    "load": "Load an image from a tar archive or STDIN",
+    "logs": "Fetch the logs of a container",
+    "pause": "Pause all processes within one or more containers",
+    "port": "List port mappings or a specific mapping for the container",
+    "rename": "Rename a container",
+    "restart": "Restart one or more containers",
+    "rm": "Remove one or more containers",
+    "rmi": "Remove one or more images",
+    "save": "Save one or more images to a tar archive (streamed to STDOUT by default)",
+    "start": "Start one or more stopped containers",
+    "stats": "Display a live stream of container(s) resource usage statistics",
+    "stop": "Stop one or more running containers",
+    "tag": "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE",
+    "top": "Display the running processes of a container",
+    "unpause": "Unpause all processes within one or more containers",
+    "update": "Update configuration of one or more containers",
+    "wait": "Block until one or more containers stop, then print their exit codes",
+}
+SUMMARIES: dict[str, str] = {**COMMON_COMMANDS, **MANAGEMENT_COMMANDS, **OTHER_COMMANDS}
 
 # docker's management commands map onto the same handlers (`ketch container ls`).
 MANAGEMENT_ALIASES: dict[tuple[str, str], str] = {
     ("container", "ls"): "ps",
     ("container", "list"): "ps",
     ("container", "ps"): "ps",
+    ("container", "prune"): "container prune",
     ("image", "ls"): "images",
     ("image", "list"): "images",
     ("image", "rm"): "rmi",
-    ("image", "pull"): "pull",
-    ("image", "tag"): "tag",
-    ("image", "inspect"): "inspect",
+    ("image", "remove"): "rmi",
+    ("image", "prune"): "image prune",
     ("image", "build"): "build",
     ("builder", "build"): "build",
-    ("container", "inspect"): "inspect",
-    ("system", "info"): "info",
+    ("builder", "prune"): "builder prune",
+    ("system", "df"): "system df",
+    ("system", "prune"): "system prune",
 }
-for _name in "run create start stop kill restart rm wait attach logs exec port".split():
+for _name in (
+    "run create start stop kill restart rm wait attach logs exec port inspect pause unpause "
+    "rename top diff update commit export cp stats"
+).split():
     MANAGEMENT_ALIASES[("container", _name)] = _name
+for _name in "pull push tag inspect history save load import".split():
+    MANAGEMENT_ALIASES[("image", _name)] = _name
+for _name in "info events".split():
+    MANAGEMENT_ALIASES[("system", _name)] = _name
 for _name in "connect create disconnect inspect ls prune rm".split():
     MANAGEMENT_ALIASES[("network", _name)] = f"network {_name}"
 MANAGEMENT_ALIASES[("network", "list")] = "network ls"
@@ -202,13 +261,22 @@ def _usage_error(error: flags.UsageError, command: flags.Command, name: str) -> 
 
 
 def _overview() -> str:
-    names = sorted(name for name in COMMAND_MODULES if " " not in name)
+    def section(title: str, commands: dict[str, str]) -> list[str]:
+        return [f"{title}:", *(f"  {name:<12}{summary}" for name, summary in commands.items()), ""]
+
     lines = [
-        f"\nUsage:  {PROGRAM} {GLOBAL.usage}\n",
+        f"Usage:  {PROGRAM} [OPTIONS] COMMAND",
+        "",
         GLOBAL.summary,
         "",
-        "Commands:",
-        *(f"  {name:<10}{SUMMARIES.get(name, '')}".rstrip() for name in names),
+        *section("Common Commands", COMMON_COMMANDS),
+        *section("Management Commands", MANAGEMENT_COMMANDS),
+        *section("Commands", OTHER_COMMANDS),
+        *GLOBAL.help_text(PROGRAM)
+        .split("\n\n", 2)[-1]
+        .replace("Options:", "Global Options:")
+        .rstrip("\n")
+        .split("\n"),
         "",
         f"Run '{PROGRAM} COMMAND --help' for more information on a command.",
         "",

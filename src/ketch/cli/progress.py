@@ -1,4 +1,4 @@
-"""Docker's pull progress: JSON messages shown as docker's lines.
+"""Docker's progress (pull, push, load, import): JSON messages shown as docker's lines.
 
 On a terminal each layer keeps one line, redrawn in place with ANSI cursor
 moves; elsewhere only the milestones are printed, one line each, as docker
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, TextIO
 
-from ketch.client.errors import api_error
+from ketch import errors
 from ketch.units import progress_bar
 
 
@@ -40,7 +40,15 @@ class ProgressDisplay:
         if "error" in message or "errorDetail" in message:
             detail = message.get("errorDetail") or {}
             text = detail.get("message") or message.get("error") or "unknown error"
-            raise api_error(500, text.encode())
+            # docker prints an error inside the stream as it came, without the
+            # "Error response from daemon" that a refused request gets
+            raise errors.Internal(text)
+        if "aux" in message:
+            return  # docker hands these to a callback (push's digest), never prints them
+        if message.get("stream"):
+            self.out.write(message["stream"])
+            self.out.flush()
+            return
         line = message_line(message, self.terminal)
         if line is None:
             return

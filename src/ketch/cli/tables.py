@@ -9,12 +9,13 @@ MIN_WIDTH = 10
 PADDING = 3
 
 
-def render_table(rows: list[list[str]]) -> str:
-    """Columns padded to the widest cell + 3 (at least 10); the last column unpadded."""
+def render_table(rows: list[list[str]], min_width: int = MIN_WIDTH) -> str:
+    """Columns padded to the widest cell + 3 (at least `min_width`); the last column
+    unpadded."""
     if not rows:
         return ""
     columns = max(len(row) for row in rows)
-    widths = [MIN_WIDTH] * columns
+    widths = [min_width] * columns
     for row in rows:
         for index, cell in enumerate(row[:-1]):
             widths[index] = max(widths[index], display_width(cell) + PADDING)

@@ -39,6 +39,18 @@ def go_json(value: Any) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
+class FormatterRow(dict):  # type: ignore[type-arg]
+    """A row of a docker list formatter (ps, images, stats...): its `{{json .}}` is
+    json.Marshal's, with <, > and & escaped; other values go through docker's template
+    `json`, which leaves them as they are."""
+
+
+def template_json(value: Any) -> str:
+    if isinstance(value, FormatterRow):
+        return go_json(value)
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
 def go_print(value: Any) -> str:
     """fmt's %v for values decoded from JSON."""
     if value is MISSING:
@@ -86,7 +98,7 @@ def _truncate(value: Any, length: int) -> str:
 
 
 FUNCTIONS: dict[str, Callable[..., Any]] = {
-    "json": go_json,
+    "json": template_json,
     "join": lambda items, sep: sep.join(go_print(item) for item in (items or [])),
     "index": _index,
     "len": lambda value: len(value),
@@ -255,6 +267,8 @@ def _parse(source: str) -> list[Any]:
     if len(stack) != 1:
         raise TemplateError("unexpected EOF")
     tail = source[position:]
+    if "{{" in tail:
+        raise TemplateError("unclosed action")
     if trim_next:
         tail = tail.lstrip()
     if tail:
