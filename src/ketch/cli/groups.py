@@ -6,6 +6,12 @@ from __future__ import annotations
 from ketch.cli.app import PROGRAM, Cli, Entry, ExitStatus
 from ketch.cli.flags import Command, Parsed
 
+TYPE_CHECKING = False  # typing stays off the start-up path
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    Handler = Callable[[Cli, Parsed], int]
+
 GROUPS: dict[str, tuple[str, dict[str, str]]] = {
     "builder": (
         "Manage builds",
@@ -89,7 +95,7 @@ class GroupCommand(Command):
         return "\n".join(lines) + "\n"
 
 
-def _group(name: str):  # noqa: ANN202 - a handler
+def _group(name: str) -> Handler:
     def handler(cli: Cli, parsed: Parsed) -> int:
         if parsed.args:
             raise ExitStatus(

@@ -43,7 +43,8 @@ def load(cli: Cli, parsed: Parsed) -> int:
         try:
             source: BinaryIO = open(parsed.input, "rb")  # noqa: SIM115 - closed below
         except OSError as error:
-            raise ExitStatus(1, f"open {parsed.input}: {error.strerror.lower()}") from None
+            reason = (error.strerror or str(error)).lower()
+            raise ExitStatus(1, f"open {parsed.input}: {reason}") from None
     else:
         if is_terminal(0):
             raise ExitStatus(1, "requested load from stdin, but stdin is empty")
@@ -88,7 +89,8 @@ def import_(cli: Cli, parsed: Parsed) -> int:
         try:
             source = open(source_name, "rb")  # noqa: SIM115 - closed below
         except OSError as error:
-            raise ExitStatus(1, f"open {source_name}: {error.strerror.lower()}") from None
+            reason = (error.strerror or str(error)).lower()
+            raise ExitStatus(1, f"open {source_name}: {reason}") from None
     if source is not None:
         params["fromSrc"] = "-"
         data = _chunks(source)

@@ -24,7 +24,7 @@ def write_binary(chunks: Iterable[bytes], path: str, failure: str) -> None:
     try:
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except OSError as error:
-        raise ExitStatus(1, f"{failure}: {error.strerror.lower()}") from None
+        raise ExitStatus(1, f"{failure}: {(error.strerror or str(error)).lower()}") from None
     try:
         with os.fdopen(fd, "wb") as file:
             for chunk in chunks:

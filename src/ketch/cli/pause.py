@@ -6,8 +6,14 @@ from ketch.cli.app import Cli, Entry
 from ketch.cli.flags import Command, Parsed
 from ketch.cli.lifecycle import for_each
 
+TYPE_CHECKING = False  # typing stays off the start-up path
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
-def _each(action: str):  # noqa: ANN202 - a handler
+    Handler = Callable[[Cli, Parsed], int]
+
+
+def _each(action: str) -> Handler:
     def handler(cli: Cli, parsed: Parsed) -> int:
         failed = for_each(
             cli,

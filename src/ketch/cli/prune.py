@@ -9,6 +9,12 @@ from ketch.cli.flags import BOOL, LIST, STRING, Command, Flag, Parsed
 from ketch.cli.listing import parse_filters
 from ketch.cli.tables import natural_sorted
 
+TYPE_CHECKING = False  # typing stays off the start-up path
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    Step = Callable[[Cli, dict[str, list[str]], bool], tuple[int, str]]
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
@@ -157,7 +163,7 @@ def system_prune(cli: Cli, parsed: Parsed) -> int:
         raise ExitStatus(1, 'ERROR: The "until" filter is not supported with "--volumes"')
     if not parsed.force and not confirm(cli, system_prune_question(parsed, filters)):
         return 0
-    steps = [prune_containers, prune_networks]
+    steps: list[Step] = [prune_containers, prune_networks]
     if parsed.volumes:
         steps.append(prune_volumes)
     steps += [prune_images, prune_build_cache]
