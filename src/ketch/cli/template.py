@@ -115,8 +115,10 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "ne": lambda a, b: a != b,
 }
 
-_ACTION = re.compile(r"\{\{(-?)\s*(.*?)\s*(-?)\}\}", re.DOTALL)
-_TOKEN = re.compile(
+# Compiled at first use: the default tables (plain text and `{{.Field}}`s) never need them,
+# and compiling them was a good part of `ketch ps`'s start.
+_ACTION = r"(?s)\{\{(-?)\s*(.*?)\s*(-?)\}\}"
+_TOKEN = (
     r"""\s*(?:
         (?P<string>"(?:[^"\\]|\\.)*"|`[^`]*`)
       | (?P<number>-?\d+(?:\.\d+)?)
@@ -125,8 +127,7 @@ _TOKEN = re.compile(
       | (?P<open>\()
       | (?P<close>\))
       | (?P<word>[A-Za-z_][A-Za-z0-9_]*)
-    )""",
-    re.VERBOSE,
+    )"""
 )
 
 
@@ -174,7 +175,7 @@ def _tokenize(text: str) -> list[tuple[str, str]]:
     position = 0
     text = text.rstrip()
     while position < len(text):
-        match = _TOKEN.match(text, position)
+        match = re.compile(_TOKEN, re.VERBOSE).match(text, position)
         if not match or match.end() == position:
             raise TemplateError(f"unexpected {text[position:]!r} in command")
         kind = match.lastgroup or ""
@@ -226,12 +227,36 @@ def _pipeline_from(tokens: list[tuple[str, str]], position: int) -> tuple[list[l
     return pipeline, position
 
 
+def _simple(source: str) -> list[Any] | None:
+    """The nodes of a template of text and `{{.Field}}`s alone (the default tables), found
+    without the regular expressions; None for anything else."""
+    nodes: list[Any] = []
+    rest = source
+    while rest:
+        text, opened, after = rest.partition("{{")
+        if text:
+            nodes.append(_Text(text))
+        if not opened:
+            break
+        inside, closed, rest = after.partition("}}")
+        if not closed or not inside.startswith("."):
+            return None
+        path = [] if inside == "." else inside[1:].split(".")
+        if not all(part.isidentifier() for part in path):
+            return None
+        nodes.append(_Action([[("field", path)]]))
+    return nodes
+
+
 def _parse(source: str) -> list[Any]:
+    simple = _simple(source)
+    if simple is not None:
+        return simple
     root: list[Any] = []
     stack: list[tuple[Any, list[Any]]] = [(None, root)]
     position = 0
     trim_next = False
-    for match in _ACTION.finditer(source):
+    for match in re.finditer(_ACTION, source):
         text = source[position : match.start()]
         if trim_next:
             text = text.lstrip()
