@@ -19,6 +19,11 @@ log = logging.getLogger("ketch.api.exec")
 
 # The start body's fields (Go's container.ExecStartRequest).
 EXEC_START = {"Detach": schema.BOOL, "Tty": schema.BOOL, "ConsoleSize": schema.LIST}
+# The create body's (Go's container.ExecOptions).
+EXEC_CREATE_FIELDS = (
+    "User", "Privileged", "Tty", "ConsoleSize", "AttachStdin", "AttachStderr", "AttachStdout",
+    "DetachKeys", "Env", "WorkingDir", "Cmd",
+)  # fmt: skip
 
 
 def service(request: web.Request) -> ExecBackend:
@@ -27,6 +32,8 @@ def service(request: web.Request) -> ExecBackend:
 
 async def create(request: web.Request) -> web.Response:
     body = await read_json(request)
+    if isinstance(body, dict):
+        body = schema.go_field_names(body, EXEC_CREATE_FIELDS)
     log.debug("exec create in %s: %s", request.match_info["id"], body)
     exec_id = service(request).exec_create(request.match_info["id"], body)
     return json_response({"Id": exec_id}, status=201)

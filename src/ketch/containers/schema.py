@@ -9,6 +9,7 @@ surfaces deep inside as a Python TypeError and a 500.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from ketch.errors import InvalidArgument
@@ -117,6 +118,18 @@ def _wrong(value: Any, kind: str) -> str:
 
 def _go_name(kind: str) -> str:
     return _GO_NAMES.get(kind, kind)
+
+
+def go_field_names(value: dict[str, Any], names: Iterable[str]) -> dict[str, Any]:
+    """`value` with its keys as Go's encoding/json reads them: a key that matches a field
+    name but for case is that field (docker-py sends exec create's `detachKeys`)."""
+    canonical = {name.lower(): name for name in names}
+    named: dict[str, Any] = {}
+    for key, item in value.items():
+        name = canonical.get(key.lower(), key)
+        if name not in named or key == name:
+            named[name] = item
+    return named
 
 
 def check(struct: str, value: Any, fields: dict[str, str]) -> None:
