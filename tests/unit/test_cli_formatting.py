@@ -11,8 +11,9 @@ from ketch.cli.images import image_rows
 from ketch.cli.listing import parse_filters, render_rows
 from ketch.cli.progress import ProgressDisplay, message_line, progress_bar
 from ketch.cli.ps import DEFAULT_FORMAT, HEADERS, container_row, format_ports
-from ketch.cli.tables import ellipsis, go_quote, render_table, short_id
+from ketch.cli.tables import ellipsis, render_table, short_id
 from ketch.cli.template import TemplateError, go_json, render
+from ketch.gostrings import quote as go_quote
 
 
 @pytest.mark.parametrize(

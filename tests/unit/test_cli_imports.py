@@ -30,6 +30,7 @@ PS_KETCH_MODULES = {
     "ketch.client.streams",
     "ketch.client.transport",
     "ketch.errors",
+    "ketch.gostrings",  # docker's %q (the COMMAND column), shared with the builder
     "ketch.units",
 }
 # Standard modules that cost milliseconds and that only other commands need.

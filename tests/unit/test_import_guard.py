@@ -1,6 +1,6 @@
 """The import arrows of the architecture, checked so they stay true.
 
-Four levels: foundations (errors, oci, units, atomicfile, timestamps, dockerignore),
+Four levels: foundations (errors, oci, units, atomicfile, timestamps, dockerignore, gostrings),
 mechanisms, services, edges. A module imports from its own part, from
 foundations and from lower levels; mechanisms never import each other, except
 the shim, which is the runtime's monitor and runs the runtime's init in the
@@ -16,7 +16,9 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "ketch"
 
-FOUNDATIONS = {"errors", "oci", "units", "atomicfile", "timestamps", "dockerignore", "__init__"}
+FOUNDATIONS = {
+    "errors", "oci", "units", "atomicfile", "timestamps", "dockerignore", "gostrings", "__init__",
+}
 MECHANISMS = {"content", "snapshots", "registry", "runtime", "shim", "network", "volumes"}
 SERVICES = {"images", "containers", "build"}
 EDGES = {"api", "client", "cli", "daemon", "config"}

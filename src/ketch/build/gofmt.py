@@ -8,26 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-
-def quote(text: str) -> str:
-    """strconv.Quote for the common case: printable characters kept, the rest escaped."""
-    out = ['"']
-    for char in text:
-        if char in '"\\':
-            out.append("\\" + char)
-        elif char == "\n":
-            out.append("\\n")
-        elif char == "\t":
-            out.append("\\t")
-        elif char == "\r":
-            out.append("\\r")
-        elif not char.isprintable():
-            code = ord(char)
-            out.append(f"\\x{code:02x}" if code < 0x80 else f"\\u{code:04x}")
-        else:
-            out.append(char)
-    out.append('"')
-    return "".join(out)
+from ketch.gostrings import quote
 
 
 def quoted_list(items: list[str] | None) -> str:

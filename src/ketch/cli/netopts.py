@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 
 from ketch.cli.flags import UsageError
+from ketch.gostrings import quote as go_quote
 
 # typing is kept off `run`'s import path (several ms per command); the annotations
 # are strings, so the name is needed by checkers only.
@@ -478,10 +479,3 @@ def endpoints_config(networks: list[str], flags: EndpointFlags) -> dict[str, Any
 
 def network_mode(networks: list[str]) -> str:
     return network_attachment(networks[0])["Target"] if networks else "default"
-
-
-def go_quote(text: str) -> str:
-    """Go's %q, from the table module, which `run` does not otherwise load."""
-    from ketch.cli.tables import go_quote as quote
-
-    return quote(text)

@@ -6,7 +6,8 @@ from typing import Any
 
 from ketch.cli.app import Cli, Entry, ExitStatus
 from ketch.cli.flags import Command, Parsed
-from ketch.cli.tables import go_quote, join_host_port, natural_sorted
+from ketch.cli.tables import join_host_port, natural_sorted
+from ketch.gostrings import quote as go_quote
 
 
 def port_lines(ports: dict[str, Any] | None, container: str, wanted: str | None) -> list[str]:

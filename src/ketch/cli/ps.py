@@ -6,7 +6,8 @@ from ketch.cli import units
 from ketch.cli.app import Cli, Entry
 from ketch.cli.flags import BOOL, INT, LIST, STRING, Command, Flag, Parsed
 from ketch.cli.listing import parse_filters, render_rows
-from ketch.cli.tables import ellipsis, go_quote, join_host_port, short_id
+from ketch.cli.tables import ellipsis, join_host_port, short_id
+from ketch.gostrings import quote as go_quote
 
 # typing is kept off the import path (it costs several ms per command);
 # annotations are strings here, so the names are needed by checkers only.

@@ -1,8 +1,6 @@
-"""Text layout as the docker CLI draws it (Go's tabwriter, strconv.Quote, Ellipsis)."""
+"""Text layout as the docker CLI draws it (Go's tabwriter, Ellipsis)."""
 
 from __future__ import annotations
-
-import unicodedata
 
 # docker's table writer: tabwriter.NewWriter(out, 10, 1, 3, ' ', 0)
 MIN_WIDTH = 10
@@ -43,53 +41,11 @@ def ellipsis(text: str, max_width: int) -> str:
     return text[: max_width - 1] + "…"
 
 
-def go_quote(text: str) -> str:
-    """Go's strconv.Quote: double quotes, escapes for quotes, backslashes, controls."""
-    out = ['"']
-    for char in text:
-        if char == '"':
-            out.append('\\"')
-        elif char == "\\":
-            out.append("\\\\")
-        elif char == "\n":
-            out.append("\\n")
-        elif char == "\t":
-            out.append("\\t")
-        elif char == "\r":
-            out.append("\\r")
-        elif char == "\a":
-            out.append("\\a")
-        elif char == "\b":
-            out.append("\\b")
-        elif char == "\f":
-            out.append("\\f")
-        elif char == "\v":
-            out.append("\\v")
-        elif not _go_printable(char):
-            code = ord(char)
-            if code < 0x80:
-                out.append(f"\\x{code:02x}")
-            elif code < 0x10000:
-                out.append(f"\\u{code:04x}")
-            else:
-                out.append(f"\\U{code:08x}")
-        else:
-            out.append(char)
-    out.append('"')
-    return "".join(out)
-
-
 def short_id(identifier: str) -> str:
     """Docker's TruncateID: drop the algorithm, keep 12 hex digits."""
     if ":" in identifier:
         identifier = identifier.split(":", 1)[1]
     return identifier[:12]
-
-
-def _go_printable(char: str) -> bool:
-    # strconv.IsPrint: letters, marks, numbers, punctuation, symbols, ASCII space.
-    category = unicodedata.category(char)
-    return char == " " or category[0] in "LMNPS"
 
 
 def join_host_port(host: str, port: str) -> str:
