@@ -97,9 +97,9 @@ def parse_mount(value: str) -> dict[str, Any]:
                     f'invalid value for {key}: {text} (must be "enabled", "disabled", '
                     '"writable", or "readonly")'
                 )
-            bind = options("BindOptions")
-            if _RECURSIVE[text]:
-                bind[_RECURSIVE[text]] = True
+            bind, field_name = options("BindOptions"), _RECURSIVE[text]
+            if field_name:
+                bind[field_name] = True
         elif key == "volume-subpath":
             options("VolumeOptions")["Subpath"] = text
         elif key == "volume-nocopy":
