@@ -105,10 +105,13 @@ def inspect_each(
     paths: list[str],
     params: dict[str, Any] | None = None,
     typed: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    marshalled: bool = False,
 ) -> int:
     """docker's inspect of one kind of object (`network inspect`, `volume inspect`): each
     path asked in turn, the found ones printed, then the daemon's errors, exit 1 if any.
-    `typed` gives a template what docker's Go struct would (a null map is `map[]` there)."""
+    `typed` gives a template what docker's Go struct would (a null map is `map[]` there);
+    `marshalled`: docker prints its decoded struct again, not the daemon's bytes, so maps
+    come out with their keys sorted."""
     template = None
     if format_text and format_text != "json":
         try:
@@ -126,6 +129,14 @@ def inspect_each(
             continue
         raw.append(text.decode().strip())
         found.append(json.loads(text))
+    if marshalled:
+        raw = [
+            json.dumps(item, sort_keys=True, ensure_ascii=False)
+            .replace("<", "\\u003c")
+            .replace(">", "\\u003e")
+            .replace("&", "\\u0026")
+            for item in found
+        ]
     if format_text == "json":
         cli.out("[" + ",".join(go_compact(text) for text in raw) + "]")
     elif template is None:

@@ -193,7 +193,7 @@ def inspect(cli: Cli, parsed: Parsed) -> int:
     from ketch.cli.inspect import inspect_each
 
     paths = [f"/volumes/{name}" for name in parsed.args]
-    return inspect_each(cli, parsed.format, paths, typed=typed_volume)
+    return inspect_each(cli, parsed.format, paths, typed=typed_volume, marshalled=True)
 
 
 def typed_volume(volume: dict[str, Any]) -> dict[str, Any]:
