@@ -610,3 +610,29 @@ def test_update_limits_and_restart_policy(client: docker.DockerClient) -> None:
         container.update(mem_limit="1k")
     assert "Minimum memory limit allowed is 6MB" in caught.value.explanation
     container.remove(force=True)
+
+
+def test_image_prune_takes_only_dangling_images_its_label_filters_match(
+    client: docker.DockerClient,
+) -> None:
+    mark = unique("pruned")
+    container = client.containers.create("busybox", "true", labels={"ketch.test.prune": mark})
+    try:
+        image = container.commit()  # no tag: dangling, labelled as its container
+    finally:
+        container.remove()
+    try:
+        assert image.labels.get("ketch.test.prune") == mark
+        for filters in ({"label": "ketch.test.prune=other"}, {"label!": "ketch.test.prune"}):
+            result = client.images.prune(filters=filters)
+            assert image.id not in str(result.get("ImagesDeleted")), filters
+            client.images.get(image.id)
+        result = client.images.prune(filters={"label": f"ketch.test.prune={mark}"})
+        assert {"Deleted": image.id} in result["ImagesDeleted"]
+        with pytest.raises(docker.errors.ImageNotFound):
+            client.images.get(image.id)
+    finally:
+        try:
+            client.images.remove(image.id, force=True)
+        except docker.errors.ImageNotFound:
+            pass

@@ -10,6 +10,7 @@ import tarfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -199,3 +200,150 @@ def test_prunes_alike(cli_env: dict[str, str]) -> None:
     assert same(cli_env, "image", "prune", "-f") == (0, "Total reclaimed space: 0B\n", "")
     same(cli_env, "container", "prune", "--bogus")
     assert same(cli_env, "container", "prune")[1].startswith("WARNING! This will remove all")
+
+
+@pytest.fixture
+def volumes(cli_env: dict[str, str]) -> Iterator[list[str]]:
+    """Names for the test's volumes, each removed at the end whoever made it."""
+    made: list[str] = []
+    try:
+        yield made
+    finally:
+        for name in made:
+            run(KETCH, cli_env, "volume", "rm", "-f", name)
+
+
+def test_volume_commands_alike(cli_env: dict[str, str], volumes: list[str]) -> None:
+    mark = unique("mark")
+    name, tmpfs = unique("vol"), unique("voltmp")
+    volumes += [name, tmpfs]
+    for program in (KETCH, DOCKER):  # the second create finds the volume the first made
+        assert run(program, cli_env, "volume", "create", "--label", f"mark={mark}", name) == (
+            0, f"{name}\n", "")  # fmt: skip
+    same(cli_env, "volume", "create", "-o", "type=tmpfs", "-o", "device=tmpfs", "-o",
+         "o=size=1m", "--label", f"mark={mark}", tmpfs)  # fmt: skip
+    assert same(cli_env, "volume", "ls", "-q", "--filter", f"label=mark={mark}")[1] == "".join(
+        f"{each}\n" for each in sorted([name, tmpfs]))  # fmt: skip
+    for args in (
+        ["volume", "ls", "--filter", f"label=mark={mark}"],
+        ["volume", "ls", "--filter", f"label=mark={mark}", "--format", "{{json .}}"],
+        ["volume", "list", "-f", f"name={tmpfs}", "--format", "table {{.Name}}\t{{.Labels}}"],
+        ["volume", "ls", "--filter", "bogus=1"],
+        ["volume", "ls", "--format", "{{.Bad"],
+        ["volume", "inspect", name, tmpfs],
+        ["volume", "inspect", "-f", "{{.Name}} {{.Driver}} {{.Labels}} {{.Options}}", tmpfs],
+        ["volume", "inspect", "--format", "json", name],
+        ["volume", "inspect", name, "no-such-volume"],
+        ["volume", "rm", "no-such-volume"],
+        ["volume", "create", "bad/name"],
+        ["volume", "create", "--driver", "no-such-driver", unique("vol")],
+        ["volume", "prune", "-f", "--filter", f"label=mark={mark}"],  # named ones stay
+        ["volume", "prune", "-f", "--filter", "until=1h"],
+        ["volume"],
+        ["volume", "bogus"],
+    ):
+        same(cli_env, *args)
+    # in use: docker's 409 and message, the same from both
+    holder = unique("holder")
+    code, _, err = run(KETCH, cli_env, "run", "-d", "--name", holder, "-v", f"{name}:/data",
+                       "busybox", "sleep", "300")  # fmt: skip
+    assert code == 0, err
+    try:
+        code, _, err = same(cli_env, "volume", "rm", name)
+        assert code == 1 and "volume is in use" in err
+    finally:
+        run(KETCH, cli_env, "rm", "-f", holder)
+    assert run(KETCH, cli_env, "volume", "rm", name) == (0, f"{name}\n", "")
+    assert run(DOCKER, cli_env, "volume", "rm", "-f", tmpfs) == (0, f"{tmpfs}\n", "")
+
+
+def test_volume_prune_all_alike(cli_env: dict[str, str], volumes: list[str]) -> None:
+    reports = []
+    for program in (KETCH, DOCKER):
+        mark, name = unique("mark"), unique("vol")
+        volumes.append(name)
+        assert run(program, cli_env, "volume", "create", "--label", mark, name)[0] == 0
+        code, out, err = run(program, cli_env, "volume", "prune", "-a", "-f", "--filter",
+                             f"label={mark}")  # fmt: skip
+        assert (code, err) == (0, "")
+        reports.append(out.replace(name, "NAME"))
+    assert reports[0] == reports[1] == "Deleted Volumes:\nNAME\n\nTotal reclaimed space: 0B\n"
+
+
+def test_run_mounts_alike(cli_env: dict[str, str], volumes: list[str]) -> None:
+    """-v, --mount and --volumes-from through either CLI reach the same volume."""
+    name = unique("vol")
+    volumes.append(name)
+    writer = unique("writer")
+    code, _, err = run(DOCKER, cli_env, "run", "--name", writer, "-v", f"{name}:/data", "busybox",
+                       "sh", "-c", "echo from-docker > /data/x")  # fmt: skip
+    assert code == 0, err
+    try:
+        mount = f"type=volume,source={name},target=/data,readonly"
+        for program in (KETCH, DOCKER):
+            assert run(program, cli_env, "run", "--rm", "--mount", mount, "busybox",
+                       "cat", "/data/x") == (0, "from-docker\n", "")  # fmt: skip
+            code, _, err = run(program, cli_env, "run", "--rm", "--mount", mount, "busybox",
+                               "touch", "/data/y")  # fmt: skip
+            assert code == 1 and "Read-only file system" in err
+            assert run(program, cli_env, "run", "--rm", "--volumes-from", writer, "busybox",
+                       "cat", "/data/x") == (0, "from-docker\n", "")  # fmt: skip
+        same(cli_env, "run", "--rm", "--mount", "type=volume,target", "busybox")
+    finally:
+        run(KETCH, cli_env, "rm", "-f", writer)
+
+
+def test_list_json_fields_alike(cli_env: dict[str, str], web: str, volumes: list[str]) -> None:
+    """`{{json .}}` of ps and images: every field docker's formatter has, the same values
+    (ps's RunningFor and Status aside: they move with the clock between the two runs)."""
+    name = unique("vol")
+    volumes.append(name)
+    holder = unique("holder")
+    assert run(KETCH, cli_env, "create", "--name", holder, "-v", f"{name}:/data", "-l", "a=b",
+               "busybox")[0] == 0  # fmt: skip
+    try:
+        listed = []
+        for program in (KETCH, DOCKER):
+            code, out, err = run(program, cli_env, "ps", "-a", "--filter", f"name={holder}",
+                                 "--format", "{{json .}}")  # fmt: skip
+            assert code == 0, err
+            row = json.loads(out)
+            row.pop("RunningFor"), row.pop("Status")
+            listed.append(row)
+        assert listed[0] == listed[1]
+        assert listed[0]["LocalVolumes"] == "1" and listed[0]["Size"].startswith("0B (virtual ")
+        same(cli_env, "ps", "-a", "--filter", f"name={holder}", "--format",
+             "{{.Names}} {{.Platform}} {{.LocalVolumes}} {{.Mounts}} {{.Size}}")  # fmt: skip
+    finally:
+        run(KETCH, cli_env, "rm", "-f", holder)
+    for args in (
+        ["images", "--format", "{{json .}}", "busybox"],
+        ["images", "--digests", "--format", "{{json .}}", "busybox"],
+        ["images", "--format", "{{.Repository}} {{.Digest}} {{.SharedSize}} {{.UniqueSize}}"],
+        ["images", "--format", "table {{.ID}}\t{{.VirtualSize}}\t{{.Containers}}", "busybox"],
+    ):
+        same(cli_env, *args)
+
+
+def test_push_to_another_repository_and_to_an_empty_registry(
+    cli_env: dict[str, str], hub_mirror: Any, tmp_path: Path
+) -> None:
+    """busybox came from the mirror's library/busybox; pushed to other/repo of the same
+    registry (its blobs are there under another repository) and to an empty registry,
+    through both CLIs, then pulled back from each."""
+    from ketch.testing.registry import run_registry
+
+    with run_registry(tmp_path) as empty:
+        for host in (hub_mirror.host_port, empty.host_port):
+            for program in (KETCH, DOCKER):
+                target = f"{host}/other/{unique('repo')}:1"
+                assert run(program, cli_env, "tag", "busybox", target)[0] == 0
+                try:
+                    code, out, err = run(program, cli_env, "push", target)
+                    assert (code, err) == (0, ""), (program, out, err)
+                    assert re.search(r"^1: digest: sha256:[0-9a-f]{64} size: \d+$", out, re.M)
+                    assert run(KETCH, cli_env, "rmi", target)[0] == 0
+                    code, out, err = run(program, cli_env, "pull", target)
+                    assert code == 0, (program, out, err)
+                finally:
+                    run(KETCH, cli_env, "rmi", target)

@@ -289,6 +289,33 @@ def test_prune_removes_untagged_images_only(
     assert hello.id not in [i.id for i in service.list()]
 
 
+def test_prune_takes_only_the_images_its_filters_match(
+    service: ImageService, registry: RegistryServer
+) -> None:
+    labelled = images.extend(images.busybox(), "labelled", "v1", [images.file("/tier", b"db\n")],
+                             {"Labels": {"tier": "db"}})  # fmt: skip
+    images.push_sync(labelled, registry.url, repo="labelled", tag="v1")
+    image, _ = pull(service, f"{registry.host_port}/labelled:v1")
+    nothing = {"ImagesDeleted": None, "SpaceReclaimed": 0}
+    for filters in (
+        {"label": ["tier=web"]},
+        {"label": ["tier", "owner"]},
+        {"label!": ["tier"]},
+        {"label!": ["tier=db"]},
+        {"until": ["2023-11-14T22:13:19Z"]},  # one second before it was made
+    ):
+        assert service.prune(dangling_only=False, filters=filters) == nothing, filters
+    with pytest.raises(errors.InvalidArgument, match="invalid filter 'until=soon'"):
+        service.prune(dangling_only=False, filters={"until": ["soon"]})
+    assert [i.id for i in service.list()] == [image.id]
+    report = service.prune(
+        dangling_only=False,
+        filters={"label": ["tier=db"], "label!": ["owner"], "until": ["2023-11-14T22:13:20Z"]},
+    )
+    assert {"Deleted": image.id} in report["ImagesDeleted"]
+    assert service.list() == []
+
+
 def test_layers_left_by_a_forced_rmi_are_collected_once_the_container_goes(
     service: ImageService, registry: RegistryServer
 ) -> None:

@@ -167,6 +167,23 @@ REFUSED_LINES = [
     ["-p", "90-80", "busybox"],
     ["-p", "published=80,target", "busybox"],
     ["--expose", "80:80", "busybox"],
+    ["--mount", "", "busybox"],
+    ["--mount", "source=data", "busybox"],
+    ["--mount", "type=,target=/x", "busybox"],
+    ["--mount", "type=bind,src=/tmp,dst=/t,bind-create-src", "busybox"],
+    ["--mount", "type=volume,target=/x,foo=bar", "busybox"],
+    ["--mount", "type=volume,src=data,dst=/d,volume-nocopy=yes", "busybox"],
+    ["--mount", "type=volume,src=data,dst=/d,readonly=maybe", "busybox"],
+    ["--mount", "type=bind,src=/t,dst=/t,bind-nonrecursive=maybe", "busybox"],
+    ["--mount", "type=bind,src=/t,dst=/t,bind-recursive=sometimes", "busybox"],
+    ["--mount", "type=bind,src=/t,dst=/t,bind-recursive=writable", "busybox"],
+    ["--mount", "type=bind,src=/t,dst=/t,ro,bind-recursive=readonly", "busybox"],
+    ["--mount", "type=tmpfs,target=/x,tmpfs-size=lots", "busybox"],
+    ["--mount", "type=tmpfs,target=/x,tmpfs-mode=9", "busybox"],
+    ["--mount", "type=volume,source=data,target=/d,bind-propagation=shared", "busybox"],
+    ["--mount", "type=bind,source=/t,target=/d,volume-subpath=x", "busybox"],
+    ["--mount", "type=volume,source=data,target=/d,tmpfs-size=1m", "busybox"],
+    ["--mount", "type=volume,source=data,target=/d,image-subpath=x", "busybox"],
     ["--expose", "x", "busybox"],
     ["--expose", "70000/udp", "busybox"],
     ["--dns", "foo", "busybox"],
@@ -184,6 +201,54 @@ REFUSED_LINES = [
     ["--network", "alias=x", "busybox"],
     ["--network", "name=a,mac-address=zz", "busybox"],
 ]
+
+
+def volume_parts(body: dict[str, Any]) -> dict[str, Any]:
+    """The fields of a create body that -v, --mount, --volumes-from, --volume-driver decide
+    (docker's Binds come from a map, so in no set order)."""
+    host = body["HostConfig"]
+    return {
+        "Volumes": body.get("Volumes", "<absent>"),
+        "Binds": sorted(host.get("Binds") or []),
+        "HostConfig": {
+            key: host.get(key, "<absent>") for key in ("Mounts", "VolumesFrom", "VolumeDriver")
+        },
+    }
+
+
+VOLUME_LINES = [
+    ["busybox"],
+    ["-v", "data:/d:ro", "-v", "/anon", "-v", "/tmp:/t:rw,z", "busybox"],
+    ["--volume-driver", "local", "-v", "data:/d", "busybox"],
+    ["--volumes-from", "a", "--volumes-from", "b:ro", "busybox"],
+    ["--mount", "type=volume,source=data,target=/d", "busybox"],
+    ["--mount", "target=/anon", "--mount", "type=volume,target=/d,readonly=false", "busybox"],
+    ["--mount", "type=volume,src=data,dst=/d,readonly,volume-nocopy,volume-subpath=sub,"
+     "volume-label=a=b,volume-driver=local,volume-opt=type=tmpfs,volume-opt=o=size=1m", "busybox"],
+    ["--mount", "type=volume,src=data,destination=/d,volume-subpath=sub", "busybox"],
+    ["--mount", "type=volume,src=data,dst=/d,volume-nocopy=false", "busybox"],
+    ["--mount", "type=bind,source=/tmp,target=/t,bind-propagation=rshared,ro=true", "busybox"],
+    ["--mount", "type=bind,src=/tmp,dst=/t,readonly,bind-nonrecursive", "busybox"],
+    ["--mount", "type=bind,src=/tmp,dst=/t,bind-recursive=disabled", "busybox"],
+    ["--mount", "type=bind,src=/tmp,dst=/t,ro,bind-recursive=writable", "busybox"],
+    ["--mount", "Type=BIND,src=/tmp,dst=/t,ro,bind-recursive=readonly,bind-propagation=rprivate",
+     "busybox"],
+    ["--mount", "type=tmpfs,target=/x,tmpfs-size=1m,tmpfs-mode=1770", "busybox"],
+    ["--mount", "type=image,source=busybox,target=/img,image-subpath=/bin", "busybox"],
+    ["--mount", "type=volume,src=data,dst=/d,consistency=Cached", "busybox"],
+    ["--mount", '"type=volume,src=a,b",target=/d', "busybox"],
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("argv", VOLUME_LINES, ids=" ".join)
+def test_create_sends_docker_volume_options(
+    engine: FakeEngine, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    theirs = docker(engine, "create", *argv, sent="/containers/create")
+    ours = ketch(engine, capsys, "create", *argv, sent="/containers/create")
+    assert theirs.code == 0, theirs.err
+    assert (ours.code, ours.err) == (0, theirs.err)
+    assert volume_parts(ours.bodies[0]) == volume_parts(theirs.bodies[0])
 
 
 @pytest.mark.parametrize("argv", REFUSED_LINES, ids=" ".join)

@@ -71,6 +71,18 @@ EVENT = {
     "timeNano": CREATED * 1_000_000_000 + 123,
 }
 
+NO_VOLUME = {"message": "get missing: no such volume"}
+VOLUMES = [
+    {"CreatedAt": "2025-01-01T00:00:00Z", "Driver": "local", "Labels": {"tier": "db"},
+     "Mountpoint": "/var/lib/ketch/volumes/data/_data", "Name": "data", "Options": None,
+     "Scope": "local"},
+    {"CreatedAt": "2025-01-01T00:00:00Z", "Driver": "local", "Labels": None,
+     "Mountpoint": "/m/data10", "Name": "data10", "Options": {"type": "tmpfs"}, "Scope": "local"},
+    {"CreatedAt": "2025-01-01T00:00:00Z", "Driver": "local", "Labels": None,
+     "Mountpoint": "/m/data9", "Name": "data9", "Options": None, "Scope": "local",
+     "UsageData": {"Size": 1234, "RefCount": 2}},
+]  # fmt: skip
+
 
 @pytest.fixture(scope="module")
 def engine() -> Iterator[FakeEngine]:
@@ -93,7 +105,53 @@ def engine() -> Iterator[FakeEngine]:
              "Size": 4_261_550, "Comment": "imported", "Tags": None},
         ])  # fmt: skip
         answer("GET", "/containers/web/stats", SAMPLE)
-        answer("GET", "/containers/json", [_container("web", "running", 0)])
+        listed = _container("web", "running", 0)
+        listed["Mounts"] = [
+            {
+                "Type": "volume",
+                "Name": "data",
+                "Source": "/v/data",
+                "Destination": "/d",
+                "Driver": "local",
+            },
+            {"Type": "bind", "Source": "/tmp", "Destination": "/t"},
+        ]
+        listed["ImageManifestDescriptor"] = {
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "size": 1,
+            "digest": "sha256:" + "b" * 64,
+            "platform": {"architecture": "amd64", "os": "linux"},
+        }
+        answer("GET", "/containers/json", [listed, _container("old", "exited", 2048)])
+        answer(
+            "GET",
+            "/images/json",
+            [
+                {
+                    "Id": IMAGE_ID,
+                    "ParentId": "",
+                    "RepoTags": ["busybox:latest"],
+                    "RepoDigests": ["busybox@sha256:" + "d" * 64],
+                    "Created": CREATED,
+                    "Size": 4_261_550,
+                    "SharedSize": -1,
+                    "Labels": None,
+                    "Containers": -1,
+                },
+                {
+                    "Id": "sha256:" + "e" * 64,
+                    "ParentId": "",
+                    "RepoTags": ["x:1"],
+                    "RepoDigests": [],
+                    "Created": CREATED,
+                    "Size": 5_000,
+                    "SharedSize": 1_000,
+                    "VirtualSize": 5_000,
+                    "Labels": None,
+                    "Containers": 2,
+                },
+            ],
+        )
         answer("GET", "/events", EVENT)
         for path in (
             "/containers/(missing)/(top|changes|stats|export)",
@@ -112,7 +170,16 @@ def engine() -> Iterator[FakeEngine]:
             "SpaceReclaimed": 4_261_550,
         })  # fmt: skip
         answer("POST", "/networks/prune", {"NetworksDeleted": ["net1"]})
-        answer("POST", "/volumes/prune", {"VolumesDeleted": [], "SpaceReclaimed": 0})
+        answer("POST", "/volumes/prune", {"VolumesDeleted": ["old1", "old2"],
+                                          "SpaceReclaimed": 123456})  # fmt: skip
+        answer("GET", "/volumes", {"Volumes": VOLUMES, "Warnings": None})
+        answer("POST", "/volumes/create", VOLUMES[0], 201)
+        answer("GET", "/volumes/data", VOLUMES[0])
+        answer("GET", "/volumes/missing", NO_VOLUME, 404)
+        answer("DELETE", "/volumes/missing", NO_VOLUME, 404)
+        answer("DELETE", "/volumes/data", None, 204)
+        answer("DELETE", "/volumes/busy", {"message": "remove busy: volume is in use - [abc]"},
+               409)  # fmt: skip
         answer("POST", "/build/prune", {"CachesDeleted": ["x1", "x2"], "SpaceReclaimed": 2048})
         answer("GET", "/system/df", {
             "LayersSize": 9_000_000,
@@ -243,6 +310,87 @@ LINES = [
     ["system", "df", "-v", "--format", "{{range .Images}}{{.Repository}} {{.UniqueSize}}\n{{end}}"],
     ["system", "bogus"],
     ["container", "bogus"],
+    ["ps", "--format", "{{json .}}"],
+    ["ps", "--format", "{{.Names}} {{.Platform}} {{.LocalVolumes}} {{.Mounts}}"],
+    ["ps", "-a", "--format", "table {{.Names}}\\t{{.Size}}"],
+    ["images", "--format", "{{json .}}"],
+    ["images", "--digests", "--format", "{{json .}}"],
+    ["images", "--format", "{{.Repository}} {{.Digest}} {{.SharedSize}} {{.UniqueSize}}"],
+    ["images", "--format", "table {{.ID}}\\t{{.VirtualSize}}\\t{{.Containers}}"],
+    ["images", "--format", "table {{.SharedSize}}\\t{{.UniqueSize}}"],
+    ["volume"],
+    ["volume", "bogus"],
+    ["volume", "create"],
+    ["volume", "create", "data"],
+    [
+        "volume",
+        "create",
+        "-d",
+        "local",
+        "-o",
+        "type=tmpfs",
+        "-o",
+        "o=size=1m",
+        "--label",
+        "a=b",
+        "--label",
+        "c",
+        "data",
+    ],
+    ["volume", "create", "--driver", "other", "--opt", "device=/x", "data"],
+    ["volume", "create", "--name", "data"],
+    ["volume", "create", "--name", "data", "other"],
+    ["volume", "create", "a", "b"],
+    ["volume", "create", "--type", "mount", "data"],
+    [
+        "volume",
+        "create",
+        "--group",
+        "g",
+        "--limit-bytes",
+        "1k",
+        "--secret",
+        "b=2",
+        "--secret",
+        "a=1",
+        "--topology-required",
+        "zone=a,rack=1",
+        "--sharing",
+        "all",
+        "data",
+    ],
+    ["volume", "ls"],
+    ["volume", "list", "-q"],
+    ["volume", "ls", "--filter", "dangling=true", "-f", "label=tier"],
+    ["volume", "ls", "--format", "{{json .}}"],
+    ["volume", "ls", "--format", "json"],
+    ["volume", "ls", "--format", "raw"],
+    ["volume", "ls", "-q", "--format", "raw"],
+    [
+        "volume",
+        "ls",
+        "--format",
+        "table {{.Name}}\\t{{.Labels}}\\t{{.Links}}\\t{{.Size}}\\t{{.Mountpoint}}\\t{{.Scope}}",
+    ],
+    ["volume", "ls", "--format", "{{.Name}}: {{.Driver}}"],
+    ["volume", "ls", "--format", "{{.Bad"],
+    ["volume", "ls", "--cluster"],
+    ["volume", "ls", "extra"],
+    ["volume", "inspect", "data"],
+    ["volume", "inspect", "data", "missing"],
+    ["volume", "inspect", "-f", "{{.Name}} {{.Labels}} {{.Options}}", "data"],
+    ["volume", "inspect", "--format", "json", "data"],
+    ["volume", "inspect"],
+    ["volume", "rm", "data"],
+    ["volume", "rm", "data", "missing", "busy"],
+    ["volume", "remove", "-f", "data", "missing"],
+    ["volume", "rm"],
+    ["volume", "prune", "-f"],
+    ["volume", "prune", "-a", "-f", "--filter", "label=x"],
+    ["volume", "prune", "-f", "--filter", "label!=x"],
+    ["volume", "prune", "-a", "-f", "--filter", "all=1"],
+    ["volume", "prune", "x"],
+    ["volume", "update", "data"],
     ["cp", "a", "b"],
     ["cp", "web:/a", "other:/b"],
     ["cp", "", "web:/x"],
@@ -275,6 +423,37 @@ def test_prints_and_sends_what_docker_does(
     assert ours_sent == theirs_sent
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["ps"],
+        ["ps", "-q"],
+        ["ps", "--format", "{{json .}}"],
+        ["ps", "--format", "{{.Names}}"],
+        ["ps", "--format", "table {{.Names}}\t{{.Size}}"],
+        ["ps", "--size=false", "--format", "{{.Size}}"],
+        ["ps", "-q", "--format", "{{.Size}}"],
+        ["ps", "-s"],
+    ],
+    ids=" ".join,
+)
+def test_ps_asks_for_sizes_when_docker_does(
+    engine: FakeEngine, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    """docker asks with size=1 when the format shows `.Size` (a query, so not in `sent`)."""
+
+    def queries(before: int) -> list[str]:
+        return [r.query for r in engine.requests[before:] if r.path == "/containers/json"]
+
+    before = len(engine.requests)
+    theirs = docker(engine, *argv)
+    theirs_queries = queries(before)
+    before = len(engine.requests)
+    ours = ketch(engine, capsys, *argv)
+    assert (ours.code, ours.out) == (theirs.code, theirs.out)
+    assert queries(before) == theirs_queries
+
+
 def meaningful(body: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in body.items() if value not in (None, 0, "", [], {})}
 
@@ -293,6 +472,8 @@ def without_banner(text: str) -> str:
         ["image", "prune", "-a"],
         ["builder", "prune"],
         ["system", "prune", "--filter", "label=a", "--filter", "until=2h"],
+        ["volume", "prune"],
+        ["volume", "prune", "-a", "--filter", "label=a"],
     ],  # fmt: skip
     ids=" ".join,
 )

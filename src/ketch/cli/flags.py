@@ -250,7 +250,10 @@ def _check_arg_count(command: Command, args: list[str]) -> None:
         noun = "argument" if command.max_args == 1 else "arguments"
         if command.min_args == command.max_args:
             raise ArgumentCountError(f"{quoted} requires {command.max_args} {noun}")
-        raise ArgumentCountError(f"{quoted} requires at most {command.max_args} {noun}")
+        # "SRun": docker's RequiresMaxArgs says so, a typo its users see
+        raise ArgumentCountError(
+            f"{quoted} requires at most {command.max_args} {noun}", hint="SRun"
+        )
 
 
 def _parse_bool(flag: Flag, value: str) -> bool:

@@ -24,6 +24,9 @@ HEADERS = {
     "CreatedSince": "CREATED",
     "CreatedAt": "CREATED AT",
     "Size": "SIZE",
+    "VirtualSize": "SIZE",
+    "SharedSize": "SHARED SIZE",
+    "UniqueSize": "UNIQUE SIZE",
     "Containers": "CONTAINERS",
 }
 NONE = "<none>"
@@ -37,8 +40,11 @@ def _split_tag(repo_tag: str) -> tuple[str, str]:
     return repo_tag, NONE
 
 
-def image_rows(image: dict[str, Any], truncate: bool) -> list[dict[str, Any]]:
-    """One row per tag (docker's layout); an untagged image is one <none> row."""
+def image_rows(
+    image: dict[str, Any], truncate: bool, digests_shown: bool = True
+) -> list[dict[str, Any]]:
+    """One row per tag (docker's layout); an untagged image is one <none> row. Digests
+    are shown only when asked for (`--digests`, or `{{.Digest}}` in the format)."""
     digests: dict[str, str] = {}
     for repo_digest in image.get("RepoDigests") or []:
         repo, _, digest = repo_digest.partition("@")
@@ -49,6 +55,7 @@ def image_rows(image: dict[str, Any], truncate: bool) -> list[dict[str, Any]]:
         pairs = [(repo, NONE) for repo in digests] or [(NONE, NONE)]
     image_id = image.get("Id", "")
     created = image.get("Created", 0)
+    shared = image.get("SharedSize", -1)
     rows = []
     for repo, tag in pairs:
         rows.append(
@@ -56,14 +63,26 @@ def image_rows(image: dict[str, Any], truncate: bool) -> list[dict[str, Any]]:
                 "Repository": repo,
                 "Tag": tag,
                 "ID": short_id(image_id) if truncate else image_id,
-                "Digest": digests.get(repo, NONE),
+                "Digest": digests.get(repo, NONE) if digests_shown else NONE,
                 "CreatedSince": units.ago(created),
                 "CreatedAt": _created_at(created),
                 "Size": units.human_size(image.get("Size", 0)),
-                "Containers": str(image.get("Containers", "N/A")),
+                "Containers": _count_or_na(image.get("Containers", -1)),
+                "SharedSize": _size_or_na(shared),
+                "UniqueSize": _size_or_na(-1 if shared == -1 else image.get("Size", 0) - shared),
+                # docker's VirtualSize is Size since API 1.44, with one digit more
+                "VirtualSize": units.human_size(image.get("Size", 0), 4),
             }
         )
     return rows
+
+
+def _count_or_na(count: int) -> str:
+    return "N/A" if count == -1 else str(count)
+
+
+def _size_or_na(size: int) -> str:
+    return "N/A" if size == -1 else units.human_size(size, 4)
 
 
 def _created_at(created: int) -> str:
@@ -90,7 +109,9 @@ def images(cli: Cli, parsed: Parsed) -> int:
     template = parsed.format or (DIGESTS_FORMAT if parsed.digests else DEFAULT_FORMAT)
     if template == "table":
         template = DIGESTS_FORMAT if parsed.digests else DEFAULT_FORMAT
-    rows = [row for image in found for row in image_rows(image, truncate)]
+    # docker's needDigest
+    digests_shown = bool(parsed.digests) or "{{.Digest}}" in template
+    rows = [row for image in found for row in image_rows(image, truncate, digests_shown)]
     cli.stdout.write(render_rows(template, rows, HEADERS))
     return 0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from ketch import errors
@@ -76,6 +77,80 @@ def find_object(cli: Cli, name: str, kind: str | None, size: bool) -> dict[str, 
     if kind:
         raise errors.NotFound(f"No such {kind}: {name}")
     raise errors.NotFound(f"No such object: {name}")
+
+
+def go_compact(text: str) -> str:
+    """Go's json.Compact: the whitespace between tokens dropped, strings untouched."""
+    out: list[str] = []
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in " \t\r\n":
+            continue
+        out.append(char)
+    return "".join(out)
+
+
+def inspect_each(
+    cli: Cli,
+    format_text: str | None,
+    paths: list[str],
+    params: dict[str, Any] | None = None,
+    typed: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    marshalled: bool = False,
+) -> int:
+    """docker's inspect of one kind of object (`network inspect`, `volume inspect`): each
+    path asked in turn, the found ones printed, then the daemon's errors, exit 1 if any.
+    `typed` gives a template what docker's Go struct would (a null map is `map[]` there);
+    `marshalled`: docker prints its decoded struct again, not the daemon's bytes, so maps
+    come out with their keys sorted."""
+    template = None
+    if format_text and format_text != "json":
+        try:
+            template = Template(format_text.replace("\\n", "\n").replace("\\t", "\t"))
+        except TemplateError as error:
+            raise ExitStatus(64, f"template parsing error: {error}") from None
+    found: list[dict[str, Any]] = []
+    raw: list[str] = []
+    failures: list[str] = []
+    for path in paths:
+        try:
+            text = cli.client.request("GET", path, params=params).read()
+        except errors.KetchError as error:
+            failures.append(daemon_error_text(error))
+            continue
+        raw.append(text.decode().strip())
+        found.append(json.loads(text))
+    if marshalled:
+        raw = [
+            json.dumps(item, sort_keys=True, ensure_ascii=False)
+            .replace("<", "\\u003c")
+            .replace(">", "\\u003e")
+            .replace("&", "\\u0026")
+            for item in found
+        ]
+    if format_text == "json":
+        cli.out("[" + ",".join(go_compact(text) for text in raw) + "]")
+    elif template is None:
+        # docker indents what the daemon sent, byte for byte, rather than re-encoding it.
+        cli.out(go_indent("[" + ",".join(raw) + "]"))
+    else:
+        for item in found:
+            try:
+                cli.out(template.render(typed(item) if typed else item))
+            except TemplateError as error:
+                failures.append(f"template: {error}")
+    if failures:
+        raise ExitStatus(1, "\n".join(failures))
+    return 0
 
 
 def inspect(cli: Cli, parsed: Parsed) -> int:

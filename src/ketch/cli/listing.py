@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ketch.cli.app import ExitStatus
 from ketch.cli.flags import UsageError
 from ketch.cli.tables import render_table
 from ketch.cli.template import FormatterRow, Template, TemplateError
@@ -40,7 +41,8 @@ def render_rows(
     try:
         template = Template(source)
     except TemplateError as error:
-        raise UsageError(f"template parsing error: {error}") from None
+        # docker's formatter: Go's text/template names the (unnamed) template and its line
+        raise ExitStatus(1, f"template parsing error: template: :1: {error}") from None
     try:
         # docker's formatter contexts marshal to JSON with their keys sorted (`{{json .}}`)
         lines = [template.render(FormatterRow(sorted(row.items()))) for row in rows]

@@ -75,6 +75,13 @@ COMMAND_MODULES: dict[str, str] = {
     "network ls": "ketch.cli.network",
     "network prune": "ketch.cli.network",
     "network rm": "ketch.cli.network",
+    "volume": "ketch.cli.volume",
+    "volume create": "ketch.cli.volume",
+    "volume inspect": "ketch.cli.volume",
+    "volume ls": "ketch.cli.volume",
+    "volume prune": "ketch.cli.volume",
+    "volume rm": "ketch.cli.volume",
+    "volume update": "ketch.cli.volume",
 }
 
 # `ketch --help` as docker's: the common commands in docker's order, the management
@@ -98,6 +105,7 @@ MANAGEMENT_COMMANDS: dict[str, str] = {
     "image": "Manage images",
     "network": "Manage networks",
     "system": "Manage ketch",
+    "volume": "Manage volumes",
 }
 OTHER_COMMANDS: dict[str, str] = {
     "attach": "Attach local standard input, output, and error streams to a running container",
@@ -161,6 +169,10 @@ for _name in "connect create disconnect inspect ls prune rm".split():
     MANAGEMENT_ALIASES[("network", _name)] = f"network {_name}"
 MANAGEMENT_ALIASES[("network", "list")] = "network ls"
 MANAGEMENT_ALIASES[("network", "remove")] = "network rm"
+for _name in "create inspect ls prune rm update".split():
+    MANAGEMENT_ALIASES[("volume", _name)] = f"volume {_name}"
+MANAGEMENT_ALIASES[("volume", "list")] = "volume ls"
+MANAGEMENT_ALIASES[("volume", "remove")] = "volume rm"
 
 GLOBAL = flags.Command(
     name="",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any
 
@@ -262,39 +261,10 @@ def list_networks(cli: Cli, parsed: Parsed) -> int:
 
 
 def inspect(cli: Cli, parsed: Parsed) -> int:
-    from ketch.cli.inspect import go_indent
-    from ketch.cli.template import Template, TemplateError
+    from ketch.cli.inspect import inspect_each
 
-    template = None
-    if parsed.format and parsed.format != "json":
-        try:
-            template = Template(parsed.format.replace("\\n", "\n").replace("\\t", "\t"))
-        except TemplateError as error:
-            raise ExitStatus(64, f"template parsing error: {error}") from None
-    found: list[dict[str, Any]] = []
-    raw: list[str] = []
-    failures: list[str] = []
     params = {"verbose": True} if parsed.verbose else None
-    for name in parsed.args:
-        try:
-            text = cli.client.request("GET", f"/networks/{name}", params=params).read()
-        except errors.KetchError as error:
-            failures.append(daemon_error_text(error))
-            continue
-        raw.append(text.decode().strip())
-        found.append(json.loads(text))
-    if template is None:
-        # docker indents what the daemon sent, byte for byte, rather than re-encoding it.
-        cli.out(go_indent("[" + ",".join(raw) + "]"))
-    else:
-        for item in found:
-            try:
-                cli.out(template.render(item))
-            except TemplateError as error:
-                failures.append(f"template: {error}")
-    if failures:
-        raise ExitStatus(1, "\n".join(failures))
-    return 0
+    return inspect_each(cli, parsed.format, [f"/networks/{name}" for name in parsed.args], params)
 
 
 def remove(cli: Cli, parsed: Parsed) -> int:

@@ -123,10 +123,40 @@ def container_row(
         "Mounts": ",".join(
             m.get("Name") or m.get("Source", "") for m in container.get("Mounts") or []
         ),
+        "LocalVolumes": str(
+            sum(1 for m in container.get("Mounts") or [] if m.get("Driver") == "local")
+        ),
+        # docker's is the image manifest's platform: an object in JSON, os/arch in text
+        "Platform": _platform(container),
         "Networks": ",".join(
             sorted(((container.get("NetworkSettings") or {}).get("Networks") or {}).keys())
         ),
     }
+
+
+class Platform(dict):  # type: ignore[type-arg]
+    """ocispec.Platform as docker's ps shows it: `{{.Platform}}` is os/arch[/variant]."""
+
+    def go_string(self) -> str:
+        parts = [self.get("os", ""), self.get("architecture", ""), self.get("variant", "")]
+        return "/".join(part for part in parts if part)
+
+
+def _platform(container: dict[str, Any]) -> Platform | None:
+    descriptor = container.get("ImageManifestDescriptor") or {}
+    platform = descriptor.get("platform")
+    return Platform(platform) if platform else None
+
+
+def wants_size(template: str) -> bool:
+    """Does the template show `.Size` (docker then asks the daemon for sizes)? Rendered
+    once over a row whose only non-empty field is Size."""
+    marker = "size-probe-7f3a"
+    probe = {key: "" for key in HEADERS} | {"Size": marker, "Platform": None}
+    try:
+        return marker in render_rows(template, [probe], HEADERS)
+    except Exception:  # a bad template is reported when the real rows are rendered
+        return False
 
 
 def _created_at(created: int) -> str:
@@ -141,6 +171,9 @@ def ps(cli: Cli, parsed: Parsed) -> int:
         params["limit"] = 1
     elif parsed.last is not None and parsed.last != -1:
         params["limit"] = parsed.last
+    template = parsed.format or DEFAULT_FORMAT
+    if not parsed.quiet and "size" not in parsed.changed and wants_size(template):
+        params["size"] = True
     if params.get("limit"):
         # The most recently created containers, running or not, as the API defines limit.
         params["all"] = True

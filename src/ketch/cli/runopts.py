@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from ketch.cli import netopts, units
+from ketch.cli import mountopts, netopts, units
 from ketch.cli.flags import BOOL, INT, LIST, STRING, Flag, Parsed, UsageError
 
 # typing is kept off `run`'s import path (several ms per command); the annotations
@@ -103,6 +103,30 @@ CONTAINER_FLAGS: list[Flag] = [
     Flag("tty", "tty", "t", BOOL, help="Allocate a pseudo-TTY"),
     Flag("user", "user", "u", STRING, help="Username or UID (format: <name|uid>[:<group|gid>])"),
     Flag("volume", "volume", "v", LIST, help="Bind mount a volume", metavar="list"),
+    Flag(
+        "mount",
+        "mount",
+        None,
+        LIST,
+        help="Attach a filesystem mount to the container",
+        metavar="mount",
+        check=mountopts.check_mount,
+    ),
+    Flag(
+        "volumes_from",
+        "volumes-from",
+        None,
+        LIST,
+        help="Mount volumes from the specified container(s)",
+        metavar="list",
+    ),
+    Flag(
+        "volume_driver",
+        "volume-driver",
+        None,
+        STRING,
+        help="Optional volume driver for the container",
+    ),
     Flag("workdir", "workdir", "w", STRING, help="Working directory inside the container"),
     Flag("quiet", "quiet", "q", BOOL, help="Suppress the pull output"),
     Flag("cap_add", "cap-add", None, LIST, help="Add Linux capabilities"),
@@ -307,6 +331,8 @@ def create_request(parsed: Parsed, detach: bool = False) -> tuple[dict[str, Any]
 
     host_config: dict[str, Any] = {
         "Binds": binds or None,
+        "VolumeDriver": parsed.volume_driver or "",
+        "VolumesFrom": parsed.volumes_from or None,
         "NetworkMode": netopts.network_mode(parsed.network),
         "PortBindings": port_bindings,
         "PublishAllPorts": bool(parsed.publish_all),
@@ -343,6 +369,8 @@ def create_request(parsed: Parsed, detach: bool = False) -> tuple[dict[str, Any]
         host_config["PidsLimit"] = parsed.pids_limit
     if parsed.init:
         host_config["Init"] = True
+    if parsed.mount:
+        host_config["Mounts"] = [mountopts.parse_mount(value) for value in parsed.mount]
     if parsed.shm_size:
         host_config["ShmSize"] = units.ram_in_bytes(parsed.shm_size)
     if parsed.tmpfs:
@@ -364,7 +392,7 @@ def create_request(parsed: Parsed, detach: bool = False) -> tuple[dict[str, Any]
         "Env": env,
         "Cmd": command or None,
         "Image": image,
-        "Volumes": anonymous_volumes or None,
+        "Volumes": anonymous_volumes,  # docker's is a map made empty: `{}`, not null
         "WorkingDir": parsed.workdir or "",
         "Entrypoint": entrypoint,
         "Labels": parse_labels(parsed.label),

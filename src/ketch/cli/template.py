@@ -57,6 +57,8 @@ def go_print(value: Any) -> str:
         return "<no value>"
     if value is None:
         return "<nil>"
+    if hasattr(value, "go_string"):  # a value with a String() method in docker's Go
+        return str(value.go_string())
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):

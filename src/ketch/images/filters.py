@@ -105,3 +105,29 @@ def apply(
             row = {**row, "RepoTags": tags, "RepoDigests": digests}
         kept.append(row)
     return kept
+
+
+def prune_matcher(filters: dict[str, list[str]], now: float) -> Callable[[Any], bool]:
+    """`image prune`'s label, label! and until, as dockerd applies them: labels of the image
+    config's `config.Labels` (`label` all present, `label!` none), `until` created before
+    (a duration before now, Unix seconds or RFC 3339). A bad `until` fails before anything
+    is removed."""
+    from ketch.timestamps import parse_docker_time, parse_rfc3339
+
+    untils = []
+    for value in filters.get("until", []):
+        try:
+            untils.append(parse_docker_time(value, now))
+        except ValueError:
+            raise InvalidArgument(f"invalid filter 'until={value}'") from None
+
+    def matches(image: Any) -> bool:
+        labels = (image.config.get("config") or {}).get("Labels") or {}
+        if not _labels_match(labels, filters.get("label", [])):
+            return False
+        if any(_labels_match(labels, [item]) for item in filters.get("label!", [])):
+            return False
+        created = parse_rfc3339(image.created) or 0.0
+        return all(created <= until for until in untils)  # dockerd keeps those After(until)
+
+    return matches

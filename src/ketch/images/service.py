@@ -519,13 +519,23 @@ class ImageService:
         removed.extend({"Deleted": layer} for layer in self._delete_image(image_id))
         return removed
 
-    def prune(self, dangling_only: bool = True) -> dict[str, Any]:
+    def prune(
+        self, dangling_only: bool = True, filters: dict[str, builtins.list[str]] | None = None
+    ) -> dict[str, Any]:
         """`POST /images/prune`: untagged images (or, with `dangling_only=False`, all)
-        that no container uses; reports what went and the bytes of layers freed."""
+        that no container uses and `filters` (label, label!, until) take; reports what
+        went and the bytes of layers freed."""
+        import time
+
+        from ketch.images.filters import prune_matcher
+
+        matches = prune_matcher(filters or {}, time.time())
         layer_sizes = {c: self.snapshots.layer_size(c) for c in self.snapshots.layers()}
         deleted: builtins.list[dict[str, str]] = []
         for image in self.list():
             if dangling_only and image.repo_tags:
+                continue
+            if not matches(image):
                 continue
             if self._user(image.id) is not None:
                 continue
