@@ -256,8 +256,7 @@ async def prune(request: web.Request) -> web.Response:
     check_keys(filters, PRUNE_FILTERS)
     dangling_only = bool_or_default(filters, "dangling", True)
     wanted = {key: filters[key] for key in ("label", "label!", "until") if key in filters}
-    # ImagesBackend.prune (api/backend.py) is still declared without the filters
-    result = service(request).prune(dangling_only, wanted)  # type: ignore[call-arg]
+    result = service(request).prune(dangling_only, wanted)
     if asyncio.iscoroutine(result):
         result = await result
     return json_response(result)
