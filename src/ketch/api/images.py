@@ -255,10 +255,10 @@ async def prune(request: web.Request) -> web.Response:
     filters = query_filters(request)
     check_keys(filters, PRUNE_FILTERS)
     dangling_only = bool_or_default(filters, "dangling", True)
-    wanted = {key: filters[key] for key in ("label", "label!", "until") if key in filters}
+    wanted: dict[str, list[str]] = {
+        key: filters[key] for key in ("label", "label!", "until") if key in filters
+    }
     result = service(request).prune(dangling_only, wanted)
-    if asyncio.iscoroutine(result):
-        result = await result
     return json_response(result)
 
 
