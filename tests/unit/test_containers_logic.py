@@ -256,6 +256,8 @@ def test_duplicate_mount_points_are_refused(tmp_path: Path) -> None:
         ({"Memory": 64 * 2**20, "MemorySwap": 32 * 2**20}, "memoryswap limit should be larger"),
         ({"NanoCpus": 10**15}, "Range of CPUs is from 0.01 to"),
         ({"LogConfig": {"Type": "syslog"}}, "logging driver 'syslog' is not supported"),
+        ({"Isolation": "foobar"}, "Invalid isolation: \"foobar\" - linux only supports 'default'"),
+        ({"Runtime": "foobar"}, "Unknown runtime specified foobar"),
     ],
 )
 def test_host_config_checks_use_dockers_words(host_config: dict, message: str) -> None:
@@ -271,8 +273,8 @@ def test_good_host_config_passes() -> None:
 
     good = {"Memory": 64 * 2**20, "NanoCpus": 5 * 10**8, "PidsLimit": 10,
             "LogConfig": {"Type": "json-file", "Config": {"max-size": "1m"}},
-            "NetworkMode": "default", "RestartPolicy": {"Name": "on-failure",
-                                                        "MaximumRetryCount": 3}}  # fmt: skip
+            "NetworkMode": "default", "Isolation": "default", "Runtime": "runc",
+            "RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": 3}}  # fmt: skip
     hostconfig.validate(good)
     restart.validate(good)
 

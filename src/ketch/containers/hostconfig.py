@@ -14,9 +14,20 @@ DOCKER_LOG_DRIVERS = frozenset({
     "json-file", "none", "local", "syslog", "journald", "gelf", "fluentd", "awslogs",
     "splunk", "etwlogs", "gcplogs", "logentries",
 })  # fmt: skip
+# The runtime names `docker info` lists (dockerd 20.10's), all of them ketch's one runtime;
+# "runc" is the default.
+RUNTIMES = ("io.containerd.runc.v2", "io.containerd.runtime.v1.linux", "runc")
 
 
 def validate(host_config: dict[str, Any]) -> None:
+    isolation = host_config.get("Isolation") or ""
+    if isolation.lower() not in ("", "default"):
+        raise InvalidArgument(
+            f"Invalid isolation: \"{isolation}\" - linux only supports 'default'"
+        )
+    runtime = host_config.get("Runtime") or ""
+    if runtime and runtime not in RUNTIMES:
+        raise InvalidArgument(f"Unknown runtime specified {runtime}")
     memory = host_config.get("Memory") or 0
     if memory < 0 or 0 < memory < MIN_MEMORY:
         raise InvalidArgument("Minimum memory limit allowed is 6MB")
