@@ -610,3 +610,27 @@ def test_update_limits_and_restart_policy(client: docker.DockerClient) -> None:
         container.update(mem_limit="1k")
     assert "Minimum memory limit allowed is 6MB" in caught.value.explanation
     container.remove(force=True)
+
+
+def test_real_time_cpu_time_reaches_the_cgroup_or_is_refused(client: docker.DockerClient) -> None:
+    # docker-py spells the fields "CPURealtimeRuntime": Go's decoder ignores the case.
+    # Only cgroup v1 on a kernel with real-time group scheduling has the files.
+    supported = Path("/sys/fs/cgroup/cpu/cpu.rt_runtime_us").exists()
+    script = "cat /sys/fs/cgroup/cpu/cpu.rt_runtime_us /sys/fs/cgroup/cpu/cpu.rt_period_us"
+    host_config = client.api.create_host_config(cpu_rt_runtime=40000, cpu_rt_period=150000)
+    options = {"host_config": host_config, "labels": {"ketch-test": "1"}}
+    if not supported:
+        with pytest.raises(docker.errors.APIError) as caught:
+            client.api.create_container("busybox", ["sh", "-c", script], **options)
+        assert caught.value.response.status_code == 400
+        assert caught.value.explanation == (
+            "Your kernel does not support cgroup cpu real-time period"
+        )
+        return
+    created = client.api.create_container("busybox", ["sh", "-c", script], **options)
+    container = client.containers.get(created["Id"])
+    shown = container.attrs["HostConfig"]
+    assert (shown["CpuRealtimeRuntime"], shown["CpuRealtimePeriod"]) == (40000, 150000)
+    container.start()
+    assert container.wait(timeout=30)["StatusCode"] == 0
+    assert container.logs().decode().split() == ["40000", "150000"]

@@ -268,6 +268,30 @@ def test_host_config_checks_use_dockers_words(host_config: dict, message: str) -
         hostconfig.validate(host_config)
 
 
+def test_real_time_cpu_time_is_refused_where_the_kernel_has_none() -> None:
+    from ketch.containers import bundle, hostconfig
+
+    asked = {"CpuRealtimeRuntime": 40000, "CpuRealtimePeriod": 150000}
+    hostconfig.check_realtime(asked, supported=True)
+    assert bundle.resources_of(asked)["cpu"] == {"realtimeRuntime": 40000,
+                                                 "realtimePeriod": 150000}  # fmt: skip
+    with pytest.raises(InvalidArgument, match="does not support cgroup cpu real-time period"):
+        hostconfig.check_realtime(asked, supported=False)
+    with pytest.raises(InvalidArgument, match="does not support cgroup cpu real-time runtime"):
+        hostconfig.check_realtime({"CpuRealtimeRuntime": 1}, supported=False)
+    with pytest.raises(InvalidArgument, match="runtime cannot be higher than cpu real-time"):
+        hostconfig.check_realtime({"CpuRealtimeRuntime": 9, "CpuRealtimePeriod": 8}, True)
+    hostconfig.check_realtime({}, supported=False)
+
+
+def test_docker_field_names_are_matched_regardless_of_case() -> None:
+    from ketch.containers import schema
+
+    sent = {"CPURealtimeRuntime": 1, "cpushares": 2, "Memory": 3, "memory": 4, "Other": 5}
+    assert schema.canonical(sent, schema.HOST_CONFIG) == {
+        "CpuRealtimeRuntime": 1, "CpuShares": 2, "Memory": 3, "Other": 5}  # fmt: skip
+
+
 def test_good_host_config_passes() -> None:
     from ketch.containers import hostconfig, restart
 

@@ -56,6 +56,10 @@ def resources_of(host_config: dict[str, Any]) -> dict[str, Any]:
         cpu["period"] = int(host_config["CpuPeriod"])
     if host_config.get("CpuShares"):
         cpu["shares"] = int(host_config["CpuShares"])
+    if host_config.get("CpuRealtimePeriod"):
+        cpu["realtimePeriod"] = int(host_config["CpuRealtimePeriod"])
+    if host_config.get("CpuRealtimeRuntime"):
+        cpu["realtimeRuntime"] = int(host_config["CpuRealtimeRuntime"])
     if host_config.get("CpusetCpus"):
         cpu["cpus"] = host_config["CpusetCpus"]
     if host_config.get("CpusetMems"):

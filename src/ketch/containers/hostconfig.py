@@ -6,6 +6,7 @@ import os
 from typing import Any
 
 from ketch.errors import InvalidArgument, NotImplementedYet
+from ketch.runtime import cgroups
 
 MIN_MEMORY = 6 * 1024 * 1024
 # dockerd's built-in log drivers: a name outside these is not a driver at all (400),
@@ -19,7 +20,10 @@ DOCKER_LOG_DRIVERS = frozenset({
 RUNTIMES = ("io.containerd.runc.v2", "io.containerd.runtime.v1.linux", "runc")
 
 
-def validate(host_config: dict[str, Any]) -> None:
+def validate(host_config: dict[str, Any], realtime: bool | None = None) -> None:
+    """Raise dockerd's error for the first thing it would refuse; `realtime` says whether the
+    host's cgroups have real-time CPU time (looked up only when a container asks for it)."""
+    check_realtime(host_config, realtime)
     isolation = host_config.get("Isolation") or ""
     if isolation.lower() not in ("", "default"):
         raise InvalidArgument(
@@ -85,3 +89,18 @@ def validate(host_config: dict[str, Any]) -> None:
         value = host_config.get(key) or ""
         if value not in ("", "default", "bridge", "private", "none", "host"):
             raise NotImplementedYet(f"{what} {value!r} is not supported by ketch yet")
+
+
+def check_realtime(host_config: dict[str, Any], supported: bool | None = None) -> None:
+    period = host_config.get("CpuRealtimePeriod") or 0
+    runtime = host_config.get("CpuRealtimeRuntime") or 0
+    if period <= 0 and runtime <= 0:
+        return
+    if supported is None:
+        supported = cgroups.realtime_supported()
+    if period > 0 and not supported:
+        raise InvalidArgument("Your kernel does not support cgroup cpu real-time period")
+    if runtime > 0 and not supported:
+        raise InvalidArgument("Your kernel does not support cgroup cpu real-time runtime")
+    if period and runtime and runtime > period:
+        raise InvalidArgument("cpu real-time runtime cannot be higher than cpu real-time period")

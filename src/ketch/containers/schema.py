@@ -119,6 +119,22 @@ def _go_name(kind: str) -> str:
     return _GO_NAMES.get(kind, kind)
 
 
+def canonical(value: Any, fields: dict[str, str]) -> Any:
+    """`value` with its keys spelled as Docker spells the fields: Go's decoder matches a
+    field's name regardless of case (docker-py sends "CPURealtimePeriod"), and an exact
+    match wins over one that differs in case only."""
+    if not isinstance(value, dict):
+        return value
+    by_fold = {name.lower(): name for name in fields}
+    renamed: dict[str, Any] = {}
+    for key, item in value.items():
+        name = key if key in fields else by_fold.get(key.lower(), key)
+        if name != key and name in value:
+            continue  # the exact spelling is there too
+        renamed[name] = item
+    return renamed
+
+
 def check(struct: str, value: Any, fields: dict[str, str]) -> None:
     """Raise dockerd's 400 when `value` is not an object or a known field has the wrong type."""
     if value is None:

@@ -140,6 +140,8 @@ class ContainerService:
         host_config: dict[str, Any] | None = None,
         networking_config: dict[str, Any] | None = None,
     ) -> tuple[str, list[str]]:
+        config = schema.canonical(config, schema.CONFIG)
+        host_config = schema.canonical(host_config, schema.HOST_CONFIG)
         schema.check("Config", config, schema.CONFIG)
         schema.check("HostConfig", host_config, schema.HOST_CONFIG)
         schema.check("NetworkingConfig", networking_config, {"EndpointsConfig": schema.OBJ})
@@ -455,6 +457,7 @@ class ContainerService:
     async def update(self, name_or_id: str, changes: dict[str, Any]) -> builtins.list[str]:
         """`docker update`: new limits and restart policy, applied at once if running."""
         container = self.get(name_or_id)
+        changes = schema.canonical(changes, schema.HOST_CONFIG)
         schema.check("UpdateConfig", changes, {**schema.HOST_CONFIG, "RestartPolicy": schema.OBJ})
         changes = {k: v for k, v in changes.items() if k in UPDATE_CONFIG}
         if not (changes.get("RestartPolicy") or {}).get("Name"):
