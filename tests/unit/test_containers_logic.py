@@ -246,6 +246,19 @@ def test_duplicate_mount_points_are_refused(tmp_path: Path) -> None:
         user_mounts({"Binds": [f"{tmp_path}:/x"], "Tmpfs": {"/x": ""}})
 
 
+def test_healthcheck_fields_not_given_come_from_the_image_and_zeros_are_left_out() -> None:
+    image = {"Cmd": ["sh"], "Healthcheck": {"Test": ["CMD", "probe"], "Retries": 3}}
+    asked = {"Test": ["CMD-SHELL", "/bin/true"], "Interval": 10**9, "Timeout": 0,
+             "StartPeriod": None, "Retries": None}  # fmt: skip
+    config = merge.merge_config(image, {"Healthcheck": asked})
+    assert config["Healthcheck"] == {"Test": ["CMD-SHELL", "/bin/true"], "Interval": 10**9,
+                                     "Retries": 3}  # fmt: skip
+    assert merge.merge_config(image, {})["Healthcheck"] == image["Healthcheck"]
+    assert merge.merge_config({}, {"Healthcheck": {"Test": ["NONE"], "Interval": None}})[
+        "Healthcheck"] == {"Test": ["NONE"]}  # fmt: skip
+    assert "Healthcheck" not in merge.merge_config({}, {})
+
+
 @pytest.mark.parametrize(
     ("host_config", "message"),
     [
