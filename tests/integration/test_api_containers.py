@@ -634,3 +634,14 @@ def test_real_time_cpu_time_reaches_the_cgroup_or_is_refused(client: docker.Dock
     container.start()
     assert container.wait(timeout=30)["StatusCode"] == 0
     assert container.logs().decode().split() == ["40000", "150000"]
+
+
+def test_an_exec_that_cannot_start_says_why_in_a_stdout_frame(client: docker.DockerClient) -> None:
+    # dockerd writes the error where the output would be, framed unless the exec has a TTY:
+    # the docker CLI (which docker-compose's exec runs) refuses an unframed byte.
+    container = run_detached(client, ["sleep", "300"])
+    result = container.exec_run(["whoami"], user="nosuchuser", demux=True)
+    stdout, stderr = result.output
+    assert stderr is None
+    assert b"unable to find user nosuchuser" in stdout
+    container.remove(force=True)
