@@ -645,3 +645,15 @@ def test_an_exec_that_cannot_start_says_why_in_a_stdout_frame(client: docker.Doc
     assert stderr is None
     assert b"unable to find user nosuchuser" in stdout
     container.remove(force=True)
+
+
+def test_an_unknown_user_is_refused_at_start_not_create(client: docker.DockerClient) -> None:
+    # dockerd looks the user up when the process starts: the container is made and stays.
+    container = client.containers.create("busybox", ["id"], user="nosuchuser",
+                                         labels={"ketch-test": "1"})  # fmt: skip
+    assert container.attrs["Config"]["User"] == "nosuchuser"
+    with pytest.raises(docker.errors.APIError) as caught:
+        container.start()
+    assert "unable to find user nosuchuser" in caught.value.explanation
+    container.reload()
+    assert container.status == "created"

@@ -322,6 +322,24 @@ def write_bundle(container: Container, layer_dirs: list[Path], settings: BundleS
     atomicfile.write_json(container.bundle / "config.json", spec)
 
 
+def write_bundle_unless_user_unknown(
+    container: Container, layer_dirs: list[Path], settings: BundleSettings
+) -> None:
+    """write_bundle at create or update: a user or group the image lacks leaves the
+    container without a config.json, and its start fails then, as dockerd looks the user
+    up at start (docker-compose run expects the container to be there afterwards)."""
+    try:
+        write_bundle(container, layer_dirs, settings)
+    except container_users.NoSuchUser:
+        (container.bundle / "config.json").unlink(missing_ok=True)
+
+
+def ensure_bundle(container: Container, layer_dirs: list[Path], settings: BundleSettings) -> None:
+    """At start: the config.json create could not write, or the user's error now."""
+    if not (container.bundle / "config.json").exists():
+        write_bundle(container, layer_dirs, settings)
+
+
 def set_process_env(container: Container, extra: list[str]) -> None:
     """config.json's environment: the container's own, then `extra` (a start's link
     variables, which name addresses known only then)."""

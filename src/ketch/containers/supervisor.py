@@ -58,9 +58,12 @@ class Supervisor:
         auto_remove: Callable[[Entry], Awaitable[None]],
         networks: Networks | None = None,
         before_spawn: Callable[[Container], None] | None = None,
+        before_plan: Callable[[Container], None] | None = None,
     ) -> None:
         self.networks = networks
         self._before_spawn = before_spawn
+        # First of a start: the bundle the later steps edit (a start's own failure if not).
+        self._before_plan = before_plan
         self.table = table
         self.snapshots = snapshots
         self.shims = shims
@@ -77,6 +80,8 @@ class Supervisor:
         begun = time.monotonic()
         entry.forget_finished_execs()
         try:
+            if self._before_plan is not None:
+                self._before_plan(container)
             plan = networking.plan(
                 container.config, container.host_config, container.networking_config,
                 stored=True,
