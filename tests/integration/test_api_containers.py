@@ -657,3 +657,24 @@ def test_an_unknown_user_is_refused_at_start_not_create(client: docker.DockerCli
     assert "unable to find user nosuchuser" in caught.value.explanation
     container.reload()
     assert container.status == "created"
+
+
+def test_pid_and_ipc_modes_join_another_running_container(client: docker.DockerClient) -> None:
+    donor = run_detached(client, ["sleep", "300"], ipc_mode="shareable")
+    assert donor.attrs["HostConfig"]["IpcMode"] == "shareable"
+    script = ["sh", "-c", "readlink /proc/self/ns/pid; readlink /proc/self/ns/ipc"]
+    joiner = client.containers.create("busybox", script, pid_mode=f"container:{donor.name}",
+                                      ipc_mode=f"container:{donor.id}",
+                                      labels={"ketch-test": "1"})  # fmt: skip
+    joiner.start()
+    assert joiner.wait(timeout=30)["StatusCode"] == 0, joiner.logs()
+    assert joiner.logs() == donor.exec_run(script).output
+    # dockerd's refusal of a donor whose IPC namespace is not shareable, at start
+    private = run_detached(client, ["sleep", "300"])
+    refused = client.containers.create("busybox", ["true"], ipc_mode=f"container:{private.id}",
+                                       labels={"ketch-test": "1"})  # fmt: skip
+    with pytest.raises(docker.errors.APIError) as caught:
+        refused.start()
+    assert "non-shareable IPC (hint: use IpcMode:shareable for the donor container)" in (
+        caught.value.explanation
+    )

@@ -87,6 +87,10 @@ def validate(host_config: dict[str, Any], realtime: bool | None = None) -> None:
     for key, what in (("PidMode", "pid mode"), ("IpcMode", "ipc mode"),
                       ("UTSMode", "uts mode")):  # fmt: skip
         value = host_config.get(key) or ""
+        if key in ("PidMode", "IpcMode") and value.startswith("container:") and value[10:]:
+            continue  # joined at start
+        if key == "IpcMode" and value == "shareable":
+            continue  # a private namespace others may join
         if value not in ("", "default", "bridge", "private", "none", "host"):
             raise NotImplementedYet(f"{what} {value!r} is not supported by ketch yet")
 
