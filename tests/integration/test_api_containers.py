@@ -678,3 +678,13 @@ def test_pid_and_ipc_modes_join_another_running_container(client: docker.DockerC
     assert "non-shareable IPC (hint: use IpcMode:shareable for the donor container)" in (
         caught.value.explanation
     )
+
+
+def test_a_container_on_another_ones_network_has_no_networks_of_its_own(
+    client: docker.DockerClient,
+) -> None:
+    donor = run_detached(client, ["sleep", "300"])
+    joiner = client.containers.create("busybox", ["true"], network_mode=f"container:{donor.id}",
+                                      labels={"ketch-test": "1"})  # fmt: skip
+    assert joiner.attrs["HostConfig"]["NetworkMode"] == f"container:{donor.id}"
+    assert joiner.attrs["NetworkSettings"]["Networks"] == {}
