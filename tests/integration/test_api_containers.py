@@ -636,3 +636,81 @@ def test_image_prune_takes_only_dangling_images_its_label_filters_match(
             client.images.remove(image.id, force=True)
         except docker.errors.ImageNotFound:
             pass
+
+
+def test_real_time_cpu_time_reaches_the_cgroup_or_is_refused(client: docker.DockerClient) -> None:
+    # docker-py spells the fields "CPURealtimeRuntime": Go's decoder ignores the case.
+    # Only cgroup v1 on a kernel with real-time group scheduling has the files.
+    supported = Path("/sys/fs/cgroup/cpu/cpu.rt_runtime_us").exists()
+    script = "cat /sys/fs/cgroup/cpu/cpu.rt_runtime_us /sys/fs/cgroup/cpu/cpu.rt_period_us"
+    host_config = client.api.create_host_config(cpu_rt_runtime=40000, cpu_rt_period=150000)
+    options = {"host_config": host_config, "labels": {"ketch-test": "1"}}
+    if not supported:
+        with pytest.raises(docker.errors.APIError) as caught:
+            client.api.create_container("busybox", ["sh", "-c", script], **options)
+        assert caught.value.response.status_code == 400
+        assert caught.value.explanation == (
+            "Your kernel does not support cgroup cpu real-time period"
+        )
+        return
+    created = client.api.create_container("busybox", ["sh", "-c", script], **options)
+    container = client.containers.get(created["Id"])
+    shown = container.attrs["HostConfig"]
+    assert (shown["CpuRealtimeRuntime"], shown["CpuRealtimePeriod"]) == (40000, 150000)
+    container.start()
+    assert container.wait(timeout=30)["StatusCode"] == 0
+    assert container.logs().decode().split() == ["40000", "150000"]
+
+
+def test_an_exec_that_cannot_start_says_why_in_a_stdout_frame(client: docker.DockerClient) -> None:
+    # dockerd writes the error where the output would be, framed unless the exec has a TTY:
+    # the docker CLI (which docker-compose's exec runs) refuses an unframed byte.
+    container = run_detached(client, ["sleep", "300"])
+    result = container.exec_run(["whoami"], user="nosuchuser", demux=True)
+    stdout, stderr = result.output
+    assert stderr is None
+    assert b"unable to find user nosuchuser" in stdout
+    container.remove(force=True)
+
+
+def test_an_unknown_user_is_refused_at_start_not_create(client: docker.DockerClient) -> None:
+    # dockerd looks the user up when the process starts: the container is made and stays.
+    container = client.containers.create("busybox", ["id"], user="nosuchuser",
+                                         labels={"ketch-test": "1"})  # fmt: skip
+    assert container.attrs["Config"]["User"] == "nosuchuser"
+    with pytest.raises(docker.errors.APIError) as caught:
+        container.start()
+    assert "unable to find user nosuchuser" in caught.value.explanation
+    container.reload()
+    assert container.status == "created"
+
+
+def test_pid_and_ipc_modes_join_another_running_container(client: docker.DockerClient) -> None:
+    donor = run_detached(client, ["sleep", "300"], ipc_mode="shareable")
+    assert donor.attrs["HostConfig"]["IpcMode"] == "shareable"
+    script = ["sh", "-c", "readlink /proc/self/ns/pid; readlink /proc/self/ns/ipc"]
+    joiner = client.containers.create("busybox", script, pid_mode=f"container:{donor.name}",
+                                      ipc_mode=f"container:{donor.id}",
+                                      labels={"ketch-test": "1"})  # fmt: skip
+    joiner.start()
+    assert joiner.wait(timeout=30)["StatusCode"] == 0, joiner.logs()
+    assert joiner.logs() == donor.exec_run(script).output
+    # dockerd's refusal of a donor whose IPC namespace is not shareable, at start
+    private = run_detached(client, ["sleep", "300"])
+    refused = client.containers.create("busybox", ["true"], ipc_mode=f"container:{private.id}",
+                                       labels={"ketch-test": "1"})  # fmt: skip
+    with pytest.raises(docker.errors.APIError) as caught:
+        refused.start()
+    assert "non-shareable IPC (hint: use IpcMode:shareable for the donor container)" in (
+        caught.value.explanation
+    )
+
+
+def test_a_container_on_another_ones_network_has_no_networks_of_its_own(
+    client: docker.DockerClient,
+) -> None:
+    donor = run_detached(client, ["sleep", "300"])
+    joiner = client.containers.create("busybox", ["true"], network_mode=f"container:{donor.id}",
+                                      labels={"ketch-test": "1"})  # fmt: skip
+    assert joiner.attrs["HostConfig"]["NetworkMode"] == f"container:{donor.id}"
+    assert joiner.attrs["NetworkSettings"]["Networks"] == {}

@@ -68,11 +68,13 @@ def test_container_aliases_on_a_user_network_include_id_and_hostname_below_1_45(
         "Config": {"Hostname": "web"},
         "NetworkSettings": {"Networks": {
             "bridge": {"Aliases": None},
-            "mynet": {"Aliases": ["db"]},
+            "mynet": {"Aliases": ["db"], "EndpointID": "e1"},
+            "notyet": {"Aliases": ["app"], "EndpointID": ""},
         }},
     }  # fmt: skip
     old = compat.container_inspect(view, "1.44")["NetworkSettings"]["Networks"]
     assert old["mynet"]["Aliases"] == ["db", "f" * 12, "web"]
+    assert old["notyet"]["Aliases"] == ["app"]  # a created container's, until it joins
     assert old["bridge"]["Aliases"] is None
     assert view["NetworkSettings"]["Networks"]["mynet"]["Aliases"] == ["db"]  # not changed
     assert compat.container_inspect(view, "1.45") is view

@@ -246,6 +246,19 @@ def test_duplicate_mount_points_are_refused(tmp_path: Path) -> None:
         user_mounts({"Binds": [f"{tmp_path}:/x"], "Tmpfs": {"/x": ""}})
 
 
+def test_healthcheck_fields_not_given_come_from_the_image_and_zeros_are_left_out() -> None:
+    image = {"Cmd": ["sh"], "Healthcheck": {"Test": ["CMD", "probe"], "Retries": 3}}
+    asked = {"Test": ["CMD-SHELL", "/bin/true"], "Interval": 10**9, "Timeout": 0,
+             "StartPeriod": None, "Retries": None}  # fmt: skip
+    config = merge.merge_config(image, {"Healthcheck": asked})
+    assert config["Healthcheck"] == {"Test": ["CMD-SHELL", "/bin/true"], "Interval": 10**9,
+                                     "Retries": 3}  # fmt: skip
+    assert merge.merge_config(image, {})["Healthcheck"] == image["Healthcheck"]
+    assert merge.merge_config({}, {"Healthcheck": {"Test": ["NONE"], "Interval": None}})[
+        "Healthcheck"] == {"Test": ["NONE"]}  # fmt: skip
+    assert "Healthcheck" not in merge.merge_config({}, {})
+
+
 @pytest.mark.parametrize(
     ("host_config", "message"),
     [
@@ -256,6 +269,8 @@ def test_duplicate_mount_points_are_refused(tmp_path: Path) -> None:
         ({"Memory": 64 * 2**20, "MemorySwap": 32 * 2**20}, "memoryswap limit should be larger"),
         ({"NanoCpus": 10**15}, "Range of CPUs is from 0.01 to"),
         ({"LogConfig": {"Type": "syslog"}}, "logging driver 'syslog' is not supported"),
+        ({"Isolation": "foobar"}, "Invalid isolation: \"foobar\" - linux only supports 'default'"),
+        ({"Runtime": "foobar"}, "Unknown runtime specified foobar"),
     ],
 )
 def test_host_config_checks_use_dockers_words(host_config: dict, message: str) -> None:
@@ -266,13 +281,37 @@ def test_host_config_checks_use_dockers_words(host_config: dict, message: str) -
         hostconfig.validate(host_config)
 
 
+def test_real_time_cpu_time_is_refused_where_the_kernel_has_none() -> None:
+    from ketch.containers import bundle, hostconfig
+
+    asked = {"CpuRealtimeRuntime": 40000, "CpuRealtimePeriod": 150000}
+    hostconfig.check_realtime(asked, supported=True)
+    assert bundle.resources_of(asked)["cpu"] == {"realtimeRuntime": 40000,
+                                                 "realtimePeriod": 150000}  # fmt: skip
+    with pytest.raises(InvalidArgument, match="does not support cgroup cpu real-time period"):
+        hostconfig.check_realtime(asked, supported=False)
+    with pytest.raises(InvalidArgument, match="does not support cgroup cpu real-time runtime"):
+        hostconfig.check_realtime({"CpuRealtimeRuntime": 1}, supported=False)
+    with pytest.raises(InvalidArgument, match="runtime cannot be higher than cpu real-time"):
+        hostconfig.check_realtime({"CpuRealtimeRuntime": 9, "CpuRealtimePeriod": 8}, True)
+    hostconfig.check_realtime({}, supported=False)
+
+
+def test_docker_field_names_are_matched_regardless_of_case() -> None:
+    from ketch.containers import schema
+
+    sent = {"CPURealtimeRuntime": 1, "cpushares": 2, "Memory": 3, "memory": 4, "Other": 5}
+    assert schema.canonical(sent, schema.HOST_CONFIG) == {
+        "CpuRealtimeRuntime": 1, "CpuShares": 2, "Memory": 3, "Other": 5}  # fmt: skip
+
+
 def test_good_host_config_passes() -> None:
     from ketch.containers import hostconfig, restart
 
     good = {"Memory": 64 * 2**20, "NanoCpus": 5 * 10**8, "PidsLimit": 10,
             "LogConfig": {"Type": "json-file", "Config": {"max-size": "1m"}},
-            "NetworkMode": "default", "RestartPolicy": {"Name": "on-failure",
-                                                        "MaximumRetryCount": 3}}  # fmt: skip
+            "NetworkMode": "default", "Isolation": "default", "Runtime": "runc",
+            "RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": 3}}  # fmt: skip
     hostconfig.validate(good)
     restart.validate(good)
 

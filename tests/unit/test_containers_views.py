@@ -53,3 +53,12 @@ def test_the_network_a_container_is_on() -> None:
     endpoint = views.endpoint("none")
     assert endpoint["NetworkID"] == views.network_id("none") != views.network_id("host")
     assert len(endpoint["NetworkID"]) == 64
+
+
+def test_dns_settings_not_given_stay_null_and_given_ones_are_kept() -> None:
+    shown = views.effective_host_config({})
+    assert shown["Dns"] is None and shown["DnsOptions"] is None and shown["DnsSearch"] is None
+    sent = {"Dns": [], "DnsOptions": ["ndots:2"], "DnsSearch": ["example.com"]}
+    shown = views.effective_host_config(sent)
+    assert shown["Dns"] == [] and shown["DnsOptions"] == ["ndots:2"]
+    assert shown["DnsSearch"] == ["example.com"]

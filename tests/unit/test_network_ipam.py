@@ -107,3 +107,14 @@ def test_reserving_an_address_someone_holds_is_refused(tmp_path: Path) -> None:
         store.reserve("net", A("10.9.0.5"), "c2")
     store.drop("net")
     store.reserve("net", A("10.9.0.5"), "c2")
+
+
+def test_ephemeral_ports_are_the_kernels_range_as_dockerd_reads_it(tmp_path: Path) -> None:
+    from ketch.network.manager import FALLBACK_EPHEMERAL_PORTS, ephemeral_ports
+
+    kernel = tmp_path / "ip_local_port_range"
+    kernel.write_text("32768\t60999\n")
+    assert ephemeral_ports(kernel) == range(32768, 61000)
+    kernel.write_text("garbage\n")
+    assert ephemeral_ports(kernel) == FALLBACK_EPHEMERAL_PORTS == range(49153, 65536)
+    assert ephemeral_ports(tmp_path / "missing") == FALLBACK_EPHEMERAL_PORTS

@@ -164,3 +164,22 @@ def test_v2_controllers_already_enabled_are_not_written_again(tmp_path: Path) ->
     (tmp_path / "cgroup.subtree_control").write_text("cpu memory pids\n")
     cgroups.create("", "c", None, cgroups.Layout(2, {}, str(tmp_path)))
     assert (tmp_path / "cgroup.subtree_control").read_text() == "cpu memory pids\n"
+
+
+def test_v1_real_time_cpu_time_raises_the_ancestors_share(tmp_path: Path) -> None:
+    cpu = tmp_path / "cpu,cpuacct"
+    (cpu / "p").mkdir(parents=True)
+    (cpu / "cpu.rt_runtime_us").write_text("950000\n")
+    (cpu / "p" / "cpu.rt_period_us").write_text("1000000\n")
+    (cpu / "p" / "cpu.rt_runtime_us").write_text("0\n")
+    layout = cgroups.Layout(1, {"cpu,cpuacct": str(cpu)}, None)
+    resources = {"cpu": {"realtimePeriod": 150000, "realtimeRuntime": 40000}}
+    cgroups.create("p", "c", resources, layout)
+    assert (cpu / "c").exists() is False
+    assert (cpu / "p/c/cpu.rt_period_us").read_text() == "150000"
+    assert (cpu / "p/c/cpu.rt_runtime_us").read_text() == "40000"
+    # 40000 of every 150000 us is 266667 of the parent's 1000000; the root is left alone
+    assert (cpu / "p/cpu.rt_runtime_us").read_text() == "266667"
+    assert (cpu / "cpu.rt_runtime_us").read_text() == "950000\n"
+    assert cgroups.realtime_supported(layout)
+    assert not cgroups.realtime_supported(cgroups.Layout(2, {}, str(tmp_path)))

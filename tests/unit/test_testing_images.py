@@ -99,6 +99,7 @@ def test_busybox_has_the_binary_applets_and_users() -> None:
     passwd = read_member(image.layers[0], "etc/passwd").decode()
     assert passwd.startswith("root:x:0:0:")
     assert ":1000:1000:" in passwd and "nobody:x:65534:" in passwd
+    assert "\noperator:x:37:37:" in passwd  # as the official image has it
     assert image.config["config"]["Cmd"] == ["sh"]
     names = list(entries)
     assert names == sorted(names)

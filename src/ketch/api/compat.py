@@ -57,8 +57,8 @@ def image_summaries(rows: list[dict[str, Any]], version: str) -> list[dict[str, 
 
 
 def container_inspect(view: dict[str, Any], version: str) -> dict[str, Any]:
-    """`GET /containers/{id}/json`: below v1.45 an endpoint on a user network lists the
-    container's short ID and hostname among its aliases (they are DNSNames since)."""
+    """`GET /containers/{id}/json`: below v1.45 an endpoint on a user network, once joined,
+    lists the container's short ID and hostname among its aliases (DNSNames since)."""
     if at_least(version, "1.45"):
         return view
     shaped = copy.deepcopy(view)
@@ -67,6 +67,10 @@ def container_inspect(view: dict[str, Any], version: str) -> dict[str, Any]:
     networks = (shaped.get("NetworkSettings") or {}).get("Networks") or {}
     for name, endpoint in networks.items():
         if name in NOT_USER_NETWORKS or name.startswith("container:") or endpoint is None:
+            continue
+        if not endpoint.get("EndpointID"):
+            # Not joined yet (a container not started): dockerd adds them when it joins, and
+            # docker-compose reconnects a one-off container whose aliases lack its ID.
             continue
         aliases = list(endpoint.get("Aliases") or [])
         for extra in (short_id, hostname):

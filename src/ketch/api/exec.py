@@ -12,6 +12,7 @@ from ketch.api.containers import pump
 from ketch.api.detach import parse_keys
 from ketch.api.hijack import hijack
 from ketch.api.http import backend_of, json_response, query_uint32, read_json
+from ketch.api.streams import STDOUT, encode
 from ketch.containers import schema
 from ketch.errors import KetchError
 
@@ -32,8 +33,7 @@ def service(request: web.Request) -> ExecBackend:
 
 async def create(request: web.Request) -> web.Response:
     body = await read_json(request)
-    if isinstance(body, dict):
-        body = schema.go_field_names(body, EXEC_CREATE_FIELDS)
+    body = schema.canonical(body, EXEC_CREATE_FIELDS)
     log.debug("exec create in %s: %s", request.match_info["id"], body)
     exec_id = service(request).exec_create(request.match_info["id"], body)
     return json_response({"Id": exec_id}, status=201)
@@ -60,7 +60,8 @@ async def start(request: web.Request) -> web.StreamResponse:
         try:
             record, session = await svc.exec_start(exec_id)
         except KetchError as exc:
-            await conn.write(exc.message.encode() + b"\r\n")
+            # Where the output would be, as dockerd writes it: framed as stdout unless raw.
+            await conn.write(encode(STDOUT, exc.message.encode() + b"\r\n", raw))
             return conn.response
         if session is not None:
             stdin = bool(record.config["AttachStdin"])

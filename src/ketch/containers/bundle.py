@@ -56,6 +56,10 @@ def resources_of(host_config: dict[str, Any]) -> dict[str, Any]:
         cpu["period"] = int(host_config["CpuPeriod"])
     if host_config.get("CpuShares"):
         cpu["shares"] = int(host_config["CpuShares"])
+    if host_config.get("CpuRealtimePeriod"):
+        cpu["realtimePeriod"] = int(host_config["CpuRealtimePeriod"])
+    if host_config.get("CpuRealtimeRuntime"):
+        cpu["realtimeRuntime"] = int(host_config["CpuRealtimeRuntime"])
     if host_config.get("CpusetCpus"):
         cpu["cpus"] = host_config["CpusetCpus"]
     if host_config.get("CpusetMems"):
@@ -316,6 +320,24 @@ def write_bundle(container: Container, layer_dirs: list[Path], settings: BundleS
     container.bundle.mkdir(exist_ok=True)
     (container.bundle / "rootfs").mkdir(exist_ok=True)
     atomicfile.write_json(container.bundle / "config.json", spec)
+
+
+def write_bundle_unless_user_unknown(
+    container: Container, layer_dirs: list[Path], settings: BundleSettings
+) -> None:
+    """write_bundle at create or update: a user or group the image lacks leaves the
+    container without a config.json, and its start fails then, as dockerd looks the user
+    up at start (docker-compose run expects the container to be there afterwards)."""
+    try:
+        write_bundle(container, layer_dirs, settings)
+    except container_users.NoSuchUser:
+        (container.bundle / "config.json").unlink(missing_ok=True)
+
+
+def ensure_bundle(container: Container, layer_dirs: list[Path], settings: BundleSettings) -> None:
+    """At start: the config.json create could not write, or the user's error now."""
+    if not (container.bundle / "config.json").exists():
+        write_bundle(container, layer_dirs, settings)
 
 
 def set_process_env(container: Container, extra: list[str]) -> None:

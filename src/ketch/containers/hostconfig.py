@@ -6,6 +6,7 @@ import os
 from typing import Any
 
 from ketch.errors import InvalidArgument, NotImplementedYet
+from ketch.runtime import cgroups
 
 MIN_MEMORY = 6 * 1024 * 1024
 # dockerd's built-in log drivers: a name outside these is not a driver at all (400),
@@ -14,9 +15,23 @@ DOCKER_LOG_DRIVERS = frozenset({
     "json-file", "none", "local", "syslog", "journald", "gelf", "fluentd", "awslogs",
     "splunk", "etwlogs", "gcplogs", "logentries",
 })  # fmt: skip
+# The runtime names `docker info` lists (dockerd 20.10's), all of them ketch's one runtime;
+# "runc" is the default.
+RUNTIMES = ("io.containerd.runc.v2", "io.containerd.runtime.v1.linux", "runc")
 
 
-def validate(host_config: dict[str, Any]) -> None:
+def validate(host_config: dict[str, Any], realtime: bool | None = None) -> None:
+    """Raise dockerd's error for the first thing it would refuse; `realtime` says whether the
+    host's cgroups have real-time CPU time (looked up only when a container asks for it)."""
+    check_realtime(host_config, realtime)
+    isolation = host_config.get("Isolation") or ""
+    if isolation.lower() not in ("", "default"):
+        raise InvalidArgument(
+            f"Invalid isolation: \"{isolation}\" - linux only supports 'default'"
+        )
+    runtime = host_config.get("Runtime") or ""
+    if runtime and runtime not in RUNTIMES:
+        raise InvalidArgument(f"Unknown runtime specified {runtime}")
     memory = host_config.get("Memory") or 0
     if memory < 0 or 0 < memory < MIN_MEMORY:
         raise InvalidArgument("Minimum memory limit allowed is 6MB")
@@ -72,5 +87,24 @@ def validate(host_config: dict[str, Any]) -> None:
     for key, what in (("PidMode", "pid mode"), ("IpcMode", "ipc mode"),
                       ("UTSMode", "uts mode")):  # fmt: skip
         value = host_config.get(key) or ""
+        if key in ("PidMode", "IpcMode") and value.startswith("container:") and value[10:]:
+            continue  # joined at start
+        if key == "IpcMode" and value == "shareable":
+            continue  # a private namespace others may join
         if value not in ("", "default", "bridge", "private", "none", "host"):
             raise NotImplementedYet(f"{what} {value!r} is not supported by ketch yet")
+
+
+def check_realtime(host_config: dict[str, Any], supported: bool | None = None) -> None:
+    period = host_config.get("CpuRealtimePeriod") or 0
+    runtime = host_config.get("CpuRealtimeRuntime") or 0
+    if period <= 0 and runtime <= 0:
+        return
+    if supported is None:
+        supported = cgroups.realtime_supported()
+    if period > 0 and not supported:
+        raise InvalidArgument("Your kernel does not support cgroup cpu real-time period")
+    if runtime > 0 and not supported:
+        raise InvalidArgument("Your kernel does not support cgroup cpu real-time runtime")
+    if period and runtime and runtime > period:
+        raise InvalidArgument("cpu real-time runtime cannot be higher than cpu real-time period")

@@ -75,8 +75,9 @@ def merge_config(image_config: dict[str, Any], request: dict[str, Any]) -> dict[
         combined = dict(image.get(key) or {})
         combined.update(config.get(key) or {})
         config[key] = combined or None
-    if config.get("Healthcheck") is None and image.get("Healthcheck"):
-        config["Healthcheck"] = image["Healthcheck"]
+    healthcheck = merge_healthcheck(image.get("Healthcheck"), config.get("Healthcheck"))
+    if healthcheck is not None:
+        config["Healthcheck"] = healthcheck
     if config.get("OnBuild") is None:
         config["OnBuild"] = image.get("OnBuild")
     for key, default in (
@@ -85,6 +86,18 @@ def merge_config(image_config: dict[str, Any], request: dict[str, Any]) -> dict[
     ):  # fmt: skip
         config[key] = config.get(key) or default
     return config
+
+
+def merge_healthcheck(
+    image: dict[str, Any] | None, asked: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """The container's Healthcheck as dockerd keeps it: each field not given (null or zero)
+    taken from the image's, and fields still zero left out (Go's omitempty)."""
+    if asked is None:
+        return dict(image) if image else None
+    merged = {k: v for k, v in (image or {}).items() if v}
+    merged.update({k: v for k, v in asked.items() if v})
+    return merged
 
 
 def command_of(config: dict[str, Any]) -> tuple[str, list[str]]:

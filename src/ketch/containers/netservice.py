@@ -47,7 +47,10 @@ class ContainerNetworking:
         endpoint's addresses while it runs, its ports."""
         container = entry.container
         mode = networking.mode_of(container.host_config)
-        if self.networks is None or mode.startswith("container:"):
+        if mode.startswith("container:"):
+            # on another container's network: no endpoint of its own, as dockerd shows it
+            return views.network_settings("none", networks={})
+        if self.networks is None:
             return views.network_settings(views.network_of(container.host_config))
         by_network = {e.network_id: e for e in entry.endpoints}
         if mode in ("host", "none"):

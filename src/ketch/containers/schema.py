@@ -9,7 +9,7 @@ surfaces deep inside as a Python TypeError and a 500.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection
 from typing import Any
 
 from ketch.errors import InvalidArgument
@@ -120,16 +120,20 @@ def _go_name(kind: str) -> str:
     return _GO_NAMES.get(kind, kind)
 
 
-def go_field_names(value: dict[str, Any], names: Iterable[str]) -> dict[str, Any]:
-    """`value` with its keys as Go's encoding/json reads them: a key that matches a field
-    name but for case is that field (docker-py sends exec create's `detachKeys`)."""
-    canonical = {name.lower(): name for name in names}
-    named: dict[str, Any] = {}
+def canonical(value: Any, fields: Collection[str]) -> Any:
+    """`value` with its keys spelled as Docker spells the fields: Go's decoder matches a
+    field's name regardless of case (docker-py sends "CPURealtimePeriod", exec create's
+    "detachKeys"), and an exact match wins over one that differs in case only."""
+    if not isinstance(value, dict):
+        return value
+    by_fold = {name.lower(): name for name in fields}
+    renamed: dict[str, Any] = {}
     for key, item in value.items():
-        name = canonical.get(key.lower(), key)
-        if name not in named or key == name:
-            named[name] = item
-    return named
+        name: str = key if key in fields else by_fold.get(str(key).lower(), key)
+        if name != key and name in value:
+            continue  # the exact spelling is there too
+        renamed[name] = item
+    return renamed
 
 
 def check(struct: str, value: Any, fields: dict[str, str]) -> None:

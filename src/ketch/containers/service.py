@@ -24,7 +24,12 @@ from typing import Any
 from ketch import errors
 from ketch.containers import hostconfig, merge, names, networking, restart, schema, views
 from ketch.containers.attach import AttachSession
-from ketch.containers.bundle import BundleSettings, resources_of, write_bundle
+from ketch.containers.bundle import (
+    BundleSettings,
+    ensure_bundle,
+    resources_of,
+    write_bundle_unless_user_unknown,
+)
 from ketch.containers.contracts import Images, Networks, ShimManager, Snapshotter
 from ketch.containers.entry import WAIT_CONDITIONS, Entry
 from ketch.containers.etcfiles import write_etc_files
@@ -91,7 +96,7 @@ class ContainerService:
         )
         self.supervisor = Supervisor(
             self.table, snapshots, shims, self.events, self.run_settings, self._auto_remove,
-            networks, before_spawn=self.volumes.prepare,
+            networks, before_spawn=self.volumes.prepare, before_plan=self._ensure_bundle,
         )
         self.execs = ExecService(self.table)
         self.network = ContainerNetworking(self.table, networks)
@@ -140,6 +145,8 @@ class ContainerService:
         host_config: dict[str, Any] | None = None,
         networking_config: dict[str, Any] | None = None,
     ) -> tuple[str, list[str]]:
+        config = schema.canonical(config, schema.CONFIG)
+        host_config = schema.canonical(host_config, schema.HOST_CONFIG)
         schema.check("Config", config, schema.CONFIG)
         schema.check("HostConfig", host_config, schema.HOST_CONFIG)
         schema.check("NetworkingConfig", networking_config, {"EndpointsConfig": schema.OBJ})
@@ -194,7 +201,7 @@ class ContainerService:
                 self.volumes.seed, mount_points, rootfs, directory / "seed-root"
             )
             write_etc_files(container, nameservers)
-            write_bundle(
+            write_bundle_unless_user_unknown(
                 container, self.snapshots.layer_dirs(image.chain_id), self.bundle_settings
             )
             container.save()
@@ -209,6 +216,10 @@ class ContainerService:
         self.table.add(Entry(container))
         publish_container(self.events, container, "create")
         return container_id, []
+
+    def _ensure_bundle(self, container: Container) -> None:
+        ensure_bundle(container, self.snapshots.layer_dirs(container.chain_id),
+                      self.bundle_settings)  # fmt: skip
 
     # -- inspect and list ------------------------------------------------------------
 
@@ -455,6 +466,7 @@ class ContainerService:
     async def update(self, name_or_id: str, changes: dict[str, Any]) -> builtins.list[str]:
         """`docker update`: new limits and restart policy, applied at once if running."""
         container = self.get(name_or_id)
+        changes = schema.canonical(changes, schema.HOST_CONFIG)
         schema.check("UpdateConfig", changes, {**schema.HOST_CONFIG, "RestartPolicy": schema.OBJ})
         changes = {k: v for k, v in changes.items() if k in UPDATE_CONFIG}
         if not (changes.get("RestartPolicy") or {}).get("Name"):
@@ -472,7 +484,7 @@ class ContainerService:
         if container.running:
             await self._update_cgroup(container, merged)
         container.host_config = merged
-        write_bundle(
+        write_bundle_unless_user_unknown(
             container, self.snapshots.layer_dirs(container.chain_id), self.bundle_settings
         )
         container.save()

@@ -58,9 +58,12 @@ class Supervisor:
         auto_remove: Callable[[Entry], Awaitable[None]],
         networks: Networks | None = None,
         before_spawn: Callable[[Container], None] | None = None,
+        before_plan: Callable[[Container], None] | None = None,
     ) -> None:
         self.networks = networks
         self._before_spawn = before_spawn
+        # First of a start: the bundle the later steps edit (a start's own failure if not).
+        self._before_plan = before_plan
         self.table = table
         self.snapshots = snapshots
         self.shims = shims
@@ -77,12 +80,15 @@ class Supervisor:
         begun = time.monotonic()
         entry.forget_finished_execs()
         try:
+            if self._before_plan is not None:
+                self._before_plan(container)
             plan = networking.plan(
                 container.config, container.host_config, container.networking_config,
                 stored=True,
             )
             if plan.mode == "container":
                 self._join_network_of(entry, plan.joins)
+            self._join_pid_and_ipc_of(entry)
             links = self._links(entry, plan)
             if self._before_spawn is not None:
                 self._before_spawn(container)  # its volumes mounted, as the runtime binds them
@@ -169,6 +175,29 @@ class Supervisor:
                 f"cannot join network of a non running container: {target.container.id}"
             )
         join_namespace(entry.container, "network", f"/proc/{target.container.state['Pid']}/ns/net")
+
+    def _join_pid_and_ipc_of(self, entry: Entry) -> None:
+        """PidMode and IpcMode container:<name|id>: that running container's namespaces,
+        with dockerd's checks and words (an IPC donor must be shareable)."""
+        host_config = entry.container.host_config
+        for key, kind, word, proc_name in (("PidMode", "pid", "PID", "pid"),
+                                           ("IpcMode", "ipc", "IPC", "ipc")):  # fmt: skip
+            mode = host_config.get(key) or ""
+            if not mode.startswith("container:"):
+                continue
+            target = self.table.get(mode.partition(":")[2]).container
+            if not target.running or not target.state.get("Pid"):
+                raise errors.Conflict(
+                    f"cannot join {word} of a non running container: {target.id}"
+                )
+            if kind == "ipc" and (target.host_config.get("IpcMode") or "") not in (
+                "shareable", "host"
+            ):
+                raise errors.Conflict(
+                    f"can't join IPC of container {target.id}: non-shareable IPC "
+                    "(hint: use IpcMode:shareable for the donor container)"
+                )
+            join_namespace(entry.container, kind, f"/proc/{target.state['Pid']}/ns/{proc_name}")
 
     def _links(self, entry: Entry, plan: networking.NetworkPlan) -> list[str]:
         """Legacy links on the default bridge: each linked container must run; its address

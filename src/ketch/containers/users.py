@@ -43,6 +43,10 @@ def _opaque(directory: Path) -> bool:
     return False
 
 
+class NoSuchUser(InvalidArgument):
+    """A user or group the container's files do not name: dockerd finds out at start."""
+
+
 def resolve(spec: str, layer_dirs: list[Path]) -> tuple[int, int, list[int]]:
     """(uid, gid, additional gids) for Docker's user forms: name, uid, x:group, x:gid."""
     try:
@@ -52,7 +56,7 @@ def resolve(spec: str, layer_dirs: list[Path]) -> tuple[int, int, list[int]]:
             read_from_layers(layer_dirs, "etc/group"),
         )
     except ExecLookupError as exc:
-        raise InvalidArgument(exc.message) from None
+        raise NoSuchUser(exc.message) from None
     return user.uid, user.gid, user.additional_gids
 
 
@@ -68,7 +72,7 @@ def group_add(names: list[str], layer_dirs: list[Path]) -> list[int]:
             groups = parse_group(read_from_layers(layer_dirs, "etc/group"))
         found = [gid for group, gid, _ in groups if group == name]
         if not found:
-            raise InvalidArgument(
+            raise NoSuchUser(
                 f"Unable to find group {name}: no matching entries in group file"
             )
         gids.append(found[0])

@@ -23,9 +23,10 @@ DEFAULT_HOST_CONFIG: dict[str, Any] = {
     "VolumesFrom": None,
     "CapAdd": None,
     "CapDrop": None,
-    "Dns": [],
-    "DnsOptions": [],
-    "DnsSearch": [],
+    # null unless given (the docker CLI sends [], which is kept; docker-py sends nothing)
+    "Dns": None,
+    "DnsOptions": None,
+    "DnsSearch": None,
     "ExtraHosts": None,
     "GroupAdd": None,
     "IpcMode": "private",

@@ -46,7 +46,9 @@ from ketch.network.model import (
 from ketch.timestamps import rfc3339_nano
 
 PREDEFINED = ("bridge", "host", "none")
-EPHEMERAL_PORTS = range(49153, 65536)  # dockerd's portallocator range
+# dockerd's portallocator: the kernel's ephemeral range, or this where it cannot be read.
+FALLBACK_EPHEMERAL_PORTS = range(49153, 65536)
+PORT_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
 BRIDGE_NAME_OPTION = "com.docker.network.bridge.name"
 ICC_OPTION = "com.docker.network.bridge.enable_icc"  # "false": containers cannot talk
 MTU_OPTION = "com.docker.network.driver.mtu"
@@ -551,17 +553,18 @@ class NetworkManager:
                             f"port is already allocated"
                         )
                 else:
+                    ephemeral = ephemeral_ports()
                     port = next(
                         (
                             p
-                            for p in EPHEMERAL_PORTS
+                            for p in ephemeral
                             if not _overlaps(taken, binding.proto, host_ip, p)
                             and _bindable(binding.proto, host_ip, p)
                         ),
                         0,
                     )
                     if not port:
-                        raise Conflict(f"no free port in {EPHEMERAL_PORTS} on {host_ip}")
+                        raise Conflict(f"no free port in {ephemeral} on {host_ip}")
                 key = (binding.proto, host_ip, port)
                 claimed.append(key)
                 self._claimed_ports.add(key)
@@ -751,6 +754,17 @@ class NetworkManager:
     def _driver_of(self, network_id: str) -> str:
         network = self._networks.get(network_id)
         return network.driver if network is not None else BRIDGE
+
+
+def ephemeral_ports(path: Path = PORT_RANGE_FILE) -> range:
+    """Where a published port without a host port is put: the kernel's ephemeral range, as
+    dockerd's portallocator reads it (the fixed 49153-65535 would take the ports a compose
+    file publishes at 49153 for the container's own other ports)."""
+    try:
+        first, last = (int(word) for word in path.read_text().split())
+    except (OSError, ValueError):
+        return FALLBACK_EPHEMERAL_PORTS
+    return range(first, last + 1) if 0 < first <= last <= 65535 else FALLBACK_EPHEMERAL_PORTS
 
 
 def _new_id() -> str:

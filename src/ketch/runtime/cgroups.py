@@ -344,6 +344,9 @@ def _apply(cgroup: Cgroup, resources: dict[str, Any]) -> None:
                 _write(cpu_dir / "cpu.cfs_quota_us", str(-1 if quota < 0 else quota))
             if cpu.get("shares"):
                 _write(cpu_dir / "cpu.shares", str(cpu["shares"]))
+            if cpu.get("realtimePeriod") or cpu.get("realtimeRuntime"):
+                _apply_realtime_v1(cgroup, cpu_dir, cpu.get("realtimePeriod"),
+                                   cpu.get("realtimeRuntime"))  # fmt: skip
     if mem_dir is not None and memory.get("reservation"):
         name = "memory.low" if v2 else "memory.soft_limit_in_bytes"
         _write(mem_dir / name, str(int(memory["reservation"])))
@@ -359,6 +362,41 @@ def _apply(cgroup: Cgroup, resources: dict[str, Any]) -> None:
     if pids_dir is not None and pids.get("limit"):
         limit = int(pids["limit"])
         _write(pids_dir / "pids.max", str(limit) if limit > 0 else "max")
+
+
+def _apply_realtime_v1(
+    cgroup: Cgroup, directory: Path, period: int | None, runtime: int | None
+) -> None:
+    """cpu.rt_period_us and cpu.rt_runtime_us, the period first as runc writes them. A new
+    cgroup's ancestors below the root have no real-time time of their own (0) and the kernel
+    refuses a child more than its parent's share: each is raised to the share asked for."""
+    if period:
+        _write(directory / "cpu.rt_period_us", str(period))
+    if not runtime:
+        return
+    own_period = _read_number(directory / "cpu.rt_period_us") or 1_000_000
+    root = next((Path(mount) for key, mount in cgroup.layout.v1_mounts.items()
+                 if "cpu" in key.split(",")), None)  # fmt: skip
+    if root is not None and runtime > 0:
+        ancestors = directory.relative_to(root).parents  # nearest first, "." last
+        for relative in reversed(list(ancestors)[:-1]):  # the root's share is the host's
+            ancestor = root / relative
+            ancestor_period = _read_number(ancestor / "cpu.rt_period_us") or 1_000_000
+            needed = -(-runtime * ancestor_period // own_period)
+            if (_read_number(ancestor / "cpu.rt_runtime_us") or 0) < needed:
+                _write(ancestor / "cpu.rt_runtime_us", str(needed))
+    _write(directory / "cpu.rt_runtime_us", str(runtime))
+
+
+def realtime_supported(layout: Layout | None = None) -> bool:
+    """Whether containers can have real-time CPU time: only cgroup v1 has it, and only a
+    kernel built with real-time group scheduling has its files (dockerd's sysinfo check)."""
+    layout = layout or detect_layout()
+    return layout.version == 1 and any(
+        (Path(mount) / "cpu.rt_runtime_us").exists()
+        for key, mount in layout.v1_mounts.items()
+        if "cpu" in key.split(",")
+    )
 
 
 def _apply_memory(directory: Path, v2: bool, limit: int, swap: int | None) -> None:

@@ -352,6 +352,13 @@ def busybox() -> TestImage:
     entries += passwd_entries(
         [
             ("root", 0, 0, "/root", "/bin/sh"),
+            # the official image's system users, which clients' tests run as (operator)
+            ("daemon", 1, 1, "/usr/sbin", "/bin/false"),
+            ("bin", 2, 2, "/bin", "/bin/false"),
+            ("sys", 3, 3, "/dev", "/bin/false"),
+            ("mail", 8, 8, "/var/spool/mail", "/bin/false"),
+            ("www-data", 33, 33, "/var/www", "/bin/false"),
+            ("operator", 37, 37, "/var", "/bin/false"),
             ("user", 1000, 1000, "/home/user", "/bin/sh"),
             ("nobody", 65534, 65534, "/nonexistent", "/bin/false"),
         ]
