@@ -129,7 +129,9 @@ def canonical(value: Any, fields: Collection[str]) -> Any:
     by_fold = {name.lower(): name for name in fields}
     renamed: dict[str, Any] = {}
     for key, item in value.items():
-        name: str = key if key in fields else by_fold.get(str(key).lower(), key)
+        name = str(key)
+        if name not in fields:
+            name = by_fold.get(name.lower(), name)
         if name != key and name in value:
             continue  # the exact spelling is there too
         renamed[name] = item
