@@ -11,6 +11,7 @@ asks its DNS for a name it does not have (that would go to the host's resolvers)
 
 from __future__ import annotations
 
+import concurrent.futures
 import ipaddress
 import json
 import os
@@ -509,6 +510,26 @@ def test_a_bridge_container_joins_the_namespace_made_for_it_and_it_goes_with_it(
     made.docker("stop", "-t", "0", first)
     assert not os.path.exists(sandbox)
     assert sandbox not in Path("/proc/self/mountinfo").read_text()
+
+
+def test_containers_starting_at_once_on_a_new_network_all_start(
+    made: Made, client: docker.DockerClient
+) -> None:
+    # The first start on a user network serves its DNS: at once, each would find it not
+    # served yet and bind the same address.
+    name = _name("crowd")
+    network = client.networks.create(name, driver="bridge")
+    made.networks.append(name)
+    MADE_BRIDGES.add(f"kt-{network.id[:12]}")
+    crowd = [client.containers.create(BUSYBOX, ["sleep", "600"], network=name)
+             for _ in range(6)]  # fmt: skip
+    made.containers.extend(c.id for c in crowd)
+    with concurrent.futures.ThreadPoolExecutor(len(crowd)) as pool:
+        failures = [f.exception() for f in [pool.submit(c.start) for c in crowd]]
+    assert failures == [None] * len(crowd), failures
+    for container in crowd:
+        container.reload()
+        assert container.attrs["State"]["Running"]
 
 
 def test_network_none_has_loopback_only(made: Made) -> None:

@@ -73,6 +73,7 @@ class NetworkManager:
         self.root = root
         # User networks' embedded DNS, at each one's gateway once its bridge is up.
         self.dns = dns
+        self._dns_lock: asyncio.Lock | None = None  # made in the loop that serves the DNS
         self._dns_loop: asyncio.AbstractEventLoop | None = None
         self.default_bridge = bridge
         self.pools = (
@@ -393,9 +394,15 @@ class NetworkManager:
         if self.dns is None or network.driver != BRIDGE or network.is_default_bridge:
             return
         self._dns_loop = asyncio.get_running_loop()
-        if network.id not in self.dns.serving():
-            await self.dns.serve(network.id, network.gateway, 53, network_name=network.name,
-                                 forward=not network.internal, clients=network.subnet)  # fmt: skip
+        if self._dns_lock is None:
+            self._dns_lock = asyncio.Lock()
+        # Containers starting at once on a new network would each find it not served yet
+        # and bind the same address: one at a time, the first serves it.
+        async with self._dns_lock:
+            if network.id not in self.dns.serving():
+                await self.dns.serve(network.id, network.gateway, 53,
+                                     network_name=network.name, forward=not network.internal,
+                                     clients=network.subnet)  # fmt: skip
 
     async def serve_dns(self) -> None:
         """After restore(): the DNS of every user network whose bridge is up."""
