@@ -6,12 +6,6 @@ from __future__ import annotations
 from ketch.cli.app import PROGRAM, Cli, Entry, ExitStatus
 from ketch.cli.flags import Command, Parsed
 
-TYPE_CHECKING = False  # typing stays off the start-up path
-if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    Handler = Callable[[Cli, Parsed], int]
-
 GROUPS: dict[str, tuple[str, dict[str, str]]] = {
     "builder": (
         "Manage builds",
@@ -82,12 +76,15 @@ GROUPS: dict[str, tuple[str, dict[str, str]]] = {
 
 
 class GroupCommand(Command):
-    def __init__(self, name: str) -> None:
-        super().__init__(name, f"{name} COMMAND", GROUPS[name][0], interspersed=False)
+    """A management command alone: lists its subcommands."""
+
+    def __init__(self, name: str, summary: str, subcommands: dict[str, str]) -> None:
+        super().__init__(name, f"{name} COMMAND", summary, interspersed=False)
+        self.subcommands = subcommands
 
     def help_text(self, program: str = PROGRAM) -> str:
         lines = [f"Usage:  {program} {self.usage}", "", self.summary, "", "Commands:"]
-        lines += [f"  {name:<12}{summary}" for name, summary in GROUPS[self.name][1].items()]
+        lines += [f"  {name:<12}{summary}" for name, summary in self.subcommands.items()]
         lines += [
             "",
             f"Run '{program} {self.name} COMMAND --help' for more information on a command.",
@@ -95,19 +92,27 @@ class GroupCommand(Command):
         return "\n".join(lines) + "\n"
 
 
-def _group(name: str) -> Handler:
+def group_entry(
+    name: str, summary: str, subcommands: dict[str, str], error_usage: str = ""
+) -> Entry:
+    """`ketch <name>` alone lists the subcommands; another word is docker's unknown-command
+    error, whose usage line differs between docker's groups (`error_usage`, else the
+    name)."""
+    command = GroupCommand(name, summary, subcommands)
+    shown = error_usage or name
+
     def handler(cli: Cli, parsed: Parsed) -> int:
         if parsed.args:
             raise ExitStatus(
                 1,
                 f"{PROGRAM}: unknown command: {PROGRAM} {name} {parsed.args[0]}\n\n"
-                f"Usage:  {PROGRAM} {name}\n\n"
+                f"Usage:  {PROGRAM} {shown}\n\n"
                 f"Run '{PROGRAM} {name} --help' for more information",
             )
-        cli.stderr.write(ENTRIES[name].command.help_text(PROGRAM))
+        cli.stderr.write(command.help_text(PROGRAM))
         return 0
 
-    return handler
+    return Entry(command, handler)
 
 
-ENTRIES = {name: Entry(GroupCommand(name), _group(name)) for name in GROUPS}
+ENTRIES = {name: group_entry(name, summary, subs) for name, (summary, subs) in GROUPS.items()}

@@ -7,8 +7,9 @@ from typing import Any
 
 from ketch import errors
 from ketch.cli import netopts
-from ketch.cli.app import PROGRAM, Cli, Entry, ExitStatus, daemon_error_text
+from ketch.cli.app import Cli, Entry, ExitStatus, daemon_error_text
 from ketch.cli.flags import BOOL, INT, LIST, STRING, Command, Flag, Parsed, UsageError
+from ketch.cli.groups import group_entry
 from ketch.cli.listing import parse_filters, render_rows
 from ketch.cli.tables import natural_sorted, short_id
 
@@ -342,37 +343,10 @@ def disconnect(cli: Cli, parsed: Parsed) -> int:
 # -- the group ---------------------------------------------------------------------------------
 
 
-class GroupCommand(Command):
-    """`ketch network`: lists its subcommands; any other word is an unknown command."""
-
-    def help_text(self, program: str = "ketch") -> str:
-        lines = [f"Usage:  {program} {self.usage}", "", self.summary, "", "Commands:"]
-        lines += [f"  {name:<12}{summary}" for name, summary in SUBCOMMANDS.items()]
-        lines += [
-            "",
-            f"Run '{program} {self.name} COMMAND --help' for more information on a command.",
-        ]
-        return "\n".join(lines) + "\n"
-
-
-def group(cli: Cli, parsed: Parsed) -> int:
-    if parsed.args:
-        raise ExitStatus(
-            1,
-            f"{PROGRAM}: unknown command: {PROGRAM} network {parsed.args[0]}\n\n"
-            f"Usage:  {PROGRAM} network\n\n"
-            f"Run '{PROGRAM} network --help' for more information",
-        )
-    cli.stderr.write(GROUP.help_text(PROGRAM))
-    return 0
-
-
-GROUP = GroupCommand("network", "network COMMAND", "Manage networks", interspersed=False)
-
 _FORMAT_HELP = "Format output using a custom template"
 
 ENTRIES = {
-    "network": Entry(GROUP, group),
+    "network": group_entry("network", "Manage networks", SUBCOMMANDS),
     "network create": Entry(
         Command(
             "network create",

@@ -6,8 +6,9 @@ from typing import Any
 
 from ketch import errors
 from ketch.cli import units
-from ketch.cli.app import PROGRAM, Cli, Entry, ExitStatus, daemon_error_text
+from ketch.cli.app import Cli, Entry, ExitStatus, daemon_error_text
 from ketch.cli.flags import BOOL, LIST, STRING, Command, Flag, Parsed, UsageError
+from ketch.cli.groups import group_entry
 from ketch.cli.listing import parse_filters, render_rows
 from ketch.cli.network import confirm, key_values
 from ketch.cli.tables import natural_sorted
@@ -245,35 +246,8 @@ def prune(cli: Cli, parsed: Parsed) -> int:
 # -- the group ---------------------------------------------------------------------------------
 
 
-class GroupCommand(Command):
-    """`ketch volume`: lists its subcommands; any other word is an unknown command."""
-
-    def help_text(self, program: str = PROGRAM) -> str:
-        lines = [f"Usage:  {program} {self.usage}", "", self.summary, "", "Commands:"]
-        lines += [f"  {name:<12}{summary}" for name, summary in SUBCOMMANDS.items()]
-        lines += [
-            "",
-            f"Run '{program} {self.name} COMMAND --help' for more information on a command.",
-        ]
-        return "\n".join(lines) + "\n"
-
-
-def group(cli: Cli, parsed: Parsed) -> int:
-    if parsed.args:
-        raise ExitStatus(
-            1,
-            f"{PROGRAM}: unknown command: {PROGRAM} volume {parsed.args[0]}\n\n"
-            f"Usage:  {PROGRAM} volume COMMAND\n\n"
-            f"Run '{PROGRAM} volume --help' for more information",
-        )
-    cli.stderr.write(GROUP.help_text(PROGRAM))
-    return 0
-
-
-GROUP = GroupCommand("volume", "volume COMMAND", "Manage volumes", interspersed=False)
-
 ENTRIES = {
-    "volume": Entry(GROUP, group),
+    "volume": group_entry("volume", "Manage volumes", SUBCOMMANDS, "volume COMMAND"),
     "volume create": Entry(
         Command(
             "volume create",
