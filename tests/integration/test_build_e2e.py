@@ -13,6 +13,7 @@ import pytest
 
 from ketch.testing.commands import docker as docker_cli
 from ketch.testing.commands import ketch, unique
+from ketch.testing.daemon import Daemon
 from ketch.testing.registry import RegistryServer
 
 pytestmark = pytest.mark.integration
@@ -203,3 +204,21 @@ def test_a_built_image_is_pushed_and_pulled_back_whole(
     pulled = docker_cli(docker_env, "pull", tag, timeout=120)
     assert pulled.returncode == 0, _text(pulled)
     assert docker_cli(docker_env, "run", "--rm", tag).stdout == b"pushed\n"
+
+
+def test_a_built_image_keeps_its_last_steps_container_config_for_old_clients(
+    ketchd: Daemon, tmp_path: Path
+) -> None:
+    # compose 1.29 reads an image's ContainerConfig: its build args in the last RUN's Cmd,
+    # and the volumes the image declares.
+    dockerfile = "FROM busybox\nARG build_version\nVOLUME /data\nRUN echo $build_version > /v\n"
+    context = _context(tmp_path, dockerfile)
+    old = docker.APIClient(base_url=ketchd.url, version="1.38", timeout=60)
+    image_id = None
+    for chunk in old.build(path=str(context), buildargs={"build_version": "1"}, decode=True):
+        image_id = (chunk.get("aux") or {}).get("ID", image_id)
+    assert image_id
+    config = old.inspect_image(image_id)["ContainerConfig"]
+    assert config["Cmd"] == ["|1", "build_version=1", "/bin/sh", "-c",
+                             "echo $build_version > /v"]  # fmt: skip
+    assert config["Volumes"] == {"/data": {}}

@@ -274,16 +274,20 @@ class Executor:
         return True
 
     async def _commit(
-        self, state: StageState, key: str, created_by: str, layer: Path | None
+        self, state: StageState, key: str, step_cmd: list[str], layer: Path | None
     ) -> None:
         """The step's image: the parent, `layer` (None: an empty layer), the state's config
-        and one more history entry; remembered in the cache."""
+        and one more history entry; remembered in the cache. `step_cmd` is the step's
+        command as the legacy builder records it (its history's `created_by`, and the Cmd
+        of the `container_config` it keeps, which compose 1.29 reads)."""
         parent = state.image
         now = rfc3339_nano()
+        created_by = " ".join(step_cmd)
         config = copy.deepcopy(parent.config) if parent is not None else {}
         for stale in ("rootfs", "container_config", "container", "created"):
             config.pop(stale, None)
         config["config"] = state.committed_config()
+        config["container_config"] = {**state.committed_config(), "Cmd": list(step_cmd)}
         if state.maintainer:
             config["author"] = state.maintainer
         entry: dict[str, Any] = {"created": now}
@@ -304,7 +308,7 @@ class Executor:
         key = step_key(state.image_id, "config", created_by)
         if self._probe(state, key):
             return
-        await self._commit(state, key, created_by, None)
+        await self._commit(state, key, container_cmd, None)
 
     # -- RUN -----------------------------------------------------------------------------
 
@@ -316,7 +320,6 @@ class Executor:
         if arg_values:
             recorded = sorted(f"{k}={v}" for k, v in arg_values.items() if state.args.recorded(k))
             save_cmd = [f"|{len(recorded)}", *recorded, *argv]
-        created_by = " ".join(save_cmd)
         mount_specs = [self.changes.word(state, spec) for spec in step.mounts]
         key = step_key(state.image_id, "run", save_cmd, mount_specs)
         if self._probe(state, key):
@@ -337,13 +340,13 @@ class Executor:
             functools.partial(self._stage_or_image_root, state),
             self.scratch,
         ) as binds:
-            await self._run_container(state, key, created_by, argv, config, binds)
+            await self._run_container(state, key, save_cmd, argv, config, binds)
 
     async def _run_container(
         self,
         state: StageState,
         key: str,
-        created_by: str,
+        step_cmd: list[str],
         argv: list[str],
         config: dict[str, Any],
         binds: list[dict[str, Any]],
@@ -373,7 +376,7 @@ class Executor:
                 )
             targets = [str(bind["Target"]) for bind in binds]
             await _to_the_end(self._drop_mount_points, container_id, _chain(state), targets)
-            await self._commit_snapshot(state, key, created_by, container_id)
+            await self._commit_snapshot(state, key, step_cmd, container_id)
             succeeded = True
         finally:
             cancelled = not succeeded and _cancelled()
@@ -493,7 +496,8 @@ class Executor:
             kind = source_kind(source_root, sources)
             owner = f"--chown={chown} " if chown else ""
             comment = f"{step.keyword} {owner}{kind}:{digest.split(':', 1)[-1]} in {dest} "
-            created_by = " ".join(nop_comment_string(state.shell, comment))
+            step_cmd = nop_comment_string(state.shell, comment)
+            created_by = " ".join(step_cmd)
             key = step_key(state.image_id, "copy", created_by, chmod, request.workdir,
                            step.exclude, source_image.id if source_image else None)  # fmt: skip
             if self._probe(state, key):
@@ -503,15 +507,15 @@ class Executor:
             stack.callback(self._remove_snapshot, snapshot)
             with mounted(mounts, self.scratch / f"rootfs-{run}") as rootfs:
                 await _to_the_end(copier.copy, dataclasses.replace(request, rootfs=rootfs))
-            await self._commit_snapshot(state, key, created_by, snapshot)
+            await self._commit_snapshot(state, key, step_cmd, snapshot)
 
     async def _commit_snapshot(
-        self, state: StageState, key: str, created_by: str, snapshot: str
+        self, state: StageState, key: str, step_cmd: list[str], snapshot: str
     ) -> None:
         layer_dir = Path(tempfile.mkdtemp(dir=self.scratch))
         try:
             layer = await _to_the_end(self._diff, snapshot, layer_dir)
-            await self._commit(state, key, created_by, layer)
+            await self._commit(state, key, step_cmd, layer)
         finally:
             shutil.rmtree(layer_dir, ignore_errors=True)
 
@@ -536,8 +540,8 @@ class Executor:
         if workdir.startswith("//"):
             workdir = workdir[1:]
         state.run_config["WorkingDir"] = workdir
-        created_by = " ".join(nop_comment_string(state.shell, f"WORKDIR {workdir}"))
-        key = step_key(state.image_id, "workdir", created_by)
+        step_cmd = nop_comment_string(state.shell, f"WORKDIR {workdir}")
+        key = step_key(state.image_id, "workdir", " ".join(step_cmd))
         if self._probe(state, key):
             return
         snapshot = f"build-{uuid.uuid4().hex[:16]}"
@@ -545,7 +549,7 @@ class Executor:
         try:
             with mounted(mounts, self.scratch / f"root{snapshot}") as rootfs:
                 await _to_the_end(make_directory, rootfs, workdir)
-            await self._commit_snapshot(state, key, created_by, snapshot)
+            await self._commit_snapshot(state, key, step_cmd, snapshot)
         finally:
             self._remove_snapshot(snapshot)
 
