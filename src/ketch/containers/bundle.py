@@ -334,12 +334,6 @@ def write_bundle_unless_user_unknown(
         (container.bundle / "config.json").unlink(missing_ok=True)
 
 
-def ensure_bundle(container: Container, layer_dirs: list[Path], settings: BundleSettings) -> None:
-    """At start: the config.json create could not write, or the user's error now."""
-    if not (container.bundle / "config.json").exists():
-        write_bundle(container, layer_dirs, settings)
-
-
 def set_process_env(container: Container, extra: list[str]) -> None:
     """config.json's environment: the container's own, then `extra` (a start's link
     variables, which name addresses known only then)."""

@@ -26,8 +26,8 @@ from ketch.containers import hostconfig, merge, names, networking, restart, sche
 from ketch.containers.attach import AttachSession
 from ketch.containers.bundle import (
     BundleSettings,
-    ensure_bundle,
     resources_of,
+    write_bundle,
     write_bundle_unless_user_unknown,
 )
 from ketch.containers.contracts import Images, Networks, ShimManager, Snapshotter
@@ -218,8 +218,11 @@ class ContainerService:
         return container_id, []
 
     def _ensure_bundle(self, container: Container) -> None:
-        ensure_bundle(container, self.snapshots.layer_dirs(container.chain_id),
-                      self.bundle_settings)  # fmt: skip
+        """At start: the config.json create could not write (an unknown user), or that
+        user's error now. Checked first: the layers are looked up only when needed."""
+        if not (container.bundle / "config.json").exists():
+            write_bundle(container, self.snapshots.layer_dirs(container.chain_id),
+                         self.bundle_settings)  # fmt: skip
 
     # -- inspect and list ------------------------------------------------------------
 
