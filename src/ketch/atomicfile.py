@@ -33,7 +33,7 @@ def write_bytes(path: StrPath, data: bytes, *, mode: int = 0o644, durable: bool 
     try:
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
         try:
-            _write_all(fd, data)
+            write_all(fd, data)
             if durable:
                 os.fsync(fd)
         finally:
@@ -76,8 +76,9 @@ def fsync_directory(directory: StrPath) -> None:
         os.close(fd)
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    # os.write may write less than asked (a signal, a pipe-like filesystem): loop until done.
+def write_all(fd: int, data: bytes) -> None:
+    """All of `data`: os.write may write less than asked (a signal, a pipe-like
+    filesystem, a disk filling up), and then the next write's error is the one seen."""
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]

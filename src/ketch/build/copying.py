@@ -36,6 +36,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ketch.atomicfile import write_all
 from ketch.build.context import decompressed
 from ketch.dockerignore import check_match_syntax, go_clean
 from ketch.errors import InvalidArgument, KetchError
@@ -366,9 +367,7 @@ def _copy_bytes(src: int, dst: int) -> None:
         if sent == 0:
             return
     while chunk := os.read(src, CHUNK):
-        view = memoryview(chunk)
-        while view:
-            view = view[os.write(dst, view) :]
+        write_all(dst, chunk)
 
 
 def normalize_dest(dest: str, workdir: str) -> str:
@@ -552,9 +551,7 @@ def _untar_one(tar: tarfile.TarFile, member: tarfile.TarInfo, dest_path: Path, d
                 data = tar.extractfile(member)
                 if data is not None:
                     while chunk := data.read(CHUNK):
-                        view = memoryview(chunk)
-                        while view:
-                            view = view[os.write(fd, view) :]
+                        write_all(fd, chunk)
                 os.fchown(fd, member.uid, member.gid)
                 os.fchmod(fd, member.mode & 0o7777)
                 os.utime(fd, ns=(mtime, mtime))

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ketch import errors
+from ketch.atomicfile import write_all
 from ketch.snapshots.decompress import Readable
 
 WHITEOUT_PREFIX = ".wh."
@@ -187,11 +188,9 @@ class LayerUnpacker:
             source = tar.extractfile(member)
             if source is not None:
                 while chunk := source.read(COPY_CHUNK):
-                    # A write may be short when the disk fills: finish it, so the
-                    # next write's ENOSPC is the error, never a silently cut file.
-                    rest = memoryview(chunk)
-                    while rest:
-                        rest = rest[os.write(fd, rest) :]
+                    # A short write when the disk fills is finished, so the next
+                    # write's ENOSPC is the error, never a silently cut file.
+                    write_all(fd, chunk)
             self._apply_fd_metadata(fd, member)
         finally:
             os.close(fd)
