@@ -218,7 +218,10 @@ def test_mounts_with_options(client: docker.DockerClient) -> None:
     mount["VolumeOptions"] = {"Subpath": "inner"}
     tmpfs = docker.types.Mount("/scratch", None, type="tmpfs", tmpfs_size=2 * 1024 * 1024,
                                tmpfs_mode=0o1770)  # fmt: skip
-    script = "cat /sub/f; stat -c %a /scratch; df -k /scratch | tail -1; touch /sub/x 2>/dev/null || echo ro"
+    script = (
+        "cat /sub/f; stat -c %a /scratch; df -k /scratch | tail -1; "
+        "touch /sub/x 2>/dev/null || echo ro"
+    )
     container, output = run(client, script, mounts=[mount, tmpfs])
     lines = output.splitlines()
     assert lines[0] == "deep" and lines[1] == "1770"
