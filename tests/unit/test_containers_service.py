@@ -190,8 +190,8 @@ class FakeShims:
     async def reconnect(self, container: Container) -> FakeShim | None:
         return self.live.get(container.id)
 
-    def exit_from_state_file(self, container: Container) -> Exit:
-        return Exit(255, False, "")
+    async def end_of_lost_shim(self, container: Container, cgroup_parent: str) -> Exit:
+        return Exit(137, False, "", "shim disconnected")
 
     async def close(self) -> None:
         self.closed = True
@@ -366,7 +366,9 @@ def test_restore_rewatches_live_shims_and_settles_the_dead(tmp_path: Path) -> No
 
         again, _ = make_service(tmp_path, shims)
         await again.restore()
-        assert again.get("dead").state["ExitCode"] == 255
+        # What the shims' manager says of a lost shim is recorded, with its reason.
+        assert again.get("dead").state["ExitCode"] == 137
+        assert again.get("dead").state["Error"] == "shim disconnected"
         assert again.get("alive").state["Running"] is True
         waiting = again.wait_for("alive")
         shims.live[alive].exit(0)

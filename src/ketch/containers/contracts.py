@@ -58,6 +58,7 @@ class Exit(NamedTuple):
     code: int
     oom_killed: bool
     finished_at: str
+    error: str = ""  # State.Error: why the run ended when the container did not say
 
 
 class ExecProcess(Protocol):
@@ -126,7 +127,11 @@ class ShimManager(Protocol):
 
     async def reconnect(self, container: Container) -> Shim | None: ...
 
-    def exit_from_state_file(self, container: Container) -> Exit: ...
+    async def end_of_lost_shim(self, container: Container, cgroup_parent: str) -> Exit:
+        """A shim that died (or cannot be reached): what is left of its container is killed
+        through its cgroup, as containerd does for a shim that disconnected; the exit the
+        shim recorded, else 137 (killed) with the reason in `error`."""
+        ...
 
     async def close(self) -> None: ...
 

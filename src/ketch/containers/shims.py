@@ -11,6 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import signal
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,8 +25,14 @@ from ketch.units import parse_size
 
 if TYPE_CHECKING:
     from ketch.shim.client import ForkServer, ShimConnection
+    from ketch.shim.spec import ShimSpec
 
 log = logging.getLogger("ketch.containers.shims")
+
+# Between the tries of a wait that failed while its shim still runs.
+WAIT_RETRY_DELAYS = (0.05, 0.1, 0.2, 0.5, 1.0)
+# How long the processes of a container whose shim died may take to go once killed.
+KILL_TIMEOUT = 5.0
 
 
 class ShimHandle:
@@ -47,8 +56,25 @@ class ShimHandle:
         self.pid = await self.connection.start()
 
     async def wait(self) -> Exit:
+        """The container's exit, from its shim. A wait that fails while the shim lives (a
+        connection refused for a moment) is asked again; the error is raised once the shim
+        is gone, or still unreachable after a few tries."""
+        for delay in WAIT_RETRY_DELAYS:
+            try:
+                status = await self.connection.wait()
+                return Exit(int(status.code), bool(status.oom_killed), status.finished_at or "")
+            except (errors.KetchError, OSError):
+                # Its sockets close while a killed process exits, before /proc says so.
+                await asyncio.sleep(delay)
+                if not self.alive():
+                    raise
         status = await self.connection.wait()
         return Exit(int(status.code), bool(status.oom_killed), status.finished_at or "")
+
+    def alive(self) -> bool:
+        from ketch.runtime.procinfo import is_running
+
+        return is_running(self.shim_pid, self.shim_start_time)
 
     async def state(self) -> dict[str, Any]:
         return await self.connection.state()
@@ -138,6 +164,8 @@ class ShimBackend:
         return self.exec_root / "s" / f"{container_id[:16]}.sock"
 
     async def forkserver(self) -> ForkServer:
+        """The fork server, started now if there is none (at the daemon's start, or after
+        the last one died); ShimError with its reason if it cannot start."""
         async with self._forkserver_lock:
             if self._forkserver is None:
                 from ketch.shim.client import ForkServer
@@ -176,29 +204,44 @@ class ShimBackend:
             log_max_files=int(log_config.get("max-file") or log_max_files),
             cgroup_parent=cgroup_parent,
         )
+        await self._spawn_from_a_live_forkserver(spec)
+        return await _handle_for(await ShimConnection.connect(socket_path))
+
+    async def _spawn_from_a_live_forkserver(self, spec: ShimSpec) -> None:
+        """Spawn; a fork server found dead (killed, crashed) is replaced and asked again if
+        it never got the request. One that died holding it may have forked the shim
+        already: that spawn fails (its shim, unable to report, cleans up), the next works."""
+        from ketch.shim.client import ForkServerGone
+
         forkserver = await self.forkserver()
         try:
             await forkserver.spawn(spec)
-        except (errors.KetchError, OSError) as exc:
-            if forkserver.process.returncode is None and "exited" not in str(exc):
-                raise
-            # The fork server died (killed, crashed): start a new one and try once more.
-            log.warning("fork server gone (%s); starting a new one", exc)
+            return
+        except ForkServerGone as exc:
+            log.warning("the fork server is gone (%s); starting a new one", exc)
             async with self._forkserver_lock:
                 if self._forkserver is forkserver:
                     self._forkserver = None
-            await (await self.forkserver()).spawn(spec)
-        return await _handle_for(await ShimConnection.connect(socket_path))
+            with contextlib.suppress(Exception):
+                await forkserver.close()
+            if exc.delivered:
+                raise
+        try:
+            forkserver = await self.forkserver()
+        except (errors.KetchError, OSError) as exc:
+            reason = exc.message if isinstance(exc, errors.KetchError) else str(exc)
+            raise errors.Internal(
+                f"the fork server died and a new one could not be started: {reason}"
+            ) from exc
+        await forkserver.spawn(spec)
 
     async def reconnect(self, container: Container) -> ShimHandle | None:
         """The live shim of a container found at restore, or None if it is gone."""
+        from ketch.runtime.procinfo import is_running
         from ketch.shim.client import ShimConnection
-        from ketch.shim.state import is_same_process, read_state
 
-        state = read_state(container.directory) or {}
-        pid = state.get("shim_pid") or container.shim_pid
-        start = state.get("shim_start_time") or container.shim_start_time
-        if not is_same_process(pid, start):
+        pid, start = _recorded_shim(container)
+        if not is_running(pid, start):  # gone, or a zombie nobody reaped yet
             return None
         try:
             connection = await ShimConnection.connect(self.socket_path(container.id))
@@ -207,15 +250,36 @@ class ShimBackend:
             return None
         return await _handle_for(connection)
 
-    def exit_from_state_file(self, container: Container) -> Exit:
+    async def end_of_lost_shim(self, container: Container, cgroup_parent: str) -> Exit:
+        """As containerd after a shim disconnected (`shim delete`, then a TaskExit): the
+        shim, if it still runs unreachable, and every process left in the container's
+        cgroup are killed, the cgroup and the socket removed. The exit is the one the shim
+        recorded before it died; else 137 (128 + SIGKILL, containerd's status for it), or
+        255 if the processes could not all be killed."""
+        from ketch.runtime.procinfo import is_running
         from ketch.shim.state import read_state
+        from ketch.timestamps import rfc3339_nano
 
+        shim_pid, shim_start = _recorded_shim(container)
+        if is_running(shim_pid, shim_start):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(shim_pid, signal.SIGKILL)
+        killed = await asyncio.to_thread(_kill_remains, cgroup_parent, container.id)
+        with contextlib.suppress(OSError):
+            self.socket_path(container.id).unlink()
         state = read_state(container.directory) or {}
-        if state.get("exit_code") is None:
-            # The shim died without recording an exit: Docker reports such a task as 255.
-            return Exit(255, False, "")
-        return Exit(int(state["exit_code"]), bool(state.get("oom_killed")),
-                    state.get("finished_at") or "")  # fmt: skip
+        if state.get("exit_code") is not None:
+            return Exit(int(state["exit_code"]), bool(state.get("oom_killed")),
+                        state.get("finished_at") or "")  # fmt: skip
+        what = f"ketch-shim (pid {shim_pid})" if shim_pid else "ketch-shim"
+        if killed:
+            error = f"shim disconnected: {what} died; the container's processes were killed"
+            log.warning("%s: %s", container.id[:12], error)
+            return Exit(128 + signal.SIGKILL, False, rfc3339_nano(), error)
+        error = (f"shim disconnected: {what} died; the container's processes could not all "
+                 "be killed")  # fmt: skip
+        log.error("%s: %s", container.id[:12], error)
+        return Exit(255, False, rfc3339_nano(), error)
 
     async def close(self) -> None:
         """The fork server exits; the shims, and so the containers, keep running."""
@@ -223,6 +287,47 @@ class ShimBackend:
             with contextlib.suppress(Exception):
                 await self._forkserver.close()
             self._forkserver = None
+
+
+def _recorded_shim(container: Container) -> tuple[int, int | None]:
+    """The shim's pid and start time: shim-state.json's, else the container record's."""
+    from ketch.shim.state import read_state
+
+    state = read_state(container.directory) or {}
+    pid = state.get("shim_pid") or container.shim_pid
+    start = state.get("shim_start_time") or container.shim_start_time
+    return (int(pid) if pid else 0), (int(start) if start else None)
+
+
+def _kill_remains(cgroup_parent: str, container_id: str) -> bool:
+    """SIGKILL every process of the container's cgroup, frozen meanwhile so none forks
+    past the kill (as runc's kill --all); wait until they are gone and remove the cgroup.
+    False if some are left."""
+    from ketch.runtime import cgroups
+
+    cgroup = cgroups.load(cgroup_parent, container_id)
+    if not any(directory.is_dir() for directory in cgroup.directories.values()):
+        return True
+    deadline = time.monotonic() + KILL_TIMEOUT
+    while pids := cgroup.pids():
+        if time.monotonic() > deadline:
+            return False
+        frozen = False
+        with contextlib.suppress(OSError, TimeoutError):
+            cgroup.freeze(True)
+            frozen = True
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        if frozen:  # a frozen task dies only once thawed (a paused container's too)
+            with contextlib.suppress(OSError, TimeoutError):
+                cgroup.freeze(False)
+        time.sleep(0.01)
+    try:
+        cgroup.remove(timeout=1.0)
+    except OSError as exc:
+        log.warning("cannot remove the cgroup of %s: %s", container_id[:12], exc)
+    return True
 
 
 async def _handle_for(connection: ShimConnection) -> ShimHandle:

@@ -334,9 +334,11 @@ class Supervisor:
         """Await the shim's exit report and record it."""
         try:
             status = await shim.wait()
-        except Exception as exc:  # the shim vanished: treat as a dead container
+        except Exception as exc:  # the shim died: its container ends with it
             log.warning("lost the shim of %s: %s", entry.container.short_id, exc)
-            status = self.shims.exit_from_state_file(entry.container)
+            status = await self.shims.end_of_lost_shim(
+                entry.container, self.settings.cgroup_parent
+            )
         entry.watcher = None
         await self.record_exit(entry, status)
 
@@ -350,6 +352,7 @@ class Supervisor:
         container.state.update(
             Status="exited", Running=False, Paused=False, Pid=0, ExitCode=int(status.code),
             OOMKilled=bool(status.oom_killed), FinishedAt=status.finished_at or rfc3339_nano(),
+            Error=status.error,
         )  # fmt: skip
         container.shim_pid = 0
         try:
@@ -425,8 +428,9 @@ class Supervisor:
             ):  # fmt: skip
                 self.restarts.schedule(entry)
             return
-        if shim is None:
-            await self.record_exit(entry, self.shims.exit_from_state_file(container))
+        if shim is None:  # its shim died while ketchd was away
+            status = await self.shims.end_of_lost_shim(container, self.settings.cgroup_parent)
+            await self.record_exit(entry, status)
         elif shim.exited is not None:
             # It exited while we were away; its shim lingers: settle it now.
             entry.shim = shim

@@ -34,6 +34,18 @@ class ShimError(KetchError):
         self.status = {"not_found": 404, "conflict": 409, "invalid": 400}.get(kind, 500)
 
 
+class ForkServerGone(ShimError):
+    """The fork server's connection closed: the process died (killed, crashed).
+
+    `delivered` is False when the spawn request never reached it (it was dead before),
+    so the same request may go to a new fork server without risking a second shim.
+    """
+
+    def __init__(self, message: str, delivered: bool) -> None:
+        super().__init__(message)
+        self.delivered = delivered
+
+
 async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes] | None:
     """The next frame, or None at a clean end of stream."""
     try:
@@ -221,31 +233,49 @@ class ForkServer:
         exec_root = Path(exec_root)
         exec_root.mkdir(parents=True, exist_ok=True)
         socket_path = exec_root / FORKSERVER_SOCKET
-        process = await asyncio.create_subprocess_exec(
-            python,
-            "-m",
-            "ketch.shim.forkserver",
-            str(socket_path),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-        )
+        try:
+            process = await asyncio.create_subprocess_exec(
+                python,
+                "-m",
+                "ketch.shim.forkserver",
+                str(socket_path),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+            )
+        except OSError as exc:
+            raise ShimError(f"cannot start the fork server: {exc}") from exc
         assert process.stdout is not None
         line = await process.stdout.readline()
         if line != b"ready\n":
             await process.wait()
-            raise ShimError(f"fork server failed to start (exit {process.returncode})")
-        reader, writer = await asyncio.open_unix_connection(str(socket_path))
+            raise ShimError(f"the fork server failed to start (exit {process.returncode})")
+        try:
+            reader, writer = await asyncio.open_unix_connection(str(socket_path))
+        except OSError as exc:
+            process.kill()
+            await process.wait()
+            raise ShimError(f"cannot connect to the fork server: {exc}") from exc
         return cls(process, reader, writer)
 
     async def spawn(self, spec: ShimSpec) -> int:
         """Fork a shim for `spec`; returns its pid once the container's init waits for start."""
         message = json.dumps({"op": "spawn", "spec": spec.to_dict()}).encode() + b"\n"
         async with self._lock:
-            self._writer.write(message)
-            await self._writer.drain()
-            line = await self._reader.readline()
+            # Its end of the socket closes when it dies: the EOF already read, or a write
+            # refused (EPIPE), means it never saw this request.
+            if self._reader.at_eof() or self.process.returncode is not None:
+                raise ForkServerGone("the fork server exited", delivered=False)
+            try:
+                self._writer.write(message)
+                await self._writer.drain()
+            except OSError as exc:
+                raise ForkServerGone(f"the fork server exited ({exc})", delivered=False) from exc
+            try:
+                line = await self._reader.readline()
+            except OSError:
+                line = b""
         if not line:
-            raise ShimError("the fork server exited")
+            raise ForkServerGone("the fork server exited during the spawn", delivered=True)
         reply = json.loads(line)
         if "error" in reply:
             raise ShimError(reply["error"])
