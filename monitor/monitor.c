@@ -69,7 +69,7 @@ struct client {
 
 /* The configuration, as server.py wrote it. */
 struct config {
-    char *id, *state_dir, *socket, *python, *bundle, *seccomp_file;
+    char *id, *state_dir, *socket, *python, *python_path, *bundle, *seccomp_file;
     char *freezer_kind, *freezer_dir, *oom_file;
     char **cgroup_dirs, **cgroup_procs;
     int n_cgroup_dirs, n_cgroup_procs;
@@ -230,7 +230,7 @@ static void read_config(int fd, int *log_fd, long long *log_max_size, int *log_m
         cfg.name = strdup(value);  \
         continue;                  \
     }
-        STR(id) STR(state_dir) STR(socket) STR(python) STR(bundle) STR(seccomp_file)
+        STR(id) STR(state_dir) STR(socket) STR(python) STR(python_path) STR(bundle) STR(seccomp_file)
         STR(freezer_kind) STR(freezer_dir) STR(oom_file)
 #undef STR
         if (strcmp(key, "cgroup_dir") == 0)
@@ -838,7 +838,13 @@ static void exec_child(struct proc *p, int status_w)
     if (syscall(SYS_close_range, 5U, ~0U, 0U) < 0)
         for (int fd = 5; fd < 1024; fd++)
             close(fd);
-    char *argv[] = {cfg.python, "-c", "from ketch.shim.exechelper import main; main()", NULL};
+    /* Isolated and without site: the helper imports only ketch (from python_path, the
+     * directory holding it) and the standard library, and site's work is start-up time
+     * every exec would pay. */
+    char *argv[] = {cfg.python, "-I", "-S", "-c",
+                    "import sys; sys.path.insert(0, sys.argv[1]); "
+                    "from ketch.shim.exechelper import main; main()",
+                    cfg.python_path, NULL};
     execv(cfg.python, argv);
 fail:;
     struct buf report = {0};

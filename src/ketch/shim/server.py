@@ -192,6 +192,8 @@ class Shim:
             ("init_start_time", "" if self.init_start_time is None else self.init_start_time),
             ("shim_start_time", self.shim_start_time),
             ("python", sys.executable),
+            # Where ketch is imported from, for the exec helper (which runs without site).
+            ("python_path", os.path.dirname(os.path.dirname(os.path.dirname(__file__)))),
             ("bundle", spec.bundle),
             ("log_max_size", spec.log_max_size),
             ("log_max_files", spec.log_max_files),
