@@ -74,6 +74,21 @@ def shims_under(root: Path) -> list[int]:
     return found
 
 
+def children_of(pid: int) -> list[int]:
+    """`pid`'s direct children (the daemon's fork server)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(p) for p in f.read().split()]
+    except OSError:
+        return []
+
+
+def ketch_processes(daemon_pid: int, root: Path) -> list[int]:
+    """Every process of this run's ketch: ketchd, its children (the fork server) and the
+    containers' monitors."""
+    return [daemon_pid, *children_of(daemon_pid), *shims_under(root)]
+
+
 def run_sleepers(docker: str, env: dict[str, str], n: int, prefix: str) -> list[str]:
     names = [f"{prefix}{i}" for i in range(n)]
     for name in names:
@@ -95,9 +110,16 @@ def main() -> None:
         try:
             env = dict(os.environ, DOCKER_HOST=daemon.url, DOCKER_CONFIG=str(Path(tmp) / "c"))
             subprocess.run([docker, "pull", "-q", "busybox"], env=env, check=True)
+            time.sleep(1)
+            idle = pss_kib(ketch_processes(daemon.pid, Path(tmp)))
             run_sleepers(docker, env, args.n, prefix)
             shims = shims_under(Path(tmp))
             ketch = report("ketch shim:     ", shims)
+            # What a container costs ketch as a whole: the monitors, and whatever ketchd
+            # and the fork server grew by to hold them.
+            busy = pss_kib(ketch_processes(daemon.pid, Path(tmp)))
+            print(f"all ketch processes: {(busy - idle) / args.n / 1024:5.2f} MiB PSS per "
+                  f"container (idle {idle / 1024:.1f} MiB, with {args.n}: {busy / 1024:.1f} MiB)")
             other = os.environ.get("BENCH_DOCKER_HOST")
             if other:
                 denv = dict(os.environ, DOCKER_HOST=other)

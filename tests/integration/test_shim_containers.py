@@ -1027,3 +1027,141 @@ def test_ps_shows_which_container_a_shim_holds(box: Box) -> None:
     ids, shims, forkserver = run(box, main)
     assert [words[:3] for words in shims] == [["ketch-shim", "-id", i] for i in ids]
     assert forkserver == ["ketch-forkserver", str(box.root / "run" / "forkserver.sock")]
+
+
+async def _one_reply(socket_path: Path, payload: bytes) -> dict[str, Any]:
+    """The reply to one CONTROL frame on a connection of its own."""
+    reader, writer = await asyncio.open_unix_connection(str(socket_path))
+    try:
+        write_frame(writer, frames.CONTROL, payload)
+        await writer.drain()
+        frame = await read_frame(reader)
+        assert frame is not None and frame[0] == frames.CONTROL
+        reply = json.loads(frame[1])
+        assert isinstance(reply, dict)
+        return reply
+    finally:
+        writer.close()
+
+
+async def _closed_after(socket_path: Path, data: bytes, attach: bool = False) -> bytes:
+    """What the monitor sends on a connection that gets `data` (after an attach request if
+    `attach`) until it closes the connection."""
+    reader, writer = await asyncio.open_unix_connection(str(socket_path))
+    try:
+        if attach:
+            write_frame(writer, frames.CONTROL, json.dumps({"op": "attach"}).encode())
+        writer.write(data)
+        await writer.drain()
+        return await asyncio.wait_for(reader.read(), 10)
+    finally:
+        writer.close()
+
+
+BAD_REQUESTS = [
+    b"{not json",
+    b"[1, 2]",
+    b'"op"',
+    b"",
+    b"\xff\xfe{}",
+    b"[" * 10000,
+    b'{"op": "start"} trailing',
+    b'{"op": "nope"}',
+    b'{"op": 5}',
+    b"{}",
+    b'{"op": "start"}',  # started already
+    b'{"op": "kill", "signal": "x"}',
+    b'{"op": "kill", "signal": 99}',
+    b'{"op": "kill", "id": "missing"}',
+    b'{"op": "state", "id": "missing"}',
+    b'{"op": "resize", "h": 1, "w": 2}',  # no tty
+    b'{"op": "exec", "spec": 7}',
+    b'{"op": "exec", "spec": {"id": 1}}',
+    b'{"op": "exec_start", "id": "missing"}',
+    b'{"op": "resume"}',  # not paused
+    b'{"op": "shutdown"}',  # running, no force
+    b'{"op": "wait", "id": "\\ud800"}',
+]
+
+
+def test_malformed_frames_and_requests_leave_the_container_alone(box: Box) -> None:
+    async def main() -> tuple[list[dict[str, Any]], list[bytes], dict[str, Any], bytes, int]:
+        conn, spec = await box.create(sh("read x; echo got-$x; exit 3"), shim={"open_stdin": True})
+        reader, writer = await conn.attach(True, True, True)
+        await conn.start()
+        replies = [await _one_reply(spec.socket_path, bad) for bad in BAD_REQUESTS]
+        closed = [
+            await _closed_after(spec.socket_path, b"\x07\0\0\0\0\0\0\0"),  # no such type
+            await _closed_after(spec.socket_path, b"\x01\x01\0\0\0\0\0\0"),  # padding not 0
+            await _closed_after(spec.socket_path, b"\x06\0\0\0\x7f\xff\xff\xff"),  # too large
+            await _closed_after(spec.socket_path, b"\xff" * 64),
+            await _closed_after(spec.socket_path, frames.encode(frames.RESIZE, b"x y"), True),
+            await _closed_after(spec.socket_path, frames.encode(frames.RESIZE, b"1"), True),
+        ]
+        # Half a frame, then gone.
+        _, half = await asyncio.open_unix_connection(str(spec.socket_path))
+        half.write(frames.encode(frames.CONTROL, b'{"op": "state"}')[:10])
+        await half.drain()
+        half.close()
+        state = await conn.state()
+        write_frame(writer, frames.STDIN, b"1\n")
+        out, _, code = await collect(reader)
+        status = await conn.wait()
+        await conn.close()
+        assert code == status.code
+        return replies, closed, state, out, status.code
+
+    replies, closed, state, out, code = run(box, main)
+    for request, reply in zip(BAD_REQUESTS, replies, strict=True):
+        assert reply["ok"] is False and reply["error"], (request, reply)
+        assert reply["kind"] in ("internal", "invalid", "conflict", "not_found"), (request, reply)
+    by_request = dict(zip(BAD_REQUESTS, replies, strict=True))
+    assert by_request[b'{"op": "nope"}'] == {
+        "ok": False, "error": "unknown request 'nope'", "kind": "invalid"
+    }  # fmt: skip
+    assert by_request[b'{"op": "start"}']["kind"] == "conflict"
+    assert by_request[b'{"op": "state", "id": "missing"}']["error"] == (
+        "No such exec instance: missing"
+    )
+    attach_reply = frames.encode(frames.CONTROL, json.dumps({"ok": True, "tty": False}).encode())
+    assert closed == [b"", b"", b"", b"", attach_reply, attach_reply]
+    assert state["status"] == "running"
+    assert out == b"got-1\n" and code == 3
+
+
+def test_sigkill_of_one_monitor_leaves_the_other_containers_alone(box: Box) -> None:
+    ticker = sh("while true; do echo tick; sleep 0.05; done")
+
+    async def main() -> tuple[list[dict[str, Any]], list[bytes], list[int], list[int]]:
+        made = [await box.create(ticker) for _ in range(3)]
+        for conn, _ in made:
+            await conn.start()
+        victim_conn, victim = made[0]
+        await victim_conn.close()
+        victim_state = read_state(victim.state_dir) or {}
+        os.kill(victim_state["shim_pid"], signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while is_same_process(victim_state["shim_pid"], victim_state["shim_start_time"]):
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.02)
+        sizes = [spec.log_path.stat().st_size for _, spec in made[1:] if spec.log_path]
+        await asyncio.sleep(0.5)
+        grown = [spec.log_path.stat().st_size for _, spec in made[1:] if spec.log_path]
+        states, outputs, codes = [], [], []
+        for conn, _ in made[1:]:
+            states.append(await conn.state())
+            await conn.exec(ExecSpec(id="hi", args=["echo", "still here"]))
+            reader, _ = await conn.exec_attach("hi")
+            await conn.exec_start("hi")
+            outputs.append((await collect(reader))[0])
+            await conn.kill(signal.SIGKILL)  # sh as pid 1 ignores SIGTERM
+            codes.append((await conn.wait()).code)
+            await conn.close()
+        return states, outputs, [b - a for a, b in zip(sizes, grown, strict=True)], codes
+
+    states, outputs, growth, codes = run(box, main)
+    assert [s["status"] for s in states] == ["running", "running"]
+    assert len({s["shim_pid"] for s in states}) == 2  # each its own monitor
+    assert outputs == [b"still here\n", b"still here\n"]
+    assert all(g > 0 for g in growth)  # their logs kept growing
+    assert codes == [137, 137]

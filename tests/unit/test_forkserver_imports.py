@@ -39,3 +39,24 @@ def test_fork_server_imports_nothing_shims_do_not_need() -> None:
     assert "ketch.shim.server" in loaded  # the shim itself is imported before any fork
     assert "ketch.runtime.init" in loaded
     assert not loaded & NOT_IN_FORK_SERVER, sorted(loaded & NOT_IN_FORK_SERVER)
+
+
+def test_exec_helper_imports_only_ketch_and_a_few_stdlib_modules() -> None:
+    """The exec helper starts with every `docker exec` (python -I -S, as ketch-monitor runs
+    it): its imports are that exec's start-up time."""
+    from pathlib import Path
+
+    import ketch
+
+    package_parent = str(Path(ketch.__file__).parents[1])
+    code = (
+        f"import sys; sys.path.insert(0, {package_parent!r}); import json; "
+        "from ketch.shim.exechelper import main; print(json.dumps(sorted(sys.modules)))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", code],
+        capture_output=True, text=True, check=True, timeout=60,
+    ).stdout  # fmt: skip
+    loaded = set(json.loads(out))
+    assert "ketch.runtime.init" in loaded
+    assert not loaded & (NOT_IN_FORK_SERVER | {"ketch.shim.server", "ketch.shim.forkserver"})

@@ -140,6 +140,19 @@ class Cgroup:
             return False
         return False
 
+    def oom_file(self) -> str | None:
+        """The file `oom_killed` reads (for the shim's monitor, which reads it itself)."""
+        directory = self._memory_dir()
+        if directory is None:
+            return None
+        name = "memory.events" if self.layout.version == 2 else "memory.oom_control"
+        return str(directory / name)
+
+    def freezer_dir(self) -> str | None:
+        """The directory `freeze` writes in: v2's cgroup.freeze, v1's freezer.state."""
+        directory = self.directories[""] if self.layout.version == 2 else _dir_for(self, "freezer")
+        return None if directory is None else str(directory)
+
     def freeze(self, frozen: bool) -> None:
         """docker pause/unpause: stop or resume every process of the cgroup, and wait until done."""
         if self.layout.version == 2:

@@ -177,6 +177,11 @@ class Init:
         if error is not None:
             raise error
 
+    def fds(self) -> tuple[int, int]:
+        """(the pipe the start byte goes down, the pipe the init reports on), for a process
+        that takes over `start` (the shim's monitor, which runs launch.py's protocol in C)."""
+        return self._sync_fd, self._status_fd
+
     def close(self) -> None:
         """Let go of the pipes: an init still waiting for its start byte then exits, unless it
         waits on a start FIFO (ketch-runtime create)."""
