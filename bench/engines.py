@@ -142,6 +142,12 @@ def start_docker(stack: ExitStack, root: Path, namespace: str) -> Engine:
     return engine
 
 
+def limit(kind: int) -> str:
+    """`soft:hard` of one of this process's rlimits, as containers.conf writes it."""
+    return ":".join("-1" if v == resource.RLIM_INFINITY else str(v)
+                    for v in resource.getrlimit(kind))  # fmt: skip
+
+
 def start_podman(stack: ExitStack, root: Path, namespace: str, registries: list[str]) -> Engine:
     """podman with roots, configuration and a network namespace of its own; `registries`
     (host:port) are plain-HTTP registries it may pull from and push to."""
@@ -149,13 +155,15 @@ def start_podman(stack: ExitStack, root: Path, namespace: str, registries: list[
     stack.callback(remove_root, root)
     netns.create(namespace)
     stack.callback(netns.delete, namespace)
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    # Its default nofile (1048576) is beyond what root may raise to here: the limits the
-    # other engines' containers inherit instead. runc: crun is not installed, and runc
-    # handles this machine's cgroup v1 layout (with a v2 mount beside it) as dockerd's does.
+    # Its default nofile (1048576) is beyond what root may raise to here (no
+    # CAP_SYS_RESOURCE): the limit the other engines' containers inherit instead. nproc:
+    # podman lowers its own to 32768 first, so no more than that.
+    nofile = limit(resource.RLIMIT_NOFILE)
+    # runc: crun is not installed, and runc handles this machine's cgroup v1 layout (with a
+    # v2 mount beside it) as dockerd's does.
     (root / "containers.conf").write_text(f"""
 [containers]
-default_ulimits = ["nofile={soft}:{hard}"]
+default_ulimits = ["nofile={nofile}", "nproc=32768:32768"]
 log_driver = "k8s-file"
 
 [engine]
