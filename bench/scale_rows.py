@@ -76,6 +76,12 @@ def start_many(engine: Engine, argv: list[str], count: int, clients: int) -> flo
     return time.perf_counter() - started
 
 
+def rotated(engines: list[Engine], round_: int) -> list[Engine]:
+    """Each round starts with another engine, so none always runs on the heels of another's
+    teardown."""
+    return engines[round_ % len(engines) :] + engines[: round_ % len(engines)]
+
+
 def sleeper(engine: Engine, images: Images) -> list[str]:
     return engine.argv("run", "-d", images.busybox, "sleep", "86400")
 
@@ -96,9 +102,7 @@ def running(
     rate, memory, ps = Medians(), Medians(), Medians()
     n = counts.containers
     for round_ in range(counts.repeats):
-        # Each round starts with another engine, so no engine always runs on the heels of
-        # another's teardown.
-        order = engines[round_ % len(engines) :] + engines[: round_ % len(engines)]
+        order = rotated(engines, round_)
         for engine in order:
             rate.add(engine.name, n / start_many(engine, sleeper(engine, images), n, 1))
             settle()
@@ -115,7 +119,7 @@ def parallel(engines: list[Engine], images: Images, counts: Counts) -> Medians:
     """`run -d` of `containers` sleepers from `clients` clients at once (containers/s)."""
     rate = Medians()
     for round_ in range(counts.repeats):
-        order = engines[round_ % len(engines) :] + engines[: round_ % len(engines)]
+        order = rotated(engines, round_)
         for engine in order:
             seconds = start_many(engine, sleeper(engine, images), counts.containers,
                                  counts.clients)  # fmt: skip
