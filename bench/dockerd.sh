@@ -6,7 +6,8 @@
 # (ketch-bench-dockerd) with its default bridge and iptables there, so containers get
 # docker0 as on any Docker host while the host's links and rules stay as they are.
 # Stop it with: kill "$(cat /tmp/ketch-bench-dockerd/docker.pid)"; and with the bridge,
-# `ip netns del ketch-bench-dockerd` afterwards.
+# `ip netns del ketch-bench-dockerd` afterwards. BENCH_DOCKERD_NETNS names another
+# namespace, for a second dockerd beside this one (with a BENCH_DOCKERD_ROOT of its own).
 set -euo pipefail
 ROOT=${BENCH_DOCKERD_ROOT:-/tmp/ketch-bench-dockerd}
 command -v dockerd >/dev/null || {
@@ -15,7 +16,7 @@ command -v dockerd >/dev/null || {
 }
 mkdir -p "$ROOT"
 if [ "${BENCH_DOCKERD_BRIDGE:-}" = 1 ]; then
-    NETNS=ketch-bench-dockerd
+    NETNS=${BENCH_DOCKERD_NETNS:-ketch-bench-dockerd}
     ip netns add "$NETNS" 2>/dev/null || true
     ip netns exec "$NETNS" ip link set lo up
     RUN=(nsenter --net="/run/netns/$NETNS")  # only the network: ip netns exec remounts /sys

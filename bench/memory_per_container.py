@@ -16,6 +16,8 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from ketch.testing import images
@@ -59,6 +61,53 @@ def pids_named(comm: str) -> list[int]:
             except OSError:
                 continue
     return found
+
+
+@dataclass(frozen=True)
+class Proc:
+    pid: int
+    ppid: int
+    cmdline: str  # arguments joined by spaces: a shim's title reads as ps shows it
+    pid_ns: str
+
+
+def process_table() -> dict[int, Proc]:
+    """Every process now, read once from /proc."""
+    table = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+            pid_ns = os.readlink(f"/proc/{entry}/ns/pid")
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile, or a kernel thread
+        table[int(entry)] = Proc(int(entry), ppid, cmdline, pid_ns)
+    return table
+
+
+def engine_pids(roots: list[int], is_shim: Callable[[Proc], bool]) -> list[int]:
+    """An engine's processes: its daemons (`roots`) and their descendants, and the shims
+    (reparented away from the daemon) with theirs, but not the containers' own processes,
+    which live in PID namespaces of their own."""
+    table = process_table()
+    children: dict[int, list[int]] = {}
+    for proc in table.values():
+        children.setdefault(proc.ppid, []).append(proc.pid)
+    own_ns = os.readlink("/proc/self/ns/pid")
+    todo = [pid for pid in roots if pid in table]
+    todo += [proc.pid for proc in table.values() if is_shim(proc)]
+    found: set[int] = set()
+    while todo:
+        pid = todo.pop()
+        if pid in found or table[pid].pid_ns != own_ns:
+            continue
+        found.add(pid)
+        todo += children.get(pid, [])
+    return sorted(found)
 
 
 def shims_under(root: Path) -> list[int]:

@@ -123,18 +123,25 @@ def _write_htpasswd(path: Path, users: dict[str, str]) -> Path:
 
 @contextlib.contextmanager
 def run_registry(
-    tmp_path: Path, auth: dict[str, str] | None = None, auth_kind: str = "token"
+    tmp_path: Path,
+    auth: dict[str, str] | None = None,
+    auth_kind: str = "token",
+    port: int | None = None,
+    storage: Path | None = None,
 ) -> Iterator[RegistryServer]:
     """Start a registry under `tmp_path`.
 
     `auth` ({user: password}) turns on authentication: `auth_kind="token"`
     (Bearer tokens from a TokenServer, as Docker Hub) or `"basic"` (htpasswd).
+    `port` fixes the port (no retry on another); `storage` serves another
+    registry's storage directory (a second instance, e.g. in a network namespace
+    of its own, answering for the same images under the same address).
     """
     if auth_kind not in ("token", "basic"):
         raise ValueError(f"auth_kind must be 'token' or 'basic', not {auth_kind!r}")
     base = Path(tmp_path) / f"registry-{os.urandom(3).hex()}"
-    storage = base / "storage"
-    storage.mkdir(parents=True)
+    (base / "storage").mkdir(parents=True)
+    storage = storage or base / "storage"
     token: TokenServer | None = None
     process: subprocess.Popen[bytes] | None = None
     try:
@@ -145,8 +152,9 @@ def run_registry(
         if auth is not None and auth_kind == "basic":
             htpasswd = _write_htpasswd(base / "htpasswd", auth)
         # A free port can be taken between choosing and binding: try a few.
-        for _ in range(3):
-            port = free_port()
+        fixed_port = port
+        for _ in range(1 if fixed_port else 3):
+            port = fixed_port or free_port()
             config_path = base / "config.yml"
             # JSON is YAML, and needs no YAML library.
             config_path.write_text(
