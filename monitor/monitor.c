@@ -1661,10 +1661,11 @@ static void cleanup(void)
     deadline = monotonic() + 0.5;
     for (int i = 0; i < cfg.n_cgroup_dirs; i++) {
         /* a cgroup empties a moment after its last process is reaped */
-        while (rmdir(cfg.cgroup_dirs[i]) < 0 && errno == EBUSY && monotonic() < deadline)
+        int rc;
+        while ((rc = rmdir(cfg.cgroup_dirs[i])) < 0 && errno == EBUSY && monotonic() < deadline)
             usleep(10000);
-        if (errno != 0 && errno != ENOENT && errno != EBUSY) {
-        }
+        if (rc < 0 && errno != ENOENT)
+            note("cannot remove the cgroup %s: %s", cfg.cgroup_dirs[i], strerror(errno));
     }
 }
 
