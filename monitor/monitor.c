@@ -63,7 +63,8 @@ struct client {
     int fd;
     struct buf in, out;
     struct proc *proc;
-    int attached, waiting, want_out[2], has_stdin, closing, closed;
+    /* hung_up: a protocol error; nothing more is read, what is queued is still sent */
+    int attached, waiting, want_out[2], has_stdin, closing, closed, hung_up;
     struct client *next;
 };
 
@@ -1424,6 +1425,18 @@ static int on_frame(struct client *c, int type, const char *payload, size_t len)
     return 0;
 }
 
+/* A client that broke the protocol: read nothing more from it and relay no more output,
+ * but send what was queued before (the reply to its attach) and then close. */
+static void hang_up(struct client *c)
+{
+    if (c->out.len == 0) {
+        close_client(c);
+        return;
+    }
+    c->hung_up = c->closing = 1;
+    c->want_out[0] = c->want_out[1] = 0;
+}
+
 static void on_client_readable(struct client *c)
 {
     char data[65536];
@@ -1436,17 +1449,17 @@ static void on_client_readable(struct client *c)
     }
     buf_add(&c->in, data, (size_t)n);
     size_t used = 0;
-    while (!c->closed && c->in.len - used >= 8) {
+    while (!c->closed && !c->hung_up && c->in.len - used >= 8) {
         const unsigned char *h = (const unsigned char *)c->in.data + used;
         size_t length = (size_t)h[4] << 24 | (size_t)h[5] << 16 | (size_t)h[6] << 8 | h[7];
         if (h[0] > F_CONTROL || h[1] || h[2] || h[3] || length > MAX_PAYLOAD) {
-            close_client(c); /* a header this protocol does not have */
+            hang_up(c); /* a header this protocol does not have */
             return;
         }
         if (c->in.len - used < 8 + length)
             break;
         if (on_frame(c, h[0], c->in.data + used + 8, length) < 0) {
-            close_client(c);
+            hang_up(c);
             return;
         }
         used += 8 + length;
@@ -1565,7 +1578,8 @@ static void serve(void)
         for (struct client *c = clients; c; c = c->next) {
             if (c->closed)
                 continue;
-            short events = (short)((client_stdin_full(c) ? 0 : POLLIN) | (c->out.len ? POLLOUT : 0));
+            short readable = c->hung_up || client_stdin_full(c) ? 0 : POLLIN;
+            short events = (short)(readable | (c->out.len ? POLLOUT : 0));
             watch(c->fd, events, K_CLIENT, c);
         }
         if (linger_deadline >= 0 && (next < 0 || linger_deadline < next))

@@ -86,7 +86,9 @@ class Member:
         state = json.loads((self.directory / "shim-state.json").read_text())
         pid = int(state["shim_pid"])
         assert is_running(pid, state["shim_start_time"]), state
-        assert cmdline(pid).split(b"\0")[0] == f"ketch-shim -id {self.id}".encode()
+        # As ps shows it: the words of its command line, whichever way they are split.
+        words = cmdline(pid).replace(b"\0", b" ").split()
+        assert words == [b"ketch-shim", b"-id", self.id.encode()], words
         return pid
 
     def alive(self) -> bool:
