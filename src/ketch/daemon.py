@@ -141,10 +141,8 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if cfg.debug else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    # A line per netlink message otherwise. pyroute2 resets its logger's level when it is
-    # imported, so it is imported first (the network part needs it all the same).
-    import pyroute2.config.log  # type: ignore[import-untyped]  # noqa: F401
-
+    # A line per netlink message otherwise (network/links.py sets it again when it imports
+    # pyroute2, whose import resets it).
     logging.getLogger("pyroute2").setLevel(logging.WARNING)
     locks: list[PidLock] = []
     try:
