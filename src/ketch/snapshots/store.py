@@ -27,15 +27,11 @@ from typing import BinaryIO
 
 from ketch import atomicfile, errors
 from ketch.snapshots import chain
-from ketch.snapshots.decompress import (
-    CountingReader,
-    HashingReader,
-    compression_of,
-    open_uncompressed,
-)
-from ketch.snapshots.export import write_layer_tar
 from ketch.snapshots.mounts import Mount
-from ketch.snapshots.unpack import LayerUnpacker
+
+# The unpacker, the exporter and the decompressors (tarfile, zstandard, isal: ~1 MiB) are
+# imported by the calls that unpack or export a layer, not by a daemon that only runs
+# containers from layers it has.
 
 LINK_ALPHABET = string.ascii_uppercase + string.digits
 LINK_LENGTH = 26
@@ -234,6 +230,8 @@ class SnapshotStore:
         upper = self._containers / valid_key(key) / "upper"
         if not upper.is_dir():
             raise errors.NotFound(f"snapshot does not exist: {key}")
+        from ketch.snapshots.export import write_layer_tar
+
         write_layer_tar(upper, out)
 
     def snapshot_keys(self) -> list[str]:
@@ -258,6 +256,14 @@ class SnapshotStore:
     def _unpack(
         self, blob_path: Path, dest: Path, progress: Callable[[int], None] | None
     ) -> tuple[str, int]:
+        from ketch.snapshots.decompress import (
+            CountingReader,
+            HashingReader,
+            compression_of,
+            open_uncompressed,
+        )
+        from ketch.snapshots.unpack import LayerUnpacker
+
         with open(blob_path, "rb") as blob:
             kind = compression_of(blob.read(4))
             blob.seek(0)
