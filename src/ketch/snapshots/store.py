@@ -77,6 +77,10 @@ class SnapshotStore:
             directory.mkdir(parents=True, exist_ok=True)
         self._guard = threading.Lock()
         self._chain_locks: dict[str, threading.Lock] = {}
+        # layer.json of each layer read once: a layer never changes once committed, and
+        # each container's start and inspect walks its image's chain (per layer, its
+        # parent and its link).
+        self._infos: dict[str, LayerInfo] = {}
         self._discard_leftovers()
 
     # -- layers ------------------------------------------------------------
@@ -89,11 +93,18 @@ class SnapshotStore:
         return (self._layer_dir(chain_id) / "layer.json").is_file()
 
     def layer(self, chain_id: str) -> LayerInfo:
+        info = self._infos.get(chain_id)
+        if info is not None:
+            return info
+        record = self._layer_dir(chain_id) / "layer.json"
         try:
-            data = json.loads((self._layer_dir(chain_id) / "layer.json").read_text())
+            info = LayerInfo(**json.loads(record.read_text()))
         except FileNotFoundError:
             raise errors.NotFound(f"layer does not exist: {chain_id}") from None
-        return LayerInfo(**data)
+        with self._guard:  # not kept if remove_layer took it meanwhile
+            if record.is_file():
+                self._infos[chain_id] = info
+        return info
 
     def layers(self) -> list[str]:
         found = []
@@ -171,7 +182,9 @@ class SnapshotStore:
         with self._lock_for(chain_id):
             doomed = self._layers / f"{DOOMED_PREFIX}{uuid.uuid4().hex}"
             # Renamed first, so a crash never leaves a half-deleted layer visible.
-            os.rename(self._layer_dir(chain_id), doomed)
+            with self._guard:
+                os.rename(self._layer_dir(chain_id), doomed)
+                self._infos.pop(chain_id, None)
             (self._links / info.link).unlink(missing_ok=True)
             shutil.rmtree(doomed, ignore_errors=True)
 
