@@ -115,8 +115,10 @@ def run_daemon(
     insecure: list[str] | None = None,
     extra_args: list[str] | None = None,
     launcher: list[str] | None = None,
+    debug: bool = True,
 ) -> Daemon:
-    """Start ketchd on roots of its own and return once `_ping` answers."""
+    """Start ketchd on roots of its own and return once `_ping` answers (with debug logs,
+    unless a benchmark asks for the default's quiet)."""
     base = tmp_path / "ketchd"
     data_root = base / "data"
     data_root.mkdir(parents=True)
@@ -127,7 +129,7 @@ def run_daemon(
             {
                 "registry-mirrors": list(mirrors or []),
                 "insecure-registries": list(insecure or []),
-                "debug": True,
+                "debug": debug,
             }
         )
     )
