@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 from ketch.client import transport
 from ketch.client.errors import DaemonUnreachable, api_error
 from ketch.client.http11 import HTTPResponse, UnixHTTPConnection
@@ -24,7 +22,23 @@ API_VERSION = "1.45"
 
 
 def default_host() -> str:
-    return os.environ.get("KETCH_HOST") or transport.DEFAULT_HOST
+    return getenv("KETCH_HOST") or transport.DEFAULT_HOST
+
+
+def getenv(name: str) -> str | None:
+    """os.environ.get, without importing os where nothing has (the CLI's launcher starts
+    without site, and os costs every command ~1 ms): posix.environ is the environment the
+    process started with, which is os.environ until something changes that."""
+    import sys
+
+    os_module = sys.modules.get("os")
+    if os_module is not None:
+        found: str | None = os_module.environ.get(name)
+        return found
+    import posix
+
+    value = posix.environ.get(name.encode())
+    return value.decode("utf-8", "surrogateescape") if value is not None else None
 
 
 def encode_params(params: Params) -> str:
