@@ -73,6 +73,17 @@ def daemon_memory(pid: int) -> dict[str, float]:
     return result
 
 
+def wait_for_forkserver(pid: int, timeout: float = 10.0) -> None:
+    """ketchd starts its fork server just after it answers: until it is there, and has
+    settled (its imports done), the idle figure would leave it out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(_comm(child).startswith("ketch-fork") for child in _children(pid)):
+            break
+        time.sleep(0.05)
+    time.sleep(2)
+
+
 def _comm(pid: int) -> str:
     try:
         with open(f"/proc/{pid}/comm") as f:
@@ -208,6 +219,7 @@ def main() -> None:
     args = parser.parse_args()
     client = [args.ketch if args.client == "ketch" else DOCKER]
     with ketchd_with_busybox() as (daemon, env):
+        wait_for_forkserver(daemon.pid)
         print(_memory_line("idle ketchd", daemon_memory(daemon.pid)))
         _run([DOCKER, "pull", "-q", "busybox"], env)
         print(_memory_line("after a pull", daemon_memory(daemon.pid)))
