@@ -11,7 +11,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ketch.api.backend import Backend
+    from collections.abc import AsyncIterator, Callable
+
+    from ketch.api.backend import Backend, BuildBackend
+    from ketch.build.options import BuildOptions
     from ketch.config import DaemonConfig
     from ketch.content import ContentStore
 
@@ -141,10 +144,8 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if cfg.debug else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    # A line per netlink message otherwise. pyroute2 resets its logger's level when it is
-    # imported, so it is imported first (the network part needs it all the same).
-    import pyroute2.config.log  # type: ignore[import-untyped]  # noqa: F401
-
+    # A line per netlink message otherwise (network/links.py sets it again when it imports
+    # pyroute2, whose import resets it).
     logging.getLogger("pyroute2").setLevel(logging.WARNING)
     locks: list[PidLock] = []
     try:
@@ -375,10 +376,14 @@ async def build_backend(cfg: DaemonConfig) -> Backend:
     async def close_networks() -> None:
         networks.close()  # links and rules stay: running containers keep forwarding
 
-    from ketch.build.service import BuildService
-    from ketch.build.tools import real_tools
+    def make_builder() -> BuildBackend:
+        from ketch.build.service import BuildService
+        from ketch.build.tools import real_tools
 
-    builder = BuildService(cfg.data_root / "builder", images, containers, snapshots, real_tools())
+        return BuildService(cfg.data_root / "builder", images, containers, snapshots,
+                            real_tools())  # fmt: skip
+
+    builder = LazyBuilder(make_builder)
     backend = Backend(
         config=cfg,
         daemon_id=daemon_id(cfg.data_root),
@@ -397,6 +402,35 @@ async def build_backend(cfg: DaemonConfig) -> Backend:
     warm = asyncio.ensure_future(shims.forkserver())
     warm.add_done_callback(lambda task: task.cancelled() or task.exception())
     return backend
+
+class LazyBuilder:
+    """The builder, made at the first request that needs it: its ~30 modules (the
+    Dockerfile parser, the executor, COPY's machinery) are ~1.2 MiB of an idle daemon that
+    may never build. Making it clears what a killed daemon's builds left in its tmp."""
+
+    def __init__(self, make: Callable[[], BuildBackend]) -> None:
+        self._make = make
+        self._service: BuildBackend | None = None
+
+    def service(self) -> BuildBackend:
+        if self._service is None:
+            self._service = self._make()
+        return self._service
+
+    def build(
+        self, options: BuildOptions, context: AsyncIterator[bytes]
+    ) -> AsyncIterator[dict[str, Any]]:
+        return self.service().build(options, context)
+
+    async def prune(
+        self, *, all: bool = False, filters: dict[str, Any] | None = None,
+        keep_storage: int | None = None,
+    ) -> tuple[list[str], int]:  # fmt: skip
+        return await self.service().prune(all=all, filters=filters, keep_storage=keep_storage)
+
+    def cache_usage(self) -> list[dict[str, Any]]:
+        return self.service().cache_usage()
+
 
 if __name__ == "__main__":
     sys.exit(main())

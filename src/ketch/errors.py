@@ -7,7 +7,6 @@ messages keep Docker's exact words ("No such container: x").
 from __future__ import annotations
 
 import errno
-import os
 
 
 class KetchError(Exception):
@@ -82,6 +81,8 @@ class StorageError(Internal):
 
 def storage_error(exc: OSError, path: object = None, op: str = "write") -> StorageError:
     """An OSError in Go's words, as dockerd reports it: "write /x: no space left on device"."""
+    import os  # here: the CLI imports this module, and os costs each command ~1 ms
+
     reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
     where = exc.filename or path
     return StorageError(f"{op} {where}: {reason}" if where else reason)

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 
 from ketch.cli.flags import Command, Parsed
 from ketch.client import Client
 
-# typing is kept off the import path (it costs several ms per command);
-# annotations are strings here, so the names are needed by checkers only.
+# typing and collections.abc are kept off the import path (they cost milliseconds per
+# command); annotations are strings here, so the names are needed by checkers only.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import TextIO
+
+    Handler = Callable[["Cli", Parsed], int]
 
 PROGRAM = "ketch"
 
@@ -55,9 +57,6 @@ class Cli:
     def flush(self) -> None:
         self.stdout.flush()
         self.stderr.flush()
-
-
-Handler = Callable[[Cli, Parsed], int]
 
 
 class Entry:

@@ -3,8 +3,6 @@ HostConfig.Mounts entries, with the docker CLI's defaults, checks and messages."
 
 from __future__ import annotations
 
-import os
-
 from ketch.cli import units
 
 TYPE_CHECKING = False  # typing stays off `run`'s import path
@@ -78,9 +76,11 @@ def parse_mount(value: str) -> dict[str, Any]:
         if key == "type":
             mount["Type"] = text.lower()
         elif key in ("source", "src"):
-            mount["Source"] = (
-                os.path.abspath(text) if text == "." or text.startswith("./") else text
-            )
+            if text == "." or text.startswith("./"):
+                import os  # only for a relative source: os costs every `run` ~1 ms
+
+                text = os.path.abspath(text)
+            mount["Source"] = text
         elif key in ("target", "dst", "destination"):
             mount["Target"] = text
         elif key in _BARE:

@@ -9,13 +9,12 @@ take these options.
 
 from __future__ import annotations
 
-import re
-
 from ketch.cli.flags import UsageError
 from ketch.gostrings import quote as go_quote
 
-# typing is kept off `run`'s import path (several ms per command); the annotations
-# are strings, so the name is needed by checkers only.
+# typing and re are kept off `run`'s import path (several ms per command): the annotations
+# are strings, so the name is needed by checkers only, and re is imported where a pattern
+# is matched.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
@@ -99,6 +98,8 @@ def is_mac_address(text: str) -> bool:
     """net.ParseMAC: 6, 8 or 20 bytes as xx:xx.., xx-xx.. or xxxx.xxxx.. ."""
     if len(text) < 14:
         return False
+    import re
+
     if text[2] in ":-":
         groups = text.split(text[2])
         return len(groups) in (6, 8, 20) and all(re.fullmatch(_HEX_PAIR, g) for g in groups)
@@ -120,6 +121,8 @@ def check_dns_search(value: str) -> str:
     value = value.strip(" ")
     if value == ".":
         return value
+    import re
+
     found = re.search(_DOMAIN, value) if re.search(_ALPHA, value) else None
     if found is None or len(found.group(1)) >= 255:
         raise ValueError(f"{value} is not a valid domain")
@@ -281,6 +284,10 @@ def is_user_defined(mode: str) -> bool:
 def network_attachment(value: str) -> dict[str, Any]:
     """One `--network` value: a name, or docker's `name=x,alias=y,ip=..` form."""
     attachment: dict[str, Any] = {"Target": value, "Aliases": [], "LinkLocalIPs": []}
+    if "=" not in value:  # a plain name (what every `run` has): no pattern needed
+        return attachment
+    import re
+
     if not re.search(_LONG_NETWORK_SYNTAX, value):
         return attachment
     import csv

@@ -89,9 +89,11 @@ def container_row(
     container: dict[str, Any], truncate: bool, now: float | None = None
 ) -> dict[str, Any]:
     """The fields docker's container formatter offers to `--format`."""
-    from datetime import UTC, datetime
+    moment = None
+    if now is not None:
+        from datetime import UTC, datetime
 
-    moment = datetime.fromtimestamp(now, UTC) if now is not None else None
+        moment = datetime.fromtimestamp(now, UTC)
     names = [name.lstrip("/") for name in container.get("Names") or []]
     # Links show up as /other/alias; docker lists only the container's own names.
     own_names = [name for name in names if "/" not in name]

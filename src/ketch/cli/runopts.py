@@ -6,16 +6,14 @@ would send them, so it can be checked against a table of docker command lines.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-
 from ketch.cli import mountopts, netopts, units
 from ketch.cli.flags import BOOL, INT, LIST, STRING, Flag, Parsed, UsageError
 
-# typing is kept off `run`'s import path (several ms per command); the annotations
-# are strings, so the name is needed by checkers only.
+# typing and collections.abc are kept off `run`'s import path (several ms per command); the
+# annotations are strings, so the names are needed by checkers only.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Any
 
 CONTAINER_FLAGS: list[Flag] = [
@@ -175,14 +173,16 @@ _STREAMS = ("stdin", "stdout", "stderr")
 
 def env_values(items: list[str], environ: Mapping[str, str] | None = None) -> list[str]:
     """`-e NAME` takes NAME's value from the caller's environment, as docker does."""
-    if environ is None:
+    if environ is None and items:
+        import os  # only for `-e`: os costs every `run` ~1 ms to import
+
         environ = os.environ
     values = []
     for item in items:
         name, has_value, _ = item.partition("=")
         if not name:
             raise UsageError(f"invalid environment variable: {item}")
-        if not has_value and name in environ:
+        if not has_value and environ is not None and name in environ:
             values.append(f"{name}={environ[name]}")
         else:
             values.append(item)
@@ -250,8 +250,6 @@ def parse_log_opts(items: list[str]) -> dict[str, str]:
 def security_opts(items: list[str]) -> list[str]:
     """`--security-opt`, as the docker CLI sends it: a seccomp profile given by path goes as
     its (compacted) content; "unconfined" and "builtin" are names, not files."""
-    import json
-
     options = []
     for item in items:
         key, sep, value = item.partition("=")
@@ -260,6 +258,8 @@ def security_opts(items: list[str]) -> list[str]:
         if not value and key != "no-new-privileges":
             raise UsageError(f'Invalid --security-opt: "{item}"')
         if key == "seccomp" and value not in ("unconfined", "builtin"):
+            import json  # only for a profile given by path: json costs every `run` ~4 ms
+
             try:
                 with open(value, encoding="utf-8") as handle:
                     profile = json.load(handle)

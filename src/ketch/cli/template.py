@@ -8,14 +8,12 @@ split, println, truncate, pad; `{{if}}`/`{{else}}`/`{{end}}` and
 
 from __future__ import annotations
 
-import json
-import re
-from collections.abc import Callable
-
-# typing is kept off the import path (it costs several ms per command);
-# annotations are strings here, so the names are needed by checkers only.
+# typing, collections.abc, json and re are kept off the import path (they cost several ms
+# per command, and the default tables need none of them): annotations are strings here, so
+# the names are needed by checkers only, and json and re are imported where they are used.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
 
@@ -35,6 +33,8 @@ MISSING = _Missing()
 
 def go_json(value: Any) -> str:
     """json.Marshal's output: compact, with <, > and & escaped as Go does."""
+    import json
+
     text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
@@ -48,6 +48,8 @@ class FormatterRow(dict):  # type: ignore[type-arg]
 def template_json(value: Any) -> str:
     if isinstance(value, FormatterRow):
         return go_json(value)
+    import json
+
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -173,6 +175,8 @@ def render(source: str, data: Any) -> str:
 
 
 def _tokenize(text: str) -> list[tuple[str, str]]:
+    import re
+
     tokens: list[tuple[str, str]] = []
     position = 0
     text = text.rstrip()
@@ -208,7 +212,7 @@ def _pipeline_from(tokens: list[tuple[str, str]], position: int) -> tuple[list[l
             inner, position = _pipeline_from(tokens, position)
             pipeline[-1].append(("pipeline", inner))
         elif kind == "string":
-            literal = value[1:-1] if value.startswith("`") else json.loads(value)
+            literal = value[1:-1] if value.startswith("`") else _string_literal(value)
             pipeline[-1].append(("literal", literal))
         elif kind == "number":
             pipeline[-1].append(("literal", float(value) if "." in value else int(value)))
@@ -227,6 +231,12 @@ def _pipeline_from(tokens: list[tuple[str, str]], position: int) -> tuple[list[l
     if any(not command for command in pipeline):
         raise TemplateError("missing value for command")
     return pipeline, position
+
+
+def _string_literal(text: str) -> str:
+    import json
+
+    return str(json.loads(text))
 
 
 def _simple(source: str) -> list[Any] | None:
@@ -258,6 +268,8 @@ def _parse(source: str) -> list[Any]:
     stack: list[tuple[Any, list[Any]]] = [(None, root)]
     position = 0
     trim_next = False
+    import re
+
     for match in re.finditer(_ACTION, source):
         text = source[position : match.start()]
         if trim_next:

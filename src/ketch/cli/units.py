@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import re
-
 from ketch import units
 from ketch.units import human_duration
 
-# datetime is kept off `run`'s import path (it reads sizes only); the annotations are
-# strings, so the name is needed by checkers only.
+# datetime and re are kept off the import path of `run` (it reads sizes only) and `ps`
+# (ages of unix times): the annotations are strings, so the name is needed by checkers
+# only, and re is imported where a pattern is matched.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from datetime import datetime
@@ -25,6 +24,8 @@ def human_size(size: float, precision: int = 3) -> str:
 
 def ram_in_bytes(text: str) -> int:
     """As go-units RAMInBytes: "512m", "1g", "100k", "1024" -> bytes (binary units)."""
+    import re
+
     match = re.match(_RAM_PATTERN, text.strip())
     if not match:
         raise ValueError(f"invalid size: '{text}'")
@@ -37,7 +38,9 @@ def ram_in_bytes(text: str) -> int:
 
 def parse_timestamp(text: str) -> datetime | None:
     """RFC 3339 with up to nanoseconds (Docker's form); None for Go's zero time."""
+    import re
     from datetime import datetime
+
     if not text or text.startswith("0001-01-01"):
         return None
     match = re.match(r"^(.*T\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$", text)
@@ -51,6 +54,10 @@ def parse_timestamp(text: str) -> datetime | None:
 
 def since(moment: datetime | float | int, now: datetime | None = None) -> float:
     """Seconds from `moment` (datetime or unix time) until now."""
+    if now is None and isinstance(moment, (int, float)):
+        import time
+
+        return time.time() - moment
     from datetime import UTC, datetime
 
     now = now or datetime.now(UTC)
@@ -79,6 +86,8 @@ _DURATION_SECONDS = {
 
 def go_duration(text: str) -> float | None:
     """Seconds in a Go duration like "10m", "1h30m", "2.5s"; None if it is not one."""
+    import re
+
     if not text or re.sub(_DURATION_PART, "", text) != "":
         return None
     return sum(float(n) * _DURATION_SECONDS[u] for n, u in re.findall(_DURATION_PART, text))
@@ -86,6 +95,7 @@ def go_duration(text: str) -> float | None:
 
 def api_time(text: str, now: datetime | None = None) -> str:
     """A --since/--until value as the API takes it: unix seconds (relative or absolute)."""
+    import re
     from datetime import UTC, datetime
 
     duration = go_duration(text)

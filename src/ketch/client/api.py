@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import json
-import os
-from collections.abc import Iterable, Iterator, Mapping
-
-from ketch.client import streams, transport
+from ketch.client import transport
 from ketch.client.errors import DaemonUnreachable, api_error
 from ketch.client.http11 import HTTPResponse, UnixHTTPConnection
+from ketch.client.jsontext import dumps, loads
 from ketch.client.transport import HijackedConnection
 
-# typing is kept off the import path (it costs several ms per command);
-# annotations are strings here, so the names are needed by checkers only.
+# typing, collections.abc and the json package are kept off the import path (each costs
+# milliseconds of every command); annotations are strings here, so the names are needed
+# by checkers only.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator, Mapping
     from typing import Any
 
     Params = Mapping[str, Any] | None
@@ -23,7 +22,23 @@ API_VERSION = "1.45"
 
 
 def default_host() -> str:
-    return os.environ.get("KETCH_HOST") or transport.DEFAULT_HOST
+    return getenv("KETCH_HOST") or transport.DEFAULT_HOST
+
+
+def getenv(name: str) -> str | None:
+    """os.environ.get, without importing os where nothing has (the CLI's launcher starts
+    without site, and os costs every command ~1 ms): posix.environ is the environment the
+    process started with, which is os.environ until something changes that."""
+    import sys
+
+    os_module = sys.modules.get("os")
+    if os_module is not None:
+        found: str | None = os_module.environ.get(name)
+        return found
+    import posix
+
+    value = posix.environ.get(name.encode())
+    return value.decode("utf-8", "surrogateescape") if value is not None else None
 
 
 def encode_params(params: Params) -> str:
@@ -40,7 +55,7 @@ def encode_params(params: Params) -> str:
         elif isinstance(value, tuple):  # a repeated parameter: t=a&t=b
             pairs.extend((name, str(item)) for item in value)
         elif isinstance(value, (dict, list)):
-            pairs.append((name, json.dumps(value, separators=(",", ":"))))
+            pairs.append((name, dumps(value, compact=True)))
         else:
             pairs.append((name, str(value)))
     return "?" + "&".join(f"{_quote(k)}={_quote(v)}" for k, v in pairs) if pairs else ""
@@ -83,9 +98,11 @@ class Response:
 
     def json(self) -> Any:
         body = self.read()
-        return json.loads(body) if body.strip() else None
+        return loads(body) if body.strip() else None
 
     def json_messages(self) -> Iterator[dict[str, Any]]:
+        from ketch.client import streams
+
         return streams.json_messages(self.chunks())
 
     def close(self) -> None:
@@ -159,7 +176,7 @@ class Client:
         """Send a request now and read its answer later (wait is sent before start)."""
         all_headers = {"User-Agent": "ketch-cli"}
         if body is not None:
-            data = json.dumps(body).encode()
+            data = dumps(body).encode()
             all_headers["Content-Type"] = "application/json"
         if headers:
             all_headers.update(headers)
@@ -206,7 +223,7 @@ class Client:
         except (FileNotFoundError, ConnectionRefusedError, PermissionError) as error:
             raise DaemonUnreachable(self.host) from error
         try:
-            data = json.dumps(body).encode() if body is not None else b""
+            data = dumps(body).encode() if body is not None else b""
             head = [
                 f"{method} {self.url(path, params)} HTTP/1.1",
                 "Host: localhost",

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
 from ketch import errors
+from ketch.client.jsontext import loads
 
 _KIND_BY_STATUS: dict[int, type[errors.KetchError]] = {
     304: errors.NotModified,
@@ -47,7 +46,7 @@ def _message_of(body: bytes) -> str:
     if not text:
         return ""
     try:
-        decoded = json.loads(text)
+        decoded = loads(text)
     except ValueError:
         return text
     message = decoded.get("message") if isinstance(decoded, dict) else None

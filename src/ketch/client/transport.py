@@ -1,8 +1,9 @@
-"""Unix-socket plumbing and Docker's hijacked (101) connections."""
+"""Unix-socket plumbing and Docker's hijacked (101) connections (over _socket's sockets,
+as http11's: the socket module costs every command ~3 ms to import)."""
 
 from __future__ import annotations
 
-import socket
+import _socket
 
 from ketch import errors
 from ketch.client.http11 import UnixHTTPConnection
@@ -22,8 +23,8 @@ def socket_path_of(host: str) -> str:
     )
 
 
-def open_unix_socket(socket_path: str) -> socket.socket:
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+def open_unix_socket(socket_path: str) -> _socket.socket:
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
         sock.connect(socket_path)
     except OSError:
@@ -35,7 +36,7 @@ def open_unix_socket(socket_path: str) -> socket.socket:
 class HijackedConnection:
     """The raw duplex byte stream left after the daemon answered 101 Switching Protocols."""
 
-    def __init__(self, sock: socket.socket, already_read: bytes) -> None:
+    def __init__(self, sock: _socket.socket, already_read: bytes) -> None:
         self.sock = sock
         self._already_read = already_read
 
@@ -51,14 +52,14 @@ class HijackedConnection:
     def close_write(self) -> None:
         """Half-close: the daemon sees EOF on stdin and keeps sending output."""
         try:
-            self.sock.shutdown(socket.SHUT_WR)
+            self.sock.shutdown(_socket.SHUT_WR)
         except OSError:
             pass
 
     def shutdown(self) -> None:
         """End both directions now: a reader blocked in recv() wakes up with EOF."""
         try:
-            self.sock.shutdown(socket.SHUT_RDWR)
+            self.sock.shutdown(_socket.SHUT_RDWR)
         except OSError:
             pass
 
@@ -72,7 +73,7 @@ class HijackedConnection:
         self.close()
 
 
-def read_head(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
+def read_head(sock: _socket.socket) -> tuple[int, dict[str, str], bytes]:
     """Read the status line and headers; returns what was read past them too."""
     buffer = b""
     while b"\r\n\r\n" not in buffer:
@@ -91,7 +92,7 @@ def read_head(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
     return status, headers, rest
 
 
-def read_body(sock: socket.socket, headers: dict[str, str], rest: bytes) -> bytes:
+def read_body(sock: _socket.socket, headers: dict[str, str], rest: bytes) -> bytes:
     """The body of an ordinary response read off a raw socket."""
     if "content-length" in headers:
         length = int(headers["content-length"])

@@ -11,7 +11,6 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 
-from ketch.containers import archive
 from ketch.errors import KetchError
 from ketch.snapshots.mounts import Mount
 
@@ -52,6 +51,9 @@ def is_empty(directory: Path) -> bool:
 def seed(root: Path, path: str, volume_data: Path) -> bool:
     """Copy the directory at `path` under `root` (symlinks resolved inside root) into the
     empty `volume_data`; False when the image has no directory there."""
+    # archive.py (with tarfile) at the first seeding, not with every daemon's start.
+    from ketch.containers import archive
+
     root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         try:

@@ -39,6 +39,7 @@ from ketch.containers.files import FileService
 from ketch.containers.filters import matches_filters, normalise_filters, prune_matches
 from ketch.containers.filters import validate as validate_filters
 from ketch.containers.logs import read_logs
+from ketch.containers.mountpoints import MountPoint
 from ketch.containers.netservice import ContainerNetworking
 from ketch.containers.record import Container
 from ketch.containers.supervisor import RunSettings, Supervisor
@@ -192,30 +193,52 @@ class ContainerService:
             mount_points=mount_points,
         )
         made: list[str] = []
+        # The name is held while the files are written off the loop: a create of the same
+        # name meanwhile is refused, as if this one were done.
+        self.table.reserve_name(stored_name, container_id)
         try:
-            # As dockerd, the writable layer is made at create: diff, cp and commit of a
-            # container that never ran read it without making it.
-            rootfs = self.snapshots.prepare(container_id, image.chain_id)
             made = self.volumes.resolve(mount_points)
-            await asyncio.to_thread(
-                self.volumes.seed, mount_points, rootfs, directory / "seed-root"
-            )
-            write_etc_files(container, nameservers)
-            write_bundle_unless_user_unknown(
-                container, self.snapshots.layer_dirs(image.chain_id), self.bundle_settings
-            )
-            container.save()
+            # In a worker thread: the writes (snapshot, bundle, record, each fsynced) would
+            # hold the loop, and so every other request, for milliseconds; an interrupted
+            # create waits for them to end before it undoes them.
+            writing = asyncio.ensure_future(asyncio.to_thread(
+                self._write_container, container, image.chain_id, mount_points, nameservers
+            ))  # fmt: skip
+            try:
+                await asyncio.shield(writing)
+            except asyncio.CancelledError:
+                await asyncio.wait([writing])
+                raise
         except BaseException as exc:
             with contextlib.suppress(errors.KetchError, OSError):
                 self.snapshots.remove(container_id)
             shutil.rmtree(directory, ignore_errors=True)
             self.volumes.undo(made)
+            self.table.release_name(stored_name, container_id)
             if isinstance(exc, OSError) and errors.is_storage_error(exc):
                 raise errors.storage_error(exc, directory) from None  # a write() names no file
             raise
         self.table.add(Entry(container))
         publish_container(self.events, container, "create")
         return container_id, []
+
+    def _write_container(
+        self,
+        container: Container,
+        chain_id: str | None,
+        mount_points: builtins.list[MountPoint],
+        nameservers: builtins.list[str],
+    ) -> None:
+        """A new container's files, in a worker thread: its writable layer (made at create,
+        as dockerd does: diff, cp and commit of a container that never ran read it), its
+        volumes seeded, /etc files, bundle and record."""
+        rootfs = self.snapshots.prepare(container.id, chain_id)
+        self.volumes.seed(mount_points, rootfs, container.directory / "seed-root")
+        write_etc_files(container, nameservers)
+        write_bundle_unless_user_unknown(
+            container, self.snapshots.layer_dirs(chain_id), self.bundle_settings
+        )
+        container.save()
 
     def _ensure_bundle(self, container: Container) -> None:
         """At start: the config.json create could not write (an unknown user), or that

@@ -14,6 +14,7 @@ class ContainerTable:
     def __init__(self) -> None:
         self._by_id: dict[str, Entry] = {}
         self._by_name: dict[str, str] = {}
+        self._reserved: dict[str, str] = {}  # name -> id of a create under way
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -47,7 +48,7 @@ class ContainerTable:
         return container_id
 
     def check_name_free(self, stored_name: str) -> None:
-        holder = self._by_name.get(stored_name)
+        holder = self._by_name.get(stored_name) or self._reserved.get(stored_name)
         if holder is not None:
             raise errors.Conflict(
                 f'Conflict. The container name "{stored_name}" is already in use by container '
@@ -58,11 +59,22 @@ class ContainerTable:
     def fresh_name(self) -> str:
         for attempt in range(20):
             candidate = "/" + names.random_name(retry=attempt // 5)
-            if candidate not in self._by_name:
+            if candidate not in self._by_name and candidate not in self._reserved:
                 return candidate
         return "/" + names.new_id()[:16]
 
+    def reserve_name(self, stored_name: str, container_id: str) -> None:
+        """Hold a name for a create under way (its files being written): taken for
+        everyone else until the container is added or the create fails."""
+        self.check_name_free(stored_name)
+        self._reserved[stored_name] = container_id
+
+    def release_name(self, stored_name: str, container_id: str) -> None:
+        if self._reserved.get(stored_name) == container_id:
+            del self._reserved[stored_name]
+
     def add(self, entry: Entry) -> None:
+        self.release_name(entry.container.name, entry.id)
         self.check_name_free(entry.container.name)
         self._by_id[entry.id] = entry
         self._by_name[entry.container.name] = entry.id

@@ -15,11 +15,11 @@ import functools
 import json
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
+from types import ModuleType
 from typing import Any, BinaryIO, Concatenate, ParamSpec, TypeVar
 
 from ketch import errors
-from ketch.images import archive, views
-from ketch.images.archive import store_file
+from ketch.images import views
 from ketch.images.model import Image
 from ketch.images.needs import Blobs, Layers
 from ketch.images.progress import Progress
@@ -39,6 +39,14 @@ from ketch.timestamps import ZERO_TIME, rfc3339_nano
 ContainerLookup = Callable[[str], "str | None"]
 T = TypeVar("T")
 P = ParamSpec("P")
+
+
+def archive() -> ModuleType:
+    """images/archive.py (save, load, import: tarfile and the decompressors, ~1 MiB),
+    imported by the first request that reads or writes an archive."""
+    from ketch.images import archive as module
+
+    return module
 
 
 def truncate_id(image_id: str) -> str:
@@ -248,7 +256,9 @@ class ImageService:
         layers = list(parent.layers) if parent else []
         chain = parent.chain_id if parent else None
         for tar in layer_tars:
-            digest, size, media_type = await asyncio.to_thread(store_file, self.content, tar)
+            digest, size, media_type = await asyncio.to_thread(
+                archive().store_file, self.content, tar
+            )
             chain, diff_id, _ = await asyncio.to_thread(
                 self.snapshots.apply_layer, chain, self.content.path(digest), media_type
             )
@@ -307,8 +317,8 @@ class ImageService:
         plan = []
         for image_id, refs in chosen.items():
             image = self._image(image_id)
-            plan.append(archive.SavedImage(image.id, image.diff_ids, image.layers, refs))
-        await asyncio.to_thread(archive.write_archive, out, plan, self.content)
+            plan.append(archive().SavedImage(image.id, image.diff_ids, image.layers, refs))
+        await asyncio.to_thread(archive().write_archive, out, plan, self.content)
 
     def _save_targets(self, name: str) -> list[tuple[str, Reference | None]]:
         try:
@@ -336,7 +346,7 @@ class ImageService:
 
         Progress messages are dockerd's `{"stream": "Loaded image: x:tag\n"}` lines.
         """
-        found = await asyncio.to_thread(archive.read_archive, archive_path, self.content)
+        found = await asyncio.to_thread(archive().read_archive, archive_path, self.content)
         loaded = []
         for item in found:
             parent: str | None = None

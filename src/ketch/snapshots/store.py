@@ -27,15 +27,11 @@ from typing import BinaryIO
 
 from ketch import atomicfile, errors
 from ketch.snapshots import chain
-from ketch.snapshots.decompress import (
-    CountingReader,
-    HashingReader,
-    compression_of,
-    open_uncompressed,
-)
-from ketch.snapshots.export import write_layer_tar
 from ketch.snapshots.mounts import Mount
-from ketch.snapshots.unpack import LayerUnpacker
+
+# The unpacker, the exporter and the decompressors (tarfile, zstandard, isal: ~1 MiB) are
+# imported by the calls that unpack or export a layer, not by a daemon that only runs
+# containers from layers it has.
 
 LINK_ALPHABET = string.ascii_uppercase + string.digits
 LINK_LENGTH = 26
@@ -81,6 +77,10 @@ class SnapshotStore:
             directory.mkdir(parents=True, exist_ok=True)
         self._guard = threading.Lock()
         self._chain_locks: dict[str, threading.Lock] = {}
+        # layer.json of each layer read once: a layer never changes once committed, and
+        # each container's start and inspect walks its image's chain (per layer, its
+        # parent and its link).
+        self._infos: dict[str, LayerInfo] = {}
         self._discard_leftovers()
 
     # -- layers ------------------------------------------------------------
@@ -93,11 +93,18 @@ class SnapshotStore:
         return (self._layer_dir(chain_id) / "layer.json").is_file()
 
     def layer(self, chain_id: str) -> LayerInfo:
+        info = self._infos.get(chain_id)
+        if info is not None:
+            return info
+        record = self._layer_dir(chain_id) / "layer.json"
         try:
-            data = json.loads((self._layer_dir(chain_id) / "layer.json").read_text())
+            info = LayerInfo(**json.loads(record.read_text()))
         except FileNotFoundError:
             raise errors.NotFound(f"layer does not exist: {chain_id}") from None
-        return LayerInfo(**data)
+        with self._guard:  # not kept if remove_layer took it meanwhile
+            if record.is_file():
+                self._infos[chain_id] = info
+        return info
 
     def layers(self) -> list[str]:
         found = []
@@ -175,7 +182,9 @@ class SnapshotStore:
         with self._lock_for(chain_id):
             doomed = self._layers / f"{DOOMED_PREFIX}{uuid.uuid4().hex}"
             # Renamed first, so a crash never leaves a half-deleted layer visible.
-            os.rename(self._layer_dir(chain_id), doomed)
+            with self._guard:
+                os.rename(self._layer_dir(chain_id), doomed)
+                self._infos.pop(chain_id, None)
             (self._links / info.link).unlink(missing_ok=True)
             shutil.rmtree(doomed, ignore_errors=True)
 
@@ -234,6 +243,8 @@ class SnapshotStore:
         upper = self._containers / valid_key(key) / "upper"
         if not upper.is_dir():
             raise errors.NotFound(f"snapshot does not exist: {key}")
+        from ketch.snapshots.export import write_layer_tar
+
         write_layer_tar(upper, out)
 
     def snapshot_keys(self) -> list[str]:
@@ -258,6 +269,14 @@ class SnapshotStore:
     def _unpack(
         self, blob_path: Path, dest: Path, progress: Callable[[int], None] | None
     ) -> tuple[str, int]:
+        from ketch.snapshots.decompress import (
+            CountingReader,
+            HashingReader,
+            compression_of,
+            open_uncompressed,
+        )
+        from ketch.snapshots.unpack import LayerUnpacker
+
         with open(blob_path, "rb") as blob:
             kind = compression_of(blob.read(4))
             blob.seek(0)
