@@ -14,7 +14,25 @@ from typing import Any, Protocol
 
 from ketch.oci.manifest import Descriptor, Manifest
 from ketch.oci.reference import Reference
-from ketch.registry import Auth, BlobStore, ProgressCallback
+from ketch.registry import Auth, BlobStore, BlobWriter, ProgressCallback
+from ketch.snapshots.decompress import BlobFile
+from ketch.snapshots.store import StagedLayer
+
+__all__ = ["Blobs", "FollowableWriter", "FollowReader", "Layers", "Registry", "StagedLayer"]
+
+
+class FollowReader(BlobFile, Protocol):
+    """An ingest read while it is written (ketch.content.IngestReader fits)."""
+
+    interrupted: bool
+
+    def close(self) -> None: ...
+
+
+class FollowableWriter(BlobWriter, Protocol):
+    """An ingest that can be read while it is written (ketch.content.Ingest fits)."""
+
+    def follow(self) -> FollowReader: ...
 
 
 class Blobs(BlobStore, Protocol):
@@ -25,6 +43,7 @@ class Blobs(BlobStore, Protocol):
     def put_bytes(self, data: bytes, digest: str | None = None) -> str: ...
     def delete(self, digest: str) -> None: ...
     def drop_ingest(self, digest: str) -> bool: ...
+    def writer(self, digest: str, size: int | None = None) -> FollowableWriter: ...
 
 
 class Layers(Protocol):
@@ -46,6 +65,20 @@ class Layers(Protocol):
     ) -> tuple[str, str, int]:
         """Unpack a layer blob on a parent chain: (chain_id, diff_id, size)."""
         ...
+
+    def stage_layer(
+        self, blob: BlobFile, name: str, progress: Callable[[int], None] | None = None
+    ) -> StagedLayer:
+        """Unpack a layer blob (maybe still arriving) where no chain sees it yet."""
+        ...
+
+    def commit_layer(
+        self, parent_chain_id: str | None, staged: StagedLayer, diff_id: str | None = None
+    ) -> tuple[str, str, int]:
+        """Put a staged layer on its chain, checked against `diff_id`."""
+        ...
+
+    def discard_layer(self, staged: StagedLayer) -> None: ...
 
 
 class Registry(Protocol):
