@@ -479,7 +479,7 @@ class RegistryClient:
         if writer.offset < desc.size:
             raise _EndpointFailed(self._cut(desc, writer, url, None))
         try:
-            return writer.commit()
+            return await _off_loop(writer.commit)
         except errors.InvalidArgument as exc:
             raise errors.InvalidArgument(
                 f"failed to verify blob of {ref.familiar_name} from {endpoint.url}: {exc.message}"
@@ -621,6 +621,19 @@ class RegistryClient:
             return {"Status": "Login Succeeded", "IdentityToken": identity}
 
         return await self._on_endpoints(domain, attempt, use_mirrors=False)
+
+
+async def _off_loop(work: Callable[[], T]) -> T:
+    """`work()` in a worker thread, so a big blob's fsync does not stall the event loop.
+
+    Cancelled, it still waits for `work` to end: the writer is not the caller's to
+    close while the thread holds it."""
+    running = asyncio.ensure_future(asyncio.to_thread(work))
+    try:
+        return await asyncio.shield(running)
+    except asyncio.CancelledError:
+        await asyncio.wait([running])
+        raise
 
 
 async def _read_limited(resp: aiohttp.ClientResponse, limit: int) -> bytes:
