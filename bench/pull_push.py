@@ -19,6 +19,9 @@ a before/after comparison that the machine's load shifts alike.
 
     .venv/bin/python bench/pull_push.py [-n 5] [--size-mb 300]    # as root
 
+Unpacking creates files, so where the roots are matters: on some hosts creating a
+file under /tmp costs several times what it does under /var/lib (`--workdir`).
+
 A dockerd to compare with (it must treat the registry as insecure; loopback is):
 
     BENCH_DOCKERD_ROOT=/tmp/ketch-pull-dockerd bash bench/dockerd.sh
@@ -194,12 +197,16 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=5)
     parser.add_argument("--size-mb", type=int, default=LARGE_LAYER_MB)
     parser.add_argument("--only", choices=["pull", "push"], default=None)
+    parser.add_argument("--workdir", type=Path, default=None,
+                        help="where the registry's and ketchd's roots go")  # fmt: skip
     parser.add_argument("--baseline-src", type=Path, default=None,
                         help="another source tree's src/ to run a second ketchd from")  # fmt: skip
     args = parser.parse_args()
     other = os.environ.get("BENCH_DOCKER_HOST")
     with contextlib.ExitStack() as stack:
-        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ketch-bench-pull-")))
+        workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="ketch-bench-pull-",
+                                                                  dir=args.workdir))  # fmt: skip
+        tmp = Path(workdir)
         _registry, daemon, ref = stack.enter_context(bench_setup(tmp, args.size_mb))
         kenv = ketch_env(daemon, tmp / "ketch-config")
         denv = docker_env(other, tmp / "docker-config") if other else {}
