@@ -8,7 +8,7 @@ images/ can be driven by anything else of the same shape.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -98,7 +98,13 @@ class Registry(Protocol):
     ) -> str: ...
 
     async def push_blob(
-        self, ref: Reference, data_or_path: bytes | Path, digest: str, auth: Auth = None
+        self,
+        ref: Reference,
+        data_or_path: bytes | Path,
+        digest: str,
+        auth: Auth = None,
+        mount_from: Sequence[str] = (),
+        on_mount: Callable[[str], None] | None = None,
     ) -> str: ...
 
     async def push_manifest(
