@@ -6,7 +6,9 @@ import asyncio
 import io
 import os
 import tarfile
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -192,4 +194,40 @@ def test_a_resumed_download_is_unpacked_from_its_first_byte(
     # The DiffID was checked against the config: the tar read was the whole layer.
     assert service.snapshots.layer(image.chain_id).diff_id == busybox.diff_ids[0]
     assert (service.snapshots.layer_path(image.chain_id) / "bin" / "busybox").is_file()
+    assert leftovers(service) == []
+
+
+def test_many_layers_pulled_at_once_do_not_starve_each_other(
+    service: ImageService, tmp_path: Path
+) -> None:
+    # More layers unpacking at once than the event loop's default pool has threads:
+    # each waits for its blob's commit, which must still find a thread to run on.
+    built = [
+        images.make_image(
+            f"many/image{n}", "latest",
+            [images.layer_tar([images.file(f"n{n}/l{i}", os.urandom(50_000))]) for i in range(3)],
+            {"Cmd": ["/x"]}, [f"layer {i}" for i in range(3)],
+        )
+        for n in range(3)
+    ]  # fmt: skip
+    pulled: list[Any] = []
+    with run_registry(tmp_path / "many") as server:
+        for image in built:
+            images.push_sync(image, server.url, repo=image.repo)
+
+        def all_at_once() -> None:
+            loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(loop)
+            # A small pool, as on a small host; a deadlock leaves this thread hanging.
+            loop.set_default_executor(ThreadPoolExecutor(max_workers=2))
+            pulls = [service.pull(f"{server.host_port}/{i.repo}", lambda m: None) for i in built]
+            pulled.extend(loop.run_until_complete(asyncio.gather(*pulls)))
+            loop.run_until_complete(loop.shutdown_default_executor())
+            loop.close()
+
+        runner = threading.Thread(target=all_at_once, daemon=True)
+        runner.start()
+        runner.join(timeout=120)
+        assert not runner.is_alive(), "the pulls wait on each other"
+    assert [p.id for p in pulled] == [i.id for i in built]
     assert leftovers(service) == []

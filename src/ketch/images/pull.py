@@ -269,6 +269,44 @@ class Puller:
         emit(messages.status("Pull complete", shown))
 
 
+def _in_own_thread(
+    loop: asyncio.AbstractEventLoop,
+    work: Callable[[], StagedLayer],
+    discard: Callable[[StagedLayer], None],
+) -> asyncio.Future[StagedLayer]:
+    """`work()` on a thread of its own, its outcome in the future returned.
+
+    Not the loop's default executor: an unpacking worker waits for its blob's
+    commit, which runs there, so with enough layers at once a shared pool would
+    have every worker waiting for a commit that no worker is free to run.
+    """
+    future: asyncio.Future[StagedLayer] = loop.create_future()
+
+    def settle(outcome: StagedLayer | BaseException) -> None:
+        if future.cancelled():
+            if isinstance(outcome, StagedLayer):
+                discard(outcome)
+        elif isinstance(outcome, BaseException):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
+
+    def run() -> None:
+        outcome: StagedLayer | BaseException
+        try:
+            outcome = work()
+        except BaseException as exc:  # handed to the future's awaiter
+            outcome = exc
+        try:
+            loop.call_soon_threadsafe(settle, outcome)
+        except RuntimeError:  # the loop is gone: nobody will commit this layer
+            if isinstance(outcome, StagedLayer):
+                discard(outcome)
+
+    threading.Thread(target=run, name="ketch-unpack", daemon=True).start()
+    return future
+
+
 class _TappedStore:
     """The content store, telling `on_writer` of each ingest opened through it."""
 
@@ -321,7 +359,7 @@ class _StreamedUnpack:
             finally:
                 reader.close()
 
-        self._future = self._loop.run_in_executor(None, stage)
+        self._future = _in_own_thread(self._loop, stage, self._snapshots.discard_layer)
 
     def _on_read(self, done: int) -> None:
         with self._lock:
