@@ -8,6 +8,8 @@
 # Stop it with: kill "$(cat /tmp/ketch-bench-dockerd/docker.pid)"; and with the bridge,
 # `ip netns del ketch-bench-dockerd` afterwards. BENCH_DOCKERD_NETNS names another
 # namespace, for a second dockerd beside this one (with a BENCH_DOCKERD_ROOT of its own).
+# BENCH_DOCKERD_ARGS adds flags, e.g. BENCH_DOCKERD_ARGS="--insecure-registry 127.0.0.0/8
+# --max-concurrent-downloads 6" (loopback registries are insecure to dockerd already).
 set -euo pipefail
 ROOT=${BENCH_DOCKERD_ROOT:-/tmp/ketch-bench-dockerd}
 command -v dockerd >/dev/null || {
@@ -25,8 +27,9 @@ else
     RUN=()
     NET=(--bridge=none --iptables=false --ip6tables=false)
 fi
+read -r -a EXTRA <<<"${BENCH_DOCKERD_ARGS:-}"
 setsid "${RUN[@]}" dockerd --data-root "$ROOT/root" --exec-root "$ROOT/exec" \
-    -H "unix://$ROOT/docker.sock" "${NET[@]}" --pidfile "$ROOT/docker.pid" \
+    -H "unix://$ROOT/docker.sock" "${NET[@]}" "${EXTRA[@]}" --pidfile "$ROOT/docker.pid" \
     >"$ROOT/dockerd.log" 2>&1 </dev/null &
 for _ in $(seq 100); do
     [ -S "$ROOT/docker.sock" ] && docker -H "unix://$ROOT/docker.sock" version >/dev/null 2>&1 && break

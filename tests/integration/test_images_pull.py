@@ -14,7 +14,7 @@ import pytest
 from ketch import errors
 from ketch.content import ContentStore
 from ketch.images import ImageService
-from ketch.oci import mediatypes
+from ketch.oci import mediatypes, reference
 from ketch.registry import RegistryConfig
 from ketch.snapshots import SnapshotStore, chain_ids
 from ketch.testing import images
@@ -256,7 +256,10 @@ def test_push_sends_the_pulled_image_to_another_repository(
     top, base = (d.split(":")[1][:12] for d in reversed(app_image().diff_ids))
     preparing = [m["id"] for m in messages if m.get("status") == "Preparing"]
     assert preparing == [top, base]
-    assert sorted(m["id"] for m in messages if m.get("status") == "Pushed") == sorted([top, base])
+    # The registry already holds the blobs in the repository pulled from: as dockerd,
+    # they are mounted from there, not uploaded again.
+    mounted = [m["id"] for m in messages if m.get("status") == "Mounted from app"]
+    assert sorted(mounted) == sorted([top, base])
     size = len(app_image().manifest_bytes)
     assert messages[-2] == {"status": f"pushed: digest: {digests[0]} size: {size}"}
     assert messages[-1]["aux"] == {"Tag": "pushed", "Digest": digests[0], "Size": size}
@@ -265,6 +268,26 @@ def test_push_sends_the_pulled_image_to_another_repository(
     # A fresh store pulls what was pushed, and it is the same image.
     other = make_service(Path(service.root).parent / "second")
     pulled, _ = pull(other, f"{target}:pushed")
+    assert pulled.id == image.id
+
+
+def test_push_uploads_what_the_registry_cannot_mount(
+    service: ImageService, registry: RegistryServer
+) -> None:
+    image, _ = pull(service, f"{registry.host_port}/app:v1")
+    # The image's only known source is a repository that never held its blobs.
+    pulled_from = reference.parse(f"{registry.host_port}/app@{app_image().manifest_digest}")
+    service.tags.delete(pulled_from)
+    service.tags.set(reference.parse(f"{registry.host_port}/ghost@{pulled_from.digest}"), image.id)
+    target = f"{registry.host_port}/uploaded/app"
+    service.tag(image.id, target, "v1")
+    messages: list[dict[str, Any]] = []
+    asyncio.run(service.push(target, "v1", messages.append))
+    top, base = (d.split(":")[1][:12] for d in reversed(app_image().diff_ids))
+    assert sorted(m["id"] for m in messages if m.get("status") == "Pushed") == sorted([top, base])
+    assert not [m for m in messages if m.get("status", "").startswith("Mounted")]
+    other = make_service(Path(service.root).parent / "second")
+    pulled, _ = pull(other, f"{target}:v1")
     assert pulled.id == image.id
 
 

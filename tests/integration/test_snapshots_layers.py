@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import os
 import stat
@@ -338,3 +339,37 @@ def test_a_containers_changes_export_as_a_layer_and_apply_back(
     assert stat.S_IMODE(os.lstat(root / "bin/new").st_mode) == 0o4711
     assert os.getxattr(root / "bin/new", "user.tag") == b"v1"
     store.remove("c2")
+
+
+# Sizes around tarfile's 512-byte blocks and its 64 KiB stream buffer, and past the
+# 1 MiB copy chunk: a member's data is read from under tarfile's stream reader.
+FILE_SIZES = [0, 1, 511, 512, 513, 65_535, 65_536, 65_537, 200_003, (3 << 20) + 7]
+
+
+@pytest.mark.parametrize("compression", ["plain", "gzip"])
+def test_files_of_every_size_unpack_byte_for_byte(
+    store: SnapshotStore, tmp_path: Path, compression: str
+) -> None:
+    contents = {f"f{size}": os.urandom(size) for size in FILE_SIZES}
+    # Interleaved with entries without data, so headers follow data at every offset.
+    members: list[tuple[tarfile.TarInfo, bytes | None] | tarfile.TarInfo] = []
+    for name, data in contents.items():
+        members += [(entry(name), data), entry(f"{name}.link", tarfile.SYMTYPE, linkname=name)]
+    tar = make_tar(*members)
+    data = gzip.compress(tar) if compression == "gzip" else tar
+    chain, diff_id, size = store.apply_layer(None, blob(tmp_path, data), "tar")
+    assert diff_id == f"sha256:{hashlib.sha256(tar).hexdigest()}"
+    assert size == sum(FILE_SIZES)
+    for name, expected in contents.items():
+        assert (diff_path(store, chain) / name).read_bytes() == expected
+        assert os.readlink(diff_path(store, chain) / f"{name}.link") == name
+
+
+def test_a_layer_cut_inside_a_file_is_refused_and_leaves_nothing(
+    store: SnapshotStore, tmp_path: Path
+) -> None:
+    tar = make_tar((entry("big"), os.urandom(1 << 20)), (entry("after"), b"x"))
+    with pytest.raises(errors.InvalidArgument, match="unexpected end of data"):
+        store.apply_layer(None, blob(tmp_path, tar[: 600_000]), "tar")
+    assert store.layers() == []
+    assert list((store.root / "layers").iterdir()) == []

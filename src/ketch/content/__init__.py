@@ -1,5 +1,5 @@
 """Content-addressed blob store: ingest (resumable) -> verify digest -> commit by rename."""
 
-from ketch.content.store import ContentStore, Ingest
+from ketch.content.store import ContentStore, Ingest, IngestInterrupted, IngestReader
 
-__all__ = ["ContentStore", "Ingest"]
+__all__ = ["ContentStore", "Ingest", "IngestInterrupted", "IngestReader"]

@@ -7,19 +7,27 @@ Layout under the store's root:
 
 A blob becomes visible only by the rename at commit, after its size and
 digest were checked and its bytes fsynced: a reader never sees a torn blob.
+An ingest can be followed while it is written (`Ingest.follow`), so a layer is
+unpacked as it downloads; the follower sees the end of the blob only once the
+blob is committed, so nothing built from its bytes can be kept unverified.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from ketch import atomicfile, errors
 from ketch.oci import digest as digests
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 _READ_CHUNK = 1 << 20
 # Partials are named by the digest's hex alone; its length says the algorithm.
@@ -49,8 +57,13 @@ class Ingest:
         self._file = os.fdopen(fd, "r+b", buffering=0)
         self._hash = digests.hasher(digest)
         self.offset = 0
-        self._rehash_existing()
         self._closed = False
+        self._committed = False
+        # Followers wait on it for bytes; `_restarts` tells them their bytes were dropped.
+        self._written = threading.Condition()
+        self._restarts = 0
+        self._followed = False
+        self._rehash_existing()
 
     def _rehash_existing(self) -> None:
         self._file.seek(0)
@@ -66,7 +79,10 @@ class Ingest:
         self._file.seek(0)
         self._file.truncate(0)
         self._hash = digests.hasher(self.digest)
-        self.offset = 0
+        with self._written:
+            self.offset = 0
+            self._restarts += 1
+            self._written.notify_all()
 
     def write(self, chunk: bytes | memoryview) -> None:
         if self.expected_size is not None and self.offset + len(chunk) > self.expected_size:
@@ -89,7 +105,17 @@ class Ingest:
             self.abort()
             raise errors.storage_error(exc, self.partial_path) from None
         self._hash.update(chunk)
-        self.offset += len(chunk)
+        if not self._followed:
+            self.offset += len(chunk)
+            return
+        with self._written:
+            self.offset += len(chunk)
+            self._written.notify_all()
+
+    def follow(self) -> IngestReader:
+        """A reader of this blob's bytes from the first, as they are written (see IngestReader)."""
+        self._followed = True
+        return IngestReader(self)
 
     def commit(self) -> str:
         """Verify size and digest, then move the blob into place; returns the digest.
@@ -123,6 +149,7 @@ class Ingest:
         os.chmod(self.partial_path, 0o444)
         os.rename(self.partial_path, target)
         atomicfile.fsync_directory(target.parent)
+        self._committed = True
         self._close_file()
         return self.digest
 
@@ -140,7 +167,9 @@ class Ingest:
 
     def _close_file(self) -> None:
         if not self._closed:
-            self._closed = True
+            with self._written:
+                self._closed = True
+                self._written.notify_all()
             self._file.close()
 
     def __enter__(self) -> Ingest:
@@ -154,6 +183,84 @@ class Ingest:
     ) -> None:
         # Leaving without commit keeps the partial: an interrupted download resumes.
         self._close_file()
+
+
+class IngestInterrupted(Exception):
+    """The followed ingest stopped before its commit (cut, aborted) or started over."""
+
+
+class IngestReader:
+    """Reads an ingest's bytes from its first while they are written, from another thread.
+
+    `read` waits for bytes not yet written and returns b"" (the end) only once the
+    ingest is committed, its size and digest verified. When the ingest is closed
+    without a commit, aborted or reset, `read` raises IngestInterrupted and
+    `interrupted` says so: whatever was made from the bytes must be thrown away.
+    """
+
+    def __init__(self, ingest: Ingest) -> None:
+        self._ingest = ingest
+        # Its own descriptor: the ingest's is closed at commit, and pread moves no offset.
+        self._fd = os.dup(ingest._file.fileno())
+        self._restarts = ingest._restarts
+        self.position = 0
+        self.interrupted = False
+
+    def _available(self) -> int:
+        """Bytes ready at `position`; 0 at the verified end."""
+        ingest = self._ingest
+        with ingest._written:
+            while True:
+                if ingest._restarts != self._restarts:
+                    self._interrupt("the download started over")
+                ready = ingest.offset - self.position
+                if ready > 0 or ingest._committed:
+                    return ready
+                if ingest._closed:
+                    self._interrupt("the download stopped before its end")
+                ingest._written.wait()
+
+    def _interrupt(self, why: str) -> None:
+        self.interrupted = True
+        raise IngestInterrupted(f"blob {self._ingest.digest}: {why}")
+
+    def read(self, size: int = -1, /) -> bytes:
+        if size < 0:
+            parts = []
+            while part := self.read(_READ_CHUNK):
+                parts.append(part)
+            return b"".join(parts)
+        ready = self._available()
+        data = os.pread(self._fd, min(size, ready), self.position) if ready and size else b""
+        self.position += len(data)
+        return data
+
+    def readinto(self, buffer: WriteableBuffer, /) -> int:
+        view = memoryview(buffer).cast("B")
+        ready = self._available()
+        count = os.preadv(self._fd, [view[: min(len(view), ready)]], self.position) if ready else 0
+        self.position += count
+        return count
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET, /) -> int:
+        if whence != os.SEEK_SET or offset < 0:
+            raise OSError("an ingest reader seeks only to a position from the start")
+        self.position = offset
+        return offset
+
+    def tell(self) -> int:
+        return self.position
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
 
 class ContentStore:

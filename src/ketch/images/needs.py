@@ -8,13 +8,31 @@ images/ can be driven by anything else of the same shape.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 from ketch.oci.manifest import Descriptor, Manifest
 from ketch.oci.reference import Reference
-from ketch.registry import Auth, BlobStore, ProgressCallback
+from ketch.registry import Auth, BlobStore, BlobWriter, ProgressCallback
+from ketch.snapshots.decompress import BlobFile
+from ketch.snapshots.store import StagedLayer
+
+__all__ = ["Blobs", "FollowableWriter", "FollowReader", "Layers", "Registry", "StagedLayer"]
+
+
+class FollowReader(BlobFile, Protocol):
+    """An ingest read while it is written (ketch.content.IngestReader fits)."""
+
+    interrupted: bool
+
+    def close(self) -> None: ...
+
+
+class FollowableWriter(BlobWriter, Protocol):
+    """An ingest that can be read while it is written (ketch.content.Ingest fits)."""
+
+    def follow(self) -> FollowReader: ...
 
 
 class Blobs(BlobStore, Protocol):
@@ -25,6 +43,7 @@ class Blobs(BlobStore, Protocol):
     def put_bytes(self, data: bytes, digest: str | None = None) -> str: ...
     def delete(self, digest: str) -> None: ...
     def drop_ingest(self, digest: str) -> bool: ...
+    def writer(self, digest: str, size: int | None = None) -> FollowableWriter: ...
 
 
 class Layers(Protocol):
@@ -47,6 +66,20 @@ class Layers(Protocol):
         """Unpack a layer blob on a parent chain: (chain_id, diff_id, size)."""
         ...
 
+    def stage_layer(
+        self, blob: BlobFile, name: str, progress: Callable[[int], None] | None = None
+    ) -> StagedLayer:
+        """Unpack a layer blob (maybe still arriving) where no chain sees it yet."""
+        ...
+
+    def commit_layer(
+        self, parent_chain_id: str | None, staged: StagedLayer, diff_id: str | None = None
+    ) -> tuple[str, str, int]:
+        """Put a staged layer on its chain, checked against `diff_id`."""
+        ...
+
+    def discard_layer(self, staged: StagedLayer) -> None: ...
+
 
 class Registry(Protocol):
     """A registry session, for pull and push (ketch.registry.RegistryClient fits)."""
@@ -65,7 +98,13 @@ class Registry(Protocol):
     ) -> str: ...
 
     async def push_blob(
-        self, ref: Reference, data_or_path: bytes | Path, digest: str, auth: Auth = None
+        self,
+        ref: Reference,
+        data_or_path: bytes | Path,
+        digest: str,
+        auth: Auth = None,
+        mount_from: Sequence[str] = (),
+        on_mount: Callable[[str], None] | None = None,
     ) -> str: ...
 
     async def push_manifest(

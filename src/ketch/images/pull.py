@@ -1,9 +1,16 @@
 """Pull one image: manifest, config, layers fetched in parallel, unpacked in order.
 
 As dockerd: at most three layer downloads at a time, the others `Waiting`;
-each layer is unpacked as soon as it and every layer below it are in, in a
-worker thread so the event loop keeps serving; every DiffID is checked
-against the config's `rootfs.diff_ids`.
+every DiffID is checked against the config's `rootfs.diff_ids`.
+
+Each layer is unpacked while it downloads: a worker thread follows the blob's
+ingest (gunzip, DiffID hash, files written into a staging directory of the
+layer's own) while the event loop receives, hashes and stores the compressed
+bytes, so the two overlap on two cores and the blob is never read back. The
+follower sees the blob's end only once the blob is verified and committed,
+and staged layers join their chain in order, parent first, only then. A layer
+whose blob was already stored (or whose download started over) is unpacked
+from the stored blob instead, once the layer below it is in.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from typing import Any
 
 from ketch import errors
 from ketch.images import progress as messages
-from ketch.images.needs import Blobs, Layers, Registry
+from ketch.images.needs import Blobs, FollowableWriter, Layers, Registry, StagedLayer
 from ketch.images.progress import Progress
 from ketch.oci import mediatypes
 from ketch.oci.manifest import Descriptor, Manifest
@@ -156,10 +163,13 @@ class Puller:
         desc: Descriptor,
         on_progress: ProgressCallback | None,
         auth: Auth,
+        on_writer: Callable[[FollowableWriter], None] | None = None,
     ) -> None:
+        """Download `desc` unless stored; `on_writer` hears of the ingest when one is opened."""
         lock = self._blob_locks.setdefault(desc.digest, asyncio.Lock())
+        store = self.content if on_writer is None else _TappedStore(self.content, on_writer)
         async with lock:
-            await client.fetch_blob(ref, desc, self.content, progress=on_progress, auth=auth)
+            await client.fetch_blob(ref, desc, store, progress=on_progress, auth=auth)
 
     async def _layers(
         self,
@@ -184,30 +194,49 @@ class Puller:
             return
         slots = asyncio.Semaphore(MAX_CONCURRENT_DOWNLOADS)
 
-        async def download(layer: Descriptor) -> None:
+        async def download(layer: Descriptor) -> StagedLayer | None:
             shown = messages.short_id(layer.digest)
             throttle = Throttle(loop.time)
+            unpacking = _StreamedUnpack(self.snapshots, layer, loop, emit)
 
             def on_progress(done: int, total: int) -> None:
                 if throttle.ready(final=done >= total):
                     emit(messages.moving("Downloading", shown, done, total))
 
             async with slots:
-                await self._fetch(client, ref, layer, on_progress, auth)
+                try:
+                    await self._fetch(client, ref, layer, on_progress, auth, unpacking.start)
+                except BaseException:
+                    await unpacking.abandon()
+                    raise
             emit(messages.status("Verifying Checksum", shown))
             emit(messages.status("Download complete", shown))
+            return await unpacking.result()
 
         downloads = {i: asyncio.create_task(download(layers[i])) for i in needed}
+        committed: set[int] = set()
         try:
             parent = chain[needed[0] - 1] if needed[0] > 0 else None
             for i in needed:
-                await downloads[i]
-                await self._extract(loop, parent, layers[i], diff_ids[i], emit)
+                staged = await downloads[i]
+                if staged is None:
+                    await self._extract(loop, parent, layers[i], diff_ids[i], emit)
+                else:
+                    committed.add(i)
+                    await asyncio.to_thread(
+                        self.snapshots.commit_layer, parent, staged, diff_ids[i]
+                    )
+                    emit(messages.status("Pull complete", messages.short_id(layers[i].digest)))
                 parent = chain[i]
         except BaseException:
             for task in downloads.values():
                 task.cancel()
             await asyncio.gather(*downloads.values(), return_exceptions=True)
+            for i, task in downloads.items():
+                if i not in committed and not task.cancelled() and task.exception() is None:
+                    leftover = task.result()
+                    if leftover is not None:
+                        self.snapshots.discard_layer(leftover)
             raise
 
     async def _extract(
@@ -238,3 +267,156 @@ class Puller:
             on_read,
         )
         emit(messages.status("Pull complete", shown))
+
+
+def _in_own_thread(
+    loop: asyncio.AbstractEventLoop,
+    work: Callable[[], StagedLayer],
+    discard: Callable[[StagedLayer], None],
+) -> asyncio.Future[StagedLayer]:
+    """`work()` on a thread of its own, its outcome in the future returned.
+
+    Not the loop's default executor: an unpacking worker waits for its blob's
+    commit, which runs there, so with enough layers at once a shared pool would
+    have every worker waiting for a commit that no worker is free to run.
+    """
+    future: asyncio.Future[StagedLayer] = loop.create_future()
+
+    def settle(outcome: StagedLayer | BaseException) -> None:
+        if future.cancelled():
+            if isinstance(outcome, StagedLayer):
+                discard(outcome)
+        elif isinstance(outcome, BaseException):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
+
+    def run() -> None:
+        outcome: StagedLayer | BaseException
+        try:
+            outcome = work()
+        except BaseException as exc:  # handed to the future's awaiter
+            outcome = exc
+        try:
+            loop.call_soon_threadsafe(settle, outcome)
+        except RuntimeError:  # the loop is gone: nobody will commit this layer
+            if isinstance(outcome, StagedLayer):
+                discard(outcome)
+
+    threading.Thread(target=run, name="ketch-unpack", daemon=True).start()
+    return future
+
+
+class _TappedStore:
+    """The content store, telling `on_writer` of each ingest opened through it."""
+
+    def __init__(self, content: Blobs, on_writer: Callable[[FollowableWriter], None]) -> None:
+        self._content = content
+        self._on_writer = on_writer
+
+    def has(self, digest: str) -> bool:
+        return self._content.has(digest)
+
+    def writer(self, digest: str, size: int | None = None) -> FollowableWriter:
+        ingest = self._content.writer(digest, size)
+        self._on_writer(ingest)
+        return ingest
+
+
+class _StreamedUnpack:
+    """One layer unpacked in a worker thread from its ingest, while it downloads.
+
+    Its `Extracting` lines start once the download is complete, as dockerd's do.
+    """
+
+    def __init__(
+        self,
+        snapshots: Layers,
+        layer: Descriptor,
+        loop: asyncio.AbstractEventLoop,
+        emit: Progress,
+    ) -> None:
+        self._snapshots = snapshots
+        self._layer = layer
+        self._loop = loop
+        self._emit = emit
+        self._shown = messages.short_id(layer.digest)
+        self._throttle = Throttle(loop.time)
+        self._lock = threading.Lock()  # the progress state is shared with the worker
+        self._read = 0
+        self._downloaded = False
+        self._interrupted: Callable[[], bool] = lambda: False
+        self._future: asyncio.Future[StagedLayer] | None = None
+
+    def start(self, writer: FollowableWriter) -> None:
+        reader = writer.follow()
+        self._interrupted = lambda: reader.interrupted
+        name = self._layer.digest.split(":", 1)[-1]
+
+        def stage() -> StagedLayer:
+            try:
+                return self._snapshots.stage_layer(reader, name, self._on_read)
+            finally:
+                reader.close()
+
+        self._future = _in_own_thread(self._loop, stage, self._snapshots.discard_layer)
+
+    def _on_read(self, done: int) -> None:
+        with self._lock:
+            self._read = done
+            send = self._downloaded and self._throttle.ready(final=done >= self._layer.size)
+        if send:
+            self._loop.call_soon_threadsafe(self._emit, self._extracting(done))
+
+    def _extracting(self, done: int) -> dict[str, Any]:
+        size = self._layer.size
+        return messages.moving("Extracting", self._shown, min(done, size), size)
+
+    async def result(self) -> StagedLayer | None:
+        """The staged layer; None when it must be unpacked from the stored blob instead
+        (it was stored already, or its download was interrupted and started over)."""
+        if self._future is None:
+            return None
+        with self._lock:
+            self._downloaded = True
+            send = self._throttle.ready(final=self._read >= self._layer.size)
+            done = self._read
+        if send:
+            self._emit(self._extracting(done))
+        try:
+            staged = await asyncio.shield(self._future)
+        except asyncio.CancelledError:
+            self._discard_when_done()
+            raise
+        except Exception:
+            if self._interrupted():
+                return None
+            raise
+        with self._lock:
+            send = self._throttle.ready(final=True)
+        if send:
+            self._emit(self._extracting(self._layer.size))
+        return staged
+
+    async def abandon(self) -> None:
+        """The download failed: wait for the worker to give up (it cleans up after itself)."""
+        if self._future is None:
+            return
+        try:
+            staged = await asyncio.shield(self._future)
+        except asyncio.CancelledError:
+            self._discard_when_done()
+            raise
+        except Exception:
+            return
+        self._snapshots.discard_layer(staged)  # only if the blob was committed after all
+
+    def _discard_when_done(self) -> None:
+        """A cancelled pull leaves no staged layer behind, even one finished later."""
+        assert self._future is not None
+
+        def discard(future: asyncio.Future[StagedLayer]) -> None:
+            if not future.cancelled() and future.exception() is None:
+                self._snapshots.discard_layer(future.result())
+
+        self._future.add_done_callback(discard)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Sequence
 
 from ketch import errors
 from ketch.images import progress as messages
@@ -64,8 +65,12 @@ async def push_tag(
     ref: Reference,
     emit: Progress,
     auth: Auth = None,
+    mount_from: Sequence[str] = (),
 ) -> tuple[str, int]:
-    """Push one tag's blobs and manifest; returns (manifest digest, manifest size)."""
+    """Push one tag's blobs and manifest; returns (manifest digest, manifest size).
+
+    `mount_from`: repositories of the same registry the image came from; a blob is
+    mounted from there rather than uploaded when the registry allows it."""
     raw, media_type = manifest_for(record, content)
     layers = [
         Descriptor(layer["mediaType"], layer["digest"], layer["size"]) for layer in record.layers
@@ -83,13 +88,19 @@ async def push_tag(
     slots = asyncio.Semaphore(MAX_CONCURRENT_UPLOADS)
 
     async def upload(layer: Descriptor) -> None:
+        mounted: list[str] = []
         async with slots:
             emit(messages.moving("Pushing", shown[layer.digest], 0, layer.size))
-            await client.push_blob(ref, content.path(layer.digest), layer.digest, auth=auth)
+            await client.push_blob(ref, content.path(layer.digest), layer.digest, auth=auth,
+                                   mount_from=mount_from, on_mount=mounted.append)  # fmt: skip
+        if mounted:
+            emit(messages.status(f"Mounted from {mounted[0]}", shown[layer.digest]))
+        else:
             emit(messages.status("Pushed", shown[layer.digest]))
 
     await asyncio.gather(*(upload(layer) for layer in ordered))
-    await client.push_blob(ref, content.read_bytes(record.id), record.id, auth=auth)
+    await client.push_blob(ref, content.read_bytes(record.id), record.id, auth=auth,
+                           mount_from=mount_from)  # fmt: skip
     digest = await client.push_manifest(ref, raw, media_type, auth=auth)
     emit({"status": f"{ref.tag}: digest: {digest} size: {len(raw)}"})
     emit({"progressDetail": {}, "aux": {"Tag": ref.tag, "Digest": digest, "Size": len(raw)}})

@@ -201,7 +201,14 @@ class ImageService:
                 record = self.records.get(image_id) if image_id else None
                 if record is None:
                     raise errors.no_such_image(ref.familiar())
-                digest, _ = await push_tag(client, self.content, record, ref, progress, auth)
+                # Repositories of this registry the image was pulled from or pushed to.
+                sources = sorted({
+                    known.path for known in self.tags.references_to(record.id)
+                    if known.digest and known.domain == ref.domain and known.path != ref.path
+                })  # fmt: skip
+                digest, _ = await push_tag(
+                    client, self.content, record, ref, progress, auth, mount_from=sources
+                )
                 # As dockerd: the pushed digest becomes a RepoDigest of the image.
                 self.tags.set(ref.with_digest(digest), record.id)
                 pushed.append(digest)

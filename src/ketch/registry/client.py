@@ -13,11 +13,11 @@ import dataclasses
 import os
 import re
 import socket
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO, Protocol, TypeVar
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlencode, urljoin, urlsplit
 
 import aiohttp
 
@@ -479,7 +479,7 @@ class RegistryClient:
         if writer.offset < desc.size:
             raise _EndpointFailed(self._cut(desc, writer, url, None))
         try:
-            return writer.commit()
+            return await _off_loop(writer.commit)
         except errors.InvalidArgument as exc:
             raise errors.InvalidArgument(
                 f"failed to verify blob of {ref.familiar_name} from {endpoint.url}: {exc.message}"
@@ -496,11 +496,26 @@ class RegistryClient:
         )
 
     async def push_blob(
-        self, ref: Reference, data_or_path: bytes | Path, digest: str, auth: Auth = None
+        self,
+        ref: Reference,
+        data_or_path: bytes | Path,
+        digest: str,
+        auth: Auth = None,
+        mount_from: Sequence[str] = (),
+        on_mount: Callable[[str], None] | None = None,
     ) -> str:
-        """Upload a blob unless the registry has it (monolithic POST then PUT)."""
+        """Upload a blob unless the registry has it (monolithic POST then PUT).
+
+        `mount_from` names repositories of the same registry that hold the blob:
+        the first is asked to lend it (a cross-repository mount, as dockerd does),
+        which costs no upload when it works; `on_mount(repository)` then hears of it.
+        A registry that cannot mount opens an upload instead, which is used.
+        """
         digests.validate(digest)
+        source = next(iter(mount_from), None)
         scopes = [auths.scope_for(ref.path, _PUSH)]
+        if source:
+            scopes.append(auths.scope_for(source, _PULL))
         blob_path = f"/v2/{ref.path}/blobs/{digest}"
         if isinstance(data_or_path, bytes | bytearray):
             size = len(data_or_path)
@@ -523,12 +538,21 @@ class RegistryClient:
                 raise error_for(
                     head.status, head.reason or "", b"", f"failed to check blob {digest}"
                 )
+            start_path = f"/v2/{ref.path}/blobs/uploads/"
+            if source:
+                start_path += "?" + urlencode({"mount": digest, "from": source})
             start = await self._send(
-                "POST", endpoint, f"/v2/{ref.path}/blobs/uploads/", scopes=scopes, auth=auth,
+                "POST", endpoint, start_path, scopes=scopes, auth=auth,
                 headers={"Content-Length": "0"},
             )  # fmt: skip
+            if start.status == 201 and source:
+                start.release()
+                if on_mount:
+                    on_mount(source)
+                return digest
             if start.status != 202:
                 raise await self._fail(start, f"failed to start upload of {digest}")
+            # Not mountable (or no mount asked): the registry opened an upload instead.
             location = start.headers.get("Location", "")
             start.release()
             if not location:
@@ -621,6 +645,19 @@ class RegistryClient:
             return {"Status": "Login Succeeded", "IdentityToken": identity}
 
         return await self._on_endpoints(domain, attempt, use_mirrors=False)
+
+
+async def _off_loop(work: Callable[[], T]) -> T:
+    """`work()` in a worker thread, so a big blob's fsync does not stall the event loop.
+
+    Cancelled, it still waits for `work` to end: the writer is not the caller's to
+    close while the thread holds it."""
+    running = asyncio.ensure_future(asyncio.to_thread(work))
+    try:
+        return await asyncio.shield(running)
+    except asyncio.CancelledError:
+        await asyncio.wait([running])
+        raise
 
 
 async def _read_limited(resp: aiohttp.ClientResponse, limit: int) -> bytes:

@@ -7,7 +7,6 @@ registries and tools do not always label layers truthfully.
 from __future__ import annotations
 
 import hashlib
-import io
 from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Protocol, cast
 
@@ -33,6 +32,13 @@ class Blob(Readable, Protocol):
     """A blob open for reading, positioned at its start: what the decompressors use."""
 
     def seek(self, offset: int, whence: int = 0, /) -> int: ...
+
+
+class BlobFile(Blob, Protocol):
+    """A blob as a file: what the gzip reader and progress counting use of it."""
+
+    def readinto(self, buffer: WriteableBuffer, /) -> int: ...
+    def tell(self) -> int: ...
 
 
 def compression_of(head: bytes) -> str:
@@ -89,7 +95,7 @@ class HashingReader:
 class CountingReader:
     """A blob file that reports how many bytes were read, for `Extracting` progress."""
 
-    def __init__(self, raw: io.BufferedIOBase, on_read: Callable[[int], None]) -> None:
+    def __init__(self, raw: BlobFile, on_read: Callable[[int], None]) -> None:
         self._raw = raw
         self._on_read = on_read
         self.count = 0
@@ -101,10 +107,10 @@ class CountingReader:
         return data
 
     def readinto(self, buffer: WriteableBuffer, /) -> int:
-        read = self._raw.readinto(buffer)
-        self.count += read or 0
+        read = self._raw.readinto(buffer) or 0
+        self.count += read
         self._on_read(self.count)
-        return read or 0
+        return read
 
     def seek(self, offset: int, whence: int = 0, /) -> int:
         position = self._raw.seek(offset, whence)

@@ -23,11 +23,14 @@ import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from ketch import atomicfile, errors
 from ketch.snapshots import chain
 from ketch.snapshots.mounts import Mount
+
+if TYPE_CHECKING:
+    from ketch.snapshots.decompress import Blob, BlobFile
 
 # The unpacker, the exporter and the decompressors (tarfile, zstandard, isal: ~1 MiB) are
 # imported by the calls that unpack or export a layer, not by a daemon that only runs
@@ -48,6 +51,16 @@ class LayerInfo:
     parent: str | None
     size: int
     link: str
+
+
+@dataclass(frozen=True)
+class StagedLayer:
+    """A layer unpacked into a directory of its own, on no chain yet."""
+
+    directory: Path
+    name: str
+    diff_id: str
+    size: int
 
 
 def hex_of(digest: str) -> str:
@@ -138,30 +151,63 @@ class SnapshotStore:
         `progress(bytes_read)` is called from this thread as the blob is read.
         """
         del media_type
-        if parent_chain_id is not None and not self.has_layer(parent_chain_id):
-            raise errors.NotFound(f"parent layer does not exist: {parent_chain_id}")
+        self._check_parent(parent_chain_id)
         if diff_id is not None:
             known = self.chain_id(parent_chain_id, diff_id)
             if self.has_layer(known):
                 return known, diff_id, self.layer(known).size
+        with open(blob_path, "rb") as blob:
+            staged = self.stage_layer(blob, blob_path.name, progress)
+        return self.commit_layer(parent_chain_id, staged, diff_id)
+
+    def stage_layer(
+        self, blob: BlobFile, name: str, progress: Callable[[int], None] | None = None
+    ) -> StagedLayer:
+        """Unpack a layer blob, read from its first byte, into a directory of its own
+        that no chain sees until `commit_layer`; `name` names the layer in errors.
+
+        `blob` may be a stream still arriving (a followed ingest): what it yields is
+        unpacked, and the DiffID is known once it ends. On any failure nothing stays.
+        """
         temp = self._layers / f"{TEMP_PREFIX}{uuid.uuid4().hex}"
+        from ketch.snapshots.decompress import CountingReader
+
         try:
             (temp / "diff").mkdir(parents=True)
-            actual_diff_id, size = self._unpack(blob_path, temp / "diff", progress)
-            if diff_id is not None and actual_diff_id != diff_id:
+            raw: BlobFile = CountingReader(blob, progress) if progress else blob
+            diff_id, size = self._unpack(raw, name, temp / "diff")
+        except BaseException as exc:
+            shutil.rmtree(temp, ignore_errors=True)
+            if isinstance(exc, OSError) and errors.is_storage_error(exc):
+                raise errors.storage_error(exc, temp) from None
+            raise
+        return StagedLayer(temp, name, diff_id, size)
+
+    def commit_layer(
+        self, parent_chain_id: str | None, staged: StagedLayer, diff_id: str | None = None
+    ) -> tuple[str, str, int]:
+        """Put a staged layer on its parent chain: (chain_id, diff_id, size).
+
+        With `diff_id` given, a staged layer of other content is refused (and
+        discarded); a chain already there keeps its layer and the staged one goes.
+        """
+        temp = staged.directory
+        try:
+            self._check_parent(parent_chain_id)
+            if diff_id is not None and staged.diff_id != diff_id:
                 raise errors.InvalidArgument(
-                    f"layer {blob_path.name}: diff id mismatch: expected {diff_id},"
-                    f" got {actual_diff_id}"
+                    f"layer {staged.name}: diff id mismatch: expected {diff_id},"
+                    f" got {staged.diff_id}"
                 )
-            chain_id = self.chain_id(parent_chain_id, actual_diff_id)
+            chain_id = self.chain_id(parent_chain_id, staged.diff_id)
             with self._lock_for(chain_id):
                 if self.has_layer(chain_id):
-                    return chain_id, actual_diff_id, self.layer(chain_id).size
-                info = LayerInfo(chain_id, actual_diff_id, parent_chain_id, size, new_link())
+                    return chain_id, staged.diff_id, self.layer(chain_id).size
+                info = LayerInfo(chain_id, staged.diff_id, parent_chain_id, staged.size, new_link())
                 atomicfile.write_json(temp / "layer.json", asdict(info), indent=1, sort_keys=True)
                 os.rename(temp, self._layer_dir(chain_id))
                 self._ensure_link(info)
-                return chain_id, actual_diff_id, size
+                return chain_id, staged.diff_id, staged.size
         except OSError as exc:
             if errors.is_storage_error(exc):
                 raise errors.storage_error(exc, temp) from None
@@ -169,6 +215,14 @@ class SnapshotStore:
         finally:
             if temp.exists():
                 shutil.rmtree(temp, ignore_errors=True)
+
+    def discard_layer(self, staged: StagedLayer) -> None:
+        """Throw away a staged layer that will not be committed."""
+        shutil.rmtree(staged.directory, ignore_errors=True)
+
+    def _check_parent(self, parent_chain_id: str | None) -> None:
+        if parent_chain_id is not None and not self.has_layer(parent_chain_id):
+            raise errors.NotFound(f"parent layer does not exist: {parent_chain_id}")
 
     def remove_layer(self, chain_id: str) -> None:
         """Delete a layer; refused while a layer or a container snapshot sits on it."""
@@ -266,39 +320,28 @@ class SnapshotStore:
 
     # -- internals -----------------------------------------------------------
 
-    def _unpack(
-        self, blob_path: Path, dest: Path, progress: Callable[[int], None] | None
-    ) -> tuple[str, int]:
-        from ketch.snapshots.decompress import (
-            CountingReader,
-            HashingReader,
-            compression_of,
-            open_uncompressed,
-        )
+    def _unpack(self, blob: Blob, name: str, dest: Path) -> tuple[str, int]:
+        from ketch.snapshots.decompress import HashingReader, compression_of, open_uncompressed
         from ketch.snapshots.unpack import LayerUnpacker
 
-        with open(blob_path, "rb") as blob:
+        try:
             kind = compression_of(blob.read(4))
             blob.seek(0)
-            raw = CountingReader(blob, progress) if progress else blob
+            reader = HashingReader(open_uncompressed(blob, kind))
+            unpacker = LayerUnpacker(dest)
             try:
-                reader = HashingReader(open_uncompressed(raw, kind))
-                unpacker = LayerUnpacker(dest)
-                try:
-                    unpacker.unpack(reader)
-                finally:
-                    unpacker.close()
-                reader.drain()
-            except errors.KetchError:
-                raise
-            except OSError as exc:
-                if errors.is_storage_error(exc):  # the disk failed, not the layer
-                    raise errors.storage_error(exc, dest) from None
-                raise errors.InvalidArgument(f"invalid layer {blob_path.name}: {exc}") from exc
-            except (EOFError, ValueError) as exc:
-                raise errors.InvalidArgument(f"invalid layer {blob_path.name}: {exc}") from exc
-            except Exception as exc:  # decompressors' own error types (zstd)
-                raise errors.InvalidArgument(f"invalid layer {blob_path.name}: {exc}") from exc
+                unpacker.unpack(reader)
+            finally:
+                unpacker.close()
+            reader.drain()
+        except errors.KetchError:
+            raise
+        except OSError as exc:
+            if errors.is_storage_error(exc):  # the disk failed, not the layer
+                raise errors.storage_error(exc, dest) from None
+            raise errors.InvalidArgument(f"invalid layer {name}: {exc}") from exc
+        except Exception as exc:  # EOFError, ValueError, the decompressors' own (zstd)
+            raise errors.InvalidArgument(f"invalid layer {name}: {exc}") from exc
         return reader.digest(), unpacker.size
 
     def _chain(self, chain_id: str | None) -> list[str]:
