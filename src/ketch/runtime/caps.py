@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+TYPE_CHECKING = False  # collections.abc would be start-up time of every exec (process.py)
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 CAPABILITIES: tuple[str, ...] = (
     "CAP_CHOWN",

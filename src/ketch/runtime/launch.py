@@ -1,7 +1,7 @@
 """Starting a container's processes, for the shim and for ketch-runtime alike: the init of a new
 container (`create_init`, then `Init.start`) and a process joining a running one (`exec_into`).
 
-The forked child runs init.container_init or init.exec_process, which report on a status
+The forked child runs init.container_init or process.exec_process, which report on a status
 pipe: one JSON line, `{"ready": true}` once the init is set up, or `{"error": ..., "exit_code": n}`;
 end of file when a successful execve closed the pipe.
 """
@@ -20,13 +20,8 @@ from typing import Any
 
 from ketch.runtime import syscalls as sc
 from ketch.runtime.cgroups import Cgroup
-from ketch.runtime.init import (
-    CGROUP_JOINED_BYTE,
-    START_BYTE,
-    container_init,
-    exec_process,
-    open_namespaces,
-)
+from ketch.runtime.init import CGROUP_JOINED_BYTE, START_BYTE, container_init
+from ketch.runtime.process import exec_process, open_namespaces
 
 START_TIMEOUT = 30.0
 # How long a failed cgroup move waits for the init's own account of what went wrong.

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import stat
-from typing import NamedTuple
 
 
 class ExecLookupError(Exception):
@@ -20,14 +19,35 @@ class ExecLookupError(Exception):
         self.exit_code = exit_code
 
 
-class ResolvedUser(NamedTuple):
-    """Immutable; a NamedTuple, not a dataclass: the fork server must not import dataclasses
-    (inspect, ast, dis...: ~1.3 MiB of heap every shim maps)."""
+class ResolvedUser:
+    """A plain class: a dataclass would bring dataclasses (inspect, ast, dis...: ~1.3 MiB of
+    heap every shim maps) into the fork server, and a NamedTuple typing (with re: ~10 ms of
+    start-up) into every exec's helper, which resolves `docker exec --user` with this."""
 
-    uid: int
-    gid: int
-    additional_gids: list[int] = []  # noqa: RUF012 (read-only, like the tuple it is)
-    home: str = "/"
+    __slots__ = ("uid", "gid", "additional_gids", "home")
+
+    def __init__(
+        self, uid: int, gid: int, additional_gids: list[int] | None = None, home: str = "/"
+    ) -> None:
+        self.uid = uid
+        self.gid = gid
+        self.additional_gids = additional_gids if additional_gids is not None else []
+        self.home = home
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ResolvedUser):
+            return NotImplemented
+        return (self.uid, self.gid, self.additional_gids, self.home) == (
+            other.uid, other.gid, other.additional_gids, other.home
+        )  # fmt: skip
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def __repr__(self) -> str:
+        return (
+            f"ResolvedUser(uid={self.uid}, gid={self.gid}, "
+            f"additional_gids={self.additional_gids}, home={self.home!r})"
+        )
 
 
 def parse_passwd(text: str) -> list[tuple[str, int, int, str]]:

@@ -9,19 +9,23 @@ exec's ExecSpec as JSON. From here on it is exec_process, as for ketch-runtime
 exec: the other namespaces, the cgroup, the user, capabilities, seccomp, env
 and cwd, then execve.
 
-Its imports are its start-up time, paid by every exec: only what exec_process
-needs.
+Its imports are its start-up time, paid by every exec: runtime/process.py, not
+runtime/init.py with the container init's mounts, seccomp compiler and cgroup code;
+tests/unit/test_forkserver_imports.py pins them.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from typing import Any, NoReturn
 
 from ketch.runtime.caps import CAPABILITIES
-from ketch.runtime.init import exec_process, open_namespaces, report
-from ketch.shim.spec import ExecSpec
+from ketch.runtime.process import exec_process, fail, open_namespaces
+from ketch.shim.execspec import ExecSpec
+
+TYPE_CHECKING = False  # typing (with re) would be ~10 ms more of every exec
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
 
 STATUS_FD = 3
 REQUEST_FD = 4
@@ -70,10 +74,7 @@ def main() -> NoReturn:
                 seccomp_filter = f.read()
         namespace_fds = open_namespaces(int(settings["init_pid"][0]))
     except Exception as error:
-        try:
-            report(STATUS_FD, {"error": f"exec setup: {error}", "exit_code": 126})
-        finally:
-            os._exit(126)
+        fail(STATUS_FD, f"exec setup: {error}", 126)
     exec_process(
         process_of(config, spec),
         spec.user or None,

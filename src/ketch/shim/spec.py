@@ -9,31 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from ketch.shim.execspec import ExecSpec, Record
 from ketch.shim.jsonlog import DEFAULT_MAX_FILES, DEFAULT_MAX_SIZE
 
-
-class _Record:
-    """Equality, repr and a dict of the fields named in `_fields`, as a dataclass gives."""
-
-    _fields: tuple[str, ...] = ()
-
-    def _values(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self._fields}
-
-    def __eq__(self, other: object) -> bool:
-        if type(other) is not type(self):
-            return NotImplemented
-        assert isinstance(other, _Record)
-        return self._values() == other._values()
-
-    __hash__ = None  # type: ignore[assignment]  # mutable, as a dataclass with eq
-
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{k}={v!r}" for k, v in self._values().items())
-        return f"{type(self).__name__}({fields})"
+__all__ = ["ExecSpec", "ExitStatus", "ShimSpec"]
 
 
-class ShimSpec(_Record):
+class ShimSpec(Record):
     _fields = (
         "id", "bundle", "rootfs_mounts", "state_dir", "socket_path", "tty", "open_stdin",
         "stdin_once", "log_path", "log_max_size", "log_max_files", "cgroup_parent", "resources",
@@ -88,39 +70,6 @@ class ShimSpec(_Record):
             if values.get(key) is not None:
                 values[key] = Path(values[key])
         return cls(**values)
-
-
-class ExecSpec(_Record):
-    _fields = ("id", "args", "env", "user", "cwd", "tty", "stdin", "privileged")
-
-    def __init__(
-        self,
-        id: str,
-        args: list[str],
-        # The whole environment of the process; empty: the container's own.
-        env: list[str] | None = None,
-        # Docker's --user forms ("", "name", "uid:gid"); empty: the container's user.
-        user: str = "",
-        cwd: str = "",
-        tty: bool = False,
-        stdin: bool = False,
-        privileged: bool = False,
-    ) -> None:
-        self.id = id
-        self.args = args
-        self.env = env if env is not None else []
-        self.user = user
-        self.cwd = cwd
-        self.tty = tty
-        self.stdin = stdin
-        self.privileged = privileged
-
-    def to_dict(self) -> dict[str, Any]:
-        return self._values()
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ExecSpec:
-        return cls(**data)
 
 
 class ExitStatus(NamedTuple):
