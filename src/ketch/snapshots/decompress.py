@@ -10,13 +10,8 @@ import hashlib
 from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Protocol, cast
 
-import zstandard
-
-try:  # isal's gzip is ~2.5x zlib's; the stdlib stays the fallback.
-    from isal import igzip as gzip_module
-except ImportError:  # pragma: no cover - isal is a declared dependency
-    import gzip as gzip_module  # type: ignore[no-redef]
-
+# The decompressors (zstandard, isal: ~1 MiB with their libraries) are imported by the
+# first blob opened: the protocols and magics here are what an idle daemon's modules need.
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
 
@@ -60,8 +55,14 @@ def open_uncompressed(raw: Blob, kind: str | None = None) -> Readable:
         raw.seek(0)
         kind = compression_of(head)
     if kind == "gzip":
+        try:  # isal's gzip is ~2.5x zlib's; the stdlib stays the fallback.
+            from isal import igzip as gzip_module
+        except ImportError:  # pragma: no cover - isal is a declared dependency
+            import gzip as gzip_module  # type: ignore[no-redef]
         return gzip_module.GzipFile(fileobj=raw, mode="rb")
     if kind == "zstd":
+        import zstandard
+
         # zstandard only ever calls `read`; its stub asks for a whole IO.
         source = cast(IO[bytes], raw)
         return zstandard.ZstdDecompressor().stream_reader(source, read_across_frames=True)
