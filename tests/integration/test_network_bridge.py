@@ -310,3 +310,27 @@ def test_restore_keeps_live_endpoints_and_drops_those_of_gone_containers(lab: La
     # Addresses are not handed out twice: a new endpoint gets neither of the old ones.
     fresh = lab.attach(lab.netns())
     assert fresh.ip not in (live.ip, network.gateway)
+
+
+def test_a_second_network_is_eth1_without_a_second_default_route(lab: Lab) -> None:
+    ns = lab.netns()
+    lab.manager.create("second")
+    container_id = secrets.token_hex(32)
+
+    def attach(network: str) -> Endpoint:
+        return asyncio.run(lab.manager.attach(
+            container_id, "c2", ns.path, EndpointRequest(network), ()  # type: ignore[arg-type]
+        ))  # fmt: skip
+
+    first, second = attach("bridge"), attach("second")
+    try:
+        addresses = ns.exec("ip", "-o", "-4", "addr").stdout
+        assert f"eth0    inet {first.ip}/{first.prefix_len}" in addresses
+        assert f"eth1    inet {second.ip}/{second.prefix_len}" in addresses
+        routes = ns.exec("ip", "route").stdout
+        assert routes.count("default via") == 1
+        assert f"default via {first.gateway} dev eth0" in routes
+        assert "UP" in ns.exec("ip", "-o", "link", "show", "eth1").stdout
+    finally:
+        asyncio.run(lab.manager.detach(container_id))
+    assert "eth" not in ns.exec("ip", "-o", "link").stdout

@@ -25,7 +25,14 @@ import pytest
 
 from ketch.runtime import cgroups
 from ketch.shim import frames
-from ketch.shim.client import ForkServer, ShimConnection, ShimError, read_frame, write_frame
+from ketch.shim.client import (
+    ForkServer,
+    ForkServerGone,
+    ShimConnection,
+    ShimError,
+    read_frame,
+    write_frame,
+)
 from ketch.shim.spec import ExecSpec, ExitStatus, ShimSpec
 from ketch.shim.state import is_same_process, read_state
 from ketch.testing.rootfs import busybox_rootfs, container_bundle
@@ -1169,3 +1176,96 @@ def test_sigkill_of_one_monitor_leaves_the_other_containers_alone(box: Box) -> N
     assert outputs == [b"still here\n", b"still here\n"]
     assert all(g > 0 for g in growth)  # their logs kept growing
     assert codes == [137, 137]
+
+
+def test_spawns_overlap_and_each_reply_reaches_its_own_caller(box: Box) -> None:
+    """The fork server forks and reads the next request at once: a shim slow to report (its
+    log a FIFO nobody reads yet, so opening it blocks) holds up no other spawn, and a failed
+    spawn's error reaches its own caller."""
+    fifo = box.root / "slow.fifo"
+    os.mkfifo(fifo)
+
+    async def main() -> tuple[bool, int, bool, type[BaseException] | None]:
+        assert box.forkserver is not None
+        slow = asyncio.ensure_future(box.create(sh("echo slow"), shim={"log_path": fifo}))
+        await asyncio.sleep(0.2)
+        fast, _ = await box.create(sh("echo fast"))
+        slow_pending = not slow.done()
+        broken = uuid.uuid4().hex[:12]
+        failed: type[BaseException] | None = None
+        try:
+            await box.forkserver.spawn(ShimSpec(
+                id=broken, bundle=box.root / broken / "none", rootfs_mounts=[],
+                state_dir=box.root / broken, socket_path=box.root / "run" / "s" / "x.sock",
+                cgroup_parent=box.cgroup_parent,
+            ))  # fmt: skip
+        except ShimError as error:
+            failed = type(error)
+        reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # lets the slow shim go on
+        try:
+            conn, _ = await asyncio.wait_for(slow, 20)
+            await conn.close()
+        finally:
+            os.close(reader)
+        await fast.start()
+        code = (await fast.wait()).code
+        await fast.close()
+        return slow_pending, code, box.forkserver.process.returncode is None, failed
+
+    slow_pending, code, alive, failed = run(box, main)
+    assert slow_pending, "a spawn waited for the one before it"
+    assert code == 0
+    assert failed is ShimError  # its own error, not a dead fork server
+    assert alive
+
+
+def test_spawns_a_killed_fork_server_held_all_fail(box: Box) -> None:
+    """Spawns that overlap all fail when the fork server dies holding them (delivered: not to
+    be asked again), each once."""
+    fifo = box.root / "slow.fifo"
+    os.mkfifo(fifo)
+
+    def shims() -> set[str]:
+        """The ids of the shims still running (their title is `ketch-shim -id <id>`)."""
+        found = set()
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    words = f.read().replace(b"\0", b" ").split()
+            except OSError:
+                continue
+            if words[:2] == [b"ketch-shim", b"-id"] and len(words) > 2:
+                found.add(words[2].decode())
+        return found & {spec.id for spec in box.specs}
+
+    async def main() -> tuple[list[BaseException | None], set[str]]:
+        assert box.forkserver is not None
+        pending = [
+            asyncio.ensure_future(box.create(["true"], shim={"log_path": fifo}))
+            for _ in range(2)
+        ]
+        await asyncio.sleep(0.5)
+        waiting = shims()
+        os.kill(box.forkserver.process.pid, signal.SIGKILL)
+        outcomes: list[BaseException | None] = []
+        for spawn in pending:
+            try:
+                await asyncio.wait_for(spawn, 20)
+                outcomes.append(None)
+            except ForkServerGone as gone:
+                outcomes.append(gone)
+        # Let the shims go on, so that the box's cleanup finds what they made in their state.
+        reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+        try:
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and not all(
+                "shim_pid" in (read_state(spec.state_dir) or {}) for spec in box.specs
+            ):
+                await asyncio.sleep(0.05)
+            return outcomes, waiting
+        finally:
+            os.close(reader)
+
+    outcomes, waiting = run(box, main)
+    assert all(isinstance(o, ForkServerGone) and o.delivered for o in outcomes), outcomes
+    assert len(waiting) == 2  # both forked, both blocked before their report

@@ -9,6 +9,7 @@ primary); a bridge holding another first is left to links.py, which sees them al
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import fcntl
 import socket
@@ -112,3 +113,52 @@ def default_route_mtu(routes: str = "/proc/net/route") -> int | None:
                 except OSError:
                     continue
     return None
+
+
+SIOCADDRT = 0x890B
+RTF_UP = 0x1
+RTF_GATEWAY = 0x2
+
+
+def free_eth_name() -> str:
+    """The first eth<N> not taken in the calling thread's network namespace."""
+    number = 0
+    while True:
+        try:
+            socket.if_nametoindex(f"eth{number}")
+        except OSError:
+            return f"eth{number}"
+        number += 1
+
+
+def configure_container_link(name: str, address: IPv4Interface,
+                             gateway: IPv4Address | None) -> None:  # fmt: skip
+    """In the calling thread's namespace: `address` on link `name`, the link up, and a
+    default route via `gateway` out of it if given (as netlink's addr add with the
+    broadcast, link set up and route add do, a few ioctls instead of a netlink library's
+    message building)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        fcntl.ioctl(sock, SIOCSIFADDR, _ifreq(name, _sockaddr_in(address.ip)))
+        fcntl.ioctl(sock, SIOCSIFNETMASK, _ifreq(name, _sockaddr_in(address.netmask)))
+        broadcast = address.network.broadcast_address
+        fcntl.ioctl(sock, SIOCSIFBRDADDR, _ifreq(name, _sockaddr_in(broadcast)))
+        flags = struct.unpack_from("H", fcntl.ioctl(sock, SIOCGIFFLAGS, _ifreq(name)), 16)[0]
+        fcntl.ioctl(sock, SIOCSIFFLAGS, _ifreq(name, struct.pack("H", flags | IFF_UP)))
+        if gateway is not None:
+            device = ctypes.create_string_buffer(name.encode())
+            fcntl.ioctl(sock, SIOCADDRT, _rtentry(gateway, ctypes.addressof(device)))
+
+
+def _rtentry(gateway: IPv4Address, device: int) -> bytes:
+    """struct rtentry (64-bit Linux) of a default route via `gateway` out of the device
+    whose name is at address `device`."""
+    any_address = _sockaddr_in(IPv4Address(0))
+    return struct.pack(
+        "=8x16s16s16sH2x4x8x8xh6xQ8x8x2x6x",
+        any_address,  # rt_dst
+        _sockaddr_in(gateway),  # rt_gateway
+        any_address,  # rt_genmask
+        RTF_UP | RTF_GATEWAY,  # rt_flags
+        0,  # rt_metric
+        device,  # rt_dev
+    )

@@ -215,7 +215,10 @@ class ShimConnection:
 
 
 class ForkServer:
-    """The one helper process that forks shims; started by the daemon at start."""
+    """The one helper process that forks shims; started by the daemon at start.
+
+    Spawns overlap: each request carries an id, and one task hands each reply line to the
+    spawn that waits for it (the fork server answers as the shims report, in any order)."""
 
     def __init__(
         self,
@@ -226,7 +229,10 @@ class ForkServer:
         self.process = process
         self._reader = reader
         self._writer = writer
-        self._lock = asyncio.Lock()
+        self._waiting: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._next_id = 0
+        self._gone = False
+        self._replies = asyncio.ensure_future(self._read_replies())
 
     @classmethod
     async def start(cls, exec_root: Path, python: str = sys.executable) -> ForkServer:
@@ -257,26 +263,51 @@ class ForkServer:
             raise ShimError(f"cannot connect to the fork server: {exc}") from exc
         return cls(process, reader, writer)
 
+    async def _read_replies(self) -> None:
+        try:
+            while True:
+                try:
+                    line = await self._reader.readline()
+                except OSError:
+                    line = b""
+                if not line:
+                    return
+                reply = json.loads(line)
+                waiting = self._waiting.pop(reply.get("id"), None)
+                if waiting is not None and not waiting.done():
+                    waiting.set_result(reply)
+        finally:
+            # Its end of the socket closed: it died, and every spawn it held fails (their
+            # shims, unable to report, clean up).
+            self._gone = True
+            for waiting in self._waiting.values():
+                if not waiting.done():
+                    waiting.set_exception(
+                        ForkServerGone("the fork server exited during the spawn", delivered=True)
+                    )
+            self._waiting.clear()
+
     async def spawn(self, spec: ShimSpec) -> int:
         """Fork a shim for `spec`; returns its pid once the container's init waits for start."""
-        message = json.dumps({"op": "spawn", "spec": spec.to_dict()}).encode() + b"\n"
-        async with self._lock:
-            # Its end of the socket closes when it dies: the EOF already read, or a write
-            # refused (EPIPE), means it never saw this request.
-            if self._reader.at_eof() or self.process.returncode is not None:
-                raise ForkServerGone("the fork server exited", delivered=False)
-            try:
-                self._writer.write(message)
-                await self._writer.drain()
-            except OSError as exc:
-                raise ForkServerGone(f"the fork server exited ({exc})", delivered=False) from exc
-            try:
-                line = await self._reader.readline()
-            except OSError:
-                line = b""
-        if not line:
-            raise ForkServerGone("the fork server exited during the spawn", delivered=True)
-        reply = json.loads(line)
+        # Its end of the socket closes when it dies: the EOF already read, or a write
+        # refused (EPIPE), means it never saw this request.
+        if self._gone or self._reader.at_eof() or self.process.returncode is not None:
+            raise ForkServerGone("the fork server exited", delivered=False)
+        self._next_id += 1
+        request_id = self._next_id
+        message = {"op": "spawn", "id": request_id, "spec": spec.to_dict()}
+        waiting: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._waiting[request_id] = waiting
+        try:
+            self._writer.write(json.dumps(message).encode() + b"\n")
+            await self._writer.drain()
+        except OSError as exc:
+            self._waiting.pop(request_id, None)
+            raise ForkServerGone(f"the fork server exited ({exc})", delivered=False) from exc
+        except BaseException:
+            self._waiting.pop(request_id, None)
+            raise
+        reply = await waiting
         if "error" in reply:
             raise ShimError(reply["error"])
         return int(reply["pid"])
@@ -284,6 +315,7 @@ class ForkServer:
     async def close(self) -> None:
         """Close the connection; the fork server exits and running shims stay."""
         self._writer.close()
+        self._replies.cancel()
         try:
             await self._writer.wait_closed()
         except OSError:

@@ -3,8 +3,10 @@
 Started once by the daemon, single-threaded, with the runtime and shim
 already imported, so a container's shim is a fork away instead of a new
 interpreter. It serves one connection (the daemon's): each line is
-`{"op": "spawn", "spec": ShimSpec}`; the reply line is `{"pid": <shim pid>}`
-once the container's init is created and waiting, or `{"error": "..."}`.
+`{"op": "spawn", "id": <any>, "spec": ShimSpec}`; the reply line is
+`{"id": <the request's>, "pid": <shim pid>}` once the container's init is created and
+waiting, or `{"id": ..., "error": "..."}`. Spawns overlap: replies come in the order the
+shims report, not the order of the requests.
 Shims are forked into their own session, so they outlive this process,
 which exits when the daemon's connection closes.
 """
@@ -18,7 +20,8 @@ import select
 import signal
 import socket
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Iterable
 from typing import Any
 
 from ketch.runtime import syscalls as sc
@@ -56,7 +59,19 @@ def warm_seccomp() -> None:
         pass  # the container that needs it will report the error
 
 
-def spawn(spec: ShimSpec, closeables: list[socket.socket]) -> dict[str, Any]:
+class Pending:
+    """A forked shim whose ready report has not come yet."""
+
+    def __init__(self, request_id: Any, ready_fd: int) -> None:
+        self.request_id = request_id
+        self.ready_fd = ready_fd
+        self.data = b""
+        self.deadline = time.monotonic() + SPAWN_TIMEOUT
+
+
+def spawn(spec: ShimSpec, closeables: list[socket.socket], close_fds: Iterable[int]) -> int:
+    """Fork the shim of `spec`; returns the read end of its ready pipe, where the shim (or
+    the monitor it execs) writes the spawn's reply line."""
     config, seccomp_filter = prepare(spec)
     ready_r, ready_w = os.pipe()
     # One fork, not two: the pages a middle process dirtied would all be left to the shim
@@ -69,39 +84,88 @@ def spawn(spec: ShimSpec, closeables: list[socket.socket]) -> dict[str, Any]:
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             for sock in closeables:
                 sock.close()
-            os.close(ready_r)
+            # Other shims' ready pipes: held here, a fork server that died would not be
+            # seen by them (their report would wait in a pipe nobody reads).
+            for fd in (ready_r, *close_fds):
+                os.close(fd)
             os.setsid()
             run_shim(spec, ready_w, config, seccomp_filter)
         finally:
             os._exit(1)
     os.close(ready_w)
-    data = b""
-    try:
-        while not data.endswith(b"\n"):
-            if not select.select([ready_r], [], [], SPAWN_TIMEOUT)[0]:
-                return {"error": "timed out starting the shim"}
-            chunk = os.read(ready_r, 4096)
-            if not chunk:
-                break
-            data += chunk
-    finally:
-        os.close(ready_r)
+    return ready_r
+
+
+def _reply_of(data: bytes) -> dict[str, Any]:
     if not data:
         return {"error": "the shim exited before the container was created"}
-    reply = json.loads(data)
+    try:
+        reply = json.loads(data)
+    except ValueError:
+        return {"error": f"the shim said {data!r}"}
     return reply if isinstance(reply, dict) else {"error": f"the shim said {reply!r}"}
 
 
-def _lines(conn: socket.socket) -> Iterator[bytes]:
+def _send(conn: socket.socket, request_id: Any, reply: dict[str, Any]) -> None:
+    conn.sendall((json.dumps({"id": request_id, **reply}) + "\n").encode())
+
+
+def _handle(line: bytes, conn: socket.socket, pending: dict[int, Pending]) -> None:
+    request_id = None
+    try:
+        request = json.loads(line)
+        request_id = request.get("id")
+        if request.get("op") != "spawn":
+            _send(conn, request_id, {"error": f"unknown op {request.get('op')!r}"})
+            return
+        ready_fd = spawn(ShimSpec.from_dict(request["spec"]), [conn], pending)
+    except Exception as error:  # a bad request must not end the fork server
+        _send(conn, request_id, {"error": f"spawn failed: {error}"})
+        return
+    pending[ready_fd] = Pending(request_id, ready_fd)
+
+
+def _finish(conn: socket.socket, pending: dict[int, Pending], waiting: Pending,
+            reply: dict[str, Any]) -> None:  # fmt: skip
+    del pending[waiting.ready_fd]
+    os.close(waiting.ready_fd)
+    _send(conn, waiting.request_id, reply)
+
+
+def _read_ready(conn: socket.socket, pending: dict[int, Pending], waiting: Pending) -> None:
+    chunk = os.read(waiting.ready_fd, 4096)
+    waiting.data += chunk
+    if not chunk or waiting.data.endswith(b"\n"):
+        _finish(conn, pending, waiting, _reply_of(waiting.data))
+
+
+def loop(conn: socket.socket) -> None:
+    """Requests are answered as their shims report, not in order: a spawn forks and the
+    next request is read at once, so spawns overlap (each reply names its request's id).
+    Returns when the daemon's connection closes."""
+    pending: dict[int, Pending] = {}
     buffer = b""
     while True:
-        chunk = conn.recv(65536)
-        if not chunk:
-            return
-        buffer += chunk
-        while b"\n" in buffer:
-            line, buffer = buffer.split(b"\n", 1)
-            yield line
+        timeout = None
+        if pending:
+            nearest = min(waiting.deadline for waiting in pending.values())
+            timeout = max(0.0, nearest - time.monotonic())
+        readable = select.select([conn, *pending], [], [], timeout)[0]
+        for fd in readable:
+            if fd is conn:
+                continue
+            _read_ready(conn, pending, pending[fd])
+        now = time.monotonic()
+        for late in [waiting for waiting in pending.values() if waiting.deadline <= now]:
+            _finish(conn, pending, late, {"error": "timed out starting the shim"})
+        if conn in readable:
+            chunk = conn.recv(65536)
+            if not chunk:
+                return
+            buffer += chunk
+            while b"\n" in buffer:
+                line, buffer = buffer.split(b"\n", 1)
+                _handle(line, conn, pending)
 
 
 def serve(socket_path: str) -> None:
@@ -128,16 +192,7 @@ def serve(socket_path: str) -> None:
     os.unlink(socket_path)
     warm_seccomp()
     with conn:
-        for line in _lines(conn):
-            try:
-                request = json.loads(line)
-                if request.get("op") != "spawn":
-                    reply: dict[str, Any] = {"error": f"unknown op {request.get('op')!r}"}
-                else:
-                    reply = spawn(ShimSpec.from_dict(request["spec"]), [conn])
-            except Exception as error:  # a bad request must not end the fork server
-                reply = {"error": f"spawn failed: {error}"}
-            conn.sendall((json.dumps(reply) + "\n").encode())
+        loop(conn)
 
 
 def main() -> None:
