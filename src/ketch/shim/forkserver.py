@@ -145,20 +145,21 @@ def loop(conn: socket.socket) -> None:
     Returns when the daemon's connection closes."""
     pending: dict[int, Pending] = {}
     buffer = b""
+    conn_fd = conn.fileno()
     while True:
         timeout = None
         if pending:
             nearest = min(waiting.deadline for waiting in pending.values())
             timeout = max(0.0, nearest - time.monotonic())
-        readable = select.select([conn, *pending], [], [], timeout)[0]
+        readable = select.select([conn_fd, *pending], [], [], timeout)[0]
         for fd in readable:
-            if fd is conn:
+            if fd == conn_fd:
                 continue
             _read_ready(conn, pending, pending[fd])
         now = time.monotonic()
         for late in [waiting for waiting in pending.values() if waiting.deadline <= now]:
             _finish(conn, pending, late, {"error": "timed out starting the shim"})
-        if conn in readable:
+        if conn_fd in readable:
             chunk = conn.recv(65536)
             if not chunk:
                 return
