@@ -1755,8 +1755,14 @@ int main(int argc, char **argv)
         char ready[96];
         int n = snprintf(ready, sizeof(ready), "{\"pid\": %d, \"init_pid\": %d}\n",
                          (int)getpid(), (int)init_proc->pid);
-        if (write(ready_fd, ready, (size_t)n) != n)
+        if (write(ready_fd, ready, (size_t)n) != n) {
+            /* The fork server died holding the spawn, which therefore failed: nobody will
+             * start this container or ask for it, so it is undone rather than left waiting. */
             note("cannot report ready: %s", strerror(errno));
+            close(ready_fd);
+            cleanup();
+            return 1;
+        }
         close(ready_fd);
     }
     on_signal(); /* a child that exited before this program ran */

@@ -1269,3 +1269,9 @@ def test_spawns_a_killed_fork_server_held_all_fail(box: Box) -> None:
     outcomes, waiting = run(box, main)
     assert all(isinstance(o, ForkServerGone) and o.delivered for o in outcomes), outcomes
     assert len(waiting) == 2  # both forked, both blocked before their report
+    # Their spawns failed: each monitor, finding nobody to report to, undoes its container
+    # and exits instead of waiting for a start that will never come.
+    deadline = time.monotonic() + 10
+    while shims() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not shims()
