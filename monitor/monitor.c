@@ -945,7 +945,7 @@ static void join_cgroup(pid_t pid, int joined_w)
             break;
         }
     }
-    if (write(joined_w, reply, strlen(reply)) < 0) {
+    if (send(joined_w, reply, strlen(reply), MSG_NOSIGNAL) < 0) {
         /* the child is gone: its status pipe says why */
     }
     close(joined_w);
@@ -1373,7 +1373,9 @@ static void op_exec_start(struct client *c, const struct jobj *req)
         reply_error(c, message, "internal", 0, 0);
         return;
     }
-    if (pipe2(joined, O_CLOEXEC) < 0) {
+    /* A socket rather than a pipe: sent to with MSG_NOSIGNAL, a child that died first costs
+     * no SIGPIPE. */
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, joined) < 0) {
         os_error(message, sizeof(message), errno, NULL);
         close(status[0]);
         close(status[1]);
