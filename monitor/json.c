@@ -285,6 +285,77 @@ int json_parse_object(const char *text, size_t len, struct jobj *out, char *erro
     return 0;
 }
 
+/* A JSON array of strings, or null for none: `*out` (`*n` of them, each NUL-terminated and
+ * holding no NUL, as an argv or environment entry must); 0, or -1 with `error` set. */
+int json_parse_strings(const char *text, size_t len, char ***out, int *n, char *error,
+                       size_t size)
+{
+    struct parser p = {text, len, 0, error, size};
+    *out = NULL;
+    *n = 0;
+    skip_ws(&p);
+    if (p.len - p.pos >= 4 && memcmp(text + p.pos, "null", 4) == 0) {
+        p.pos += 4;
+        skip_ws(&p);
+        return p.pos == p.len ? 0 : fail(&p, "Extra data");
+    }
+    if (p.pos >= p.len || text[p.pos] != '[')
+        return fail(&p, "Expecting a JSON array");
+    p.pos++;
+    skip_ws(&p);
+    int closed = p.pos < p.len && text[p.pos] == ']';
+    if (closed)
+        p.pos++;
+    while (!closed) {
+        skip_ws(&p);
+        struct buf item = {0};
+        if (p.pos >= p.len || text[p.pos] != '"' || parse_string(&p, &item) < 0) {
+            if (p.pos >= p.len || text[p.pos] != '"')
+                fail(&p, "Expecting a string");
+            buf_free(&item);
+            goto fail;
+        }
+        if (memchr(item.data, '\0', item.len) != NULL) {
+            buf_free(&item);
+            snprintf(error, size, "embedded null byte");
+            goto fail;
+        }
+        char **items = realloc(*out, sizeof(*items) * (size_t)(*n + 1));
+        if (items == NULL)
+            abort();
+        *out = items;
+        items[(*n)++] = item.data ? item.data : calloc(1, 1);
+        skip_ws(&p);
+        if (p.pos < p.len && text[p.pos] == ',') {
+            p.pos++;
+            continue;
+        }
+        if (p.pos < p.len && text[p.pos] == ']') {
+            p.pos++;
+            closed = 1;
+            continue;
+        }
+        fail(&p, "Expecting ',' delimiter");
+        goto fail;
+    }
+    skip_ws(&p);
+    if (p.pos == p.len)
+        return 0;
+    fail(&p, "Extra data");
+fail:
+    json_free_strings(*out, *n);
+    *out = NULL;
+    *n = 0;
+    return -1;
+}
+
+void json_free_strings(char **items, int n)
+{
+    for (int i = 0; i < n; i++)
+        free(items[i]);
+    free(items);
+}
+
 void json_free(struct jobj *obj)
 {
     for (int i = 0; i < obj->n; i++) {

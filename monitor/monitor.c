@@ -70,7 +70,8 @@ struct client {
 
 /* The configuration, as server.py wrote it. */
 struct config {
-    char *id, *state_dir, *socket, *python, *python_path, *bundle, *seccomp_file;
+    char *id, *state_dir, *socket, *python, *python_path, *seccomp_file;
+    char *exec_process_file;
     char *freezer_kind, *freezer_dir, *oom_file;
     char **cgroup_dirs, **cgroup_procs;
     int n_cgroup_dirs, n_cgroup_procs;
@@ -231,7 +232,8 @@ static void read_config(int fd, int *log_fd, long long *log_max_size, int *log_m
         cfg.name = strdup(value);  \
         continue;                  \
     }
-        STR(id) STR(state_dir) STR(socket) STR(python) STR(python_path) STR(bundle) STR(seccomp_file)
+        STR(id) STR(state_dir) STR(socket) STR(python) STR(python_path) STR(seccomp_file)
+        STR(exec_process_file)
         STR(freezer_kind) STR(freezer_dir) STR(oom_file)
 #undef STR
         if (strcmp(key, "cgroup_dir") == 0)
@@ -802,10 +804,71 @@ static int open_pty(pid_t init_pid, int *master_out, int *slave_out)
     return 0;
 }
 
+/* An item of the exec helper's request: `key=value` and a NUL (values hold no NUL). */
+static int add_item(struct buf *request, const char *key, const char *value, size_t len,
+                    char *error, size_t size)
+{
+    if (memchr(value, '\0', len) != NULL) {
+        snprintf(error, size, "the exec's %s has a NUL byte", key);
+        return -1;
+    }
+    buf_addf(request, "%s=", key);
+    buf_add(request, value, len);
+    buf_add(request, "", 1);
+    return 0;
+}
+
+/* What the exec helper reads on fd 4, so that it needs no JSON: `key=value` items, each
+ * ended by a NUL: init_pid, process_file (the container's process, marshalled by the shim),
+ * seccomp_file, then the exec's own: user, cwd, tty, privileged, an `arg` for each argument
+ * and an `env` for each variable (none: the container's environment). */
+static int exec_request(struct proc *p, struct buf *request, char *error, size_t size)
+{
+    struct jobj spec;
+    if (json_parse_object(p->spec, strlen(p->spec), &spec, error, size) < 0)
+        return -1;
+    char number[32];
+    snprintf(number, sizeof(number), "%d", (int)init_proc->pid);
+    add_item(request, "init_pid", number, strlen(number), error, size);
+    if (cfg.exec_process_file != NULL)
+        add_item(request, "process_file", cfg.exec_process_file, strlen(cfg.exec_process_file),
+                 error, size);
+    if (cfg.seccomp_file != NULL && *cfg.seccomp_file)
+        add_item(request, "seccomp_file", cfg.seccomp_file, strlen(cfg.seccomp_file), error,
+                 size);
+    int result = 0;
+    const char *strings[] = {"user", "cwd"};
+    for (size_t i = 0; i < 2 && result == 0; i++) {
+        const struct jval *v = json_get(&spec, strings[i]);
+        if (v != NULL && v->type == J_STR)
+            result = add_item(request, strings[i], v->str, v->str_len, error, size);
+    }
+    const char *flags[] = {"tty", "privileged"};
+    for (size_t i = 0; i < 2 && result == 0; i++)
+        add_item(request, flags[i], json_truthy(json_get(&spec, flags[i]), 0) ? "1" : "0", 1,
+                 error, size);
+    const char *lists[][2] = {{"args", "arg"}, {"env", "env"}};
+    for (size_t i = 0; i < 2 && result == 0; i++) {
+        const struct jval *v = json_get(&spec, lists[i][0]);
+        char **items;
+        int n;
+        if (v == NULL)
+            continue;
+        result = json_parse_strings(v->raw, v->raw_len, &items, &n, error, size);
+        for (int j = 0; j < n && result == 0; j++)
+            result = add_item(request, lists[i][1], items[j], strlen(items[j]), error, size);
+        json_free_strings(items, n);
+    }
+    json_free(&spec);
+    return result;
+}
+
 /* The child's end of the exec: fds 0-2 its stdio, 3 the status pipe, 4 what the exec
- * helper (ketch.shim.exechelper) reads; then the helper, which joins the container. */
-static void exec_child(struct proc *p, int status_w) __attribute__((noreturn));
-static void exec_child(struct proc *p, int status_w)
+ * helper (ketch.shim.exechelper) reads (exec_request), 5 where this process says once it
+ * has moved the child into the container's cgroup (join_cgroup); then the helper, which
+ * joins the container. */
+static void exec_child(struct proc *p, int status_w, int joined_r) __attribute__((noreturn));
+static void exec_child(struct proc *p, int status_w, int joined_r)
 {
     sigset_t none;
     sigemptyset(&none);
@@ -813,31 +876,29 @@ static void exec_child(struct proc *p, int status_w)
     int reset[] = {SIGCHLD, SIGPIPE, SIGXFSZ, SIGINT, SIGTERM};
     for (size_t i = 0; i < sizeof(reset) / sizeof(reset[0]); i++)
         signal(reset[i], SIG_DFL);
-    int request = memfd_create("ketch-exec", MFD_CLOEXEC);
+    char message[512];
     struct buf text = {0};
-    buf_addf(&text, "init_pid=%d\nbundle=%s\n", (int)init_proc->pid, cfg.bundle);
-    if (cfg.seccomp_file != NULL && *cfg.seccomp_file)
-        buf_addf(&text, "seccomp_file=%s\n", cfg.seccomp_file);
-    for (int i = 0; i < cfg.n_cgroup_procs; i++)
-        buf_addf(&text, "cgroup_procs=%s\n", cfg.cgroup_procs[i]);
-    buf_addf(&text, "spec=%s", p->spec);
+    if (exec_request(p, &text, message, sizeof(message)) < 0)
+        goto report;
+    int request = memfd_create("ketch-exec", MFD_CLOEXEC);
     if (request < 0 || write(request, text.data, text.len) != (ssize_t)text.len ||
         lseek(request, 0, SEEK_SET) != 0)
         goto fail;
-    /* Out of the way of 0-4 first, then into place (dup2 clears close-on-exec). */
-    int from[5] = {p->child_fds[0], p->child_fds[1], p->child_fds[2], status_w, request};
-    int moved[5];
-    for (int i = 0; i < 5; i++) {
+    /* Out of the way of 0-5 first, then into place (dup2 clears close-on-exec). */
+    int from[6] = {p->child_fds[0], p->child_fds[1], p->child_fds[2], status_w, request,
+                   joined_r};
+    int moved[6];
+    for (int i = 0; i < 6; i++) {
         moved[i] = fcntl(from[i], F_DUPFD_CLOEXEC, 10);
         if (moved[i] < 0)
             goto fail;
     }
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < 6; i++)
         if (dup2(moved[i], i) < 0)
             goto fail;
     status_w = 3;
-    if (syscall(SYS_close_range, 5U, ~0U, 0U) < 0)
-        for (int fd = 5; fd < 1024; fd++)
+    if (syscall(SYS_close_range, 6U, ~0U, 0U) < 0)
+        for (int fd = 6; fd < 1024; fd++)
             close(fd);
     /* Isolated and without site: the helper imports only ketch (from python_path, the
      * directory holding it) and the standard library, and site's work is start-up time
@@ -847,18 +908,47 @@ static void exec_child(struct proc *p, int status_w)
                     "from ketch.shim.exechelper import main; main()",
                     cfg.python_path, NULL};
     execv(cfg.python, argv);
-fail:;
+fail:
+    snprintf(message, sizeof(message), "cannot run %s: %s", cfg.python, strerror(errno));
+report:;
     struct buf report = {0};
-    char message[512];
-    snprintf(message, sizeof(message), "exec setup: cannot run %s: %s", cfg.python,
-             strerror(errno));
+    char line[600];
+    snprintf(line, sizeof(line), "exec setup: %s", message);
     buf_adds(&report, "{\"error\": ");
-    json_string(&report, message, strlen(message), 0);
+    json_string(&report, line, strlen(line), 0);
     buf_adds(&report, ", \"exit_code\": 126}\n");
     if (write(status_w, report.data, report.len) < 0) {
         /* nobody to tell */
     }
     _exit(126);
+}
+
+/* Moves the exec's child `pid` into the container's cgroup while it starts the helper (on
+ * cgroup v1 a move waits for an RCU grace period: ~10 ms), then tells it on `joined_w`:
+ * "c" when done, else "<errno>" or "<errno> <path>" (a procs file that could not be opened),
+ * which the helper reports as Python's OSError would have (runtime/process.py). */
+static void join_cgroup(pid_t pid, int joined_w)
+{
+    char reply[4200] = "c", number[32];
+    int n = snprintf(number, sizeof(number), "%d", (int)pid);
+    for (int i = 0; i < cfg.n_cgroup_procs; i++) {
+        int fd = open(cfg.cgroup_procs[i], O_WRONLY | O_CLOEXEC);
+        if (fd < 0) {
+            snprintf(reply, sizeof(reply), "%d %s", errno, cfg.cgroup_procs[i]);
+            break;
+        }
+        int written = write(fd, number, (size_t)n) == n;
+        int saved = errno;
+        close(fd);
+        if (!written) {
+            snprintf(reply, sizeof(reply), "%d", saved);
+            break;
+        }
+    }
+    if (send(joined_w, reply, strlen(reply), MSG_NOSIGNAL) < 0) {
+        /* the child is gone: its status pipe says why */
+    }
+    close(joined_w);
 }
 
 /* fork(), the child in the container's PID namespace; this process's own stays. */
@@ -1277,24 +1367,36 @@ static void op_exec_start(struct client *c, const struct jobj *req)
         return;
     }
     char message[4096];
-    int status[2];
+    int status[2], joined[2];
     if (pipe2(status, O_CLOEXEC) < 0) {
         os_error(message, sizeof(message), errno, NULL);
         reply_error(c, message, "internal", 0, 0);
         return;
     }
+    /* A socket rather than a pipe: sent to with MSG_NOSIGNAL, a child that died first costs
+     * no SIGPIPE. */
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, joined) < 0) {
+        os_error(message, sizeof(message), errno, NULL);
+        close(status[0]);
+        close(status[1]);
+        reply_error(c, message, "internal", 0, 0);
+        return;
+    }
     pid_t pid = fork_into_pid_namespace(init_proc->pid);
     if (pid == 0)
-        exec_child(p, status[1]);
+        exec_child(p, status[1], joined[0]);
     int saved = errno;
     close(status[1]);
+    close(joined[0]);
     close_child_ends(p);
     if (pid < 0) {
         close(status[0]);
+        close(joined[1]);
         os_error(message, sizeof(message), saved, NULL);
         reply_error(c, message, "internal", 0, 0);
         return;
     }
+    join_cgroup(pid, joined[1]);
     p->pid = pid;
     p->status = "running";
     stamp(p->started_at);

@@ -38,6 +38,11 @@ struct jobj {
 /* Parses one JSON object (nested values are kept as raw text); 0, or -1 with `error` set. */
 int json_parse_object(const char *text, size_t len, struct jobj *out, char *error, size_t size);
 void json_free(struct jobj *obj);
+/* A JSON array of strings (or null: none), each NUL-terminated and without a NUL inside;
+ * 0, or -1 with `error` set. */
+int json_parse_strings(const char *text, size_t len, char ***out, int *n, char *error,
+                       size_t size);
+void json_free_strings(char **items, int n);
 const struct jval *json_get(const struct jobj *obj, const char *key);
 /* Python's truth of a value; `missing` when absent. */
 int json_truthy(const struct jval *v, int missing);

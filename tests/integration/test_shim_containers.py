@@ -537,6 +537,72 @@ def test_exec_with_tty_and_user(box: Box) -> None:
     assert lines[2:4] == ["go", "33 120"]  # the pty echoes input; the size is the resized one
 
 
+def test_exec_gets_its_fields_byte_for_byte_and_the_containers_cgroup(box: Box) -> None:
+    """The monitor hands the exec's fields to the helper without JSON, and moves it into the
+    container's cgroup while the helper starts."""
+    script = 'printf "%s|" "$@"; echo "$V"; pwd; '
+    script += '[ "$(cat /proc/self/cgroup)" = "$(cat /proc/1/cgroup)" ] && echo same'
+    args = ["sh", "-c", script, "sh", "a\nb", "k=v", "", "\u00e9\u2603\U0001d11e"]
+
+    async def main() -> tuple[bytes, ExitStatus]:
+        conn, _ = await box.create(["sleep", "1000"])
+        await conn.start()
+        await conn.exec(ExecSpec(id="f", args=args, env=["V=x=y", "PATH=/bin"], cwd="/tmp"))
+        reader, _ = await conn.exec_attach("f")
+        await conn.exec_start("f")
+        out, _, _ = await collect(reader)
+        status = await conn.exec_wait("f")
+        await conn.kill(signal.SIGKILL)
+        await conn.close()
+        return out, status
+
+    out, status = run(box, main)
+    assert status.code == 0
+    assert out.decode() == "a\nb|k=v||\u00e9\u2603\U0001d11e|x=y\n/tmp\nsame\n"
+
+
+def test_exec_with_a_nul_byte_in_an_argument_fails_to_start(box: Box) -> None:
+    async def main() -> ShimError:
+        conn, _ = await box.create(["sleep", "1000"])
+        await conn.start()
+        await conn.exec(ExecSpec(id="z", args=["echo", "a\x00b"]))
+        with pytest.raises(ShimError) as caught:
+            await conn.exec_start("z")
+        await conn.kill(signal.SIGKILL)
+        await conn.close()
+        return caught.value
+
+    error = run(box, main)
+    assert error.exit_code == 126 and "null byte" in error.message
+
+
+def test_exec_that_cannot_join_the_cgroup_fails_as_pythons_open_says(box: Box) -> None:
+    """The monitor's failed move reads as the helper's own open() of the procs file did."""
+    layout = cgroups.detect_layout()
+    if layout.version != 1:
+        pytest.skip("a v1 hierarchy the init can leave")
+
+    async def main() -> tuple[ShimError, str]:
+        conn, spec = await box.create(["sleep", "1000"])
+        await conn.start()
+        pids = Path(layout.v1_mounts["pids"])
+        container = pids / box.cgroup_parent / spec.id
+        (pids / "cgroup.procs").write_text(str((await conn.state())["init_pid"]))
+        container.rmdir()
+        await conn.exec(ExecSpec(id="g", args=["true"]))
+        with pytest.raises(ShimError) as caught:
+            await conn.exec_start("g")
+        await conn.kill(signal.SIGKILL)
+        await conn.close()
+        return caught.value, str(container / "cgroup.procs")
+
+    error, procs = run(box, main)
+    with pytest.raises(OSError) as opened:
+        open(procs, "w")
+    assert error.exit_code == 126
+    assert error.message == f"exec setup: {opened.value}"
+
+
 SURVIVOR = """
 import asyncio, sys
 from pathlib import Path

@@ -52,11 +52,10 @@ EXEC_HELPER_KETCH_MODULES = {
     "ketch.runtime.users",
     "ketch.shim",
     "ketch.shim.exechelper",
-    "ketch.shim.execspec",
 }
 # Standard modules that cost an exec's start-up milliseconds each (typing and json bring re
 # and enum; signal.py enum; socket selectors) and that the exec path does without.
-NOT_IN_EXEC_HELPER = {"pathlib", "signal", "socket", "typing"}
+NOT_IN_EXEC_HELPER = {"enum", "json", "pathlib", "re", "signal", "socket", "typing"}
 
 
 def exec_helper_modules() -> set[str]:

@@ -7,14 +7,14 @@ parent learns the command started (runtime/launch.py).
 
 Every `docker exec` imports this afresh (ketch-monitor runs shim/exechelper.py), so its
 imports are each exec's start-up time: no typing, enum (signal.py), json or re on the way to
-the execve; tests/unit/test_forkserver_imports.py pins the set.
+the execve (json alone is ~7 ms of re and enum: `json_line` writes the reports);
+tests/unit/test_forkserver_imports.py pins the set.
 """
 
 from __future__ import annotations
 
 import _signal  # type: ignore[import-not-found]  # signal.py wraps it in enums: ~4 ms an exec
 import fcntl
-import json
 import os
 import resource
 
@@ -27,8 +27,45 @@ if TYPE_CHECKING:
     from typing import Any, NoReturn
 
 
-def report(status_fd: int, message: dict[str, Any]) -> None:
-    data = (json.dumps(message) + "\n").encode()
+def _json_string(text: str) -> str:
+    """`text` as json.dumps writes it (ASCII only; a lone surrogate as its escape)."""
+    out = ['"']
+    for char in text:
+        code = ord(char)
+        if char == '"' or char == "\\":
+            out.append("\\" + char)
+        elif 0x20 <= code < 0x7F:
+            out.append(char)
+        elif char in _SHORT_ESCAPES:
+            out.append(_SHORT_ESCAPES[char])
+        elif code > 0xFFFF:
+            code -= 0x10000
+            out.append(f"\\u{0xD800 | code >> 10:04x}\\u{0xDC00 | code & 0x3FF:04x}")
+        else:
+            out.append(f"\\u{code:04x}")
+    out.append('"')
+    return "".join(out)
+
+
+_SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f"}
+
+
+def json_line(message: dict[str, str | int | bool]) -> str:
+    """A flat dict of str, int and bool as one line of json.dumps, newline included."""
+    fields = []
+    for key, value in message.items():
+        if isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, int):
+            text = str(int(value))
+        else:
+            text = _json_string(value)
+        fields.append(f"{_json_string(key)}: {text}")
+    return "{" + ", ".join(fields) + "}\n"
+
+
+def report(status_fd: int, message: dict[str, str | int | bool]) -> None:
+    data = json_line(message).encode()
     while data:
         data = data[os.write(status_fd, data) :]
 
@@ -64,6 +101,27 @@ def _join_cgroup(cgroup_procs: list[str]) -> None:
     for path in cgroup_procs:
         with open(path, "w") as f:
             f.write("0")
+
+
+CGROUP_JOINED = b"c"
+
+
+def await_cgroup_join(fd: int) -> None:
+    """Wait for the parent that moves this process into its cgroup: CGROUP_JOINED, or the
+    errno of the failed move and maybe the procs file it could not open, raised as the
+    OSError _join_cgroup would have raised."""
+    data = b""
+    while chunk := os.read(fd, 4096):
+        data += chunk
+    os.close(fd)
+    if data == CGROUP_JOINED:
+        return
+    number, _, path = data.decode(errors="surrogateescape").partition(" ")
+    if not number.isdigit():
+        raise OSError("the container's monitor did not move the process into its cgroup")
+    if path:
+        raise OSError(int(number), os.strerror(int(number)), path)
+    raise OSError(int(number), os.strerror(int(number)))
 
 
 def _set_rlimits(rlimits: list[dict[str, Any]]) -> None:
@@ -191,16 +249,22 @@ def exec_process(
     *,
     status_fd: int,
     cgroup_procs: list[str],
+    cgroup_joined_fd: int | None = None,
     seccomp_filter: bytes | None = None,
 ) -> NoReturn:
     """A process joining a running container (docker exec): cgroup, namespaces, then as the init.
 
     `namespace_fds` are (runtime-spec type, fd of /proc/<init>/ns/...) opened by the parent.
+    It joins the cgroup itself by `cgroup_procs`, or with `cgroup_joined_fd` waits there for
+    the parent that moves it (in the meantime of its own start: on cgroup v1 a move waits
+    for an RCU grace period, ~10 ms) to write CGROUP_JOINED, or `<errno>[ <procs file>]`.
     """
     try:
         close_on_exec_all_but_stdio()
         setup_stdio(stdio_fds)
         _join_cgroup(cgroup_procs)
+        if cgroup_joined_fd is not None:
+            await_cgroup_join(cgroup_joined_fd)
         # The mount namespace last: the others are found through the host's /proc.
         for kind, fd in sorted(namespace_fds, key=lambda item: item[0] == "mount"):
             sc.setns(fd, sc.NAMESPACE_FLAGS[kind])

@@ -1,7 +1,7 @@
 """What the daemon asks of a shim for a `docker exec`, and the plain record classes of spec.py.
 
-Apart from spec.py (which imports this) because the exec helper reads an ExecSpec at the
-start of every exec: this imports nothing, where spec.py brings pathlib, typing and json.
+Apart from spec.py (which imports this) and importing nothing, so that a light process can
+use an ExecSpec without spec.py's pathlib, typing and json.
 """
 
 from __future__ import annotations

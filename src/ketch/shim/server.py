@@ -27,6 +27,7 @@ from ketch.runtime import syscalls as sc
 from ketch.runtime.console import receive_fd
 from ketch.runtime.init import seccomp_program
 from ketch.runtime.launch import START_TIMEOUT, Init, LaunchError, create_init
+from ketch.shim import exechelper
 from ketch.shim.connection import RequestError
 from ketch.shim.process import Stdio, reset_signals_in_child
 from ketch.shim.proctitle import set_process_name, set_title
@@ -194,7 +195,7 @@ class Shim:
             ("python", sys.executable),
             # Where ketch is imported from, for the exec helper (which runs without site).
             ("python_path", os.path.dirname(os.path.dirname(os.path.dirname(__file__)))),
-            ("bundle", spec.bundle),
+            ("exec_process_file", self.write_exec_process()),
             ("log_max_size", spec.log_max_size),
             ("log_max_files", spec.log_max_files),
         ]
@@ -214,6 +215,13 @@ class Shim:
                 raise RequestError(f"a newline in the shim's {key}: {text!r}")
             lines.append(f"{key}={text}")
         return "\n".join(lines) + "\n", [fd for fd in fds.values() if fd is not None]
+
+    def write_exec_process(self) -> str:
+        """The container's process for the exec helper (exechelper.PROCESS_FILE); its path."""
+        path = os.path.join(self.spec.state_dir, exechelper.PROCESS_FILE)
+        process = exechelper.dump_process(self.config.get("process") or {})
+        atomicfile.write_bytes(path, process, mode=0o600, durable=False)
+        return path
 
     def exec_monitor(self, monitor: str, ready_fd: int) -> NoReturn:
         """Become ketch-monitor, with the fds of the container and its configuration; it
