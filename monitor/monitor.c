@@ -64,7 +64,10 @@ struct client {
     struct buf in, out;
     struct proc *proc;
     /* hung_up: a protocol error; nothing more is read, what is queued is still sent */
-    int attached, waiting, want_out[2], has_stdin, closing, closed, hung_up;
+    /* draining: all sent and our side shut; what the peer still sends is read and dropped
+     * until it closes, since closing with unread input would reset the connection and
+     * could take the output not yet read by the peer with it */
+    int attached, waiting, want_out[2], has_stdin, closing, closed, hung_up, draining;
     struct client *next;
 };
 
@@ -1025,6 +1028,24 @@ static void close_client(struct client *c)
     c->fd = -1;
 }
 
+/* Everything was sent to a client that is done: let go of what it held, shut our side
+ * (the peer reads to the end), and close once the peer does. */
+static void end_client(struct client *c)
+{
+    struct proc *p = c->proc;
+    c->attached = c->waiting = 0;
+    if (p != NULL) {
+        if (c->has_stdin)
+            stdin_closed(c);
+        resume_output(p);
+    }
+    if (shutdown(c->fd, SHUT_WR) < 0) {
+        close_client(c);
+        return;
+    }
+    c->draining = 1;
+}
+
 static struct proc *find_exec(const char *id)
 {
     for (struct proc *p = procs; p; p = p->next)
@@ -1549,6 +1570,8 @@ static void on_client_readable(struct client *c)
         close_client(c);
         return;
     }
+    if (c->draining)
+        return;
     buf_add(&c->in, data, (size_t)n);
     size_t used = 0;
     while (!c->closed && !c->hung_up && c->in.len - used >= 8) {
@@ -1582,7 +1605,7 @@ static void on_client_writable(struct client *c)
     if (c->proc != NULL)
         resume_output(c->proc);
     if (c->out.len == 0 && c->closing)
-        close_client(c);
+        end_client(c);
 }
 
 static void on_accept(void)
@@ -1680,7 +1703,9 @@ static void serve(void)
         for (struct client *c = clients; c; c = c->next) {
             if (c->closed)
                 continue;
-            short readable = c->hung_up || client_stdin_full(c) ? 0 : POLLIN;
+            short readable = c->draining                              ? POLLIN
+                             : c->hung_up || client_stdin_full(c) ? 0
+                                                                   : POLLIN;
             short events = (short)(readable | (c->out.len ? POLLOUT : 0));
             watch(c->fd, events, K_CLIENT, c);
         }
@@ -1737,7 +1762,11 @@ static void serve(void)
             pending |= c->out.len > 0;
         if (exiting && !pending)
             return;
-        if (strcmp(init_proc->status, "exited") == 0 && clients == NULL) {
+        /* A client draining its end is done with us: it does not hold the linger off. */
+        int busy = 0;
+        for (struct client *c = clients; c; c = c->next)
+            busy |= !c->draining;
+        if (strcmp(init_proc->status, "exited") == 0 && !busy) {
             if (linger_deadline < 0)
                 linger_deadline = monotonic() + cfg.linger;
         } else {

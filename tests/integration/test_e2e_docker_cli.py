@@ -98,6 +98,23 @@ def test_exec_it_through_a_terminal(docker_env: dict[str, str]) -> None:
         docker(docker_env, "rm", "-f", name)
 
 
+def test_exec_i_keeps_the_output_of_a_command_done_before_stdin_ends(
+    docker_env: dict[str, str],
+) -> None:
+    """`docker exec -i` with nothing on stdin (compose's `exec -T`): the CLI half-closes at
+    once, often after the command is over; its output must still all arrive."""
+    name = unique("execi")
+    docker(docker_env, "run", "-d", "--name", name, "busybox", "sleep", "300")
+    try:
+        outputs = [
+            docker(docker_env, "exec", "-i", name, "ls", "-1d", "/", input=b"").stdout
+            for _ in range(20)
+        ]
+    finally:
+        docker(docker_env, "rm", "-f", name)
+    assert outputs == [b"/\n"] * 20
+
+
 def test_images_pull_inspect_rmi(docker_env: dict[str, str]) -> None:
     pull = docker(docker_env, "pull", "redis")
     assert pull.returncode == 0, pull.stderr.decode()
