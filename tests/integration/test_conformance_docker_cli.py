@@ -180,7 +180,7 @@ def test_events(docker_env: dict[str, str]) -> None:
     docker(docker_env, "pull", "-q", "busybox")
     name = f"cli-ev-{uuid.uuid4().hex[:8]}"
     docker(docker_env, "run", "--rm", "--name", name, "busybox", "true")
-    until = str(int(time.time()) + 1)
+    until = f"{time.time():.9f}"  # now: `run --rm` returns once the destroy is out
     text = docker(docker_env, "events", "--since", since, "--until", until)
     lines = text.splitlines()
     stamp = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z "

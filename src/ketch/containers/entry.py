@@ -133,7 +133,9 @@ class Entry:
         self.watcher = None
         self.end_pending_attaches()
         self.pending_size = None
-        self.wake(WAIT_CONDITIONS)
+        # "removed" is woken by the removal once it is over and its destroy event out, as
+        # dockerd: `docker run --rm` returns only then.
+        self.wake(tuple(c for c in WAIT_CONDITIONS if c != "removed"))
         self.drop_execs()
         with contextlib.suppress(Exception):
             await self.let_go_of_shim()

@@ -468,14 +468,17 @@ class ContainerService:
             return
         container.state["RemovalInProgress"] = True
         self.supervisor.restarts.cancel(entry)
-        await self.table.drop(entry)
-        self.volumes.release(container, remove_anonymous=volumes)
-        with contextlib.suppress(errors.NotFound):
-            await asyncio.to_thread(self.snapshots.remove, container.id)
-        with contextlib.suppress(OSError):  # its end let go of it; a mount left would stay
-            self.supervisor.release_namespace(entry)
-        await asyncio.to_thread(shutil.rmtree, container.directory, True)
-        publish_container(self.events, container, "destroy")
+        try:
+            await self.table.drop(entry)
+            self.volumes.release(container, remove_anonymous=volumes)
+            with contextlib.suppress(errors.NotFound):
+                await asyncio.to_thread(self.snapshots.remove, container.id)
+            with contextlib.suppress(OSError):  # its end let go of it; a mount left would stay
+                self.supervisor.release_namespace(entry)
+            await asyncio.to_thread(shutil.rmtree, container.directory, True)
+            publish_container(self.events, container, "destroy")
+        finally:
+            entry.wake(("removed",))
 
     # -- networks --------------------------------------------------------------------
 
