@@ -13,23 +13,15 @@ import docker
 import pytest
 
 from ketch.testing.daemon import Daemon
+from ketch.testing.sdk import sdk_client
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def client(ketchd: Daemon) -> Iterator[docker.DockerClient]:
-    client = docker.DockerClient(base_url=ketchd.url, version="1.45", timeout=60)
-    client.images.pull("busybox", tag="latest")
-    try:
+    with sdk_client(ketchd, "ketch-cp") as client:
         yield client
-    finally:
-        for container in client.containers.list(all=True, filters={"label": "ketch-cp"}):
-            try:
-                container.remove(force=True)
-            except docker.errors.NotFound:
-                pass  # an --rm container finishing on its own meanwhile
-        client.close()
 
 
 def docker_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

@@ -10,6 +10,7 @@ import docker
 import pytest
 
 from ketch.testing.daemon import Daemon
+from ketch.testing.sdk import sdk_client
 
 pytestmark = pytest.mark.integration
 LABELS = {"ketch-test-attach-ws": "1"}
@@ -17,14 +18,8 @@ LABELS = {"ketch-test-attach-ws": "1"}
 
 @pytest.fixture
 def client(ketchd: Daemon) -> Iterator[docker.DockerClient]:
-    client = docker.DockerClient(base_url=ketchd.url, version="1.45", timeout=60)
-    client.images.pull("busybox", tag="latest")
-    try:
+    with sdk_client(ketchd, next(iter(LABELS))) as client:
         yield client
-    finally:
-        for container in client.containers.list(all=True, filters={"label": next(iter(LABELS))}):
-            container.remove(force=True)
-        client.close()
 
 
 async def _exchange(

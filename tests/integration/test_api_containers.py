@@ -5,37 +5,25 @@ from __future__ import annotations
 import json
 import socket
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import docker
 import pytest
 
+from ketch.testing.commands import unique
 from ketch.testing.daemon import Daemon
 from ketch.testing.images import registry_domain
 from ketch.testing.registry import RegistryServer
+from ketch.testing.sdk import sdk_client
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def client(ketchd: Daemon) -> Iterator[docker.DockerClient]:
-    client = docker.DockerClient(base_url=ketchd.url, version="1.45", timeout=60)
-    client.images.pull("busybox", tag="latest")
-    try:
+    with sdk_client(ketchd, "ketch-test") as client:
         yield client
-    finally:
-        for container in client.containers.list(all=True, filters={"label": "ketch-test"}):
-            try:
-                container.remove(force=True)
-            except docker.errors.NotFound:
-                pass  # an --rm container finishing on its own meanwhile
-        client.close()
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 def run_detached(client: docker.DockerClient, command: list[str], **kwargs):

@@ -7,13 +7,14 @@ import io
 import json
 import tarfile
 import time
-import uuid
 from collections.abc import Iterator
 
 import docker
 import pytest
 
+from ketch.testing.commands import unique
 from ketch.testing.daemon import Daemon
+from ketch.testing.sdk import sdk_client
 
 pytestmark = pytest.mark.integration
 LABELS = {"ketch-test-details": "1"}
@@ -21,22 +22,12 @@ LABELS = {"ketch-test-details": "1"}
 
 @pytest.fixture
 def client(ketchd: Daemon) -> Iterator[docker.DockerClient]:
-    client = docker.DockerClient(base_url=ketchd.url, version="1.45", timeout=60)
-    client.images.pull("busybox", tag="latest")
-    try:
+    with sdk_client(ketchd, "ketch-test-details") as client:
         yield client
-    finally:
-        for container in client.containers.list(all=True, filters={"label": "ketch-test-details"}):
-            container.remove(force=True)
-        client.close()
 
 
 def old_api(ketchd: Daemon, version: str) -> docker.APIClient:
     return docker.APIClient(base_url=ketchd.url, version=version, timeout=60)
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 def test_old_clients_get_container_config_and_new_ones_do_not(

@@ -12,6 +12,7 @@ import pytest
 
 from ketch.testing.daemon import Daemon, run_daemon
 from ketch.testing.registry import RegistryServer
+from ketch.testing.sdk import sdk_client
 
 pytestmark = pytest.mark.integration
 
@@ -23,12 +24,8 @@ DENY_MKDIR = {
 
 @pytest.fixture
 def client(ketchd: Daemon) -> Iterator[docker.DockerClient]:
-    client = docker.DockerClient(base_url=ketchd.url, version="1.45", timeout=60)
-    client.images.pull("busybox", tag="latest")
-    try:
+    with sdk_client(ketchd) as client:
         yield client
-    finally:
-        client.close()
 
 
 def run(client: docker.DockerClient, script: str, **kwargs) -> bytes:

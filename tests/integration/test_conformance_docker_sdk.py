@@ -15,16 +15,13 @@ import pytest
 from docker.models.containers import Container
 
 from ketch.testing.daemon import Daemon
+from ketch.testing.sdk import sdk_client
 
 
 @pytest.fixture(scope="module")
 def client(ketchd: Daemon) -> Iterator[docker.DockerClient]:
-    client = docker.DockerClient(base_url=ketchd.url, version="1.45", timeout=60)
-    try:
-        client.images.pull("busybox", tag="latest")
+    with sdk_client(ketchd) as client:
         yield client
-    finally:
-        client.close()
 
 
 @pytest.fixture

@@ -18,7 +18,9 @@ from pathlib import Path
 import docker
 import pytest
 
+from ketch.testing.commands import unique
 from ketch.testing.daemon import Daemon
+from ketch.testing.sdk import sdk_client
 
 pytestmark = pytest.mark.integration
 
@@ -32,23 +34,8 @@ VOLUME /seed
 
 @pytest.fixture
 def client(ketchd: Daemon) -> Iterator[docker.DockerClient]:
-    client = docker.DockerClient(base_url=ketchd.url, version="1.45", timeout=60)
-    client.images.pull("busybox", tag="latest")
-    try:
+    with sdk_client(ketchd, "ketch-volumes-test", volumes=True) as client:
         yield client
-    finally:
-        for container in client.containers.list(all=True, filters={"label": "ketch-volumes-test"}):
-            try:
-                container.remove(force=True, v=True)
-            except docker.errors.NotFound:
-                pass  # an --rm container finishing on its own meanwhile
-        for volume in client.volumes.list(filters={"label": "ketch-volumes-test"}):
-            volume.remove(force=True)
-        client.close()
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 def run(client: docker.DockerClient, command: str, **kwargs):  # type: ignore[no-untyped-def]
